@@ -1,0 +1,133 @@
+"""`nocraven buffer ...`: what the store-and-forward buffer holds, and getting records out of it."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from nocraven.cli.common import (
+    JsonOption,
+    client,
+    emit,
+    err,
+    human_bytes,
+    out,
+    print_json,
+    print_json_line,
+)
+from nocraven.cli.exitcodes import ExitCode
+
+app = typer.Typer(help="The store-and-forward buffer.", no_args_is_help=True)
+
+
+@app.command("stats")
+def stats(as_json: bool = JsonOption) -> None:
+    """Per service: records, bytes raw/stored, oldest, newest, dropped; and the capacity forecast."""
+    with client() as c:
+        emit(c.get("/v1/buffer/stats"), as_json, render_stats)
+
+
+def render_stats(data: dict[str, Any]) -> None:
+    table = Table(box=None, pad_edge=False)
+    for column, justify in [
+        ("service", "left"),
+        ("records", "right"),
+        ("raw", "right"),
+        ("stored", "right"),
+        ("ratio", "right"),
+        ("oldest", "left"),
+        ("newest", "left"),
+        ("dropped", "right"),
+    ]:
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for name, svc in sorted(data["services"].items()):
+        ratio = svc["raw_bytes"] / svc["stored_bytes"] if svc["stored_bytes"] else None
+        table.add_row(
+            name,
+            f"{svc['records']:,}",
+            human_bytes(svc["raw_bytes"]),
+            human_bytes(svc["stored_bytes"]),
+            f"{ratio:.1f}x" if ratio else "-",
+            svc.get("oldest") or "-",
+            svc.get("newest") or "-",
+            f"{svc['dropped_records']:,}",
+        )
+    out.print(table)
+    total = data["total"]
+    forecast = data.get("forecast_days")
+    out.print(
+        f"total {human_bytes(total['stored_bytes'])} of {human_bytes(total['budget_bytes'])} "
+        f"({total['fill_percent']:.1f} % full); "
+        + (f"at current rates the buffer holds {forecast:.1f} days" if forecast is not None else "no ingest yet")
+    )
+    for reason, count in sorted(total.get("dropped_by_reason", {}).items()):
+        out.print(f"  dropped ({reason}): {count['records']:,} records, {human_bytes(count['bytes'])}")
+
+
+@app.command("tail")
+def tail(
+    service: str = typer.Option(None, "--service", help="syslog, flow, trap or winevent"),
+    limit: int = typer.Option(20, "--limit", min=1, max=10000),
+    follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new records."),
+    as_json: bool = JsonOption,
+) -> None:
+    """The newest records (NDJSON with --json)."""
+    with client() as c:
+        for record in c.stream("/v1/buffer/tail", service=service, limit=limit, follow=follow):
+            if as_json:
+                print_json_line(record)
+            else:
+                out.print(_one_line(record), markup=False)
+
+
+def _one_line(record: dict[str, Any]) -> str:
+    service = record.get("service", "?")
+    head = f"{record.get('received_at', '')} {service:<8} {record.get('source', '')}"
+    if service == "syslog":
+        return f"{head} {record.get('hostname') or '-'} {record.get('app_name') or '-'}: {record.get('message', '')}"
+    rest = {k: v for k, v in record.items() if k not in ("service", "received_at", "source", "raw")}
+    return f"{head} {json.dumps(rest, separators=(',', ':'))}"
+
+
+@app.command("export")
+def export(
+    service: str = typer.Option(..., "--service"),
+    since: str = typer.Option(None, "--since", help="RFC 3339 time, e.g. 2026-11-27T08:00:00Z"),
+    until: str = typer.Option(None, "--until", help="RFC 3339 time"),
+    out_path: Path = typer.Option(..., "--out", help="NDJSON file; a .zst name writes it zstd-compressed"),
+) -> None:
+    """Write a service's records in a time range to a file."""
+    import zstandard
+
+    count = 0
+    with client() as c, open(out_path, "wb") as raw_file:
+        sink: Any = zstandard.ZstdCompressor(level=3).stream_writer(raw_file) if out_path.suffix == ".zst" else raw_file
+        for record in c.stream("/v1/buffer/export", service=service, since=since, until=until):
+            sink.write(json.dumps(record, separators=(",", ":")).encode() + b"\n")
+            count += 1
+        if sink is not raw_file:
+            sink.flush(zstandard.FLUSH_FRAME)
+    err.print(f"wrote {count:,} records to {out_path}", markup=False)
+
+
+@app.command("purge")
+def purge(
+    service: str = typer.Option(..., "--service"),
+    yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
+) -> None:
+    """Delete everything a service has in the buffer (admin). Counted in the drop ledger as purged."""
+    if not yes:
+        if not sys.stdin.isatty():
+            err.print("nocraven: purge needs --yes when not run from a terminal", markup=False)
+            raise typer.Exit(ExitCode.USAGE)
+        typed = typer.prompt(f"This deletes all buffered {service} records. Type the service name to confirm")
+        if typed != service:
+            err.print("nocraven: not confirmed; nothing purged", markup=False)
+            raise typer.Exit(ExitCode.FAILED)
+    with client() as c:
+        print_json(c.post("/v1/buffer/purge", {"service": service}))

@@ -1,0 +1,77 @@
+"""The `nocraven` command: noun/verb sub-apps over the one client; errors are one stderr line."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import typer
+
+from nocraven import __version__
+from nocraven.cli import buffer, config_cmd, planned, run, status
+from nocraven.cli.common import err, state
+from nocraven.cli.exitcodes import ExitCode, exit_code_for
+from nocraven.client import ENV_SOCKET, EngineUnreachable
+from nocraven.errors import ApiError
+
+app = typer.Typer(
+    name="nocraven",
+    help="NoC Raven: the venue telemetry appliance. Talks to the engine over its control socket.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(__version__)
+        raise typer.Exit()
+
+
+@app.callback()
+def _global(
+    socket: Path = typer.Option(None, "--socket", envvar=ENV_SOCKET, help="Engine control socket."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    state.socket = socket
+
+
+app.command("engine")(run.engine)
+app.command("console")(run.console)
+app.command("web")(run.web)
+app.command("demo")(run.demo)
+app.command("status")(status.status)
+app.command("health")(planned.health)
+app.add_typer(planned.ports, name="ports")
+app.add_typer(buffer.app, name="buffer")
+app.add_typer(planned.forward, name="forward")
+app.add_typer(planned.vpn, name="vpn")
+app.add_typer(planned.diag, name="diag")
+app.add_typer(config_cmd.app, name="config")
+
+
+def main() -> None:
+    """Entry point: map every failure to its exit code and one line on stderr, never a traceback."""
+    try:
+        app()
+    except EngineUnreachable as exc:
+        err.print(f"nocraven: {exc}", markup=False)
+        sys.exit(ExitCode.PERMISSION if exc.denied else ExitCode.UNREACHABLE)
+    except ApiError as exc:
+        err.print(f"nocraven: {exc.message}", markup=False)
+        sys.exit(exit_code_for(exc))
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.exit(ExitCode.OK)  # `nocraven buffer tail --follow | head` ends like this
+    except Exception as exc:
+        logging.getLogger("nocraven.cli").debug("internal error", exc_info=True)
+        err.print(f"nocraven: internal error: {type(exc).__name__}: {exc}", markup=False)
+        sys.exit(ExitCode.FAILED)
+
+
+if __name__ == "__main__":
+    main()

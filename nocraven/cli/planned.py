@@ -1,0 +1,150 @@
+"""CLI nouns whose engine part is still to come: the commands exist with their final shape and
+ask the engine, which answers `not_available` (exit 1) until the capability lands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from nocraven.cli.common import JsonOption, client, emit, print_json
+
+ports = typer.Typer(help="Listener ports: list, change.", no_args_is_help=True)
+forward = typer.Typer(help="Forwarding to the NOC.", no_args_is_help=True)
+vpn = typer.Typer(help="VPN profiles and failover.", no_args_is_help=True)
+diag = typer.Typer(help="Network diagnostics.", no_args_is_help=True)
+
+
+def _show(data: Any, as_json: bool) -> None:
+    emit(data, as_json, print_json)
+
+
+def _get(path: str, as_json: bool, **params: Any) -> None:
+    with client() as c:
+        _show(c.get(path, **params), as_json)
+
+
+def _post(path: str, body: dict[str, Any], timeout: float = 10.0) -> None:
+    with client(timeout) as c:
+        print_json(c.post(path, body, timeout=timeout))
+
+
+@ports.command("list")
+def ports_list(as_json: bool = JsonOption) -> None:
+    """Every listener, its address and its state."""
+    _get("/v1/ports", as_json)
+
+
+@ports.command("set")
+def ports_set(
+    listener: str = typer.Argument(..., metavar="SERVICE.LISTENER", help="e.g. syslog.udp"),
+    address: str = typer.Argument(..., metavar="HOST:PORT"),
+) -> None:
+    """Move a listener to another address, live."""
+    _post("/v1/ports/set", {"listener": listener, "address": address})
+
+
+@forward.command("status")
+def forward_status(as_json: bool = JsonOption) -> None:
+    """Each sink: state, backlog, last delivery."""
+    _get("/v1/forward/status", as_json)
+
+
+@forward.command("pause")
+def forward_pause() -> None:
+    """Stop draining the buffer (records keep arriving and are kept)."""
+    _post("/v1/forward/pause", {})
+
+
+@forward.command("resume")
+def forward_resume() -> None:
+    """Resume draining the buffer."""
+    _post("/v1/forward/resume", {})
+
+
+@vpn.command("list")
+def vpn_list(as_json: bool = JsonOption) -> None:
+    """Imported profiles in priority order."""
+    _get("/v1/vpn/profiles", as_json)
+
+
+@vpn.command("status")
+def vpn_status(as_json: bool = JsonOption) -> None:
+    """The tunnel in use, its address and traffic."""
+    _get("/v1/vpn/status", as_json)
+
+
+@vpn.command("history")
+def vpn_history(as_json: bool = JsonOption) -> None:
+    """Connects, drops and failovers."""
+    _get("/v1/vpn/history", as_json)
+
+
+@vpn.command("import")
+def vpn_import(
+    file: Path,
+    name: str = typer.Option(None, "--name"),
+    priority: int = typer.Option(None, "--priority"),
+) -> None:
+    """Import an .ovpn profile."""
+    _post("/v1/vpn/import", {"path": str(file.resolve()), "name": name, "priority": priority})
+
+
+@vpn.command("connect")
+def vpn_connect(name: str) -> None:
+    """Connect this profile now (overrides priority until disconnect)."""
+    _post("/v1/vpn/connect", {"name": name})
+
+
+@vpn.command("disconnect")
+def vpn_disconnect() -> None:
+    """Drop the tunnel and return to automatic selection."""
+    _post("/v1/vpn/disconnect", {})
+
+
+@vpn.command("remove")
+def vpn_remove(name: str) -> None:
+    """Remove a profile."""
+    _post("/v1/vpn/remove", {"name": name})
+
+
+@diag.command("ping")
+def diag_ping(host: str) -> None:
+    """Ping a host."""
+    _post("/v1/diag/ping", {"host": host}, timeout=60)
+
+
+@diag.command("trace")
+def diag_trace(host: str) -> None:
+    """Traceroute to a host."""
+    _post("/v1/diag/trace", {"host": host}, timeout=120)
+
+
+@diag.command("dns")
+def diag_dns(
+    name: str,
+    rtype: str = typer.Option("A", "--type"),
+    server: str = typer.Option(None, "--server"),
+) -> None:
+    """Resolve a name."""
+    _post("/v1/diag/dns", {"name": name, "type": rtype, "server": server}, timeout=30)
+
+
+@diag.command("bandwidth")
+def diag_bandwidth(url: str) -> None:
+    """Measure download bandwidth from a URL."""
+    _post("/v1/diag/bandwidth", {"url": url}, timeout=120)
+
+
+@diag.command("port")
+def diag_port(host: str, port: int) -> None:
+    """Check that a TCP port answers."""
+    _post("/v1/diag/port", {"host": host, "port": port}, timeout=30)
+
+
+def health(fmt: str = typer.Option("text", "--format", help="text, json or prometheus")) -> None:
+    """The appliance's health: CPU, memory, disk, temperatures, thresholds."""
+    with client() as c:
+        data = c.get("/v1/health", format=fmt)
+    print_json(data) if fmt != "prometheus" else print(data)

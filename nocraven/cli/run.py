@@ -1,0 +1,121 @@
+"""Commands that run things in the foreground: engine, console, web panel, demo.
+
+The console lives in nocraven_tui, which the engine side never imports: these commands start it
+as its own process (`python -m nocraven_tui`), so `nocraven` stays free of Textual.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import typer
+
+from nocraven import config as config_mod
+from nocraven.cli.common import err, state
+from nocraven.cli.exitcodes import ExitCode
+from nocraven.client import Client, EngineUnreachable
+
+
+def engine(
+    config: Path = typer.Option(
+        None, "--config", help="TOML config (default: $NOCRAVEN_CONFIG or the embedded dev default)"
+    ),
+) -> None:
+    """Run the engine in the foreground (what the systemd unit runs)."""
+    from nocraven.engine.main import run
+
+    raise typer.Exit(run(config))
+
+
+def _console_argv(*extra: str) -> list[str]:
+    argv = [sys.executable, "-m", "nocraven_tui"]
+    if state.socket:
+        argv += ["--socket", str(state.socket)]
+    return argv + list(extra)
+
+
+def console() -> None:
+    """The full-screen console (also installed as nocraven-console)."""
+    os.execv(sys.executable, _console_argv())
+
+
+def web(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to serve on; keep it local or on the VPN."),
+    port: int = typer.Option(8090, "--port"),
+) -> None:
+    """Serve the console in a browser; prints the token it requires."""
+    os.execv(sys.executable, _console_argv("web", "--host", host, "--port", str(port)))
+
+
+def _wait_for_engine(socket_path: Path, proc: subprocess.Popen[bytes], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        try:
+            with Client(socket_path, timeout=1.0) as c:
+                c.status()
+            return True
+        except EngineUnreachable:
+            time.sleep(0.1)
+    return False
+
+
+def demo(
+    no_console: bool = typer.Option(False, "--no-console", help="Run the engine and the simulated venue only."),
+) -> None:
+    """The engine on the embedded default config plus the console; one Ctrl-C stops all."""
+    config = config_mod.embedded_default()
+    socket_path = config.engine.socket
+    log_path = config.engine.data_dir / "demo-engine.log"
+    config.engine.data_dir.mkdir(parents=True, exist_ok=True)
+    err.print(f"Starting the engine (socket {socket_path}, log {log_path}) ...", markup=False)
+    with open(log_path, "ab") as log_file:
+        # Its own session: the console's terminal signals must not reach the engine directly.
+        env = {k: v for k, v in os.environ.items() if k != config_mod.ENV_CONFIG}
+        engine_proc = subprocess.Popen(
+            [sys.executable, "-m", "nocraven.engine"],
+            stdout=log_file,
+            stderr=log_file,
+            start_new_session=True,
+            env=env,
+        )
+    try:
+        if not _wait_for_engine(socket_path, engine_proc, timeout=20):
+            raise typer.Exit(_demo_failed(engine_proc, log_path))
+        err.print("Engine ready.", markup=False)
+        if no_console:
+            err.print("Press Ctrl-C to stop.", markup=False)
+            while engine_proc.poll() is None:
+                time.sleep(0.5)
+        else:
+            subprocess.call(_console_argv_for(socket_path))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if engine_proc.poll() is None:
+            engine_proc.send_signal(signal.SIGTERM)
+            try:
+                engine_proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                engine_proc.kill()
+        err.print("Demo stopped.", markup=False)
+
+
+def _console_argv_for(socket_path: Path) -> list[str]:
+    return [sys.executable, "-m", "nocraven_tui", "--socket", str(socket_path)]
+
+
+def _demo_failed(proc: subprocess.Popen[bytes], log_path: Path) -> int:
+    tail = log_path.read_text(errors="replace").strip().splitlines()[-5:] if log_path.exists() else []
+    err.print("nocraven: the demo engine did not come up; its last log lines:", markup=False)
+    for line in tail:
+        err.print(f"  {line}", markup=False)
+    if proc.poll() is None:
+        proc.kill()
+    return ExitCode.FAILED

@@ -1,0 +1,1 @@
+"""The engine: one asyncio process that starts, supervises and stops the components."""

@@ -1,0 +1,16 @@
+"""The capabilities this build wires into the engine, in start order.
+
+Adding a capability: write its Component (engine part + routes), add it here, add its CLI
+module under nocraven/cli/, its console screen under nocraven_tui/screens/, and drop its prefix
+from nocraven.api.routes.PLANNED. Components that others write into come first (the buffer),
+so they stop last and flush what the collectors handed them.
+"""
+
+from __future__ import annotations
+
+from nocraven.engine.component import Component, EngineContext
+
+
+def build_components(ctx: EngineContext) -> list[Component]:
+    components: list[Component] = []
+    return components

@@ -1,0 +1,122 @@
+"""The Engine: config in, components supervised, the control API serving their routes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+from typing import Any
+
+from aiohttp import web
+
+import nocraven
+from nocraven import config as config_mod
+from nocraven.api.roles import Peer, Role
+from nocraven.api.routes import PLANNED, Route
+from nocraven.api.server import ApiServer
+from nocraven.api.watch import stream_watch
+from nocraven.config import Config
+from nocraven.engine.bus import EventBus
+from nocraven.engine.component import EngineContext
+from nocraven.engine.components import build_components
+from nocraven.engine.supervisor import Supervisor
+from nocraven.events import EngineStopping
+
+log = logging.getLogger("nocraven.engine")
+
+
+class Engine:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.bus = EventBus()
+        self.ctx = EngineContext(config=config, bus=self.bus)
+        self.supervisor = Supervisor(self.bus)
+        for component in build_components(self.ctx):
+            self.supervisor.add(component)
+        self.started_at = time.time()
+        self._stop = asyncio.Event()
+        self._stop_reason = ""
+        routes = self._routes()
+        for component in self.supervisor.components():
+            routes.extend(component.routes())
+        self.api = ApiServer(
+            routes,
+            config.engine.socket,
+            config.engine.admin_group,
+            config.engine.tech_group,
+            tcp=config.api,
+        )
+
+    # ---- lifecycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Bind the control socket first: a second engine must fail before touching anything."""
+        await self.api.start()
+        self.config.engine.data_dir.mkdir(parents=True, exist_ok=True)
+        self.supervisor.start_all()
+        await self.supervisor.wait_started(timeout=10.0)
+        log.info(
+            "engine %s ready on %s (config %s)",
+            nocraven.__version__,
+            self.config.engine.socket,
+            self.config.source,
+        )
+
+    def request_stop(self, reason: str) -> None:
+        if not self._stop.is_set():
+            self._stop_reason = reason
+            self._stop.set()
+
+    async def wait_stopped(self) -> None:
+        await self._stop.wait()
+
+    async def stop(self) -> None:
+        log.info("engine stopping: %s", self._stop_reason or "requested")
+        self.bus.publish(EngineStopping(reason=self._stop_reason or "requested"))
+        await asyncio.sleep(0)  # let watchers write the notice before their streams end
+        await self.api.stop()
+        await self.supervisor.stop_all()
+        log.info("engine stopped")
+
+    # ---- status -------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        components = self.supervisor.states()
+        for prefix, what in PLANNED.items():
+            name = prefix.removeprefix("/v1/")
+            components.setdefault(name, {"state": "not_available", "detail": {"description": what}})
+        return {
+            "version": nocraven.__version__,
+            "hostname": socket.gethostname(),
+            "pid": os.getpid(),
+            "started_at": self.started_at,
+            "uptime_s": round(time.time() - self.started_at, 3),
+            "config": self.config.source,
+            "socket": str(self.config.engine.socket),
+            "watchers": self.bus.watcher_count,
+            "components": components,
+        }
+
+    def _routes(self) -> list[Route]:
+        async def get_status(request: web.Request, peer: Peer) -> Any:
+            return self.status() | {"role": peer.role.name.lower()}
+
+        async def get_watch(request: web.Request, peer: Peer) -> Any:
+            return await stream_watch(request, self.bus, self.status)
+
+        async def get_config(request: web.Request, peer: Peer) -> Any:
+            return config_mod.to_dict(self.config) | {"source": self.config.source}
+
+        async def post_stop(request: web.Request, peer: Peer) -> Any:
+            # Under systemd (Restart=always) or the demo launcher, a stop is a restart.
+            asyncio.get_running_loop().call_later(0.1, self.request_stop, f"requested by {peer.who}")
+            return {"stopping": True}
+
+        return [
+            Route("GET", "/v1/status", get_status),
+            Route("GET", "/v1/watch", get_watch),
+            Route("GET", "/v1/config", get_config),
+            Route("POST", "/v1/engine/stop", post_stop, Role.ADMIN),
+        ]
