@@ -14,6 +14,7 @@ from nocraven.events import SNAPSHOT, WATCH_DROPPED
 
 # A watcher whose socket takes no bytes for this long is cut off; its queue is bounded anyway.
 WRITE_TIMEOUT_S = 10.0
+IDLE_CHECK_S = 1.0
 
 
 async def stream_watch(
@@ -27,7 +28,13 @@ async def stream_watch(
         await response.prepare(request)
         await asyncio.wait_for(response.write(wire.dumps_line(first)), WRITE_TIMEOUT_S)
         while True:
-            batch = await sub.next_batch()
+            try:
+                batch = await asyncio.wait_for(sub.next_batch(), IDLE_CHECK_S)
+            except TimeoutError:
+                # aiohttp does not cancel a handler whose client left; notice it here.
+                if request.transport is None or request.transport.is_closing():
+                    break
+                continue
             if not batch:
                 notice = {
                     "seq": bus.seq,

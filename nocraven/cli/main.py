@@ -33,10 +33,10 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _global(
-    socket: Path = typer.Option(None, "--socket", envvar=ENV_SOCKET, help="Engine control socket."),
+    socket: str = typer.Option(None, "--socket", envvar=ENV_SOCKET, help="Engine control socket."),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
 ) -> None:
-    state.socket = socket
+    state.socket = Path(socket) if socket else None
 
 
 app.command("engine")(run.engine)

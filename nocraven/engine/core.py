@@ -17,7 +17,8 @@ from nocraven.api.roles import Peer, Role
 from nocraven.api.routes import PLANNED, Route
 from nocraven.api.server import ApiServer
 from nocraven.api.watch import stream_watch
-from nocraven.config import Config
+from nocraven.config import Config, parse_listen
+from nocraven.engine import system
 from nocraven.engine.bus import EventBus
 from nocraven.engine.component import EngineContext
 from nocraven.engine.components import build_components
@@ -95,6 +96,7 @@ class Engine:
             "uptime_s": round(time.time() - self.started_at, 3),
             "config": self.config.source,
             "socket": str(self.config.engine.socket),
+            "api_tcp": f"{parse_listen(self.config.api.tcp)[0]}:{self.api.tcp_port}" if self.api.tcp_port else None,
             "watchers": self.bus.watcher_count,
             "components": components,
         }
@@ -114,8 +116,27 @@ class Engine:
             asyncio.get_running_loop().call_later(0.1, self.request_stop, f"requested by {peer.who}")
             return {"stopping": True}
 
+        async def get_system(request: web.Request, peer: Peer) -> Any:
+            return {
+                "hostname": socket.gethostname(),
+                "version": nocraven.__version__,
+                "uptime_s": round(time.time() - self.started_at, 3),
+                "interfaces": await asyncio.to_thread(system.interfaces),
+                "listeners": system.listeners(self.supervisor.states()),
+            }
+
+        async def post_bundle(request: web.Request, peer: Peer) -> Any:
+            documents = {"status": self.status(), "config": config_mod.to_dict(self.config)}
+            documents["system"] = await get_system(request, peer)
+            path = await asyncio.to_thread(
+                system.write_support_bundle, self.config.engine.data_dir / "support", documents
+            )
+            return {"path": str(path), "bytes": path.stat().st_size}
+
         return [
             Route("GET", "/v1/status", get_status),
+            Route("GET", "/v1/system", get_system),
+            Route("POST", "/v1/system/bundle", post_bundle, Role.ADMIN),
             Route("GET", "/v1/watch", get_watch),
             Route("GET", "/v1/config", get_config),
             Route("POST", "/v1/engine/stop", post_stop, Role.ADMIN),

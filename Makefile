@@ -1,0 +1,20 @@
+# The two commands of the README, and the checks CI runs.
+.PHONY: demo test lint bench venv
+
+venv:
+	@scripts/bootstrap
+
+demo: venv
+	.venv/bin/nocraven demo
+
+test:
+	@scripts/bootstrap --with-debian-packages
+	.venv/bin/python -m pytest -q -p no:cacheprovider
+
+lint: venv
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy
+
+bench: venv
+	@for b in bench/*.py; do echo "== $$b"; .venv/bin/python $$b; done

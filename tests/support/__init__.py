@@ -1,0 +1,1 @@
+"""Helpers shared by the test layers: real engines on temp sockets, the real CLI."""
