@@ -34,8 +34,6 @@ class Route:
 
 # Capabilities the product has but this build does not (yet): path prefix -> what to call it.
 PLANNED: dict[str, str] = {
-    "/v1/buffer": "the store-and-forward buffer",
-    "/v1/syslog": "the syslog collector",
     "/v1/ports": "listener port management",
     "/v1/flow": "the flow collector (NetFlow/IPFIX/sFlow)",
     "/v1/snmptrap": "the SNMP trap collector",

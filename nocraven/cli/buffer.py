@@ -131,3 +131,8 @@ def purge(
             raise typer.Exit(ExitCode.FAILED)
     with client() as c:
         print_json(c.post("/v1/buffer/purge", {"service": service}))
+
+
+def _short_time(rfc3339: str | None) -> str:
+    """`2026-11-27T05:54:26.912Z` -> `11-27 05:54:26`: enough to read in a table."""
+    return f"{rfc3339[5:10]} {rfc3339[11:19]}" if rfc3339 else "-"

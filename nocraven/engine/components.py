@@ -8,9 +8,13 @@ so they stop last and flush what the collectors handed them.
 
 from __future__ import annotations
 
+from nocraven.buffer.component import BufferComponent
 from nocraven.engine.component import Component, EngineContext
+from nocraven.ingest.syslog import SyslogComponent
 
 
 def build_components(ctx: EngineContext) -> list[Component]:
-    components: list[Component] = []
-    return components
+    return [
+        BufferComponent(ctx),
+        SyslogComponent(ctx),
+    ]

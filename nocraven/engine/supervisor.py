@@ -52,6 +52,7 @@ class Supervisor:
 
     def start_all(self) -> None:
         for s in self._order:
+            s.state = "starting"  # before the task runs, so wait_started() sees it
             s.task = asyncio.create_task(self._keep_running(s), name=f"component:{s.component.name}")
 
     async def wait_started(self, timeout: float) -> None:
@@ -113,7 +114,8 @@ class Supervisor:
         delay = self._backoff_initial
         name = s.component.name
         while True:
-            self._set_state(s, "starting" if s.restarts == 0 else "restarting")
+            if s.restarts:
+                self._set_state(s, "restarting")
             started = time.monotonic()
             try:
                 await s.component.run(lambda: self._set_state(s, "running"))

@@ -35,7 +35,10 @@ def test_engine_stops_on_sigint_too(engine: RunningEngine) -> None:
 def test_a_second_engine_on_the_same_socket_refuses_clearly(engine: RunningEngine) -> None:
     second = subprocess.run(
         [str(Path(os.sys.executable).parent / "nocraven"), "engine", "--config", str(engine.config_path)],
-        capture_output=True, text=True, timeout=20, check=False,
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=False,
     )
     assert second.returncode == 1
     assert f"another engine is already answering on {engine.socket}" in second.stderr
@@ -69,8 +72,9 @@ def test_a_file_that_is_not_a_socket_is_never_removed(tmp_path: Path) -> None:
     from tests.support.engine import NOCRAVEN, write_config
 
     config = write_config(directory)
-    result = subprocess.run([NOCRAVEN, "engine", "--config", str(config)], capture_output=True, text=True,
-                            timeout=20, check=False)
+    result = subprocess.run(
+        [NOCRAVEN, "engine", "--config", str(config)], capture_output=True, text=True, timeout=20, check=False
+    )
     assert result.returncode == 1
     assert "exists and is not a socket" in result.stderr
     assert (directory / "ctl.sock").read_text() == "precious"

@@ -14,7 +14,10 @@ from tests.support.users import run_as
 BAD_CONFIGS = {
     "unknown key": ("[syslog]\nudp_port = 514\n", "syslog.udp_port: unknown key"),
     "wrong type": ("[syslog]\nmax_connections = 'many'\n", "syslog.max_connections = 'many': must be an integer"),
-    "port out of range": ("[flow]\nsflow = '0.0.0.0:99999'\n", "flow.sflow = '0.0.0.0:99999': port 99999 is out of range"),
+    "port out of range": (
+        "[flow]\nsflow = '0.0.0.0:99999'\n",
+        "flow.sflow = '0.0.0.0:99999': port 99999 is out of range",
+    ),
     "invalid toml": ("[engine\n", "invalid TOML"),
 }
 
@@ -71,7 +74,9 @@ def test_status_json_has_the_documented_keys(engine: RunningEngine) -> None:
     result = engine.cli("status", "--json")
     assert result.returncode == 0
     doc = json.loads(result.stdout)
-    assert {"version", "hostname", "pid", "started_at", "uptime_s", "config", "socket", "components", "role"} <= set(doc)
+    assert {"version", "hostname", "pid", "started_at", "uptime_s", "config", "socket", "components", "role"} <= set(
+        doc
+    )
     assert doc["role"] == "admin"
     for component in doc["components"].values():
         assert component["state"] in {"running", "starting", "restarting", "failed", "stopped", "not_available"}

@@ -55,14 +55,20 @@ def _merge(base: str, extra: str) -> str:
     return tomlkit.dumps(data)
 
 
-def run_cli(*args: str, socket: Path | None = None, timeout: float = 30, input: str | None = None,
-            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str,
+    socket: Path | None = None,
+    timeout: float = 30,
+    input: str | None = None,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
     full_env = dict(os.environ, **(env or {}))
     full_env.pop("NOCRAVEN_CONFIG", None)
     if socket is not None:
         full_env["NOCRAVEN_SOCKET"] = str(socket)
-    return subprocess.run([NOCRAVEN, *args], capture_output=True, text=True, timeout=timeout, input=input,
-                          env=full_env, check=False)
+    return subprocess.run(
+        [NOCRAVEN, *args], capture_output=True, text=True, timeout=timeout, input=input, env=full_env, check=False
+    )
 
 
 @dataclass
@@ -97,8 +103,9 @@ def start_engine(directory: Path, extra_config: str = "", wait: float = 20) -> R
     config_path = write_config(directory, extra_config)
     log_path = directory / "engine.log"
     log_file = open(log_path, "w")  # noqa: SIM115 - handed to the child for its whole life
-    proc = subprocess.Popen([NOCRAVEN, "engine", "--config", str(config_path)], stdout=log_file,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [NOCRAVEN, "engine", "--config", str(config_path)], stdout=log_file, stderr=subprocess.STDOUT, text=True
+    )
     engine = RunningEngine(directory, config_path, proc, log_path)
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:

@@ -65,8 +65,10 @@ def cli_as(uid: int, gid: int, socket: str, *argv: str) -> Outcome:
     # Warm up as root against no engine: the lazy imports on the way happen here, because the
     # other user may not read the interpreter's library under /root.
     saved = dict(os.environ), list(sys.argv)
-    with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(
-        io.StringIO()
+    with (
+        contextlib.suppress(SystemExit),
+        contextlib.redirect_stdout(io.StringIO()),
+        contextlib.redirect_stderr(io.StringIO()),
     ):
         call("/nonexistent/ctl.sock")
     os.environ.clear()

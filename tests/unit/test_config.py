@@ -50,7 +50,7 @@ def test_wrong_type_names_key_value_and_expected_type() -> None:
 
 def test_bool_is_not_an_integer() -> None:
     (problem,) = refuse("[syslog]\nmax_connections = true\n")
-    assert "syslog.max_connections = True: must be an integer" == problem
+    assert problem == "syslog.max_connections = True: must be an integer"
 
 
 def test_port_out_of_range() -> None:
@@ -101,9 +101,7 @@ def test_tls_listener_needs_cert_and_key() -> None:
 
 
 def test_snmp_users_are_typed() -> None:
-    cfg = config.from_toml_text(
-        "[[snmptrap.users]]\nname = 'noc'\nauth_protocol = 'SHA'\nauth_key = 'k1234567'\n", "t"
-    )
+    cfg = config.from_toml_text("[[snmptrap.users]]\nname = 'noc'\nauth_protocol = 'SHA'\nauth_key = 'k1234567'\n", "t")
     assert cfg.snmptrap.users[0].name == "noc"
     (problem,) = refuse("[[snmptrap.users]]\nauth_protocol = 'SHA'\n")
     assert problem == "snmptrap.users[0].name: required key is missing"

@@ -1,0 +1,1 @@
+"""What every collector shares: fast UDP receive, the channel to the engine, the process harness."""

@@ -1,0 +1,59 @@
+"""The channel from a collector process to the engine: typed, length-prefixed frames on a pipe.
+
+Sans-IO: `encode_frame` and `FrameDecoder` only turn frames into bytes and back; the collector
+writes them to its stdout, the engine reads them from the child's pipe.
+
+Frame: 1 byte kind, 4 bytes big-endian payload length, payload.
+- RECORDS: NDJSON, one encoded record a line (the buffer stores these bytes as they are)
+- COUNTERS: JSON object, the collector's counters (sent about once a second)
+- DROPS: JSON list of drops for the ledger ({"source", "records", "bytes", "reason", "first", "last"})
+- READY: JSON object, the listeners as bound ({"listeners": [{"listener", "proto", "address"}]})
+- LOG: JSON object {"level", "message"} for the engine's log
+"""
+
+from __future__ import annotations
+
+import struct
+from enum import IntEnum
+
+_HEADER = struct.Struct(">BI")
+MAX_FRAME = 64 * 1024 * 1024
+
+
+class FrameKind(IntEnum):
+    RECORDS = 1
+    COUNTERS = 2
+    DROPS = 3
+    READY = 4
+    LOG = 5
+
+
+class ChannelError(Exception):
+    """The byte stream is not a channel (a bug, or something else wrote to the pipe)."""
+
+
+def encode_frame(kind: FrameKind, payload: bytes) -> bytes:
+    return _HEADER.pack(kind, len(payload)) + payload
+
+
+class FrameDecoder:
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+
+    def feed(self, data: bytes) -> list[tuple[FrameKind, bytes]]:
+        self._buffer += data
+        frames: list[tuple[FrameKind, bytes]] = []
+        offset = 0
+        buffer = self._buffer
+        while len(buffer) - offset >= _HEADER.size:
+            kind, length = _HEADER.unpack_from(buffer, offset)
+            if length > MAX_FRAME or kind not in FrameKind._value2member_map_:
+                raise ChannelError(f"bad frame header (kind {kind}, length {length})")
+            end = offset + _HEADER.size + length
+            if end > len(buffer):
+                break
+            frames.append((FrameKind(kind), bytes(buffer[offset + _HEADER.size : end])))
+            offset = end
+        if offset:
+            del buffer[:offset]
+        return frames

@@ -1,0 +1,197 @@
+"""A collector as a supervised child process: config in, records and counters out, into the buffer.
+
+Every collector (syslog now; flow, snmptrap, winevents next) runs as `python -m
+collectors.<name>.service` so its per-message work has a core of its own and a crash cannot take
+the engine with it. This component starts it, pumps its channel frames into the buffer and the
+event bus, and stops it cleanly (SIGTERM, then everything still in the pipe is stored).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import msgspec
+
+from collectors.common.channel import FrameDecoder, FrameKind
+from nocraven.engine.component import Component, EngineContext
+from nocraven.events import CountersUpdated, RecordsSampled
+
+SAMPLE_INTERVAL_S = 0.2  # live views get at most this many samples per second per collector ...
+SAMPLE_RECORDS = 25  # ... of at most this many records each
+TOP_SOURCES = 100  # sources shown in /v1/status; the full list is on the collector's own path
+STOP_GRACE_S = 5.0
+
+
+class CollectorExited(Exception):
+    pass
+
+
+class RecordSink:
+    """Where a collector's records go: the buffer, or nowhere with accounting if it is down."""
+
+    def __init__(self, ctx: EngineContext, service: str) -> None:
+        self._ctx = ctx
+        self._service = service
+        self.lost_records = 0  # records that arrived while no buffer was running
+
+    def append(self, lines: list[bytes], now: float) -> bool:
+        buffer = self._ctx.services.get("buffer")
+        if buffer is None:
+            self.lost_records += len(lines)
+            return False
+        buffer.append(self._service, lines, now)
+        return True
+
+    def drop(self, reason: str, records: int, size: int, now: float, source: str | None) -> None:
+        buffer = self._ctx.services.get("buffer")
+        if buffer is not None:
+            buffer.record_drop(self._service, reason, records, size, now, source)
+
+
+class CollectorProcess(Component):
+    module: ClassVar[str]  # e.g. "collectors.syslog.service"
+    service: ClassVar[str]  # the buffer service its records belong to
+
+    def __init__(self, ctx: EngineContext) -> None:
+        super().__init__(ctx)
+        self.log = logging.getLogger(f"nocraven.{self.name}")
+        self.sink = RecordSink(ctx, self.service)
+        self.listeners: list[dict[str, Any]] = []
+        self.counters: dict[str, Any] = {}
+        self.records_stored = 0
+        self.last_message: str | None = None
+        self._rate_mps = 0.0
+        self._rate_mark: tuple[float, int] | None = None
+        self._next_sample = 0.0
+        self._since_sample = 0
+        self._decode = msgspec.json.Decoder().decode
+
+    def child_config(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    async def run(self, ready: Callable[[], None]) -> None:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            self.module,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+        proc.stdin.write(json.dumps(self.child_config()).encode())
+        await proc.stdin.drain()
+        proc.stdin.close()
+        stderr_task = asyncio.create_task(self._pump_stderr(proc.stderr))
+        decoder = FrameDecoder()
+        try:
+            await self._pump(proc.stdout, decoder, ready)
+            code = await proc.wait()
+            raise CollectorExited(
+                f"{self.name} collector exited with code {code}: {self.last_message or 'see the engine log'}"
+            )
+        finally:
+            self.listeners = []
+            if proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.terminate()
+                # What the collector had received is still in the pipe: store it before going.
+                try:
+                    await asyncio.wait_for(self._pump(proc.stdout, decoder, ready), STOP_GRACE_S)
+                except TimeoutError:
+                    self.log.warning("%s collector did not stop in %.0f s; killing it", self.name, STOP_GRACE_S)
+                    with contextlib.suppress(ProcessLookupError):
+                        proc.kill()
+                await proc.wait()
+            stderr_task.cancel()
+
+    async def _pump(self, stdout: asyncio.StreamReader, decoder: FrameDecoder, ready: Callable[[], None]) -> None:
+        while True:
+            data = await stdout.read(1 << 20)
+            if not data:
+                return
+            for kind, payload in decoder.feed(data):
+                self._on_frame(kind, payload, ready)
+
+    async def _pump_stderr(self, stderr: asyncio.StreamReader) -> None:
+        while line := await stderr.readline():
+            text = line.decode(errors="replace").rstrip()
+            self.log.info("%s", text)
+            if text.startswith(("ERROR", "Traceback", "CRITICAL")):
+                self.last_message = text
+
+    def _on_frame(self, kind: FrameKind, payload: bytes, ready: Callable[[], None]) -> None:
+        now = time.time()
+        if kind == FrameKind.RECORDS:
+            lines = payload.split(b"\n")
+            if self.sink.append(lines, now):
+                self.records_stored += len(lines)
+            self._sample(lines, now)
+        elif kind == FrameKind.COUNTERS:
+            self.counters = self._decode(payload)
+            self._update_rate(now)
+            self.ctx.bus.publish(CountersUpdated(component=self.name, counters=self.summary()))
+        elif kind == FrameKind.DROPS:
+            for drop in self._decode(payload):
+                self.sink.drop(drop["reason"], drop["records"], drop["bytes"], drop["last"], drop.get("source"))
+        elif kind == FrameKind.READY:
+            self.listeners = self._decode(payload)["listeners"]
+            for listener in self.listeners:
+                self.log.info("%s listening on %s/%s", self.name, listener["address"], listener["proto"])
+            ready()
+        elif kind == FrameKind.LOG:
+            entry = self._decode(payload)
+            self.last_message = entry["message"]
+            self.log.log(logging.getLevelName(entry.get("level", "info").upper()), "%s", entry["message"])
+
+    def _sample(self, lines: list[bytes], now: float) -> None:
+        self._since_sample += len(lines)
+        if now < self._next_sample:
+            return
+        self._next_sample = now + SAMPLE_INTERVAL_S
+        step = max(1, len(lines) // SAMPLE_RECORDS)
+        records = [self._decode(line) for line in lines[::step][:SAMPLE_RECORDS]]
+        self.ctx.bus.publish(RecordsSampled(service=self.service, records=records, total=self._since_sample))
+        self._since_sample = 0
+
+    def _update_rate(self, now: float) -> None:
+        total = self.totals()["messages"]
+        if self._rate_mark is not None:
+            then, before = self._rate_mark
+            if now > then:
+                self._rate_mps = max(0.0, (total - before) / (now - then))
+        self._rate_mark = (now, total)
+
+    def totals(self) -> dict[str, int]:
+        keys = ("messages", "bytes", "rejected", "kernel_drops", "framing_errors")
+        listeners = self.counters.get("listeners", {}).values()
+        return {key: sum(int(lst.get(key, 0)) for lst in listeners) for key in keys}
+
+    def summary(self) -> dict[str, Any]:
+        """The counters the console and the CLI show; the same shape for every collector."""
+        return self.totals() | {
+            "rate_mps": round(self._rate_mps, 1),
+            "sources": len(self.counters.get("sources", {})),
+            "records_stored": self.records_stored,
+            "lost_without_buffer": self.sink.lost_records,
+        }
+
+    def sources(self) -> dict[str, Any]:
+        sources: dict[str, Any] = self.counters.get("sources", {})
+        return sources
+
+    def status(self) -> dict[str, Any]:
+        listeners = self.counters.get("listeners", {})
+        top = sorted(self.sources().items(), key=lambda kv: kv[1].get("messages", 0), reverse=True)[:TOP_SOURCES]
+        return {
+            "listeners": [lst | {"counters": listeners.get(lst["listener"], {})} for lst in self.listeners],
+            "totals": self.summary(),
+            "sources": dict(top),
+        }
