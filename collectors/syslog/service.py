@@ -366,10 +366,8 @@ async def serve(config: dict[str, Any], out: Output) -> None:
         loop.add_signal_handler(sig, stop.set)
     try:
         while not stop.is_set() and not out.broken:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), REPORT_INTERVAL_S)
-            except TimeoutError:
-                pass
             now = time.time()
             for listener in udp:
                 listener.report_kernel_drops(now)

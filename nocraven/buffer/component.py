@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
@@ -152,23 +153,34 @@ class BufferComponent(Component):
         self.store = store
         self.ctx.services["buffer"] = self
         ready()
-        next_counters = 0.0
+        stop_sealing = threading.Event()
+        sealer = threading.Thread(target=self._seal_worker, args=(store, stop_sealing), name="buffer-sealer")
+        sealer.start()
         try:
             while True:
-                await asyncio.sleep(SEAL_EVERY_S)
-                await asyncio.to_thread(store.seal_due, time.time())
-                now = time.time()
-                if now >= next_counters:
-                    next_counters = now + COUNTERS_EVERY_S
-                    self._last_stats = stats_to_wire(await asyncio.to_thread(store.stats, now))
-                    self.ctx.bus.publish(CountersUpdated(component=self.name, counters=self._counters()))
+                self._last_stats = stats_to_wire(await asyncio.to_thread(store.stats, time.time()))
+                self.ctx.bus.publish(CountersUpdated(component=self.name, counters=self._counters()))
+                await asyncio.sleep(COUNTERS_EVERY_S)
         finally:
             # Stop taking records, then seal what is in memory: a clean stop loses nothing.
             self.ctx.services.pop("buffer", None)
             self.store = None
+            stop_sealing.set()
+            await asyncio.to_thread(sealer.join)
             sealed = await asyncio.to_thread(store.seal_all, time.time())
             await asyncio.to_thread(store.close)
             log.info("buffer flushed %d segment(s) and closed", len(sealed))
+
+    @staticmethod
+    def _seal_worker(store: SegmentStore, stop: threading.Event) -> None:
+        """Seal as soon as a segment fills, and at least every SEAL_EVERY_S for the age rule."""
+        while not stop.is_set():
+            store.wait_for_full_segment(SEAL_EVERY_S)
+            try:
+                store.seal_due(time.time())
+            except Exception:  # a bug must not silently stop sealing: log it and keep going
+                log.exception("sealing failed")
+                stop.wait(1.0)
 
     def _counters(self) -> dict[str, Any]:
         if self._last_stats is None:
@@ -266,8 +278,8 @@ class BufferComponent(Component):
                     "reason": e.drop.reason.value,
                     "records": e.drop.records,
                     "bytes": e.drop.bytes,
-                    "first": rfc3339(e.drop.first),
-                    "last": rfc3339(e.drop.last),
+                    "first": rfc3339(e.drop.first_time),
+                    "last": rfc3339(e.drop.last_time),
                 }
                 for e in entries
             ]

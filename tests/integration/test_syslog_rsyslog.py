@@ -148,10 +148,12 @@ def test_tls_without_a_client_certificate_is_refused(tls_engine: RunningEngine) 
     text = f"no client certificate {uuid.uuid4().hex}"
     refused = False
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
-            with context.wrap_socket(raw, server_hostname="localhost") as tls:
-                tls.sendall(f"<13>Nov 27 05:50:01 host app: {text}\n".encode())
-                refused = tls.recv(1) == b""  # TLS 1.3: the server's refusal comes after the handshake
+        with (
+            socket.create_connection(("127.0.0.1", port), timeout=5) as raw,
+            context.wrap_socket(raw, server_hostname="localhost") as tls,
+        ):
+            tls.sendall(f"<13>Nov 27 05:50:01 host app: {text}\n".encode())
+            refused = tls.recv(1) == b""  # TLS 1.3: the server's refusal comes after the handshake
     except (ssl.SSLError, OSError):
         refused = True
     assert refused

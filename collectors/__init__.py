@@ -1,0 +1,1 @@
+"""Telemetry receivers and their sans-IO decoders; imports nothing from `nocraven`."""

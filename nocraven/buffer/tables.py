@@ -1,0 +1,216 @@
+"""Plain sqlite3 statements for the hot path: segment rows, per-service state, cursors.
+
+Callers hold the store's connection lock and own the transaction.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from nocraven.buffer.segment import EncodedSegment, SegmentMeta
+
+_META_COLUMNS = (
+    "id, service, first_seq, last_seq, record_count, raw_bytes, stored_bytes, first_received, last_received, checksum"
+)
+
+
+@dataclass(slots=True)
+class ServiceState:
+    """The per-service summary row, mirrored in memory; `last_seq` survives eviction so
+    sequence numbers never go back."""
+
+    last_seq: int = 0
+    segments: int = 0
+    records: int = 0
+    raw_bytes: int = 0
+    stored_bytes: int = 0
+    oldest_received: float | None = None
+    newest_received: float | None = None
+
+    def copy(self) -> ServiceState:
+        return ServiceState(
+            self.last_seq,
+            self.segments,
+            self.records,
+            self.raw_bytes,
+            self.stored_bytes,
+            self.oldest_received,
+            self.newest_received,
+        )
+
+    def add(self, segment: EncodedSegment) -> None:
+        self.segments += 1
+        self.records += segment.record_count
+        self.raw_bytes += segment.raw_bytes
+        self.stored_bytes += segment.stored_bytes
+        if self.oldest_received is None:
+            self.oldest_received = segment.first_received
+        self.newest_received = max(self.newest_received or 0.0, segment.last_received)
+
+    def remove(self, segment: SegmentMeta) -> None:
+        self.segments -= 1
+        self.records -= segment.record_count
+        self.raw_bytes -= segment.raw_bytes
+        self.stored_bytes -= segment.stored_bytes
+        if self.segments == 0:
+            self.oldest_received = self.newest_received = None
+
+
+def meta_from_row(row: Any) -> SegmentMeta:
+    return SegmentMeta(*row)
+
+
+def load_states(conn: sqlite3.Connection) -> dict[str, ServiceState]:
+    rows = conn.execute(
+        "SELECT service, last_seq, segments, records, raw_bytes, stored_bytes, oldest_received,"
+        " newest_received FROM service_state"
+    ).fetchall()
+    return {row[0]: ServiceState(*row[1:]) for row in rows}
+
+
+def save_states(conn: sqlite3.Connection, states: dict[str, ServiceState]) -> None:
+    conn.executemany(
+        "INSERT OR REPLACE INTO service_state (service, last_seq, segments, records, raw_bytes,"
+        " stored_bytes, oldest_received, newest_received) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                service,
+                s.last_seq,
+                s.segments,
+                s.records,
+                s.raw_bytes,
+                s.stored_bytes,
+                s.oldest_received,
+                s.newest_received,
+            )
+            for service, s in states.items()
+        ],
+    )
+
+
+def insert_segment(conn: sqlite3.Connection, segment: EncodedSegment) -> int:
+    cursor = conn.execute(
+        "INSERT INTO segments (service, first_seq, last_seq, record_count, raw_bytes,"
+        " stored_bytes, first_received, last_received, checksum)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            segment.service,
+            segment.first_seq,
+            segment.last_seq,
+            segment.record_count,
+            segment.raw_bytes,
+            segment.stored_bytes,
+            segment.first_received,
+            segment.last_received,
+            segment.checksum,
+        ),
+    )
+    segment_id = cursor.lastrowid
+    assert segment_id is not None
+    conn.execute("INSERT INTO segment_blobs (id, blob) VALUES (?, ?)", (segment_id, segment.blob))
+    return segment_id
+
+
+def delete_segments(conn: sqlite3.Connection, ids: Iterable[int]) -> None:
+    params = [(segment_id,) for segment_id in ids]
+    conn.executemany("DELETE FROM segments WHERE id = ?", params)
+    conn.executemany("DELETE FROM segment_blobs WHERE id = ?", params)
+
+
+def oldest_segments(conn: sqlite3.Connection, service: str, limit: int) -> list[SegmentMeta]:
+    rows = conn.execute(
+        f"SELECT {_META_COLUMNS} FROM segments WHERE service = ? ORDER BY last_seq LIMIT ?",
+        (service, limit),
+    ).fetchall()
+    return [meta_from_row(row) for row in rows]
+
+
+def segments_after(conn: sqlite3.Connection, service: str, after_seq: int, limit: int) -> list[SegmentMeta]:
+    rows = conn.execute(
+        f"SELECT {_META_COLUMNS} FROM segments WHERE service = ? AND last_seq > ? ORDER BY last_seq LIMIT ?",
+        (service, after_seq, limit),
+    ).fetchall()
+    return [meta_from_row(row) for row in rows]
+
+
+def newest_segments(conn: sqlite3.Connection, service: str, before_seq: int, limit: int) -> list[SegmentMeta]:
+    rows = conn.execute(
+        f"SELECT {_META_COLUMNS} FROM segments WHERE service = ? AND last_seq < ? ORDER BY last_seq DESC LIMIT ?",
+        (service, before_seq, limit),
+    ).fetchall()
+    return [meta_from_row(row) for row in rows]
+
+
+def segments_in_range(conn: sqlite3.Connection, service: str, since: float, until: float) -> list[SegmentMeta]:
+    rows = conn.execute(
+        f"SELECT {_META_COLUMNS} FROM segments WHERE service = ? AND last_received >= ?"
+        " AND first_received <= ? ORDER BY last_seq",
+        (service, since, until),
+    ).fetchall()
+    return [meta_from_row(row) for row in rows]
+
+
+def fetch_blob(conn: sqlite3.Connection, segment_id: int) -> bytes | None:
+    row = conn.execute("SELECT blob FROM segment_blobs WHERE id = ?", (segment_id,)).fetchone()
+    return None if row is None else bytes(row[0])
+
+
+def oldest_received(conn: sqlite3.Connection, service: str) -> float | None:
+    row = conn.execute(
+        "SELECT first_received FROM segments WHERE service = ? ORDER BY last_seq LIMIT 1",
+        (service,),
+    ).fetchone()
+    return None if row is None else float(row[0])
+
+
+def load_cursors(conn: sqlite3.Connection) -> dict[tuple[str, str], int]:
+    rows = conn.execute("SELECT sink, service, acked_seq FROM cursors").fetchall()
+    return {(sink, service): acked for sink, service, acked in rows}
+
+
+def save_cursors(conn: sqlite3.Connection, cursors: dict[tuple[str, str], int], now: float) -> None:
+    conn.executemany(
+        "INSERT OR REPLACE INTO cursors (sink, service, acked_seq, updated_at) VALUES (?, ?, ?, ?)",
+        [(sink, service, acked, now) for (sink, service), acked in cursors.items()],
+    )
+
+
+def quarantine_segment(
+    conn: sqlite3.Connection,
+    meta: SegmentMeta,
+    blob: bytes | None,
+    error: str,
+    now: float,
+    max_blob_bytes: int,
+) -> None:
+    kept = conn.execute("SELECT coalesce(sum(length(blob)), 0) FROM quarantine").fetchone()[0]
+    if blob is not None and kept + len(blob) > max_blob_bytes:
+        blob = None  # keep the metadata, not the evidence, once the quarantine is full
+    conn.execute(
+        "INSERT INTO quarantine (segment_id, service, first_seq, last_seq, record_count,"
+        " raw_bytes, stored_bytes, first_received, last_received, checksum, quarantined_at,"
+        " error, blob) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            meta.id,
+            meta.service,
+            meta.first_seq,
+            meta.last_seq,
+            meta.record_count,
+            meta.raw_bytes,
+            meta.stored_bytes,
+            meta.first_received,
+            meta.last_received,
+            meta.checksum,
+            now,
+            error,
+            blob,
+        ),
+    )
+    delete_segments(conn, [meta.id])
+
+
+def count_quarantined(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT count(*) FROM quarantine").fetchone()[0])

@@ -1,0 +1,136 @@
+"""Property tests: no input makes the parser or the framer raise, and framing round-trips."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from collectors.syslog import FORMATS, RECORD_KEYS, SyslogFramer, parse_batch, parse_message
+from collectors.syslog.parse import SyslogRecord
+
+RX = 1768046400.25
+
+# Pieces of every dialect the parser knows, glued in random order with random bytes, so the
+# fuzzer reaches deep branches (SD escapes, Cisco stamps, vendor bodies) and not just "unparsed".
+FRAGMENTS = [
+    b"<13>", b"<165>", b"<191>", b"<192>", b"<0>", b"1 ", b"2 ", b"- ", b"-", b" ", b"  ", b":", b": ",
+    b"Jan 10 12:00:00 ", b"Feb 29 ", b"Dec  2 23:59:60 ", b"2026 ", b"12:00:00.123 ", b"UTC: ", b"XYZ: ",
+    b"2026-01-10T12:00:00Z ", b"2026-02-30T25:61:61.1234567890+99:99 ", b"9999-12-31T23:59:59-23:59 ",
+    b"0001-01-01T00:00:00+23:59 ", b'[a b="c"]', b'[x@1 q="\\"\\\\\\]"]', b"[", b"]", b'"', b"\\", b"=",
+    b"host ", b"app[12]: ", b"app: ", b"%SYS-5-CONFIG_I: ", b"%ASA-6-302013: ", b"123: ", b"*", b".",
+    b"1w2d: ", b"date=2026-01-10 time=12:00:00 ", b'tz="+0100" ', b"logid=1 ", b'devname="fg" ',
+    b"1,2026/01/10 12:00:00,x,TRAFFIC,", b",", b"<501080> <NOTI> |AP a@b c| ", b"<1> <2> <WARN> <n> ",
+    b"RPD_X_Y: ", b"\xef\xbb\xbf", b"\xff", b"\x00", b"\n", b"\r", b"\t",
+]  # fmt: skip
+
+syslogish = st.lists(st.one_of(st.sampled_from(FRAGMENTS), st.binary(max_size=8)), max_size=16).map(b"".join)
+
+
+def check_record(record: SyslogRecord) -> None:
+    assert tuple(record) == RECORD_KEYS
+    assert record["format"] in FORMATS
+    # The catch-all in parse_message must never be what saved us: that would hide a bug.
+    assert "parser_error" not in record["parse_warnings"]
+    assert isinstance(record["message"], str)
+    assert isinstance(record["raw"], str)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", record["received_at"])
+    if record["timestamp"] is not None:
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z", record["timestamp"])
+        assert isinstance(record["clock_skew_s"], float)
+    for key in ("facility", "severity"):
+        assert record[key] is None or isinstance(record[key], int)
+    assert all(isinstance(v, str) for params in record["structured_data"].values() for v in params.values())
+
+
+@settings(max_examples=1500, deadline=None)
+@given(data=st.one_of(st.binary(max_size=300), syslogish))
+@example(data=b"<13>1 9999-12-31T23:59:59-23:59 h a p m - x")
+@example(data=b"<13>1 0001-01-01T00:00:00+23:59 h a p m - x")
+@example(data=b"<13>Feb 29 12:00:00 host app: x")
+@example(data=b'<0>0,0000/00/00 00:00:00,,A,\n"')  # PAN-OS CSV the csv module refuses
+def test_parse_message_never_raises(data: bytes) -> None:
+    check_record(parse_message(data, RX, "192.0.2.1:514"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=syslogish, received_at=st.floats(allow_nan=True, allow_infinity=True))
+def test_any_receive_time_is_survived(data: bytes, received_at: float) -> None:
+    record = parse_message(data, received_at, "192.0.2.1:514")
+    assert tuple(record) == RECORD_KEYS
+    if math.isfinite(received_at) and 0 <= received_at < 253402300800:  # years 1970-9999
+        check_record(record)
+
+
+@settings(max_examples=200, deadline=None)
+@given(items=st.lists(st.tuples(syslogish, st.floats(0, 4e9), st.just("10.0.0.1:514")), max_size=20))
+def test_parse_batch_equals_one_by_one(items: list[tuple[bytes, float, str]]) -> None:
+    assert parse_batch(items) == [parse_message(*item) for item in items]
+
+
+@st.composite
+def chunkings(draw: st.DrawFn, stream: bytes) -> list[bytes]:
+    cuts = sorted(draw(st.lists(st.integers(0, len(stream)), max_size=12)))
+    bounds = [0, *cuts, len(stream)]
+    return [stream[a:b] for a, b in itertools.pairwise(bounds)]
+
+
+@settings(max_examples=500, deadline=None)
+@given(data=st.data(), max_bytes=st.integers(1, 64), pieces=st.lists(st.binary(max_size=100), max_size=10))
+def test_framer_never_raises_and_stays_bounded(data: st.DataObject, max_bytes: int, pieces: list[bytes]) -> None:
+    framer = SyslogFramer(max_message_bytes=max_bytes)
+    out: list[bytes] = []
+    for piece in pieces:
+        for chunk in data.draw(chunkings(piece)):
+            out += framer.feed(chunk)
+            # At most one frame, plus its count prefix ("123456789 "), is ever held.
+            assert framer.buffered_bytes <= max_bytes + 11
+    out += framer.flush()
+    assert framer.frames == len(out)
+    assert all(0 < len(message) <= max_bytes + 11 for message in out)
+    assert framer.oversize <= framer.errors
+    assert len(framer.recent_errors) == min(framer.errors, 16)
+
+
+# A newline-framed message cannot hold a terminator, end in CR (CRLF is stripped) or look like
+# an octet count (digits, space, "<"): RFC 6587's own ambiguity, resolved in favour of counts.
+line_messages = st.binary(min_size=1, max_size=60).filter(
+    lambda m: b"\n" not in m and b"\x00" not in m and not m.endswith(b"\r") and not re.match(rb"[1-9]\d{0,8} <", m)
+)
+octet_messages = st.binary(max_size=60).map(lambda m: b"<" + m)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    data=st.data(),
+    messages=st.lists(
+        st.one_of(st.tuples(st.just(True), octet_messages), st.tuples(st.just(False), line_messages)), max_size=12
+    ),
+    terminator=st.sampled_from([b"\n", b"\r\n", b"\x00"]),
+    close_unterminated=st.booleans(),
+)
+def test_framed_messages_come_out_identical_in_any_chunking(
+    data: st.DataObject,
+    messages: list[tuple[bool, bytes]],
+    terminator: bytes,
+    close_unterminated: bool,
+) -> None:
+    parts = []
+    for octet_counted, message in messages:
+        if octet_counted:
+            parts.append(b"%d %s" % (len(message), message))
+        else:
+            parts.append(message + terminator)
+    if close_unterminated and messages and not messages[-1][0]:
+        parts[-1] = parts[-1][: -len(terminator)]  # the last line ends with the connection
+    stream = b"".join(parts)
+    framer = SyslogFramer()
+    out: list[bytes] = []
+    for chunk in data.draw(chunkings(stream)):
+        out += framer.feed(chunk)
+    out += framer.flush()
+    assert out == [message for _, message in messages]
+    assert framer.errors == 0
