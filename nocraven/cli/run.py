@@ -68,8 +68,11 @@ def _wait_for_engine(socket_path: Path, proc: subprocess.Popen[bytes], timeout: 
 
 def demo(
     no_console: bool = typer.Option(False, "--no-console", help="Run the engine and the simulated venue only."),
+    rate: float = typer.Option(200.0, "--rate", help="Simulated venue syslog messages per second."),
 ) -> None:
-    """The engine on the embedded default config plus the console; one Ctrl-C stops all."""
+    """The engine on the embedded default config, a simulated venue feeding it, and the console.
+
+    One Ctrl-C (or q in the console) stops all three."""
     config = config_mod.embedded_default()
     socket_path = config.engine.socket
     log_path = config.engine.data_dir / "demo-engine.log"
@@ -85,10 +88,20 @@ def demo(
             start_new_session=True,
             env=env,
         )
+    venue: subprocess.Popen[bytes] | None = None
     try:
         if not _wait_for_engine(socket_path, engine_proc, timeout=20):
             raise typer.Exit(_demo_failed(engine_proc, log_path))
-        err.print("Engine ready.", markup=False)
+        udp_port = config_mod.parse_listen(config.syslog.udp)[1] if config.syslog.udp else None
+        if udp_port:
+            venue = subprocess.Popen(
+                [sys.executable, "-m", "nocraven.simulate.venue", "--port", str(udp_port), "--rate", str(rate)],
+                stdout=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        err.print(
+            f"Engine ready; a simulated venue sends {rate:g} syslog messages/s to 127.0.0.1:{udp_port}.", markup=False
+        )
         if no_console:
             err.print("Press Ctrl-C to stop.", markup=False)
             while engine_proc.poll() is None:
@@ -98,6 +111,9 @@ def demo(
     except KeyboardInterrupt:
         pass
     finally:
+        if venue is not None:
+            venue.terminate()
+            venue.wait(5)
         if engine_proc.poll() is None:
             engine_proc.send_signal(signal.SIGTERM)
             try:
