@@ -93,12 +93,8 @@ class Client:
                 headers={"Content-Type": wire.JSON} if body is not None else None,
                 timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
             )
-        except (httpx.ConnectError, FileNotFoundError) as exc:
-            raise EngineUnreachable(self.socket_path, _reason(exc)) from None
-        except httpx.TimeoutException:
-            raise ApiError(ErrorCode.TIMEOUT, f"the engine did not answer {method} {path} in time") from None
-        except httpx.RemoteProtocolError as exc:
-            raise EngineUnreachable(self.socket_path, f"connection dropped: {exc}") from None
+        except (httpx.TransportError, FileNotFoundError) as exc:
+            raise _transport_error(exc, self.socket_path, method, path) from None
         _raise_for_error(response)
         return wire.loads(response.content) if response.content else None
 
@@ -155,12 +151,8 @@ class AsyncClient:
                 content=None if body is None else wire.dumps(body),
                 headers={"Content-Type": wire.JSON} if body is not None else None,
             )
-        except (httpx.ConnectError, FileNotFoundError) as exc:
-            raise EngineUnreachable(self.socket_path, _reason(exc)) from None
-        except httpx.TimeoutException:
-            raise ApiError(ErrorCode.TIMEOUT, f"the engine did not answer {method} {path} in time") from None
-        except httpx.RemoteProtocolError as exc:
-            raise EngineUnreachable(self.socket_path, f"connection dropped: {exc}") from None
+        except (httpx.TransportError, FileNotFoundError) as exc:
+            raise _transport_error(exc, self.socket_path, method, path) from None
         _raise_for_error(response)
         return wire.loads(response.content) if response.content else None
 
@@ -189,6 +181,15 @@ class AsyncClient:
     def watch(self) -> AsyncIterator[Any]:
         """The engine's event feed: first {"kind": "snapshot"}, then events with rising `seq`."""
         return self.stream("/v1/watch")
+
+
+def _transport_error(exc: Exception, socket_path: Path, method: str, path: str) -> Exception:
+    """What a failed exchange means to a person: no engine, or an engine too slow to answer."""
+    if isinstance(exc, httpx.TimeoutException):
+        return ApiError(ErrorCode.TIMEOUT, f"the engine did not answer {method} {path} in time")
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return EngineUnreachable(socket_path, f"connection dropped: {exc}")
+    return EngineUnreachable(socket_path, _reason(exc))
 
 
 def _clean(params: dict[str, Any] | None) -> dict[str, Any] | None:
