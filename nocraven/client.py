@@ -116,8 +116,10 @@ class Client:
                         yield wire.loads(line)
         except (httpx.ConnectError, FileNotFoundError) as exc:
             raise EngineUnreachable(self.socket_path, _reason(exc)) from None
-        except httpx.RemoteProtocolError:
+        except (httpx.RemoteProtocolError, httpx.ReadError):
             return  # the engine closed the stream (stopping)
+        except httpx.TransportError as exc:
+            raise _transport_error(exc, self.socket_path, "GET", path) from None
 
     def status(self) -> dict[str, Any]:
         result: dict[str, Any] = self.get("/v1/status")
@@ -176,7 +178,9 @@ class AsyncClient:
         except (httpx.ConnectError, FileNotFoundError) as exc:
             raise EngineUnreachable(self.socket_path, _reason(exc)) from None
         except (httpx.RemoteProtocolError, httpx.ReadError):
-            return
+            return  # the engine closed the stream (stopping)
+        except httpx.TransportError as exc:
+            raise _transport_error(exc, self.socket_path, "GET", path) from None
 
     def watch(self) -> AsyncIterator[Any]:
         """The engine's event feed: first {"kind": "snapshot"}, then events with rising `seq`."""

@@ -106,7 +106,7 @@ class Engine:
             return self.status() | {"role": peer.role.name.lower()}
 
         async def get_watch(request: web.Request, peer: Peer) -> Any:
-            return await stream_watch(request, self.bus, self.status)
+            return await stream_watch(request, self.bus, lambda: self.status() | {"role": peer.role.name.lower()})
 
         async def get_config(request: web.Request, peer: Peer) -> Any:
             return config_mod.to_dict(self.config) | {"source": self.config.source}

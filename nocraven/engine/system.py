@@ -42,7 +42,7 @@ def listeners(components: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for name, comp in components.items():
         for listener in comp.get("detail", {}).get("listeners", []):
-            out.append({"service": name} | listener)
+            out.append({"service": name, "state": comp.get("state", "unknown")} | listener)
     return out
 
 

@@ -1,0 +1,92 @@
+"""Human formatting for the console: sizes, durations, rates, times (UTC, so every box reads alike)."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+
+def human_bytes(n: float | None) -> str:
+    if n is None:
+        return "-"
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+def human_count(n: float | None) -> str:
+    """Counts that must fit a narrow panel: 987, 12.3k, 4.56M."""
+    if n is None:
+        return "-"
+    if abs(n) < 10_000:
+        return f"{n:,.0f}"
+    for unit, scale in (("k", 1e3), ("M", 1e6), ("G", 1e9)):
+        if abs(n) < scale * 1000 or unit == "G":
+            return f"{n / scale:.3g}{unit}" if n / scale < 100 else f"{n / scale:.0f}{unit}"
+    return f"{n:.0f}"
+
+
+def human_rate(per_second: float | None) -> str:
+    if per_second is None:
+        return "-"
+    if per_second < 10:
+        return f"{per_second:.1f}/s"
+    return f"{human_count(per_second)}/s"
+
+
+def human_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = max(0, int(seconds))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    if minutes:
+        return f"{minutes}m {secs:02d}s"
+    return f"{secs}s"
+
+
+def clock_time(epoch: float) -> str:
+    return time.strftime("%H:%M:%S", time.gmtime(epoch))
+
+
+def timestamp(value: Any) -> str:
+    """An RFC 3339 string or epoch seconds as `YYYY-MM-DD HH:MM:SSZ`; anything else as given."""
+    if value is None or value == "":
+        return "-"
+    if isinstance(value, int | float):
+        return time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(value))
+    text = str(value)
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return text
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(UTC)
+    return parsed.strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def epoch_seconds(value: Any) -> float | None:
+    """Epoch seconds of an RFC 3339 string or a number; None if it is neither."""
+    if isinstance(value, int | float):
+        return float(value)
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed.timestamp() if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC).timestamp()
+
+
+def short_time(value: Any) -> str:
+    """HH:MM:SS of an RFC 3339 string or epoch seconds (the live tail's first column)."""
+    full = timestamp(value)
+    return full[11:19] if len(full) >= 19 and full[10] == " " else full[:8]

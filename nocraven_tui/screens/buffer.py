@@ -1,0 +1,231 @@
+"""Buffer: what the store-and-forward buffer holds per service, what it dropped and why; purge for admins."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.markup import escape
+from textual.timer import Timer
+from textual.widgets import Button, DataTable, Static
+
+from nocraven_tui.format import epoch_seconds, human_bytes, human_duration, timestamp
+from nocraven_tui.screens.base import ModeScreen, ScreenCommand
+from nocraven_tui.screens.dashboard import FILL_BAR_WIDTH, fill_bar
+from nocraven_tui.state import ConsoleState
+from nocraven_tui.widgets.confirm import ConfirmModal
+from nocraven_tui.widgets.sync import Row, TableSync, show
+
+REFRESH_S = 5.0
+WIDE = 110  # columns from which oldest/newest show the time as well as the age
+KNOWN_SERVICES = ("syslog", "flow", "trap", "winevent")
+
+
+class BufferScreen(ModeScreen):
+    BINDINGS = [
+        Binding("r", "refresh", "Refresh"),
+        Binding("x", "purge_selected", "Purge..."),
+    ]
+    WRITE_ACTIONS = frozenset({"purge_selected", "purge"})
+    TOPICS = frozenset({"buffer_stats", "status", "role", "connected", "action"})
+
+    def __init__(self, mode: str) -> None:
+        super().__init__(mode)
+        self._poll: Timer | None = None
+        self._services: TableSync
+        self._drops: TableSync
+
+    def compose_body(self) -> ComposeResult:
+        with Vertical(id="buffer-body"):
+            yield Static(id="buffer-total", classes="panel")
+            yield DataTable(id="services", cursor_type="row", zebra_stripes=True)
+            yield DataTable(id="drops", cursor_type="none", zebra_stripes=True)
+            with Horizontal(id="buffer-actions", classes="actions"):
+                yield Button("Refresh", id="refresh", compact=True)
+                yield Button("Purge service...", id="purge", variant="error", compact=True, classes="write")
+                yield Static(id="buffer-result")
+        yield Static(id="buffer-na", classes="na-panel")
+
+    def on_mount(self) -> None:
+        self.query_one("#buffer-total").border_title = "Buffer"
+        services = self.query_one("#services", DataTable)
+        services.border_title = "Services"
+        for label, key in (
+            ("Service", "service"),
+            ("Records", "records"),
+            ("Raw", "raw"),
+            ("Stored", "stored"),
+            ("Ratio", "ratio"),
+            ("Oldest", "oldest"),
+            ("Newest", "newest"),
+            ("Dropped", "dropped"),
+        ):
+            services.add_column(label, key=key)
+        drops = self.query_one("#drops", DataTable)
+        drops.border_title = "Drops by reason"
+        for label, key in (("Service", "service"), ("Reason", "reason"), ("Records", "records"), ("Bytes", "bytes")):
+            drops.add_column(label, key=key)
+        self._services = TableSync(services)
+        self._drops = TableSync(drops)
+        self._poll = self.set_interval(REFRESH_S, self.action_refresh)
+        super().on_mount()
+        self.action_refresh()
+
+    def on_screen_resume(self) -> None:
+        super().on_screen_resume()
+        if self._poll is not None:
+            self._poll.resume()
+        self.action_refresh()
+
+    def on_screen_suspend(self) -> None:
+        super().on_screen_suspend()
+        if self._poll is not None:
+            self._poll.pause()
+
+    def action_refresh(self) -> None:
+        self.console.request_buffer_stats()
+
+    def on_engine_connected(self) -> None:
+        self.action_refresh()
+
+    def refresh_body(self) -> None:
+        outcome = self.state.buffer_stats
+        stats = outcome.data if isinstance(outcome.data, dict) else None
+        buffer_available = self.state.component("buffer").available
+        na = self.query_one("#buffer-na", Static)
+        body = self.query_one("#buffer-body")
+        if stats is None and (outcome.not_available or (not buffer_available and outcome.error_code is None)):
+            body.display = False
+            na.display = True
+            message = outcome.error_message or "the store-and-forward buffer is not available in this build"
+            show(na, f"[b]Buffer: not available[/b]\n\n[$text-muted]{escape(message)}[/]", layout=True)
+            return
+        body.display = True
+        na.display = False
+        self.query_one("#purge").display = self.state.can_write
+        show(self.query_one("#buffer-result", Static), escape(self.console.action_result("purge:") or ""))
+        self._render_total(stats, outcome.error_message)
+        self._render_services(stats)
+        self._render_drops(stats)
+
+    def _render_total(self, stats: dict[str, Any] | None, error: str | None) -> None:
+        panel = self.query_one("#buffer-total", Static)
+        if stats is None:
+            show(panel, f"[$text-muted]{escape(error or 'loading...')}[/]")
+            return
+        total = stats.get("total") or {}
+        fill = float(total.get("fill_percent") or 0.0)
+        forecast = stats.get("forecast_days")
+        g = self.console.glyphs
+        forecast_text = f"holds {forecast:.1f} days at current rates" if forecast is not None else "no ingest yet"
+        lines = [
+            f"{fill_bar(fill, FILL_BAR_WIDTH, g.bar_full, g.bar_empty)} [b]{fill:.1f}%[/b] of "
+            f"{human_bytes(total.get('budget_bytes'))}; {forecast_text}",
+            f"{total.get('records', 0):,} records, {human_bytes(total.get('raw_bytes'))} raw, "
+            f"{human_bytes(total.get('stored_bytes'))} stored",
+        ]
+        if error:
+            lines.append(f"[$warning]last refresh failed: {escape(error)}[/]")
+        show(panel, "\n".join(lines))
+
+    def _render_services(self, stats: dict[str, Any] | None) -> None:
+        wide = self.size.width >= WIDE
+        rows: list[Row] = []
+        for name, svc in sorted(((stats or {}).get("services") or {}).items()):
+            raw, stored = svc.get("raw_bytes") or 0, svc.get("stored_bytes") or 0
+            dropped = svc.get("dropped_records") or 0
+            cells = (
+                Text(name),
+                f"{svc.get('records', 0):,}",
+                human_bytes(raw),
+                human_bytes(stored),
+                f"{raw / stored:.1f}x" if stored else "-",
+                self._when(svc.get("oldest"), wide),
+                self._when(svc.get("newest"), wide),
+                self.styled(f"{dropped:,}", "warning" if dropped else "muted"),
+            )
+            rows.append((name, cells, 1))
+        self._services.show(rows)
+
+    def _when(self, value: Any, wide: bool) -> str:
+        """How far back the buffer reaches: an age fits 80 columns, a wide screen also gets the time."""
+        epoch = epoch_seconds(value)
+        if epoch is None:
+            return timestamp(value)
+        age = human_duration(self.console.clock() - epoch)
+        return f"{timestamp(value)[5:16]} ({age})" if wide else age
+
+    def on_resize(self) -> None:
+        if self._poll is not None:  # mounted: the tables have their columns
+            self.refresh_body()
+
+    def _render_drops(self, stats: dict[str, Any] | None) -> None:
+        rows: list[Row] = []
+        for name, svc in sorted(((stats or {}).get("services") or {}).items()):
+            for reason, count in sorted((svc.get("dropped_by_reason") or {}).items()):
+                cells = (Text(name), Text(reason), f"{count.get('records', 0):,}", human_bytes(count.get("bytes")))
+                rows.append((f"{name}:{reason}", cells, 1))
+        if not rows:
+            cells = (self.styled("none", "muted"), self.styled("nothing dropped", "muted"), "0", "0 B")
+            rows.append(("none", cells, 1))
+        self._drops.show(rows)
+
+    # ---- purge (admin) ------------------------------------------------------------------
+
+    def _selected_service(self) -> str | None:
+        table = self.query_one("#services", DataTable)
+        if not table.row_count:
+            return None
+        row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
+        return str(row_key.value) if row_key.value is not None else None
+
+    @on(Button.Pressed, "#refresh")
+    def _refresh_pressed(self) -> None:
+        self.action_refresh()
+
+    @on(Button.Pressed, "#purge")
+    def action_purge_selected(self) -> None:
+        service = self._selected_service()
+        if service is None:
+            self.notify("No service selected: the buffer holds nothing yet.", severity="warning")
+            return
+        self.action_purge(service)
+
+    def action_purge(self, service: str) -> None:
+        if not self.state.can_write:
+            return  # palette and bindings are gated too; this keeps a stray call harmless
+
+        def confirmed(ok: bool | None) -> None:
+            if ok:
+                self.console.purge_buffer(service)
+
+        self.app.push_screen(
+            ConfirmModal(
+                f"Purge the {service} buffer?",
+                f"This deletes every buffered {service} record on this box, including any not yet "
+                "forwarded to the NOC. The drop ledger counts them as purged. It cannot be undone.",
+                "Purge",
+                expected=service,
+            ),
+            confirmed,
+        )
+
+    @classmethod
+    def palette_commands(cls, state: ConsoleState) -> Iterable[ScreenCommand]:
+        yield ScreenCommand("Buffer: refresh statistics", "Ask the engine for fresh buffer statistics", "refresh")
+        if not state.component("buffer").available:
+            return
+        stats = state.buffer_stats.data if isinstance(state.buffer_stats.data, dict) else {}
+        services = sorted((stats.get("services") or {}).keys()) or list(KNOWN_SERVICES)
+        for service in services:
+            yield ScreenCommand(
+                f"Buffer: purge {service}",
+                f"Delete every buffered {service} record (asks you to type the service name)",
+                f"purge('{service}')",
+                write=True,
+            )

@@ -1,0 +1,1 @@
+"""Reusable console widgets: the status header, sparkline panels, the record view and the modals."""

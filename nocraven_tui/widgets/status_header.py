@@ -1,0 +1,108 @@
+"""The status header every mode shows: who and how the box is, the mode tabs, and the down banner."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.content import Content
+from textual.markup import escape
+from textual.widget import Widget
+from textual.widgets import Static
+
+from nocraven_tui.format import clock_time, human_duration
+from nocraven_tui.state import ConsoleState
+from nocraven_tui.theme import Glyphs
+from nocraven_tui.widgets.sync import show
+
+CLOCK_WIDTH = 11  # " HH:MM:SSZ "
+MIN_HOSTNAME = 8
+
+
+class StatusHeader(Widget):
+    DEFAULT_CSS = """
+    StatusHeader {
+        dock: top;
+        height: auto;
+        background: $panel;
+    }
+    StatusHeader Horizontal { height: 1; }
+    StatusHeader #status { width: 1fr; }
+    StatusHeader #clock { width: auto; padding: 0 1; color: $text-muted; }
+    StatusHeader #tabs { width: 1fr; background: $surface; }
+    StatusHeader #role { width: auto; padding: 0 1; background: $surface; color: $text-muted; }
+    StatusHeader #status, StatusHeader #tabs { text-wrap: nowrap; text-overflow: ellipsis; }
+    StatusHeader #banner { display: none; background: $error; color: $text; padding: 0 1; }
+    StatusHeader.-down #banner { display: block; }
+    """
+
+    def __init__(self, tabs: list[tuple[str | None, str, str]], active: str, glyphs: Glyphs) -> None:
+        super().__init__()
+        self._tabs = tabs  # (key, title, mode name)
+        self._active = active
+        self._glyphs = glyphs
+
+    def compose(self) -> ComposeResult:
+        with Horizontal():
+            yield Static(id="status")
+            yield Static(id="clock")
+        with Horizontal():
+            yield Static(self._tabs_markup(), id="tabs")
+            yield Static(id="role")
+        yield Static(id="banner")
+
+    def _tabs_markup(self) -> str:
+        parts = []
+        for key, title, name in self._tabs:
+            label = f" {key} {title} " if key else f" {title} "
+            parts.append(f"[reverse $primary]{label}[/]" if name == self._active else f"[$text-muted]{label}[/]")
+        return "".join(parts)
+
+    def update_status(self, state: ConsoleState, now: float) -> None:
+        g = self._glyphs
+        sep = f" [$text-muted]{g.separator}[/] "
+        parts = [self._engine_markup(state, now)]
+        vpn = state.vpn_label()
+        vpn_style = {"up": "$success", "down": "$error"}.get(vpn, "$text-muted")
+        parts.append(f"VPN [{vpn_style}]{escape(vpn)}[/]")
+        fill = state.buffer_fill()
+        if fill is None:
+            parts.append("Buffer [$text-muted]n/a[/]")
+        else:
+            fill_style = "$error" if fill >= 90 else "$warning" if fill >= 75 else "$success"
+            parts.append(f"Buffer [{fill_style}]{fill:.0f}%[/]")
+        alerts = state.alerts()
+        critical = any(a.severity == "critical" for a in alerts)
+        alert_style = "$error" if critical else "$warning" if alerts else "$success"
+        parts.append(f"Alerts [{alert_style}]{len(alerts)}[/]")
+        rest = sep.join(parts)
+        # The hostname gets what the figures leave on the line, so they never fall off at 80 columns.
+        room = self.size.width - CLOCK_WIDTH - Content.from_markup(rest).cell_length - 4
+        host = state.hostname
+        if len(host) > max(room, MIN_HOSTNAME):
+            host = host[: max(room, MIN_HOSTNAME) - 1] + "~"
+        show(self.query_one("#status", Static), f" [b $accent]{escape(host)}[/]{sep}{rest}")
+        show(self.query_one("#clock", Static), f"{clock_time(now)}Z")
+        role = state.role if state.connected or state.role_override else "-"
+        role_text = "admin" if role == "admin" else f"{role}: read-only" if role not in ("-", "unknown") else ""
+        show(self.query_one("#role", Static), f"[b]NoC Raven[/b] {escape(role_text)}".rstrip(), layout=True)
+        self.set_class(state.connection in ("down", "stopping"), "-down")
+        if state.connection in ("down", "stopping"):
+            show(self.query_one("#banner", Static), escape(self._banner_text(state, now)), layout=True)
+
+    def _engine_markup(self, state: ConsoleState, now: float) -> str:
+        dot = self._glyphs.dot
+        if state.connection == "connected":
+            return f"[$success]{dot}[/] engine up {human_duration(state.uptime(now))}"
+        if state.connection == "stopping":
+            return f"[$warning]{dot}[/] engine [$warning]stopping[/]"
+        if state.connection == "connecting":
+            return f"[$warning]{dot}[/] engine [$warning]connecting[/]"
+        return f"[$error]{dot}[/] engine [b $error]DOWN[/]"
+
+    @staticmethod
+    def _banner_text(state: ConsoleState, now: float) -> str:
+        reason = state.down_reason or "engine unreachable"
+        if state.connection == "stopping":
+            return f"{reason}; waiting for it to come back"
+        retry = max(0.0, (state.retry_at or now) - now)
+        return f"{reason}; reconnecting in {retry:.0f}s (press ctrl+p, Reconnect)"

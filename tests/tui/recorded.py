@@ -1,0 +1,290 @@
+"""A recorded session in the engine's wire shapes, for snapshots: no engine, no clock.
+
+The watch lines (snapshot, state changes, one counters.updated per component a second for three
+minutes, sampled records) are what /v1/watch sends once the buffer and syslog components run;
+`BUFFER_STATS` and `SYSTEM` are GET /v1/buffer/stats and GET /v1/system bodies. Everything is
+derived from NOW, the frozen console clock.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from textual.app import App
+from textual.message import Message
+
+from nocraven_tui import messages
+
+NOW = 1_795_759_200.0  # 2026-11-27 06:00:00 UTC
+STARTED = NOW - 3 * 86400 - 4 * 3600 - 17 * 60
+PLANNED = {
+    "diag": "network diagnostics",
+    "flow": "the flow collector (NetFlow/IPFIX/sFlow)",
+    "forward": "forwarding to the NOC",
+    "health": "health monitoring",
+    "ports": "listener port management",
+    "snmptrap": "the SNMP trap collector",
+    "vpn": "VPN management",
+    "winevents": "the Windows event collector",
+}
+
+
+def _status(role: str) -> dict[str, Any]:
+    components: dict[str, Any] = {
+        name: {"state": "not_available", "detail": {"description": text}} for name, text in PLANNED.items()
+    }
+    components["buffer"] = {
+        "state": "running",
+        "since": STARTED + 1,
+        "restarts": 0,
+        "last_error": None,
+        "detail": {"fill_percent": 37.4, "forecast_days": 11.6, "records": 48_213_907, "dropped_records": 0},
+    }
+    components["syslog"] = {
+        "state": "running",
+        "since": NOW - 2 * 3600 - 5 * 60,
+        "restarts": 1,
+        "last_error": "OSError: [Errno 98] Address already in use",
+        "detail": {},
+    }
+    return {
+        "version": "0.1.0",
+        "hostname": "raven-arena-01",
+        "pid": 812,
+        "started_at": STARTED,
+        "uptime_s": NOW - STARTED,
+        "config": "/etc/nocraven/nocraven.toml",
+        "socket": "/run/nocraven/control.sock",
+        "api_tcp": None,
+        "watchers": 2,
+        "role": role,
+        "components": components,
+    }
+
+
+def _syslog_counters(t: int) -> dict[str, Any]:
+    # A venue warming up: a steady base with a wave and a burst two minutes ago.
+    rate = 1800 + 600 * math.sin(t / 17) + (2500 if 40 <= t <= 55 else 0)
+    messages_total = 31_406_112 + 1800 * t
+    return {
+        "messages": messages_total,
+        "bytes": messages_total * 181,
+        "rejected": 42,
+        "kernel_drops": 17,
+        "rate_mps": round(rate, 1),
+        "sources": 37,
+    }
+
+
+def _buffer_counters(t: int) -> dict[str, Any]:
+    return {
+        "records": 48_213_907 + 1800 * t,
+        "raw_bytes": 9_412_345_678 + 325_000 * t,
+        "stored_bytes": 803_212_345 + 27_000 * t,
+        "fill_percent": 37.4,
+        "forecast_days": 11.6,
+        "dropped_records": 0,
+    }
+
+
+SYSLOG_RECORDS = [
+    ("10.20.0.11:514", "core-sw1", "LINEPROTO-5-UPDOWN", 5, "Line protocol on Interface Gi1/0/24, changed state to up"),
+    ("10.20.0.12:514", "core-sw2", "SPANTREE-2-BLOCK_PVID", 2, "Blocking Gi1/0/48 on VLAN0100. Inconsistent port type"),
+    ("10.20.4.7:51514", "fw-edge", "filterlog", 6, "block in on igb1: 203.0.113.9:443 > 198.51.100.20:51234 tcp"),
+    ("10.20.0.31:514", "ap-sec114", "hostapd", 4, "wlan0: STA 3c:22:fb:10:aa:01 deauthenticated (reason 3)"),
+    ("10.20.0.11:514", "core-sw1", "SEC_LOGIN-5-LOGIN_SUCCESS", 5, "Login Success [user: noc] [Source: 10.8.0.2]"),
+]
+
+
+def _records() -> list[dict[str, Any]]:
+    records: list[dict[str, Any]] = []
+    for i in range(30):
+        source, host, app, severity, text = SYSLOG_RECORDS[i % len(SYSLOG_RECORDS)]
+        records.append(
+            {
+                "service": "syslog",
+                "received_at": f"2026-11-27T05:59:{20 + i:02d}Z",
+                "source": source,
+                "facility": 23,
+                "severity": severity,
+                "hostname": host,
+                "app_name": app,
+                "message": text,
+                "format": "rfc3164",
+            }
+        )
+    records.insert(
+        12,
+        {
+            "service": "trap",
+            "received_at": "2026-11-27T05:59:31Z",
+            "source": "10.20.0.12:162",
+            "version": "v2c",
+            "agent_addr": "10.20.0.12",
+            "trap_oid": "1.3.6.1.6.3.1.1.5.3",
+            "trap_name": "IF-MIB::linkDown",
+        },
+    )
+    records.insert(
+        20,
+        {
+            "service": "flow",
+            "received_at": "2026-11-27T05:59:38Z",
+            "source": "10.20.0.1:2055",
+            "src_addr": "10.20.31.7",
+            "src_port": 51544,
+            "dst_addr": "151.101.2.133",
+            "dst_port": 443,
+            "protocol": 6,
+            "bytes": 183_402,
+            "packets": 141,
+        },
+    )
+    records.insert(
+        26,
+        {
+            "service": "winevent",
+            "received_at": "2026-11-27T05:59:44Z",
+            "source": "10.20.8.5:50211",
+            "computer": "POS-07.venue.local",
+            "channel": "Security",
+            "event_id": 4625,
+            "message": "An account failed to log on.",
+        },
+    )
+    return records
+
+
+def watch_lines(role: str = "admin") -> list[dict[str, Any]]:
+    """The wire lines a console would read from /v1/watch, in order."""
+    lines: list[dict[str, Any]] = [{"seq": 100, "kind": "snapshot", "data": _status(role)}]
+    seq = 100
+    for t in range(180):
+        at = NOW - 180 + t + 1
+        seq += 1
+        lines.append(
+            {
+                "seq": seq,
+                "kind": "counters.updated",
+                "at": at,
+                "data": {"component": "syslog", "counters": _syslog_counters(t)},
+            }
+        )
+        seq += 1
+        lines.append(
+            {
+                "seq": seq,
+                "kind": "counters.updated",
+                "at": at,
+                "data": {"component": "buffer", "counters": _buffer_counters(t)},
+            }
+        )
+    records = _records()
+    seq += 1
+    lines.append(
+        {
+            "seq": seq,
+            "kind": "records.sampled",
+            "at": NOW - 1,
+            "data": {"service": "syslog", "records": records, "total": 5400},
+        }
+    )
+    return lines
+
+
+BUFFER_STATS: dict[str, Any] = {
+    "services": {
+        "syslog": {
+            "records": 41_902_113,
+            "raw_bytes": 7_584_282_453,
+            "stored_bytes": 612_093_221,
+            "oldest": "2026-11-14T09:12:40Z",
+            "newest": "2026-11-27T05:59:59Z",
+            "segments": 2334,
+            "dropped_records": 1204,
+            "dropped_bytes": 220_113,
+            "dropped_by_reason": {
+                "quota": {"records": 1200, "bytes": 219_400},
+                "oversize": {"records": 4, "bytes": 713},
+            },
+        },
+        "trap": {
+            "records": 88_412,
+            "raw_bytes": 61_902_301,
+            "stored_bytes": 5_102_877,
+            "oldest": "2026-11-14T09:13:02Z",
+            "newest": "2026-11-27T05:59:31Z",
+            "segments": 21,
+            "dropped_records": 0,
+            "dropped_bytes": 0,
+            "dropped_by_reason": {},
+        },
+        "winevent": {
+            "records": 6_223_382,
+            "raw_bytes": 1_766_160_924,
+            "stored_bytes": 186_016_247,
+            "oldest": "2026-11-20T17:40:11Z",
+            "newest": "2026-11-27T05:59:44Z",
+            "segments": 710,
+            "dropped_records": 0,
+            "dropped_bytes": 0,
+            "dropped_by_reason": {},
+        },
+    },
+    "total": {
+        "records": 48_213_907,
+        "raw_bytes": 9_412_345_678,
+        "stored_bytes": 803_212_345,
+        "budget_bytes": 2_147_483_648,
+        "fill_percent": 37.4,
+        "dropped_by_reason": {"quota": {"records": 1200, "bytes": 219_400}, "oversize": {"records": 4, "bytes": 713}},
+    },
+    "forecast_days": 11.6,
+}
+
+SYSTEM: dict[str, Any] = {
+    "hostname": "raven-arena-01",
+    "version": "0.1.0",
+    "uptime_s": NOW - STARTED,
+    "interfaces": [
+        {"name": "lo", "state": "unknown", "mac": "00:00:00:00:00:00", "mtu": 65536, "addresses": ["127.0.0.1/8"]},
+        {
+            "name": "enp1s0",
+            "state": "up",
+            "mac": "52:54:00:3a:91:0c",
+            "mtu": 1500,
+            "addresses": ["10.20.0.250/24", "fe80::5054:ff:fe3a:910c/64"],
+        },
+        {"name": "enp2s0", "state": "down", "mac": "52:54:00:3a:91:0d", "mtu": 1500, "addresses": []},
+        {"name": "tun0", "state": "unknown", "mac": None, "mtu": 1420, "addresses": ["10.8.0.6/24"]},
+    ],
+    "listeners": [
+        {
+            "service": "syslog",
+            "listener": "udp",
+            "address": "0.0.0.0:514",
+            "proto": "udp",
+            "counters": {"messages": 30_112_402, "bytes": 5_420_232_360, "rejected": 42, "kernel_drops": 17},
+        },
+        {
+            "service": "syslog",
+            "listener": "tcp",
+            "address": "0.0.0.0:514",
+            "proto": "tcp",
+            "counters": {"active_connections": 12},
+        },
+        {"service": "syslog", "listener": "tls", "address": "0.0.0.0:6514", "proto": "tcp", "state": "failed"},
+    ],
+}
+
+
+def replay(app: App[Any], role: str = "admin") -> None:
+    """Post the recording to the app, as the connection worker and request workers would."""
+    for line in watch_lines(role):
+        message = messages.from_event(line)
+        assert message is not None
+        app.post_message(message)
+    extra: list[Message] = [messages.BufferStatsReceived(BUFFER_STATS), messages.SystemInfoReceived(SYSTEM)]
+    for message in extra:
+        app.post_message(message)

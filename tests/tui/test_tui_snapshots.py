@@ -1,0 +1,88 @@
+"""Snapshots of every screen at 80x24 and 120x40, from the recorded session: no engine, frozen clock.
+
+Update after an intended change with `pytest tests/tui/test_tui_snapshots.py --snapshot-update`
+and look at the SVGs (the report pytest-textual-snapshot writes on failure shows the difference).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+
+from nocraven_tui import messages
+from nocraven_tui.app import NocRavenApp
+from tests.tui.conftest import frozen_clock
+from tests.tui.recorded import replay
+
+SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
+MODES = [("dashboard", "1"), ("buffer", "2"), ("live", "3"), ("system", "4")]
+
+
+def offline_app(role: str | None = None, plain: bool = False) -> NocRavenApp:
+    return NocRavenApp(connect=False, clock=frozen_clock, role_override=role, plain=plain)
+
+
+def replayed(key: str, role: str = "admin", then: tuple[str, ...] = ()) -> Any:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        replay(pilot.app, role)
+        await pilot.pause()
+        await pilot.press(key, *then)
+        await pilot.pause()
+
+    return run_before
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize(("mode", "key"), MODES)
+def test_screen(snap_compare: Any, mode: str, key: str, size: tuple[int, int]) -> None:
+    assert snap_compare(offline_app(), terminal_size=size, run_before=replayed(key))
+
+
+def test_dashboard_plain_linux_console(snap_compare: Any) -> None:
+    """TERM=linux: ANSI colours and ASCII borders and sparklines."""
+    assert snap_compare(offline_app(plain=True), terminal_size=(80, 24), run_before=replayed("1"))
+
+
+def test_system_read_only(snap_compare: Any) -> None:
+    assert snap_compare(offline_app(role="tech"), terminal_size=(80, 24), run_before=replayed("4"))
+
+
+def test_buffer_purge_confirmation(snap_compare: Any) -> None:
+    assert snap_compare(offline_app(), terminal_size=(80, 24), run_before=replayed("2", then=("x", *"sys")))
+
+
+def test_live_filtered_and_paused(snap_compare: Any) -> None:
+    keys = ("slash", *"core-sw2", "escape", "space")
+    assert snap_compare(offline_app(), terminal_size=(80, 24), run_before=replayed("3", then=keys))
+
+
+def test_engine_down(snap_compare: Any) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        replay(pilot.app)
+        pilot.app.post_message(messages.EngineStopping("SIGTERM"))
+        pilot.app.post_message(
+            messages.EngineDisconnected(
+                "no engine answers on /run/nocraven/control.sock (connection refused)", retry_in=4.0
+            )
+        )
+        await pilot.pause()
+
+    assert snap_compare(offline_app(), terminal_size=(80, 24), run_before=run_before)
+
+
+def test_error_modal(snap_compare: Any) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        replay(pilot.app)
+        pilot.app.post_message(
+            messages.ActionFailed(
+                "purge:syslog",
+                "Purge syslog",
+                "forbidden",
+                "POST /v1/buffer/purge needs the admin role; uid 1001 (pid 4242) has tech",
+            )
+        )
+        await pilot.pause()
+
+    assert snap_compare(offline_app(), terminal_size=(80, 24), run_before=run_before)

@@ -1,0 +1,221 @@
+"""The console's plain parts: state, formatting, records, the mode registry, the login shell, the wire mapping."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from nocraven_tui import login, messages
+from nocraven_tui.format import human_bytes, human_count, human_duration, short_time, timestamp
+from nocraven_tui.modes import REGISTRY, built_modes, reserved_names
+from nocraven_tui.records import RecordFilter, one_line
+from nocraven_tui.state import ConsoleState, LiveRing, RateHistory
+from nocraven_tui.theme import ASCII, UNICODE, wants_plain
+from nocraven_tui.widgets.spark import sparkline
+from tests.tui.recorded import NOW, watch_lines
+
+ROOT = Path(__file__).parents[2]
+ALLOWED_ENGINE_MODULES = {"nocraven.client", "nocraven.errors", "nocraven.events", "nocraven.api.wire"}
+
+
+def test_console_imports_only_the_client_side_of_the_engine() -> None:
+    offenders = []
+    for path in sorted((ROOT / "nocraven_tui").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+            for name in names:
+                if name.split(".")[0] != "nocraven":
+                    continue
+                if name == "nocraven" or any(name == m or name.startswith(m + ".") for m in ALLOWED_ENGINE_MODULES):
+                    continue
+                if isinstance(node, ast.ImportFrom) and any(
+                    f"{node.module}.{alias.name}" in ALLOWED_ENGINE_MODULES for alias in node.names
+                ):
+                    continue  # `from nocraven import events`
+                offenders.append(f"{path.relative_to(ROOT)}: {name}")
+    assert offenders == []
+
+
+# ---- registry ---------------------------------------------------------------------------------
+
+
+def test_modes_are_numbered_in_registry_order_with_system_last() -> None:
+    built = built_modes()
+    assert [(m.key, m.spec.name) for m in built] == [
+        ("1", "dashboard"),
+        ("2", "buffer"),
+        ("3", "live"),
+        ("4", "system"),
+    ]
+    assert REGISTRY[-1].name == "system"
+    assert reserved_names() == [
+        "flows",
+        "traps",
+        "windows",
+        "forwarding",
+        "vpn",
+        "diagnostics",
+        "health",
+        "ports",
+    ]
+
+
+# ---- state ------------------------------------------------------------------------------------
+
+
+def apply_recording(state: ConsoleState, role: str = "admin") -> None:
+    for line in watch_lines(role):
+        message = messages.from_event(line)
+        if isinstance(message, messages.SnapshotReceived):
+            state.apply_snapshot(message.status, message.seq, NOW)
+        elif isinstance(message, messages.CountersUpdated):
+            state.apply_counters(message.component, message.counters, message.at)
+        elif isinstance(message, messages.RecordsSampled):
+            state.live.extend(message.records, message.total)
+
+
+def test_state_from_the_recording() -> None:
+    state = ConsoleState()
+    apply_recording(state)
+    assert state.connected and state.role == "admin" and state.can_write
+    assert state.hostname == "raven-arena-01"
+    assert state.uptime(NOW + 10) == pytest.approx(state.status["uptime_s"] + 10)
+    assert state.buffer_fill() == pytest.approx(37.4)
+    assert state.vpn_label() == "n/a"
+    assert state.record_count("syslog") == 31_406_112 + 1800 * 179
+    assert state.rates["syslog"].latest is not None
+    assert [a.text for a in state.alerts()] == ["syslog: 17 datagrams dropped by the kernel"]
+    assert state.live.appended == 33 and state.live.represented == 5400
+
+
+def test_role_override_and_read_roles() -> None:
+    state = ConsoleState()
+    apply_recording(state, role="read")
+    assert state.role == "read" and not state.can_write
+    forced = ConsoleState(role_override="tech")
+    apply_recording(forced, role="admin")
+    assert forced.role == "tech" and not forced.can_write
+
+
+def test_down_and_failed_components_are_alerts() -> None:
+    state = ConsoleState()
+    apply_recording(state)
+    state.apply_state_change("syslog", "failed", "OSError: port 514/udp in use", 3, NOW)
+    state.mark_down("no engine answers", NOW, 2.0)
+    texts = [a.text for a in state.alerts()]
+    assert texts[0] == "engine unreachable: no engine answers"
+    assert "syslog failed: OSError: port 514/udp in use" in texts
+    assert state.uptime(NOW) is None
+
+
+def test_counters_without_rate_give_a_rate_from_deltas() -> None:
+    state = ConsoleState()
+    state.apply_counters("flow", {"records": 1000}, 100.0)
+    state.apply_counters("flow", {"records": 3000}, 102.0)
+    assert state.rates["flow"].latest == pytest.approx(1000.0)
+    assert state.component("flow").state == "running"  # appeared after the snapshot
+
+
+def test_rate_history_buckets() -> None:
+    history = RateHistory()
+    for t in range(60):
+        history.add(float(t), float(t))
+    buckets = history.buckets(6, 10.0)
+    assert buckets == pytest.approx([4.5, 14.5, 24.5, 34.5, 44.5, 54.5])
+    assert RateHistory().buckets(3, 10.0) == [None, None, None]
+
+
+def test_live_ring_is_bounded_and_hands_out_only_new_records() -> None:
+    ring = LiveRing(capacity=100)
+    ring.extend([{"n": i} for i in range(60)], total=600)
+    batch, mark = ring.since(0)
+    assert len(batch) == 60 and mark == 60
+    ring.extend([{"n": i} for i in range(60, 250)], total=1900)
+    batch, mark = ring.since(mark)
+    assert len(ring.records) == 100
+    assert [r["n"] for r in batch] == list(range(150, 250))  # the ring forgot the rest
+    assert ring.since(mark) == ([], 250)
+    assert ring.represented == 2500
+
+
+# ---- records and filters ----------------------------------------------------------------------
+
+
+def test_record_lines_and_filters() -> None:
+    records = watch_lines()[-1]["data"]["records"]
+    assert one_line(records[0]).startswith("05:59:20 syslog   10.20.0.11:514")
+    assert "core-sw1 LINEPROTO-5-UPDOWN: Line protocol" in one_line(records[0])
+    assert "IF-MIB::linkDown from 10.20.0.12 (v2c)" in one_line(records[12])
+    assert "\n" not in one_line({"service": "syslog", "message": "two\nlines\x1b[2J"})
+    assert RecordFilter(service="tr").matches(records[12])
+    assert not RecordFilter(service="sys").matches(records[12])
+    assert RecordFilter(source="10.20.4").matches(records[2])
+    assert RecordFilter(text="BLOCK_pvid").matches(records[1])
+    assert sum(RecordFilter(text="core-sw2").matches(r) for r in records) == 6
+    assert not RecordFilter().active
+
+
+# ---- formatting and looks ---------------------------------------------------------------------
+
+
+def test_formatting() -> None:
+    assert human_bytes(1536) == "1.5 KiB"
+    assert human_count(987) == "987" and human_count(12_345) == "12.3k" and human_count(4_560_000) == "4.56M"
+    assert human_duration(3 * 86400 + 4 * 3600) == "3d 4h" and human_duration(75) == "1m 15s"
+    assert timestamp("2026-11-27T06:00:00+01:00") == "2026-11-27 05:00:00Z"
+    assert timestamp(NOW) == "2026-11-27 06:00:00Z"
+    assert short_time("2026-11-27T05:59:20.123Z") == "05:59:20"
+    assert timestamp(None) == "-"
+
+
+def test_sparkline_glyphs() -> None:
+    assert sparkline([0.0, 5.0, 10.0, None], UNICODE) == "▁▅█ "
+    assert sparkline([0.0, 5.0, 10.0, None], ASCII) == "_=# "
+    assert sparkline([0.0, 0.0], ASCII) == "__"
+
+
+@pytest.mark.parametrize(
+    ("environ", "plain"),
+    [
+        ({"TERM": "linux"}, True),
+        ({"TERM": "xterm-256color"}, False),
+        ({"TERM": "linux", "TEXTUAL_DRIVER": "textual.drivers.web_driver:WebDriver"}, False),
+        ({"TERM": "xterm", "NOCRAVEN_CONSOLE_PLAIN": "1"}, True),
+        ({"TERM": "linux", "NOCRAVEN_CONSOLE_PLAIN": "0"}, False),
+    ],
+)
+def test_plain_look_on_the_linux_console(environ: dict[str, str], plain: bool) -> None:
+    assert wants_plain(environ) is plain
+
+
+# ---- wire to messages -------------------------------------------------------------------------
+
+
+def test_every_event_kind_maps_to_its_message() -> None:
+    cases = {
+        "component.state_changed": messages.ComponentStateChanged,
+        "counters.updated": messages.CountersUpdated,
+        "records.sampled": messages.RecordsSampled,
+        "engine.stopping": messages.EngineStopping,
+        "watch.dropped": messages.WatchDropped,
+        "snapshot": messages.SnapshotReceived,
+    }
+    for kind, cls in cases.items():
+        assert isinstance(messages.from_event({"seq": 1, "kind": kind, "at": 1.0, "data": {}}), cls)
+    assert messages.from_event({"seq": 1, "kind": "vpn.connected", "data": {}}) is None  # newer engine
+
+
+# ---- the login shell: refusals (the exec path runs for real in the tmux test) ------------------
+
+
+@pytest.mark.parametrize("command", ["sh", "/bin/sh -i", "scp -t /tmp", "nocraven-console", "", 'nocraven "open'])
+def test_login_shell_refuses_anything_but_nocraven(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert login.run_restricted(command) == login.REFUSED
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "only `nocraven ...` commands are allowed" in err
