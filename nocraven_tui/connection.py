@@ -22,6 +22,7 @@ from nocraven_tui import messages
 
 Post = Callable[[Message], object]
 
+
 class Backoff:
     """Reconnect delays: quick at first (an engine restart takes about a second), then capped."""
 
