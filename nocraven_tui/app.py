@@ -22,9 +22,9 @@ from textual.scrollbar import ScrollBar, ScrollBarRender
 from textual.worker import Worker, WorkerState
 
 from nocraven.client import default_socket
+from nocraven.humanize import human_bytes
 from nocraven_tui import messages
 from nocraven_tui.connection import EngineLink
-from nocraven_tui.format import human_bytes
 from nocraven_tui.modes import BuiltMode, built_modes
 from nocraven_tui.screens.base import ModeScreen
 from nocraven_tui.state import ConsoleState, ReadOutcome

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from nocraven_tui.format import short_time
+from nocraven.humanize import short_time
 
 SERVICE_WIDTH = 8
 SOURCE_WIDTH = 21

@@ -15,12 +15,12 @@ from nocraven.cli.common import (
     client,
     emit,
     err,
-    human_bytes,
     out,
     print_json,
     print_json_line,
 )
 from nocraven.cli.exitcodes import ExitCode
+from nocraven.humanize import human_bytes
 
 app = typer.Typer(help="The store-and-forward buffer.", no_args_is_help=True)
 

@@ -7,7 +7,8 @@ from typing import Any
 
 from rich.table import Table
 
-from nocraven.cli.common import JsonOption, client, emit, human_duration, out
+from nocraven.cli.common import JsonOption, client, emit, out
+from nocraven.humanize import human_duration
 
 STATE_STYLE = {
     "running": "green",

@@ -14,7 +14,7 @@ from textual.markup import escape
 from textual.timer import Timer
 from textual.widgets import Button, DataTable, Static
 
-from nocraven_tui.format import epoch_seconds, human_bytes, human_duration, timestamp
+from nocraven.humanize import epoch_seconds, human_bytes, human_duration, timestamp
 from nocraven_tui.screens.base import ModeScreen, ScreenCommand
 from nocraven_tui.screens.dashboard import FILL_BAR_WIDTH, fill_bar
 from nocraven_tui.state import ConsoleState

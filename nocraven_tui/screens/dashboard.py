@@ -10,7 +10,7 @@ from textual.containers import Horizontal
 from textual.markup import escape
 from textual.widgets import DataTable, Static
 
-from nocraven_tui.format import human_bytes, human_count, human_duration, human_rate
+from nocraven.humanize import human_bytes, human_count, human_duration, human_rate
 from nocraven_tui.screens.base import ModeScreen, ScreenCommand
 from nocraven_tui.state import COLLECTORS, ConsoleState
 from nocraven_tui.widgets.spark import SparkPanel

@@ -19,7 +19,7 @@ from textual.css.query import NoMatches
 from textual.timer import Timer
 from textual.widgets import Input, Label, Static
 
-from nocraven_tui.format import human_count
+from nocraven.humanize import human_count
 from nocraven_tui.records import RecordFilter
 from nocraven_tui.screens.base import ModeScreen, ScreenCommand
 from nocraven_tui.state import ConsoleState

@@ -14,7 +14,7 @@ from textual.markup import escape
 from textual.timer import Timer
 from textual.widgets import Button, DataTable, Static
 
-from nocraven_tui.format import human_count, human_duration
+from nocraven.humanize import human_count, human_duration
 from nocraven_tui.screens.base import ModeScreen, ScreenCommand
 from nocraven_tui.state import ConsoleState
 from nocraven_tui.widgets.confirm import ConfirmModal

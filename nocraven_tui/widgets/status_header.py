@@ -9,7 +9,7 @@ from textual.markup import escape
 from textual.widget import Widget
 from textual.widgets import Static
 
-from nocraven_tui.format import clock_time, human_duration
+from nocraven.humanize import clock_time, human_duration
 from nocraven_tui.state import ConsoleState
 from nocraven_tui.theme import Glyphs
 from nocraven_tui.widgets.sync import show

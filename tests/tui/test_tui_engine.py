@@ -11,9 +11,9 @@ from textual.message import Message
 from textual.widgets import Button, DataTable
 
 from nocraven.client import Client
+from nocraven.humanize import human_duration
 from nocraven_tui import messages
 from nocraven_tui.app import NocRavenApp
-from nocraven_tui.format import human_duration
 from nocraven_tui.widgets.error import ErrorModal
 from tests.support.engine import RunningEngine, start_engine
 from tests.tui.conftest import in_thread, screen_text, wait_for, wait_for_text

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from nocraven.humanize import human_bytes, human_count, human_duration, short_time, timestamp
 from nocraven_tui import login, messages
-from nocraven_tui.format import human_bytes, human_count, human_duration, short_time, timestamp
 from nocraven_tui.modes import REGISTRY, built_modes, reserved_names
 from nocraven_tui.records import RecordFilter, one_line
 from nocraven_tui.state import ConsoleState, LiveRing, RateHistory

@@ -1,4 +1,4 @@
-"""Human formatting for the console: sizes, durations, rates, times (UTC, so every box reads alike)."""
+"""Human formatting shared by the CLI and the console: sizes, counts, durations, times (UTC)."""
 
 from __future__ import annotations
 
