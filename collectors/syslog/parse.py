@@ -57,7 +57,6 @@ _TRAILING = " \t\r\n\x00\x0b\x0c"
 # RFC 5424 §6 field limits; longer values are kept but flagged.
 _MAX_HOSTNAME, _MAX_APP_NAME, _MAX_PROCID, _MAX_MSGID = 255, 48, 128, 32
 
-_PRI = re.compile(r"<(\d{1,3})>", re.A)
 _RFC5424 = re.compile(
     r"([1-9]\d{0,2}) "  # 1 VERSION
     # 2 TIMESTAMP: "-", RFC 3339 (3 date, 4 time, 5 fraction, 6 zone), or a malformed stamp.
@@ -184,14 +183,19 @@ class _Clock:
     dates half a year away.
     """
 
-    __slots__ = ("bsd_dates", "second")
+    __slots__ = ("bsd_dates", "last", "second")
 
     def __init__(self) -> None:
         self.second: tuple[int, str, int, int] = (0, "1970-01-01T00:00:00", 1970, 0)  # second, text, year, day
         self.bsd_dates: tuple[int, dict[tuple[str, str], tuple[int, str] | None]] = (0, {})  # receive day, cache
+        # A batch is stamped with one receive time: the last result is reused (NaN matches nothing).
+        self.last: tuple[float, tuple[str, int, int]] = (float("nan"), ("", 0, 0))
 
     def received(self, received_at: float) -> tuple[str, int, int]:
         """(RFC 3339 text with milliseconds, UTC year, days since epoch) of a receive time."""
+        last = self.last
+        if received_at == last[0]:
+            return last[1]
         try:
             # Round to the millisecond first: 0.123 is stored as 0.12299999... in a float.
             second, millis = divmod(round(received_at * 1000), 1000)
@@ -204,7 +208,9 @@ class _Clock:
                 second, millis, text = 0, 0, "1970-01-01T00:00:00"
             cached = (second, text, int(text[:4]), second // 86400)
             self.second = cached
-        return cached[1] + _MILLIS[millis], cached[2], cached[3]
+        result = (cached[1] + _MILLIS[millis], cached[2], cached[3])
+        self.last = (received_at, result)
+        return result
 
     def bsd_date(self, month_name: str, day_text: str, received_day: int, received_year: int) -> tuple[int, str] | None:
         """(days since epoch, "YYYY-MM-DD") for a yearless "Mmm dd" nearest the receive day."""
@@ -384,7 +390,8 @@ def _rfc5424_record(
         "clock_skew_s": clock_skew,
         "parse_warnings": warnings,
     }
-    if structured_data and any(sd_id.startswith("junos@2636") for sd_id in structured_data):
+    # The substring test first: it is cheap, and no SD-ID can start with text that is not there.
+    if structured_data and "junos@2636" in rest and any(sd_id.startswith("junos@2636") for sd_id in structured_data):
         record["format"] = "juniper"
     elif message[:1].isdigit():
         # PAN-OS in IETF format keeps its CSV body unchanged.
@@ -557,15 +564,17 @@ def _parse(data: bytes, received_at: float, source: str) -> SyslogRecord:
     facility: int | None = None
     severity: int | None = None
     warnings: list[str] = []
-    m = _PRI.match(body)
-    has_pri = m is not None
-    if m is not None:
-        pri = int(m.group(1))
+    # "<" 1-3 ASCII digits ">", read without a regex: this runs for every message.
+    end = body.find(">", 2, 5) if body[:1] == "<" else -1
+    digits = body[1:end]
+    has_pri = end > 0 and digits.isdigit() and digits.isascii()
+    if has_pri:
+        pri = int(digits)
         if pri <= 191:
             facility, severity = pri >> 3, pri & 7
         else:
             warnings.append("bad_pri")
-        body = body[m.end() :]
+        body = body[end + 1 :]
         if body and body[0] in "123456789":
             m = _RFC5424.match(body)
             if m is not None:

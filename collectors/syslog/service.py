@@ -1,9 +1,11 @@
 """The syslog collector process: UDP, TCP (RFC 6587) and TLS listeners feeding the engine.
 
-UDP is received in a thread of its own with recvmmsg, parsed in bulk and sent on as NDJSON;
-TCP and TLS connections run on asyncio, one framer per connection. Nothing is dropped for its
-format; what is refused (sender not allowed, over-long frames, too many connections) is counted
-per source and reported to the engine for the drop ledger.
+UDP is received and parsed by worker processes (`udp_worker`, one per core by default) that
+share the bound socket; this process passes their records on to the engine in the order they
+were received, and adds up their counters. TCP and TLS connections run on asyncio here, one
+framer per connection. Nothing is dropped for its format; what is refused (sender not allowed,
+over-long frames, too many connections) is counted per source and reported to the engine for
+the drop ledger, and so are the datagrams the kernel dropped because the workers fell behind.
 """
 
 from __future__ import annotations
@@ -11,28 +13,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import ipaddress
 import signal
 import socket
 import ssl
-import threading
 import time
-from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import msgspec
 
 from collectors.common.channel import FrameKind
-from collectors.common.harness import Output, configure_logging, die_with_parent, read_config
-from collectors.common.udp import BatchReceiver, kernel_drops
+from collectors.common.harness import Output, configure_logging, die_with_parent, read_config, tune_gc, tune_malloc
+from collectors.common.udp import kernel_drops, set_receive_buffer
+from collectors.common.workers import WorkerPool, default_worker_count
 from collectors.syslog.framing import SyslogFramer
-from collectors.syslog.parse import parse_batch
+from collectors.syslog.pipeline import Allowlist, Pipeline, Stats
 
 log = configure_logging("syslog")
 
-MAX_SOURCES = 10_000  # per-source counters kept; beyond that, new senders count under "other"
 REPORT_INTERVAL_S = 1.0
+FLUSH_BYTES = 256 * 1024  # one buffer segment's worth of NDJSON
+FLUSH_S = 0.05
+WORKER_STOP_S = 3.0  # the engine waits 5 s for the whole collector
 
 
 def split_host_port(address: str) -> tuple[str, int]:
@@ -40,138 +42,33 @@ def split_host_port(address: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-class Stats:
-    """Counters per source IP and per listener; one lock, taken once per batch."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.sources: dict[str, dict[str, Any]] = {}
-        self.listeners: dict[str, dict[str, int]] = {}
-        self._drops: dict[tuple[str | None, str], list[float]] = {}  # (source, reason) -> [records, bytes, first, last]
-
-    def listener(self, name: str) -> dict[str, int]:
-        return self.listeners.setdefault(
-            name, {"messages": 0, "bytes": 0, "rejected": 0, "framing_errors": 0, "connections": 0, "kernel_drops": 0}
-        )
-
-    def _source(self, ip: str) -> dict[str, Any]:
-        entry = self.sources.get(ip)
-        if entry is None:
-            if len(self.sources) >= MAX_SOURCES:
-                ip = "other"
-                entry = self.sources.get(ip)
-            if entry is None:
-                entry = self.sources[ip] = {"messages": 0, "bytes": 0, "rejected": 0, "formats": {}, "last_seen": 0.0}
-        return entry
-
-    def received(self, listener: str, records: list[Any], sizes: list[int], now: float) -> None:
-        per_source = Counter((r["source"].rpartition(":")[0], r["format"]) for r in records)
-        bytes_per_source: Counter[str] = Counter()
-        for record, size in zip(records, sizes, strict=True):
-            bytes_per_source[record["source"].rpartition(":")[0]] += size
-        with self._lock:
-            lst = self.listener(listener)
-            lst["messages"] += len(records)
-            lst["bytes"] += sum(sizes)
-            for (ip, fmt), count in per_source.items():
-                entry = self._source(ip)
-                entry["messages"] += count
-                entry["formats"][fmt] = entry["formats"].get(fmt, 0) + count
-                entry["last_seen"] = now
-            for ip, size in bytes_per_source.items():
-                self._source(ip)["bytes"] += size
-
-    def rejected(self, listener: str, source: str | None, records: int, size: int, reason: str, now: float) -> None:
-        with self._lock:
-            self.listener(listener)["rejected"] += records
-            if source is not None:
-                self._source(source.rpartition(":")[0] or source)["rejected"] += records
-            drop = self._drops.setdefault((source, reason), [0, 0, now, now])
-            drop[0] += records
-            drop[1] += size
-            drop[3] = now
-
-    def take_drops(self) -> list[dict[str, Any]]:
-        with self._lock:
-            drops, self._drops = self._drops, {}
-        return [
-            {
-                "source": source,
-                "detail": reason,
-                "records": int(d[0]),
-                "bytes": int(d[1]),
-                "first": d[2],
-                "last": d[3],
-                "reason": "kernel_drop" if reason == "kernel_drop" else "rejected_input",
-            }
-            for (source, reason), d in drops.items()
-        ]
-
-    def snapshot(self) -> dict[str, Any]:
-        with self._lock:
-            return {
-                "listeners": {k: dict(v) for k, v in self.listeners.items()},
-                "sources": {k: dict(v, formats=dict(v["formats"])) for k, v in self.sources.items()},
-            }
-
-
-class Allowlist:
-    def __init__(self, networks: list[str]) -> None:
-        self._networks = [ipaddress.ip_network(n, strict=False) for n in networks]
-        self._cache: dict[str, bool] = {}
-        self.active = bool(self._networks)
-
-    def allows(self, source: str) -> bool:
-        if not self._networks:
-            return True
-        ip = source.rpartition(":")[0].strip("[]")
-        allowed = self._cache.get(ip)
-        if allowed is None:
-            if len(self._cache) > 100_000:
-                self._cache.clear()
-            try:
-                address = ipaddress.ip_address(ip)
-                allowed = any(address in n for n in self._networks)
-            except ValueError:
-                allowed = False
-            self._cache[ip] = allowed
-        return allowed
-
-
-class Pipeline:
-    """Parse, encode and hand on a batch of messages; shared by every listener."""
-
-    def __init__(self, out: Output, stats: Stats, allow: Allowlist) -> None:
-        self._out = out
-        self._stats = stats
-        self._allow = allow
-        self._encode = msgspec.json.Encoder().encode
-
-    def handle(self, listener: str, messages: list[tuple[bytes, str]], now: float) -> None:
-        if not messages:
-            return
-        allowed = messages
-        if self._allow.active:
-            allowed = []
-            for data, source in messages:
-                if self._allow.allows(source):
-                    allowed.append((data, source))
-                else:
-                    self._stats.rejected(listener, source, 1, len(data), "sender_not_allowed", now)
-        if not allowed:
-            return
-        records = parse_batch([(data, now, source) for data, source in allowed])
-        encode = self._encode
-        self._out.records([encode(r) for r in records])
-        self._stats.received(listener, records, [len(data) for data, _ in allowed], now)
-
-
 class UdpListener:
-    def __init__(self, name: str, address: str, rcvbuf: int, pipeline: Pipeline, stats: Stats) -> None:
+    """The bound UDP socket, the worker processes that receive on it, and their records on the
+    way to the engine: coalesced into frames of up to FLUSH_BYTES or FLUSH_S, so the engine
+    handles a few large frames rather than one per received batch."""
+
+    def __init__(
+        self,
+        name: str,
+        address: str,
+        config: dict[str, Any],
+        stats: Stats,
+        out: Output,
+        on_failure: Callable[[], None],
+    ) -> None:
         host, port = split_host_port(address)
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.sock = socket.socket(family, socket.SOCK_DGRAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        wanted = int(config.get("receive_buffer_bytes", 8 << 20))
+        granted = set_receive_buffer(self.sock, wanted) // 2  # Linux reports twice what it was asked
+        if granted < wanted:
+            log.warning(
+                "syslog.%s: receive buffer is %d bytes, not the %d configured: net.core.rmem_max caps it "
+                "for a process that is not root; raise that sysctl, or expect drops in bursts",
+                name,
+                granted,
+                wanted,
+            )
         if family == socket.AF_INET6:
             self.sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
         self.sock.bind((host, port))
@@ -181,33 +78,48 @@ class UdpListener:
             if family == socket.AF_INET
             else f"[{host}]:{self.sock.getsockname()[1]}"
         )
-        self._pipeline = pipeline
         self._stats = stats
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name=f"udp {self.address}", daemon=True)
+        self._out = out
+        self._decode = msgspec.json.Decoder().decode
         self._drops_seen = kernel_drops(self.sock) or 0
+        self._pending = bytearray()
+        self._flush_timer: asyncio.TimerHandle | None = None
+        self.workers = WorkerPool(
+            "collectors.syslog.udp_worker",
+            self.sock,
+            {"listener": name, "allow": config.get("allow", [])},
+            int(config.get("udp_workers") or default_worker_count()),
+            self._on_records,
+            self._on_frame,
+            on_failure,
+        )
 
-    def start(self) -> None:
-        self._thread.start()
+    def _on_records(self, ndjson: memoryview) -> None:
+        self._pending += ndjson
+        if len(self._pending) >= FLUSH_BYTES:
+            self.flush()
+        elif self._flush_timer is None:
+            self._flush_timer = asyncio.get_running_loop().call_later(FLUSH_S, self.flush)
 
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=2)
+    def flush(self) -> None:
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
+        self._out.ndjson(self._pending)
+        self._pending.clear()
 
-    def _loop(self) -> None:
-        receiver = BatchReceiver(self.sock, batch=256, max_datagram=65535, timeout_s=0.25)
-        handle = self._pipeline.handle
-        while not self._stop.is_set():
-            batch = receiver.receive()
-            if batch:
-                handle(self.name, batch, time.time())
+    def _on_frame(self, kind: FrameKind, payload: bytes) -> None:
+        if kind == FrameKind.COUNTERS:
+            self._stats.add(self._decode(payload))
+        else:  # drops and log lines go to the engine as the worker wrote them
+            self._out.write(kind, payload)
 
     def report_kernel_drops(self, now: float) -> None:
         drops = kernel_drops(self.sock)
         if drops is None or drops <= self._drops_seen:
             return
         delta, self._drops_seen = drops - self._drops_seen, drops
-        self._stats.listener(self.name)["kernel_drops"] = drops
+        self._stats.listener(self.name)["kernel_drops"] += delta
         self._stats.rejected(self.name, None, delta, 0, "kernel_drop", now)
 
 
@@ -245,10 +157,7 @@ class StreamProtocol(asyncio.Protocol):
         self._counted = True
 
     def data_received(self, data: bytes) -> None:
-        messages = self._framer.feed(data)
-        self._report_framing()
-        if messages:
-            self._server.pipeline.handle(self._server.name, [(m, self._source) for m in messages], time.time())
+        self._deliver(self._framer.feed(data))
 
     def eof_received(self) -> bool | None:
         return None
@@ -256,10 +165,14 @@ class StreamProtocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if getattr(self, "_counted", False):
             self._server.active -= 1
-            messages = self._framer.flush()
-            self._report_framing()
-            if messages:
-                self._server.pipeline.handle(self._server.name, [(m, self._source) for m in messages], time.time())
+            self._deliver(self._framer.flush())
+
+    def _deliver(self, messages: list[bytes]) -> None:
+        self._report_framing()
+        if messages:
+            server = self._server
+            senders = [self._source] * len(messages)
+            server.out.ndjson(server.pipeline.handle(server.name, messages, senders, time.time()))
 
     def _report_framing(self) -> None:
         errors = self._framer.errors
@@ -279,6 +192,7 @@ class StreamListener:
         address: str,
         config: dict[str, Any],
         pipeline: Pipeline,
+        out: Output,
         stats: Stats,
         allow: Allowlist,
         tls: ssl.SSLContext | None,
@@ -286,6 +200,7 @@ class StreamListener:
         self.name = name
         self.address = address
         self.pipeline = pipeline
+        self.out = out
         self.stats = stats
         self.allow = allow
         self.tls = tls
@@ -332,25 +247,24 @@ def tls_context(config: dict[str, Any]) -> ssl.SSLContext:
 async def serve(config: dict[str, Any], out: Output) -> None:
     stats = Stats()
     allow = Allowlist(config.get("allow", []))
-    pipeline = Pipeline(out, stats, allow)
+    pipeline = Pipeline(stats, allow)
+    stop = asyncio.Event()
     udp: list[UdpListener] = []
     streams: list[StreamListener] = []
     if config.get("udp"):
         with bind_errors("udp", config["udp"]):
-            udp.append(
-                UdpListener("udp", config["udp"], int(config.get("receive_buffer_bytes", 8 << 20)), pipeline, stats)
-            )
+            udp.append(UdpListener("udp", config["udp"], config, stats, out, stop.set))
     if config.get("tcp"):
-        streams.append(StreamListener("tcp", config["tcp"], config, pipeline, stats, allow, None))
+        streams.append(StreamListener("tcp", config["tcp"], config, pipeline, out, stats, allow, None))
     if config.get("tls"):
         with bind_errors("tls", config["tls"]):
             context = tls_context(config)
-        streams.append(StreamListener("tls", config["tls"], config, pipeline, stats, allow, context))
+        streams.append(StreamListener("tls", config["tls"], config, pipeline, out, stats, allow, context))
     for stream in streams:
         with bind_errors(stream.name, stream.address):
             await stream.start()
     for listener in udp:
-        listener.start()
+        listener.workers.start()
     out.json(
         FrameKind.READY,
         {
@@ -360,43 +274,53 @@ async def serve(config: dict[str, Any], out: Output) -> None:
             ]
         },
     )
-    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    try:
-        while not stop.is_set() and not out.broken:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), REPORT_INTERVAL_S)
-            now = time.time()
-            for listener in udp:
-                listener.report_kernel_drops(now)
-            snapshot = stats.snapshot()
-            for stream in streams:
-                snapshot["listeners"].setdefault(stream.name, {})["active_connections"] = stream.active
-            out.json(FrameKind.COUNTERS, snapshot)
-            drops = stats.take_drops()
-            if drops:
-                out.json(FrameKind.DROPS, drops)
-    finally:
-        for stream in streams:
-            if stream.server is not None:
-                stream.server.close()
+    tune_gc()
+
+    def report(now: float) -> None:
         for listener in udp:
-            listener.stop()
-        out.json(FrameKind.COUNTERS, stats.snapshot())
+            listener.report_kernel_drops(now)
+        snapshot = stats.snapshot()
+        for stream in streams:
+            snapshot["listeners"].setdefault(stream.name, {})["active_connections"] = stream.active
+        out.json(FrameKind.COUNTERS, snapshot)
         drops = stats.take_drops()
         if drops:
             out.json(FrameKind.DROPS, drops)
 
+    try:
+        while not stop.is_set() and not out.broken:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), REPORT_INTERVAL_S)
+            report(time.time())
+    finally:
+        for stream in streams:
+            if stream.server is not None:
+                stream.server.close()
+        # The workers send what they received, and what the kernel still held, before exiting.
+        for listener in udp:
+            await listener.workers.stop(WORKER_STOP_S)
+            listener.flush()
+        report(time.time())
+    for listener in udp:
+        if listener.workers.failure:
+            raise WorkerFailed(f"syslog.{listener.name}: {listener.workers.failure}; restarting the collector")
+
+
+class WorkerFailed(Exception):
+    """A UDP worker process died; the collector exits so the engine restarts all of it."""
+
 
 def main() -> None:
     die_with_parent()
+    tune_malloc()
     config = read_config()
     out = Output()
     try:
         asyncio.run(serve(config, out))
-    except BindError as exc:
+    except (BindError, WorkerFailed) as exc:
         # One clear line for the engine's log and status; the engine retries with backoff.
         out.json(FrameKind.LOG, {"level": "error", "message": str(exc)})
         raise SystemExit(3) from None

@@ -18,7 +18,13 @@ from tests.tui.recorded import NOW, watch_lines
 
 ROOT = Path(__file__).parents[2]
 # What the console may use of the nocraven package: the client, the wire schema, and pure formatting.
-ALLOWED_ENGINE_MODULES = {"nocraven.client", "nocraven.errors", "nocraven.events", "nocraven.api.wire", "nocraven.humanize"}
+ALLOWED_ENGINE_MODULES = {
+    "nocraven.client",
+    "nocraven.errors",
+    "nocraven.events",
+    "nocraven.api.wire",
+    "nocraven.humanize",
+}
 
 
 def test_console_imports_only_the_client_side_of_the_engine() -> None:

@@ -1,0 +1,189 @@
+"""Worker processes that share a socket with the collector's main process, on its asyncio loop.
+
+A collector whose per-message work needs more than one core starts N copies of a worker module
+(`python -m <module>`) that inherit its bound socket, get a JSON config on stdin and send
+channel frames on stdout. The workers take turns at receiving: a token in a pipe (`Turn`)
+carries the number of the next batch, so only its holder reads the socket and batches are
+numbered in the order the kernel queued them. Parsing, the costly part, then runs in
+parallel, and the pool hands the workers' records on in batch order: what one sender sent
+is stored in the order it arrived, whichever worker parsed it.
+
+A worker's RECORDS frame carries its batch number (8 bytes, big-endian) before the NDJSON,
+one frame per batch taken, even if nothing in it was accepted. Every other frame goes to
+`on_frame` as it comes. A worker that exits on its own is a fault: `failure` says which and
+how, `on_failure` is called, and the collector exits so the engine restarts it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from collectors.common.channel import ChannelError, FrameDecoder, FrameKind
+from collectors.common.harness import enlarge_pipe
+
+READ_BYTES = 1 << 20
+BATCH_NUMBER = struct.Struct(">Q")
+
+log = logging.getLogger("collectors.workers")
+
+
+def default_worker_count() -> int:
+    """One worker per core this process may run on."""
+    return max(1, len(os.sched_getaffinity(0)))
+
+
+class Turn:
+    """A worker's side of the receive token. `take` blocks until it is this worker's turn and
+    returns the number of the batch it may receive; `give` passes the turn on with the next
+    number (the same one if nothing was received). None: the main process is gone."""
+
+    def __init__(self, read_fd: int, write_fd: int) -> None:
+        self._read_fd = read_fd
+        self._write_fd = write_fd
+
+    def take(self) -> int | None:
+        token = os.read(self._read_fd, BATCH_NUMBER.size)  # one 8-byte write: never split
+        return BATCH_NUMBER.unpack(token)[0] if token else None
+
+    def give(self, number: int) -> None:
+        os.write(self._write_fd, BATCH_NUMBER.pack(number))
+
+
+def batch_payload(number: int, ndjson: bytes) -> bytes:
+    """The payload of a worker's RECORDS frame."""
+    return BATCH_NUMBER.pack(number) + ndjson
+
+
+class _Worker:
+    def __init__(self, proc: subprocess.Popen[bytes], stdout: int) -> None:
+        self.proc = proc
+        self.stdout = stdout
+        self.decoder = FrameDecoder()
+        self.done = asyncio.get_running_loop().create_future()
+
+
+class WorkerPool:
+    def __init__(
+        self,
+        module: str,
+        sock: socket.socket,
+        config: dict[str, Any],
+        count: int,
+        on_records: Callable[[memoryview], None],
+        on_frame: Callable[[FrameKind, bytes], None],
+        on_failure: Callable[[], None],
+    ) -> None:
+        self._module = module
+        self._sock = sock
+        self._config = config
+        self._count = count
+        self._on_records = on_records
+        self._on_frame = on_frame
+        self._on_failure = on_failure
+        self._workers: list[_Worker] = []
+        self._stopping = False
+        self._next_batch = 0
+        self._early: dict[int, bytes] = {}  # batches parsed before one with a lower number
+        self._turn_fds: tuple[int, ...] = ()
+        self.failure: str | None = None  # what went wrong, once a worker died on its own
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        turn_read, turn_write = os.pipe()
+        os.write(turn_write, BATCH_NUMBER.pack(0))
+        fds = (self._sock.fileno(), turn_read, turn_write)
+        config = json.dumps(self._config | {"fd": fds[0], "turn": fds[1:]}).encode()
+        for _ in range(self._count):
+            read_fd, write_fd = os.pipe()
+            enlarge_pipe(read_fd)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", self._module], stdin=subprocess.PIPE, stdout=write_fd, pass_fds=fds
+            )
+            os.close(write_fd)
+            assert proc.stdin is not None
+            proc.stdin.write(config)
+            proc.stdin.close()
+            os.set_blocking(read_fd, False)
+            worker = _Worker(proc, read_fd)
+            self._workers.append(worker)
+            loop.add_reader(read_fd, self._read, worker)
+        # Kept open here too: the token lives on while any worker is being restarted or stopped.
+        self._turn_fds = (turn_read, turn_write)
+
+    def _read(self, worker: _Worker) -> None:
+        try:
+            data = os.read(worker.stdout, READ_BYTES)
+        except BlockingIOError:
+            return
+        if data:
+            try:
+                frames = worker.decoder.feed(data)
+            except ChannelError as exc:
+                log.error("%s worker %d wrote garbage: %s", self._module, worker.proc.pid, exc)
+                worker.proc.kill()
+                return
+            for kind, payload in frames:
+                if kind == FrameKind.RECORDS:
+                    self._in_order(payload)
+                else:
+                    self._on_frame(kind, payload)
+            return
+        asyncio.get_running_loop().remove_reader(worker.stdout)
+        os.close(worker.stdout)
+        code = worker.proc.wait()
+        worker.done.set_result(code)
+        if not self._stopping:
+            how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
+            self.failure = f"worker process {worker.proc.pid} ({self._module}) {how}"
+            log.error("%s", self.failure)
+            self._on_failure()
+
+    def _in_order(self, payload: bytes) -> None:
+        (number,) = BATCH_NUMBER.unpack_from(payload)
+        if number != self._next_batch:
+            self._early[number] = payload
+            return
+        self._deliver(payload)
+        while (early := self._early.pop(self._next_batch, None)) is not None:
+            self._deliver(early)
+
+    def _deliver(self, payload: bytes) -> None:
+        self._next_batch = BATCH_NUMBER.unpack_from(payload)[0] + 1
+        if len(payload) > BATCH_NUMBER.size:
+            self._on_records(memoryview(payload)[BATCH_NUMBER.size :])
+
+    async def stop(self, timeout: float) -> None:
+        """SIGTERM every worker and take their last frames; kill what is still running after
+        `timeout` seconds."""
+        self._stopping = True
+        for worker in self._workers:
+            with contextlib.suppress(ProcessLookupError):
+                worker.proc.send_signal(signal.SIGTERM)
+        pending = [worker.done for worker in self._workers]
+        if pending:
+            _, late = await asyncio.wait(pending, timeout=timeout)
+            for worker in self._workers:
+                if worker.done in late:
+                    log.warning(
+                        "%s worker %d did not stop in %.0f s; killing it", self._module, worker.proc.pid, timeout
+                    )
+                    worker.proc.kill()
+            if late:
+                await asyncio.wait(late, timeout=1.0)
+        # Only a worker killed in the middle of a batch leaves a gap: keep what came after it.
+        for number in sorted(self._early):
+            self._deliver(self._early.pop(number))
+        for fd in self._turn_fds:
+            os.close(fd)
+        self._turn_fds = ()

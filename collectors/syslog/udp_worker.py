@@ -1,0 +1,106 @@
+"""A UDP worker process: takes its turn at the syslog UDP socket it shares with its siblings,
+parses what it received, and sends the records and counter deltas to the collector's main
+process, which stores the batches in the order they were received (`collectors.common.workers`).
+
+Started by `collectors.syslog.service` as `python -m collectors.syslog.udp_worker` with the
+socket and the turn pipe inherited and `{"fd", "turn", "listener", "allow"}` as JSON on stdin;
+frames go to stdout. SIGTERM: stop, take what the kernel still holds, send it and the
+counters, exit.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import time
+from types import FrameType
+
+from collectors.common.channel import FrameKind
+from collectors.common.harness import Output, configure_logging, die_with_parent, read_config, tune_gc, tune_malloc
+from collectors.common.udp import BatchReceiver
+from collectors.common.workers import Turn, batch_payload
+from collectors.syslog.pipeline import Allowlist, Pipeline, Stats
+
+log = configure_logging("syslog.udp")
+
+REPORT_INTERVAL_S = 0.5
+RECEIVE_TIMEOUT_S = 0.1  # how long a worker holds the turn on a quiet socket, and how fast it stops
+BATCH = 512
+TOP_UP_BELOW = BATCH // 4
+TOP_UP_WAIT_S = 0.004
+
+
+class Worker:
+    def __init__(self, sock: socket.socket, turn: Turn, listener: str, allow: Allowlist, out: Output) -> None:
+        self._receiver = BatchReceiver(sock, batch=BATCH, timeout_s=RECEIVE_TIMEOUT_S)
+        self._turn = turn
+        self._listener = listener
+        self._stats = Stats()
+        self._pipeline = Pipeline(self._stats, allow)
+        self._out = out
+        self.stopping = False
+
+    def run(self) -> None:
+        next_report = time.monotonic() + REPORT_INTERVAL_S
+        while not self.stopping and not self._out.broken:
+            self._take_batch(wait=True)
+            if time.monotonic() >= next_report:
+                next_report = time.monotonic() + REPORT_INTERVAL_S
+                self._report()
+        # What the kernel already accepted counts as received: take it before going.
+        while not self._out.broken and self._take_batch(wait=False):
+            pass
+        self._report()
+
+    def _take_batch(self, wait: bool) -> bool:
+        """Receive a batch in turn, then parse it and send it on; False if there was none."""
+        number = self._turn.take()
+        if number is None:  # the main process is gone
+            self.stopping = True
+            return False
+        messages: list[bytes] = []
+        try:
+            messages, senders = self._receiver.receive(wait)
+            if wait and 0 < len(messages) < TOP_UP_BELOW:
+                # A sibling is parsing; rather than take the next datagram or two alone, let a
+                # batch gather (the socket buffer holds it): far fewer calls, frames and turns.
+                time.sleep(TOP_UP_WAIT_S)
+                more_messages, more_senders = self._receiver.receive(wait=False)
+                messages += more_messages
+                senders += more_senders
+        finally:
+            self._turn.give(number + 1 if messages else number)
+        if not messages:
+            return False
+        ndjson = self._pipeline.handle(self._listener, messages, senders, time.time())
+        self._out.write(FrameKind.RECORDS, batch_payload(number, ndjson))
+        return True
+
+    def _report(self) -> None:
+        delta = self._stats.take()
+        if delta["listeners"]:
+            self._out.json(FrameKind.COUNTERS, delta)
+        drops = self._stats.take_drops()
+        if drops:
+            self._out.json(FrameKind.DROPS, drops)
+
+
+def main() -> None:
+    die_with_parent()
+    tune_malloc()
+    config = read_config()
+    sock = socket.socket(fileno=int(config["fd"]))
+    turn = Turn(*config["turn"])
+    worker = Worker(sock, turn, config.get("listener", "udp"), Allowlist(config.get("allow", [])), Output())
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        worker.stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's ^C reaches the main process, which stops us
+    tune_gc()
+    worker.run()
+
+
+if __name__ == "__main__":
+    main()
