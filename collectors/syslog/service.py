@@ -59,7 +59,7 @@ class UdpListener:
         host, port = split_host_port(address)
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.sock = socket.socket(family, socket.SOCK_DGRAM)
-        wanted = int(config.get("receive_buffer_bytes", 8 << 20))
+        wanted = int(config.get("receive_buffer_bytes", 32 << 20))
         granted = set_receive_buffer(self.sock, wanted) // 2  # Linux reports twice what it was asked
         if granted < wanted:
             log.warning(
