@@ -140,6 +140,18 @@ class BufferComponent(Component):
         for follower in self._followers:
             follower.offer(service, lines)
 
+    def append_ndjson(self, service: str, chunk: bytes, now: float) -> int:
+        """Records as a collector process sends them, newline-joined: stored without splitting."""
+        store = self.store
+        if store is None:
+            return 0
+        count = store.append_ndjson(service, chunk, now)
+        if self._followers:
+            lines = chunk.split(b"\n")
+            for follower in self._followers:
+                follower.offer(service, lines)
+        return count
+
     def record_drop(self, service: str, reason: str, records: int, size: int, now: float, source: str | None) -> None:
         if self.store is not None:
             self.store.record_drop(service, reason, records, size, now, source)

@@ -42,6 +42,7 @@ from nocraven.buffer.reporting import StoreSnapshot, build_stats
 from nocraven.buffer.results import BufferStats, DropCount, PurgeResult, ReadBatch, SeqGap
 from nocraven.buffer.schema import DB_FILENAME, connect, migrate
 from nocraven.buffer.segment import (
+    NEWLINE,
     ZSTD_LEVEL,
     CorruptSegment,
     EncodedSegment,
@@ -173,7 +174,23 @@ class SegmentStore:
         is accounted as unsealed_overflow."""
         if not records:
             return
-        batch = frame_records(records)
+        self._append_framed(service, frame_records(records), now, source)
+
+    def append_ndjson(self, service: str, chunk: bytes, now: float, source: str | None = None) -> int:
+        """Add records already joined by newlines (what a collector process sends), without
+        splitting them; returns how many were taken. A chunk with an empty line is split and
+        checked record by record, as `append` does."""
+        if not chunk:
+            return 0
+        if chunk[:1] == NEWLINE or chunk[-1:] == NEWLINE or b"\n\n" in chunk:
+            records = chunk.split(NEWLINE)
+            self.append(service, records, now, source)
+            return sum(1 for record in records if record)
+        count = chunk.count(NEWLINE) + 1
+        self._append_framed(service, FramedBatch(chunk, count, len(chunk) + 1), now, source)
+        return count
+
+    def _append_framed(self, service: str, batch: FramedBatch, now: float, source: str | None) -> None:
         with self._lock:
             self._last_now = now
             if batch.rejected_records:

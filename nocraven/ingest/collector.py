@@ -41,13 +41,14 @@ class RecordSink:
         self._service = service
         self.lost_records = 0  # records that arrived while no buffer was running
 
-    def append(self, lines: list[bytes], now: float) -> bool:
+    def append(self, chunk: bytes, now: float) -> int:
+        """Store newline-joined records; returns how many were stored."""
         buffer = self._ctx.services.get("buffer")
         if buffer is None:
-            self.lost_records += len(lines)
-            return False
-        buffer.append(self._service, lines, now)
-        return True
+            self.lost_records += chunk.count(b"\n") + 1
+            return 0
+        count: int = buffer.append_ndjson(self._service, chunk, now)
+        return count
 
     def drop(self, reason: str, records: int, size: int, now: float, source: str | None) -> None:
         buffer = self._ctx.services.get("buffer")
@@ -130,10 +131,11 @@ class CollectorProcess(Component):
     def _on_frame(self, kind: FrameKind, payload: bytes, ready: Callable[[], None]) -> None:
         now = time.time()
         if kind == FrameKind.RECORDS:
-            lines = payload.split(b"\n")
-            if self.sink.append(lines, now):
-                self.records_stored += len(lines)
-            self._sample(lines, now)
+            # At 100k msgs/s splitting every chunk into lines costs the engine a third of its
+            # time: the buffer takes the chunk whole, and only a sample is ever split.
+            stored = self.sink.append(payload, now)
+            self.records_stored += stored
+            self._sample(payload, stored, now)
         elif kind == FrameKind.COUNTERS:
             self.counters = self._decode(payload)
             self._update_rate(now)
@@ -151,11 +153,12 @@ class CollectorProcess(Component):
             self.last_message = entry["message"]
             self.log.log(logging.getLevelName(entry.get("level", "info").upper()), "%s", entry["message"])
 
-    def _sample(self, lines: list[bytes], now: float) -> None:
-        self._since_sample += len(lines)
-        if now < self._next_sample:
+    def _sample(self, chunk: bytes, count: int, now: float) -> None:
+        self._since_sample += count
+        if now < self._next_sample or not chunk:
             return
         self._next_sample = now + SAMPLE_INTERVAL_S
+        lines = [line for line in chunk.split(b"\n") if line]
         step = max(1, len(lines) // SAMPLE_RECORDS)
         records = [self._decode(line) for line in lines[::step][:SAMPLE_RECORDS]]
         self.ctx.bus.publish(RecordsSampled(service=self.service, records=records, total=self._since_sample))
