@@ -38,11 +38,14 @@ class ModeScreen(Screen[None]):
     WRITE_ACTIONS: ClassVar[frozenset[str]] = frozenset()
     # State topics this screen's body shows; others only touch the header.
     TOPICS: ClassVar[frozenset[str]] = frozenset({"status", "counters", "connected", "role", "action"})
+    # Screens that show more than the watch stream carries poll the engine this often (seconds).
+    poll_every_s: ClassVar[float | None] = None
 
     def __init__(self, mode: str) -> None:
         super().__init__(id=f"mode-{mode}")
         self.mode = mode
         self._tick: Timer | None = None
+        self._poll: Timer | None = None
         self._stale = False
 
     @property
@@ -72,16 +75,26 @@ class ModeScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self._tick = self.set_interval(1.0, self._on_tick)
+        if self.poll_every_s is not None:
+            self._poll = self.set_interval(self.poll_every_s, self.action_refresh)
+            self.action_refresh()
         self.refresh_view()
 
     def on_screen_resume(self) -> None:
-        if self._tick is not None:
-            self._tick.resume()
+        for timer in (self._tick, self._poll):
+            if timer is not None:
+                timer.resume()
+        if self._poll is not None:
+            self.action_refresh()
         self.refresh_view()
 
     def on_screen_suspend(self) -> None:
-        if self._tick is not None:
-            self._tick.pause()
+        for timer in (self._tick, self._poll):
+            if timer is not None:
+                timer.pause()
+
+    def action_refresh(self) -> None:
+        """Ask the engine for what this screen shows beyond the watch stream (polled screens)."""
 
     def _on_tick(self) -> None:
         if self._stale:

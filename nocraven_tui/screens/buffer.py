@@ -11,7 +11,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.markup import escape
-from textual.timer import Timer
 from textual.widgets import Button, DataTable, Static
 
 from nocraven.humanize import epoch_seconds, human_bytes, human_duration, timestamp
@@ -21,12 +20,12 @@ from nocraven_tui.state import ConsoleState
 from nocraven_tui.widgets.confirm import ConfirmModal
 from nocraven_tui.widgets.sync import Row, TableSync, show
 
-REFRESH_S = 5.0
 WIDE = 110  # columns from which oldest/newest show the time as well as the age
 KNOWN_SERVICES = ("syslog", "flow", "trap", "winevent")
 
 
 class BufferScreen(ModeScreen):
+    poll_every_s = 5.0
     BINDINGS = [
         Binding("r", "refresh", "Refresh"),
         Binding("x", "purge_selected", "Purge..."),
@@ -36,7 +35,6 @@ class BufferScreen(ModeScreen):
 
     def __init__(self, mode: str) -> None:
         super().__init__(mode)
-        self._poll: Timer | None = None
         self._services: TableSync
         self._drops: TableSync
 
@@ -72,20 +70,7 @@ class BufferScreen(ModeScreen):
             drops.add_column(label, key=key)
         self._services = TableSync(services)
         self._drops = TableSync(drops)
-        self._poll = self.set_interval(REFRESH_S, self.action_refresh)
         super().on_mount()
-        self.action_refresh()
-
-    def on_screen_resume(self) -> None:
-        super().on_screen_resume()
-        if self._poll is not None:
-            self._poll.resume()
-        self.action_refresh()
-
-    def on_screen_suspend(self) -> None:
-        super().on_screen_suspend()
-        if self._poll is not None:
-            self._poll.pause()
 
     def action_refresh(self) -> None:
         self.console.request_buffer_stats()

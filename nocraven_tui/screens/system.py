@@ -11,7 +11,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.markup import escape
-from textual.timer import Timer
 from textual.widgets import Button, DataTable, Static
 
 from nocraven.humanize import human_count, human_duration
@@ -20,10 +19,9 @@ from nocraven_tui.state import ConsoleState
 from nocraven_tui.widgets.confirm import ConfirmModal
 from nocraven_tui.widgets.sync import Row, TableSync, show
 
-REFRESH_S = 10.0
-
 
 class SystemScreen(ModeScreen):
+    poll_every_s = 10.0
     BINDINGS = [
         Binding("r", "refresh", "Refresh"),
         Binding("b", "bundle", "Support bundle"),
@@ -34,7 +32,6 @@ class SystemScreen(ModeScreen):
 
     def __init__(self, mode: str) -> None:
         super().__init__(mode)
-        self._poll: Timer | None = None
         self._interfaces: TableSync
         self._listeners: TableSync
 
@@ -64,20 +61,7 @@ class SystemScreen(ModeScreen):
             listeners.add_column(label, key=label.lower())
         self._interfaces = TableSync(interfaces)
         self._listeners = TableSync(listeners)
-        self._poll = self.set_interval(REFRESH_S, self.action_refresh)
         super().on_mount()
-        self.action_refresh()
-
-    def on_screen_resume(self) -> None:
-        super().on_screen_resume()
-        if self._poll is not None:
-            self._poll.resume()
-        self.action_refresh()
-
-    def on_screen_suspend(self) -> None:
-        super().on_screen_suspend()
-        if self._poll is not None:
-            self._poll.pause()
 
     def tick(self) -> None:
         self._render_engine()  # uptime
