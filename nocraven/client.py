@@ -7,6 +7,7 @@ watch feed. Both raise `ApiError` for refusals (the engine's envelope, re-raised
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -106,20 +107,14 @@ class Client:
 
     def stream(self, path: str, **params: Any) -> Iterator[Any]:
         """An NDJSON stream (watch, tail --follow), one decoded object per line."""
-        try:
-            with self._http.stream(
-                "GET", path, params=_clean(params), timeout=httpx.Timeout(10.0, read=None)
-            ) as response:
-                _raise_for_error(response)
-                for line in response.iter_lines():
-                    if line:
-                        yield wire.loads(line)
-        except (httpx.ConnectError, FileNotFoundError) as exc:
-            raise EngineUnreachable(self.socket_path, _reason(exc)) from None
-        except (httpx.RemoteProtocolError, httpx.ReadError):
-            return  # the engine closed the stream (stopping)
-        except httpx.TransportError as exc:
-            raise _transport_error(exc, self.socket_path, "GET", path) from None
+        with (
+            _stream_errors(self.socket_path, path),
+            self._http.stream("GET", path, params=_clean(params), timeout=httpx.Timeout(10.0, read=None)) as response,
+        ):
+            _raise_for_error(response)
+            for line in response.iter_lines():
+                if line:
+                    yield wire.loads(line)
 
     def status(self) -> dict[str, Any]:
         result: dict[str, Any] = self.get("/v1/status")
@@ -165,7 +160,7 @@ class AsyncClient:
         return await self.request("POST", path, body=body if body is not None else {})
 
     async def stream(self, path: str, **params: Any) -> AsyncIterator[Any]:
-        try:
+        with _stream_errors(self.socket_path, path):
             async with self._http.stream(
                 "GET", path, params=_clean(params), timeout=httpx.Timeout(10.0, read=None)
             ) as response:
@@ -175,16 +170,21 @@ class AsyncClient:
                 async for line in response.aiter_lines():
                     if line:
                         yield wire.loads(line)
-        except (httpx.ConnectError, FileNotFoundError) as exc:
-            raise EngineUnreachable(self.socket_path, _reason(exc)) from None
-        except (httpx.RemoteProtocolError, httpx.ReadError):
-            return  # the engine closed the stream (stopping)
-        except httpx.TransportError as exc:
-            raise _transport_error(exc, self.socket_path, "GET", path) from None
 
     def watch(self) -> AsyncIterator[Any]:
         """The engine's event feed: first {"kind": "snapshot"}, then events with rising `seq`."""
         return self.stream("/v1/watch")
+
+
+@contextlib.contextmanager
+def _stream_errors(socket_path: Path, path: str) -> Iterator[None]:
+    """A stream that the engine ends (it is stopping) just ends; other failures are translated."""
+    try:
+        yield
+    except (httpx.RemoteProtocolError, httpx.ReadError):
+        return
+    except (httpx.TransportError, FileNotFoundError) as exc:
+        raise _transport_error(exc, socket_path, "GET", path) from None
 
 
 def _transport_error(exc: Exception, socket_path: Path, method: str, path: str) -> Exception:

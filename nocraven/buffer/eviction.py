@@ -81,20 +81,7 @@ class WriteTransaction:
             self.evict_oldest(eviction.service, eviction.reason, bytes_to_free=eviction.bytes_to_free)
         segment_id = tables.insert_segment(self.conn, segment)
         state.add(segment)
-        self.sealed.append(
-            SegmentMeta(
-                segment_id,
-                segment.service,
-                segment.first_seq,
-                segment.last_seq,
-                segment.record_count,
-                segment.raw_bytes,
-                segment.stored_bytes,
-                segment.first_received,
-                segment.last_received,
-                segment.checksum,
-            )
-        )
+        self.sealed.append(segment.meta(segment_id))
 
     def evict_expired(self, now: float) -> None:
         for service, state in list(self.states.items()):

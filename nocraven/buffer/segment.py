@@ -120,6 +120,21 @@ class EncodedSegment:
     def stored_bytes(self) -> int:
         return len(self.blob)
 
+    def meta(self, segment_id: int) -> SegmentMeta:
+        """What is known of this segment once stored under `segment_id`."""
+        return SegmentMeta(
+            segment_id,
+            self.service,
+            self.first_seq,
+            self.last_seq,
+            self.record_count,
+            self.raw_bytes,
+            self.stored_bytes,
+            self.first_received,
+            self.last_received,
+            self.checksum,
+        )
+
 
 def encode(segment: OpenSegment, compressor: zstandard.ZstdCompressor) -> EncodedSegment:
     segment.chunks.append(b"")  # so the join ends with the last record's newline
