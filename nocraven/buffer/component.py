@@ -22,8 +22,9 @@ from nocraven.api.roles import Peer, Role
 from nocraven.api.routes import Route
 from nocraven.buffer.limits import BufferLimits, ServiceLimits
 from nocraven.buffer.results import BufferStats
+from nocraven.buffer.settings import BufferSettings
 from nocraven.buffer.store import SegmentStore
-from nocraven.config import SERVICES, BufferConfig
+from nocraven.config import SERVICES
 from nocraven.engine.component import Component, EngineContext
 from nocraven.errors import ApiError, ErrorCode
 from nocraven.events import CountersUpdated
@@ -36,7 +37,7 @@ FOLLOW_QUEUE_LINES = 20_000  # a `tail --follow` reader further behind than this
 EXPORT_CHUNK = 2_000
 
 
-def limits_from_config(config: BufferConfig) -> BufferLimits:
+def limits_from_config(config: BufferSettings) -> BufferLimits:
     return BufferLimits(
         total_bytes=config.total_bytes,
         services={

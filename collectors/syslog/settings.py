@@ -1,0 +1,29 @@
+"""The syslog collector's settings: the `[syslog]` section of the config, and what the engine
+hands the collector process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from collectors.common.settings import between, checked, listen_address, networks
+
+
+@dataclass(frozen=True)
+class SyslogSettings:
+    udp: str = checked("0.0.0.0:514", listen_address)
+    tcp: str = checked("0.0.0.0:514", listen_address)
+    tls: str = checked("", listen_address)
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_client_ca: str = ""  # when set, TLS clients must present a certificate signed by it
+    max_message_bytes: int = checked(65536, between(480, 1048576))
+    max_connections: int = checked(1000, between(1, 100000))
+    # 32 MiB holds about 0.8 s of UDP at 100,000 msgs/s: room for a burst or a slow moment.
+    receive_buffer_bytes: int = checked(32 * 1024 * 1024, between(65536, 1 << 30))
+    udp_workers: int = checked(0, between(0, 64))  # UDP parse processes; 0 = one per core
+    allow: list[str] = checked([], networks)  # sender networks; empty = everyone
+
+    def cross_checks(self) -> list[str]:
+        if self.tls and not (self.tls_cert and self.tls_key):
+            return [f"syslog.tls = {self.tls!r}: a TLS listener needs syslog.tls_cert and syslog.tls_key"]
+        return []

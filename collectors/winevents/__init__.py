@@ -1,0 +1,1 @@
+"""The Windows event endpoint: NXLog, Vector and Winlogbeat over HTTP(S)."""
