@@ -1,7 +1,13 @@
 """The one client of the control API, used by every front end (CLI, console, web panel, scripts).
 
-`Client` is synchronous (the CLI); `AsyncClient` is for asyncio front ends and streams the
-watch feed. Both raise `ApiError` for refusals (the engine's envelope, re-raised as is),
+Every call is described once, in `Api`, as an `Endpoint` (method, path, parameters, body and
+the wire Struct it answers with). `Client` (synchronous, for the CLI) and `AsyncClient` (for
+asyncio front ends) only differ in how they move bytes; the same descriptor gives `Client` a
+method returning `BufferStats` and `AsyncClient` one returning `Awaitable[BufferStats]`.
+Streams (NDJSON: the watch feed, tails, exports, diagnostics jobs started by a POST) come back
+as iterators of typed items; closing one cancels it on the engine's side.
+
+Both raise `ApiError` for refusals (the engine's envelope, re-raised as is) and
 `EngineUnreachable` when nothing answers on the socket.
 """
 
@@ -9,19 +15,29 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 import httpx
+import msgspec
 
 from nocraven.api import wire
 from nocraven.config import user_state_dir
 from nocraven.errors import ApiError, ErrorCode
+from nocraven.schema.buffer import BufferStats, Ledger, Purged, PurgeRequest
+from nocraven.schema.engine import BundleWritten, EngineStatus, StopRequested, SystemInfo
+from nocraven.schema.events import EVENT_TYPES, Event, Published, Snapshot
+from nocraven.schema.records import Record, decode_record
 
 ENV_SOCKET = "NOCRAVEN_SOCKET"
 SYSTEM_SOCKET = Path("/run/nocraven/control.sock")
 BASE_URL = "http://nocraven"  # the host part is ignored on a Unix socket
+STREAM_TIMEOUT = httpx.Timeout(10.0, read=None)
+
+T = TypeVar("T")
+P = ParamSpec("P")
 
 
 def default_socket() -> Path:
@@ -44,27 +60,248 @@ class EngineUnreachable(Exception):
         )
 
 
-def _raise_for_error(response: httpx.Response) -> None:
-    if response.status_code < 400:
+# ---- calls: what to send and how to read the answer --------------------------------------------
+
+
+@dataclass(frozen=True)
+class Call(Generic[T]):
+    """One exchange: `decode` turns the answer's body (or each NDJSON line) into a T."""
+
+    method: str
+    path: str
+    decode: Callable[[bytes], T]
+    params: dict[str, str | int | float] = field(default_factory=dict)
+    body: bytes | None = None
+    timeout: float | None = None
+    text: bool = False  # the answer is text (metrics), not JSON
+
+
+def _params(**params: object) -> dict[str, str | int | float]:
+    out: dict[str, str | int | float] = {}
+    for key, value in params.items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            out[key] = "true" if value else "false"
+        elif isinstance(value, (str, int, float)):
+            out[key] = value
+        else:
+            out[key] = str(value)
+    return out
+
+
+def get(path: str, tp: type[T], timeout: float | None = None, **params: object) -> Call[T]:
+    return Call("GET", path, _struct_decoder(tp), _params(**params), timeout=timeout)
+
+
+def post(path: str, tp: type[T], body: object = None, timeout: float | None = None) -> Call[T]:
+    encoded = msgspec.json.encode(body if body is not None else {})
+    return Call("POST", path, _struct_decoder(tp), body=encoded, timeout=timeout)
+
+
+def get_text(path: str, timeout: float | None = None, **params: object) -> Call[str]:
+    return Call(
+        "GET", path, lambda data: data.decode("utf-8", "replace"), _params(**params), timeout=timeout, text=True
+    )
+
+
+def stream(path: str, tp: type[T], method: str = "GET", body: object = None, **params: object) -> Call[T]:
+    encoded = msgspec.json.encode(body) if body is not None else None
+    return Call(method, path, _struct_decoder(tp), _params(**params), body=encoded)
+
+
+def _struct_decoder(tp: type[T]) -> Callable[[bytes], T]:
+    decoder = msgspec.json.Decoder(tp)
+
+    def decode(data: bytes) -> T:
+        try:
+            return decoder.decode(data)
+        except msgspec.ValidationError as exc:
+            # An engine of another version: say what did not fit instead of a traceback.
+            raise ApiError(ErrorCode.INTERNAL, f"the engine's answer does not fit this client: {exc}") from None
+
+    return decode
+
+
+def decode_published(line: bytes) -> Published:
+    """A watch line (`{"seq", "kind", "at", "data"}`) as the typed event it carries; an event kind
+    this client does not know is skipped by the caller (None from `EVENT_TYPES`)."""
+    envelope = msgspec.json.decode(line, type=_WatchLine)
+    if envelope.kind == Snapshot.kind:
+        event: Event = Snapshot(status=msgspec.json.decode(envelope.data, type=EngineStatus))
+    else:
+        tp = EVENT_TYPES.get(envelope.kind)
+        event = msgspec.json.decode(envelope.data, type=tp) if tp is not None else UnknownEvent(kind_=envelope.kind)
+    return Published(seq=envelope.seq, at=envelope.at, event=event)
+
+
+class _WatchLine(msgspec.Struct):
+    seq: int
+    kind: str
+    data: msgspec.Raw
+    at: float = 0.0
+
+
+class UnknownEvent(Event, frozen=True, kw_only=True):
+    """An event kind newer than this client: passed on so a front end can ignore it."""
+
+    kind_: str
+
+
+# ---- endpoints: one description, a sync and an async method from it -----------------------------
+
+
+class Endpoint(Generic[P, T]):
+    """A call returning one T: `Client.x(...) -> T`, `AsyncClient.x(...) -> Awaitable[T]`."""
+
+    def __init__(self, build: Callable[P, Call[T]]) -> None:
+        self.build = build
+
+    @overload
+    def __get__(self, client: None, owner: type) -> Endpoint[P, T]: ...
+    @overload
+    def __get__(self, client: Client, owner: type) -> Callable[P, T]: ...
+    @overload
+    def __get__(self, client: AsyncClient, owner: type) -> Callable[P, Awaitable[T]]: ...
+
+    def __get__(self, client: object, owner: type) -> object:
+        if client is None:
+            return self
+        perform = client.perform  # type: ignore[attr-defined]
+
+        def bound(*args: P.args, **kwargs: P.kwargs) -> object:
+            return perform(self.build(*args, **kwargs))
+
+        return bound
+
+
+class StreamEndpoint(Generic[P, T]):
+    """A call answering NDJSON: `Client.x(...) -> Iterator[T]`, `AsyncClient.x(...) -> AsyncIterator[T]`."""
+
+    def __init__(self, build: Callable[P, Call[T]]) -> None:
+        self.build = build
+
+    @overload
+    def __get__(self, client: None, owner: type) -> StreamEndpoint[P, T]: ...
+    @overload
+    def __get__(self, client: Client, owner: type) -> Callable[P, Iterator[T]]: ...
+    @overload
+    def __get__(self, client: AsyncClient, owner: type) -> Callable[P, AsyncIterator[T]]: ...
+
+    def __get__(self, client: object, owner: type) -> object:
+        if client is None:
+            return self
+        perform = client.perform_stream  # type: ignore[attr-defined]
+
+        def bound(*args: P.args, **kwargs: P.kwargs) -> object:
+            return perform(self.build(*args, **kwargs))
+
+        return bound
+
+
+def _record(data: bytes) -> Record:
+    return decode_record(data)
+
+
+def _watch() -> Call[Published]:
+    return Call("GET", "/v1/watch", decode_published)
+
+
+def _ledger(since_id: int | None = None, limit: int | None = None, service: str | None = None) -> Call[Ledger]:
+    return get("/v1/buffer/ledger", Ledger, since_id=since_id, limit=limit, service=service)
+
+
+def _purge(service: str) -> Call[Purged]:
+    return post("/v1/buffer/purge", Purged, PurgeRequest(service=service))
+
+
+def _tail(service: str | None = None, limit: int = 20, follow: bool = False) -> Call[Record]:
+    return Call("GET", "/v1/buffer/tail", _record, _params(service=service, limit=limit, follow=follow))
+
+
+def _export(service: str, since: str | None = None, until: str | None = None) -> Call[Record]:
+    return Call("GET", "/v1/buffer/export", _record, _params(service=service, since=since, until=until))
+
+
+class Api:
+    """Every call of the control API, described once. A capability adds its calls here."""
+
+    # engine
+    status = Endpoint(lambda: get("/v1/status", EngineStatus))
+    system = Endpoint(lambda: get("/v1/system", SystemInfo))
+    write_bundle = Endpoint(lambda: post("/v1/system/bundle", BundleWritten, timeout=60.0))
+    stop_engine = Endpoint(lambda: post("/v1/engine/stop", StopRequested))
+    config = Endpoint(lambda: get("/v1/config", dict[str, object]))
+    watch = StreamEndpoint(_watch)
+
+    # buffer
+    buffer_stats = Endpoint(lambda: get("/v1/buffer/stats", BufferStats))
+    buffer_ledger = Endpoint(_ledger)
+    buffer_purge = Endpoint(_purge)
+    buffer_tail = StreamEndpoint(_tail)
+    buffer_export = StreamEndpoint(_export)
+
+
+# ---- transports --------------------------------------------------------------------------------
+
+
+def _raise_for_error(status_code: int, content: bytes) -> None:
+    if status_code < 400:
         return
     try:
-        error = wire.loads(response.read())["error"]
-        raise ApiError(error["code"], error["message"], response.status_code)
-    except (ValueError, KeyError, TypeError):
+        error = msgspec.json.decode(content, type=_Envelope).error
+    except (msgspec.DecodeError, msgspec.ValidationError):
         raise ApiError(
-            ErrorCode.INTERNAL,
-            f"engine answered HTTP {response.status_code} without an error body",
-            response.status_code,
+            ErrorCode.INTERNAL, f"engine answered HTTP {status_code} without an error body", status_code
         ) from None
+    raise ApiError(error.code, error.message, status_code)
 
 
-class Client:
+class _ErrorBody(msgspec.Struct):
+    code: str
+    message: str
+
+
+class _Envelope(msgspec.Struct):
+    error: _ErrorBody
+
+
+def _lines(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """NDJSON lines: split on b"\\n" only (JSON strings may hold U+2028 and other line breaks)."""
+    pending = b""
+    for chunk in chunks:
+        pending += chunk
+        *complete, pending = pending.split(b"\n")
+        yield from (line for line in complete if line.strip())
+    if pending.strip():
+        yield pending
+
+
+async def _alines(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    pending = b""
+    async for chunk in chunks:
+        pending += chunk
+        *complete, pending = pending.split(b"\n")
+        for line in complete:
+            if line.strip():
+                yield line
+    if pending.strip():
+        yield pending
+
+
+def _check_stream_line(line: bytes) -> None:
+    """An error the engine reports inside a stream (`{"error": ...}` as a line) is raised."""
+    if line.startswith(b'{"error"'):
+        with contextlib.suppress(msgspec.DecodeError, msgspec.ValidationError):
+            error = msgspec.json.decode(line, type=_Envelope).error
+            raise ApiError(error.code, error.message)
+
+
+class Client(Api):
     def __init__(self, socket_path: Path | None = None, timeout: float = 10.0) -> None:
         self.socket_path = socket_path or default_socket()
         self._http = httpx.Client(
-            transport=httpx.HTTPTransport(uds=str(self.socket_path)),
-            base_url=BASE_URL,
-            timeout=timeout,
+            transport=httpx.HTTPTransport(uds=str(self.socket_path)), base_url=BASE_URL, timeout=timeout
         )
 
     def __enter__(self) -> Client:
@@ -76,58 +313,52 @@ class Client:
     def close(self) -> None:
         self._http.close()
 
-    def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: dict[str, Any] | None = None,
-        body: Any = None,
-        timeout: float | None = None,
-    ) -> Any:
+    def perform(self, call: Call[T]) -> T:
         try:
             response = self._http.request(
-                method,
-                path,
-                params=_clean(params),
-                content=None if body is None else wire.dumps(body),
-                headers={"Content-Type": wire.JSON} if body is not None else None,
-                timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
+                call.method,
+                call.path,
+                params=call.params or None,
+                content=call.body,
+                headers={"Content-Type": wire.JSON} if call.body is not None else None,
+                timeout=call.timeout if call.timeout is not None else httpx.USE_CLIENT_DEFAULT,
             )
         except (httpx.TransportError, FileNotFoundError) as exc:
-            raise _transport_error(exc, self.socket_path, method, path) from None
-        _raise_for_error(response)
-        return wire.loads(response.content) if response.content else None
+            raise _transport_error(exc, self.socket_path, call.method, call.path) from None
+        _raise_for_error(response.status_code, response.content)
+        return call.decode(response.content)
 
-    def get(self, path: str, **params: Any) -> Any:
-        return self.request("GET", path, params=params)
-
-    def post(self, path: str, body: Any = None, timeout: float | None = None) -> Any:
-        return self.request("POST", path, body=body if body is not None else {}, timeout=timeout)
-
-    def stream(self, path: str, **params: Any) -> Iterator[Any]:
-        """An NDJSON stream (watch, tail --follow), one decoded object per line."""
+    def perform_stream(self, call: Call[T]) -> Iterator[T]:
         with (
-            _stream_errors(self.socket_path, path),
-            self._http.stream("GET", path, params=_clean(params), timeout=httpx.Timeout(10.0, read=None)) as response,
+            _stream_errors(self.socket_path, call),
+            self._http.stream(
+                call.method,
+                call.path,
+                params=call.params or None,
+                content=call.body,
+                headers={"Content-Type": wire.JSON} if call.body is not None else None,
+                timeout=STREAM_TIMEOUT,
+            ) as response,
         ):
-            _raise_for_error(response)
-            for line in response.iter_lines():
-                if line:
-                    yield wire.loads(line)
+            if response.status_code >= 400:
+                _raise_for_error(response.status_code, response.read())
+            for line in _lines(response.iter_bytes()):
+                _check_stream_line(line)
+                yield call.decode(line)
 
-    def status(self) -> dict[str, Any]:
-        result: dict[str, Any] = self.get("/v1/status")
-        return result
+    # Untyped access for scripts and tests that explore the API.
+    def get(self, path: str, **params: object) -> Any:
+        return msgspec.json.decode(self.perform(Call("GET", path, _struct_decoder(msgspec.Raw), _params(**params))))
+
+    def post(self, path: str, body: object = None, timeout: float | None = None) -> Any:
+        return msgspec.json.decode(self.perform(post(path, msgspec.Raw, body, timeout)))
 
 
-class AsyncClient:
+class AsyncClient(Api):
     def __init__(self, socket_path: Path | None = None, timeout: float = 10.0) -> None:
         self.socket_path = socket_path or default_socket()
         self._http = httpx.AsyncClient(
-            transport=httpx.AsyncHTTPTransport(uds=str(self.socket_path)),
-            base_url=BASE_URL,
-            timeout=timeout,
+            transport=httpx.AsyncHTTPTransport(uds=str(self.socket_path)), base_url=BASE_URL, timeout=timeout
         )
 
     async def __aenter__(self) -> AsyncClient:
@@ -139,52 +370,55 @@ class AsyncClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def request(self, method: str, path: str, *, params: dict[str, Any] | None = None, body: Any = None) -> Any:
+    async def perform(self, call: Call[T]) -> T:
         try:
             response = await self._http.request(
-                method,
-                path,
-                params=_clean(params),
-                content=None if body is None else wire.dumps(body),
-                headers={"Content-Type": wire.JSON} if body is not None else None,
+                call.method,
+                call.path,
+                params=call.params or None,
+                content=call.body,
+                headers={"Content-Type": wire.JSON} if call.body is not None else None,
+                timeout=call.timeout if call.timeout is not None else httpx.USE_CLIENT_DEFAULT,
             )
         except (httpx.TransportError, FileNotFoundError) as exc:
-            raise _transport_error(exc, self.socket_path, method, path) from None
-        _raise_for_error(response)
-        return wire.loads(response.content) if response.content else None
+            raise _transport_error(exc, self.socket_path, call.method, call.path) from None
+        _raise_for_error(response.status_code, response.content)
+        return call.decode(response.content)
 
-    async def get(self, path: str, **params: Any) -> Any:
-        return await self.request("GET", path, params=params)
-
-    async def post(self, path: str, body: Any = None) -> Any:
-        return await self.request("POST", path, body=body if body is not None else {})
-
-    async def stream(self, path: str, **params: Any) -> AsyncIterator[Any]:
-        with _stream_errors(self.socket_path, path):
+    async def perform_stream(self, call: Call[T]) -> AsyncIterator[T]:
+        with _stream_errors(self.socket_path, call):
             async with self._http.stream(
-                "GET", path, params=_clean(params), timeout=httpx.Timeout(10.0, read=None)
+                call.method,
+                call.path,
+                params=call.params or None,
+                content=call.body,
+                headers={"Content-Type": wire.JSON} if call.body is not None else None,
+                timeout=STREAM_TIMEOUT,
             ) as response:
                 if response.status_code >= 400:
-                    await response.aread()
-                    _raise_for_error(response)
-                async for line in response.aiter_lines():
-                    if line:
-                        yield wire.loads(line)
+                    _raise_for_error(response.status_code, await response.aread())
+                async for line in _alines(response.aiter_bytes()):
+                    _check_stream_line(line)
+                    yield call.decode(line)
 
-    def watch(self) -> AsyncIterator[Any]:
-        """The engine's event feed: first {"kind": "snapshot"}, then events with rising `seq`."""
-        return self.stream("/v1/watch")
+    async def get(self, path: str, **params: object) -> Any:
+        raw = await self.perform(Call("GET", path, _struct_decoder(msgspec.Raw), _params(**params)))
+        return msgspec.json.decode(raw)
+
+    async def post(self, path: str, body: object = None, timeout: float | None = None) -> Any:
+        return msgspec.json.decode(await self.perform(post(path, msgspec.Raw, body, timeout)))
 
 
 @contextlib.contextmanager
-def _stream_errors(socket_path: Path, path: str) -> Iterator[None]:
-    """A stream that the engine ends (it is stopping) just ends; other failures are translated."""
+def _stream_errors(socket_path: Path, call: Call[Any]) -> Iterator[None]:
+    """A stream that the engine ends (it is stopping) raises EngineUnreachable for the caller to
+    report; other failures are translated the same way as for single calls."""
     try:
         yield
-    except (httpx.RemoteProtocolError, httpx.ReadError):
-        return
+    except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
+        raise EngineUnreachable(socket_path, f"the engine closed the stream ({type(exc).__name__})") from None
     except (httpx.TransportError, FileNotFoundError) as exc:
-        raise _transport_error(exc, socket_path, "GET", path) from None
+        raise _transport_error(exc, socket_path, call.method, call.path) from None
 
 
 def _transport_error(exc: Exception, socket_path: Path, method: str, path: str) -> Exception:
@@ -194,12 +428,6 @@ def _transport_error(exc: Exception, socket_path: Path, method: str, path: str) 
     if isinstance(exc, httpx.RemoteProtocolError):
         return EngineUnreachable(socket_path, f"connection dropped: {exc}")
     return EngineUnreachable(socket_path, _reason(exc))
-
-
-def _clean(params: dict[str, Any] | None) -> dict[str, Any] | None:
-    if not params:
-        return None
-    return {k: (str(v).lower() if isinstance(v, bool) else v) for k, v in params.items() if v is not None}
 
 
 def _reason(exc: BaseException) -> str:

@@ -1,7 +1,7 @@
 """API error codes: the one owner of the stable strings in `{"error": {"code", "message"}}`.
 
 Handlers raise `ApiError`; the API turns it into the envelope with the status below; the client
-raises it again on the other side; the CLI maps codes to exit codes (nocraven.cli.exitcodes).
+raises it again on the other side; the CLI maps codes to exit codes (nocraven.exitcodes).
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ class ErrorCode(StrEnum):
     PORT_IN_USE = "port_in_use"
     UNAVAILABLE = "unavailable"  # the component exists but is not running right now
     TIMEOUT = "timeout"
+    TOO_SLOW = "too_slow"  # a stream reader fell too far behind and was cut off
+    UNREACHABLE = "unreachable"  # (client side) no engine answers on the socket
     INTERNAL = "internal"
 
 
@@ -36,6 +38,8 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.PORT_IN_USE: 409,
     ErrorCode.UNAVAILABLE: 503,
     ErrorCode.TIMEOUT: 504,
+    ErrorCode.TOO_SLOW: 503,
+    ErrorCode.UNREACHABLE: 503,
     ErrorCode.INTERNAL: 500,
 }
 

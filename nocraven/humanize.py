@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -90,3 +91,47 @@ def short_time(value: Any) -> str:
     """HH:MM:SS of an RFC 3339 string or epoch seconds (the live tail's first column)."""
     full = timestamp(value)
     return full[11:19] if len(full) >= 19 and full[10] == " " else full[:8]
+
+
+# ---- records ----------------------------------------------------------------------------------
+
+SERVICE_WIDTH = 8
+SOURCE_WIDTH = 21
+
+
+def summary(record: Mapping[str, object]) -> str:
+    """The part of a record a person scans for, per service (DESIGN §2.3 keys)."""
+    service = record.get("service")
+    if service == "syslog":
+        who = " ".join(str(p) for p in (record.get("hostname"), record.get("app_name")) if p)
+        return f"{who}: {record.get('message', '')}" if who else str(record.get("message", ""))
+    if service == "flow":
+        return (
+            f"{record.get('src_addr')}:{record.get('src_port')} > {record.get('dst_addr')}:{record.get('dst_port')}"
+            f" proto {record.get('protocol')} {record.get('bytes')} B {record.get('packets')} pkts"
+        )
+    if service == "trap":
+        name = record.get("trap_name") or record.get("trap_oid")
+        return f"{name} from {record.get('agent_addr')} ({record.get('version')})"
+    if service == "winevent":
+        return (
+            f"{record.get('computer')} {record.get('channel')} {record.get('event_id')}:"
+            f" {record.get('message') or ''}".rstrip()
+        )
+    rest = {k: v for k, v in record.items() if k not in ("service", "received_at", "source", "raw")}
+    return " ".join(f"{k}={v}" for k, v in rest.items())
+
+
+def one_line(record: Mapping[str, object], full_time: bool = False) -> str:
+    """A record on one line, as `buffer tail` and the console's live view print it; `full_time`
+    keeps the whole RFC 3339 receive time (a log file), else only the time of day (a screen)."""
+    service = str(record.get("service", "?"))[:SERVICE_WIDTH]
+    source = str(record.get("source", ""))
+    received = record.get("received_at")
+    when = str(received) if full_time and received else short_time(received)
+    text = f"{when:<8} {service:<{SERVICE_WIDTH}} {source:<{SOURCE_WIDTH}} {summary(record)}"
+    # Control characters from the wire must not reach the terminal.
+    return text.translate(_CONTROL)
+
+
+_CONTROL = {c: " " for c in range(32)} | {127: " "}

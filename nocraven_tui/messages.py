@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from textual.message import Message
 
-from nocraven import events
+from nocraven.api.wire import to_plain
+from nocraven.schema import events
 
 
 class EngineConnected(Message):
@@ -132,30 +134,19 @@ class ActionFailed(Message):
         self.message = message
 
 
-def from_event(event: dict[str, Any]) -> Message | None:
-    """The message for one watch-stream line; None for kinds this console does not know."""
-    kind = event.get("kind")
-    data = event.get("data") or {}
-    seq = int(event.get("seq") or 0)
-    at = float(event.get("at") or 0.0)
-    if kind == events.SNAPSHOT:
-        return SnapshotReceived(seq, data)
-    if kind == events.CountersUpdated.kind:
-        return CountersUpdated(data.get("component", "?"), data.get("counters") or {}, at, seq)
-    if kind == events.RecordsSampled.kind:
-        return RecordsSampled(data.get("service", "?"), data.get("records") or [], int(data.get("total") or 0), at)
-    if kind == events.ComponentStateChanged.kind:
-        return ComponentStateChanged(
-            data.get("component", "?"),
-            data.get("state", "?"),
-            data.get("previous", "?"),
-            data.get("error"),
-            int(data.get("restarts") or 0),
-            at,
-            seq,
-        )
-    if kind == events.EngineStopping.kind:
-        return EngineStopping(str(data.get("reason") or "requested"))
-    if kind == events.WATCH_DROPPED:
-        return WatchDropped(str(data.get("reason") or "no reason given"))
+def from_event(published: events.Published) -> Message | None:
+    """The message for one watch-stream event; None for kinds this console does not know."""
+    event, seq, at = published.event, published.seq, published.at
+    if isinstance(event, events.Snapshot):
+        return SnapshotReceived(seq, to_plain(event.status))
+    if isinstance(event, events.CountersUpdated):
+        return CountersUpdated(event.component, msgspec.json.decode(event.counters), at, seq)
+    if isinstance(event, events.RecordsSampled):
+        return RecordsSampled(event.service, event.decoded(), event.total, at)
+    if isinstance(event, events.ComponentStateChanged):
+        return ComponentStateChanged(event.component, event.state, event.previous, event.error, event.restarts, at, seq)
+    if isinstance(event, events.EngineStopping):
+        return EngineStopping(event.reason)
+    if isinstance(event, events.WatchDropped):
+        return WatchDropped(event.reason)
     return None

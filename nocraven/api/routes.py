@@ -1,21 +1,39 @@
 """The handler table: every API path, its method, the role it needs and its handler.
 
 Capabilities add their own routes (Component.routes()); paths of capabilities that are not in
-this build answer `not_available` so scripts get the same clear refusal as people.
+this build answer `not_available` (see `nocraven.capabilities`) so scripts get the same clear
+refusal as people. A handler returns a wire Struct (`nocraven.schema`), text for a client that
+asked for it (`TextBody`), or a StreamResponse it wrote itself (NDJSON streams).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
+import msgspec
 from aiohttp import web
 
 from nocraven.api.roles import Peer, Role
 
-# A handler gets the request and the peer and returns a JSON-able body, or a StreamResponse.
-Handler = Callable[[web.Request, Peer], Awaitable[Any]]
+
+@dataclass(frozen=True)
+class TextBody:
+    """A non-JSON answer, such as Prometheus metrics."""
+
+    text: str
+    content_type: str = "text/plain; charset=utf-8"
+
+
+@dataclass(frozen=True)
+class JsonDocument:
+    """A JSON object whose keys are data, not a schema (the running config's sections)."""
+
+    document: dict[str, object]
+
+
+Result = msgspec.Struct | TextBody | JsonDocument | web.StreamResponse
+Handler = Callable[[web.Request, Peer], Awaitable[Result]]
 
 
 @dataclass(frozen=True)
@@ -30,16 +48,3 @@ class Route:
             raise ValueError(f"API paths are versioned: {self.path!r} must start with /v1/")
         if self.method == "POST" and self.role < Role.TECH:
             raise ValueError(f"{self.path}: a write needs at least the tech role")
-
-
-# Capabilities the product has but this build does not (yet): path prefix -> what to call it.
-PLANNED: dict[str, str] = {
-    "/v1/ports": "listener port management",
-    "/v1/flow": "the flow collector (NetFlow/IPFIX/sFlow)",
-    "/v1/snmptrap": "the SNMP trap collector",
-    "/v1/winevents": "the Windows event collector",
-    "/v1/forward": "forwarding to the NOC",
-    "/v1/vpn": "VPN management",
-    "/v1/diag": "network diagnostics",
-    "/v1/health": "health monitoring",
-}

@@ -21,7 +21,8 @@ from aiohttp import web
 
 from nocraven.api import wire
 from nocraven.api.roles import Peer, Role, TokenRoles, UnixRoles, group_id, peer_credentials
-from nocraven.api.routes import PLANNED, Route
+from nocraven.api.routes import JsonDocument, Route, TextBody
+from nocraven.capabilities import planned
 from nocraven.config import ApiConfig, parse_listen
 from nocraven.errors import ApiError, ErrorCode, not_available
 
@@ -75,9 +76,10 @@ def build_app(
         except ApiError as exc:
             return error_response(exc)
         except web.HTTPNotFound:
-            prefix = next((p for p in PLANNED if request.path.startswith(p)), None)
+            missing = planned()
+            prefix = next((p for p in missing if request.path == p or request.path.startswith(p + "/")), None)
             if prefix is not None:
-                return error_response(not_available(PLANNED[prefix]))
+                return error_response(not_available(missing[prefix]))
             return error_response(ApiError(ErrorCode.NOT_FOUND, f"no such API path: {request.path}"))
         except web.HTTPMethodNotAllowed as exc:
             return error_response(
@@ -101,7 +103,10 @@ def build_app(
             result = await route.handler(request, peer)
             if isinstance(result, web.StreamResponse):
                 return result
-            return web.Response(body=wire.dumps(result), content_type=wire.JSON)
+            if isinstance(result, TextBody):
+                return web.Response(text=result.text, headers={"Content-Type": result.content_type})
+            body = result.document if isinstance(result, JsonDocument) else result
+            return web.Response(body=wire.dumps(body), content_type=wire.JSON)
 
         return handle
 

@@ -24,3 +24,8 @@ def loads(data: bytes | str) -> Any:
 
 NDJSON = "application/x-ndjson"
 JSON = "application/json"
+
+
+def to_plain(value: Any) -> Any:
+    """Wire Structs (and the encoded details inside them) as plain JSON values, for printing."""
+    return _decoder.decode(_encoder.encode(value))

@@ -19,8 +19,9 @@ from nocraven.cli.common import (
     print_json,
     print_json_line,
 )
-from nocraven.cli.exitcodes import ExitCode
-from nocraven.humanize import human_bytes
+from nocraven.exitcodes import ExitCode
+from nocraven.humanize import human_bytes, one_line
+from nocraven.schema.buffer import BufferStats
 
 app = typer.Typer(help="The store-and-forward buffer.", no_args_is_help=True)
 
@@ -29,10 +30,10 @@ app = typer.Typer(help="The store-and-forward buffer.", no_args_is_help=True)
 def stats(as_json: bool = JsonOption) -> None:
     """Per service: records, bytes raw/stored, oldest, newest, dropped; and the capacity forecast."""
     with client() as c:
-        emit(c.get("/v1/buffer/stats"), as_json, render_stats)
+        emit(c.buffer_stats(), as_json, render_stats)
 
 
-def render_stats(data: dict[str, Any]) -> None:
+def render_stats(data: BufferStats) -> None:
     table = Table(box=None, pad_edge=False)
     for column, justify in [
         ("service", "left"),
@@ -45,28 +46,28 @@ def render_stats(data: dict[str, Any]) -> None:
         ("dropped", "right"),
     ]:
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
-    for name, svc in sorted(data["services"].items()):
-        ratio = svc["raw_bytes"] / svc["stored_bytes"] if svc["stored_bytes"] else None
+    for name, svc in sorted(data.services.items()):
+        ratio = svc.raw_bytes / svc.stored_bytes if svc.stored_bytes else None
         table.add_row(
             name,
-            f"{svc['records']:,}",
-            human_bytes(svc["raw_bytes"]),
-            human_bytes(svc["stored_bytes"]),
+            f"{svc.records:,}",
+            human_bytes(svc.raw_bytes),
+            human_bytes(svc.stored_bytes),
             f"{ratio:.1f}x" if ratio else "-",
-            svc.get("oldest") or "-",
-            svc.get("newest") or "-",
-            f"{svc['dropped_records']:,}",
+            svc.oldest or "-",
+            svc.newest or "-",
+            f"{svc.dropped_records:,}",
         )
     out.print(table)
-    total = data["total"]
-    forecast = data.get("forecast_days")
+    total = data.total
+    forecast = data.forecast_days
     out.print(
-        f"total {human_bytes(total['stored_bytes'])} of {human_bytes(total['budget_bytes'])} "
-        f"({total['fill_percent']:.1f} % full); "
+        f"total {human_bytes(total.stored_bytes)} of {human_bytes(total.budget_bytes)} "
+        f"({total.fill_percent:.1f} % full); "
         + (f"at current rates the buffer holds {forecast:.1f} days" if forecast is not None else "no ingest yet")
     )
-    for reason, count in sorted(total.get("dropped_by_reason", {}).items()):
-        out.print(f"  dropped ({reason}): {count['records']:,} records, {human_bytes(count['bytes'])}")
+    for reason, count in sorted(total.dropped_by_reason.items()):
+        out.print(f"  dropped ({reason}): {count.records:,} records, {human_bytes(count.bytes)}")
 
 
 @app.command("tail")
@@ -78,20 +79,11 @@ def tail(
 ) -> None:
     """The newest records (NDJSON with --json)."""
     with client() as c:
-        for record in c.stream("/v1/buffer/tail", service=service, limit=limit, follow=follow):
+        for record in c.buffer_tail(service=service, limit=limit, follow=follow):
             if as_json:
                 print_json_line(record)
             else:
-                out.print(_one_line(record), markup=False)
-
-
-def _one_line(record: dict[str, Any]) -> str:
-    service = record.get("service", "?")
-    head = f"{record.get('received_at', '')} {service:<8} {record.get('source', '')}"
-    if service == "syslog":
-        return f"{head} {record.get('hostname') or '-'} {record.get('app_name') or '-'}: {record.get('message', '')}"
-    rest = {k: v for k, v in record.items() if k not in ("service", "received_at", "source", "raw")}
-    return f"{head} {json.dumps(rest, separators=(',', ':'))}"
+                out.print(one_line(record, full_time=True), markup=False)
 
 
 @app.command("export")
@@ -107,7 +99,7 @@ def export(
     count = 0
     with client() as c, open(out_path, "wb") as raw_file:
         sink: Any = zstandard.ZstdCompressor(level=3).stream_writer(raw_file) if out_path.suffix == ".zst" else raw_file
-        for record in c.stream("/v1/buffer/export", service=service, since=since, until=until):
+        for record in c.buffer_export(service=service, since=since, until=until):
             sink.write(json.dumps(record, separators=(",", ":")).encode() + b"\n")
             count += 1
         if sink is not raw_file:
@@ -130,9 +122,4 @@ def purge(
             err.print("nocraven: not confirmed; nothing purged", markup=False)
             raise typer.Exit(ExitCode.FAILED)
     with client() as c:
-        print_json(c.post("/v1/buffer/purge", {"service": service}))
-
-
-def _short_time(rfc3339: str | None) -> str:
-    """`2026-11-27T05:54:26.912Z` -> `11-27 05:54:26`: enough to read in a table."""
-    return f"{rfc3339[5:10]} {rfc3339[11:19]}" if rfc3339 else "-"
+        print_json(c.buffer_purge(service))

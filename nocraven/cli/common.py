@@ -11,6 +11,7 @@ from typing import Any
 import typer
 from rich.console import Console
 
+from nocraven.api.wire import to_plain
 from nocraven.client import Client
 
 # Human output goes to stdout only when it is the data; messages and errors go to stderr.
@@ -32,11 +33,11 @@ def client(timeout: float = 10.0) -> Client:
 
 
 def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+    sys.stdout.write(json.dumps(to_plain(data), indent=2, sort_keys=True, default=str) + "\n")
 
 
 def print_json_line(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, separators=(",", ":"), default=str) + "\n")
+    sys.stdout.write(json.dumps(to_plain(data), separators=(",", ":"), default=str) + "\n")
     sys.stdout.flush()
 
 

@@ -8,7 +8,7 @@ import typer
 
 from nocraven import config as config_mod
 from nocraven.cli.common import JsonOption, err, print_json
-from nocraven.cli.exitcodes import ExitCode
+from nocraven.exitcodes import ExitCode
 
 app = typer.Typer(help="Check the configuration.", no_args_is_help=True)
 

@@ -11,9 +11,9 @@ import typer
 from nocraven import __version__
 from nocraven.cli import buffer, config_cmd, planned, run, status
 from nocraven.cli.common import err, state
-from nocraven.cli.exitcodes import ExitCode, exit_code_for
 from nocraven.client import ENV_SOCKET, EngineUnreachable
 from nocraven.errors import ApiError
+from nocraven.exitcodes import ExitCode, exit_code_for
 
 app = typer.Typer(
     name="nocraven",

@@ -17,8 +17,8 @@ import typer
 
 from nocraven import config as config_mod
 from nocraven.cli.common import err, state
-from nocraven.cli.exitcodes import ExitCode
 from nocraven.client import Client, EngineUnreachable
+from nocraven.exitcodes import ExitCode
 
 
 def engine(

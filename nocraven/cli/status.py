@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from rich.table import Table
 
 from nocraven.cli.common import JsonOption, client, emit, out
 from nocraven.humanize import human_duration
+from nocraven.schema.base import ComponentState
+from nocraven.schema.engine import EngineStatus
 
 STATE_STYLE = {
-    "running": "green",
-    "starting": "yellow",
-    "restarting": "yellow",
-    "failed": "red",
-    "stopped": "dim",
-    "not_available": "dim",
+    ComponentState.RUNNING: "green",
+    ComponentState.STARTING: "yellow",
+    ComponentState.RESTARTING: "yellow",
+    ComponentState.FAILED: "red",
+    ComponentState.STOPPED: "dim",
+    ComponentState.NOT_AVAILABLE: "dim",
 }
 
 
@@ -26,10 +27,10 @@ def status(as_json: bool = JsonOption) -> None:
         emit(c.status(), as_json, render_status)
 
 
-def render_status(data: dict[str, Any]) -> None:
+def render_status(data: EngineStatus) -> None:
     out.print(
-        f"NoC Raven engine {data['version']} on {data['hostname']}, up {human_duration(data['uptime_s'])} "
-        f"(pid {data['pid']}, config {data['config']}, your role: {data.get('role', '?')})"
+        f"NoC Raven engine {data.version} on {data.hostname}, up {human_duration(data.uptime_s)} "
+        f"(pid {data.pid}, config {data.config}, your role: {data.role})"
     )
     table = Table(box=None, pad_edge=False)
     table.add_column("component")
@@ -38,14 +39,14 @@ def render_status(data: dict[str, Any]) -> None:
     table.add_column("restarts", justify="right")
     table.add_column("last error", overflow="fold")
     now = time.time()
-    for name, comp in sorted(data["components"].items(), key=lambda kv: (kv[1]["state"] == "not_available", kv[0])):
-        state = comp["state"]
-        since = comp.get("since")
+    unavailable = ComponentState.NOT_AVAILABLE
+    for name, comp in sorted(data.components.items(), key=lambda kv: (kv[1].state == unavailable, kv[0])):
+        state = comp.state
         table.add_row(
             name,
             f"[{STATE_STYLE.get(state, '')}]{state.replace('_', ' ')}[/]",
-            human_duration(now - since) + " ago" if since else "-",
-            str(comp.get("restarts", "-")) if state != "not_available" else "-",
-            comp.get("last_error") or "",
+            human_duration(now - comp.since) + " ago" if comp.since else "-",
+            str(comp.restarts) if state != unavailable else "-",
+            comp.last_error or "",
         )
     out.print(table)

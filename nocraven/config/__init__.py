@@ -24,13 +24,14 @@ from collectors.snmptrap.settings import SnmptrapSettings, SnmpUser
 from collectors.syslog.settings import SyslogSettings
 from collectors.winevents.settings import WineventsSettings
 from nocraven.buffer.settings import BufferSettings, ServiceBufferSettings
+from nocraven.capabilities import buffer_services
 from nocraven.config.engine import ApiConfig, EngineConfig, LogLevel
 from nocraven.config.walker import ConfigError, build, to_plain
 
 ENV_CONFIG = "NOCRAVEN_CONFIG"
 
 # The buffer's services: every record belongs to one, with its own quota and cursors.
-SERVICES = ("syslog", "flow", "trap", "winevent")
+SERVICES = buffer_services()
 
 __all__ = [
     "ENV_CONFIG",

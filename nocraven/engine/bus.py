@@ -1,8 +1,10 @@
-"""The event bus: fan-out of engine events to watchers, each with a bounded queue.
+"""The event bus: fan-out of engine events to subscribers, each with a bounded queue.
 
-Publishing never blocks and never waits for a reader. A watcher that falls more than its limit
-behind is dropped and told why; coalescing events replace their older copy in place, so a
-watcher only drowns in real events, not in counters.
+Subscribers (watch streams, and components that react to each other) receive `Published`
+event objects; only the watch stream turns them into bytes. Publishing never blocks and never
+waits for a reader. A subscriber that falls more than its limit behind is dropped and told why;
+coalescing events replace their older copy in place, so a subscriber only drowns in real
+events, not in counters.
 """
 
 from __future__ import annotations
@@ -10,36 +12,39 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from typing import Any
 
-from nocraven.events import Event
+from nocraven.schema.events import Event, Published
 
 
 class Subscription:
-    def __init__(self, bus: EventBus, limit: int) -> None:
+    def __init__(self, bus: EventBus, limit: int, kinds: frozenset[str] | None) -> None:
         self._bus = bus
         self._limit = limit
-        self._pending: dict[object, dict[str, Any]] = {}  # insertion-ordered
+        self._kinds = kinds
+        self._pending: dict[object, Published] = {}  # insertion-ordered
         self._unique = itertools.count()
         self._wake = asyncio.Event()
         self.dropped_reason: str | None = None
 
-    def offer(self, wire: dict[str, Any], coalesce_key: str | None) -> None:
+    def offer(self, published: Published) -> None:
         if self.dropped_reason is not None:
             return
+        if self._kinds is not None and published.event.kind not in self._kinds:
+            return
+        coalesce_key = published.event.coalesce_key
         key: object = coalesce_key if coalesce_key is not None else ("seq", next(self._unique))
         if key in self._pending:
-            self._pending[key] = wire  # keeps its place, carries the newest value
+            self._pending[key] = published  # keeps its place, carries the newest value
         elif len(self._pending) >= self._limit:
             self.dropped_reason = f"watcher fell {self._limit} events behind; reconnect and start again from a snapshot"
             self._pending.clear()
             self._bus.unsubscribe(self)
         else:
-            self._pending[key] = wire
+            self._pending[key] = published
         self._wake.set()
 
-    async def next_batch(self) -> list[dict[str, Any]]:
-        """Wait for events; an empty list means the watcher was dropped (see dropped_reason)."""
+    async def next_batch(self) -> list[Published]:
+        """Wait for events; an empty list means the subscriber was dropped (see dropped_reason)."""
         while not self._pending and self.dropped_reason is None:
             self._wake.clear()
             await self._wake.wait()
@@ -61,18 +66,18 @@ class EventBus:
     def watcher_count(self) -> int:
         return len(self._subscribers)
 
-    def subscribe(self, limit: int | None = None) -> Subscription:
-        sub = Subscription(self, limit or self.watcher_limit)
+    def subscribe(self, limit: int | None = None, kinds: set[str] | None = None) -> Subscription:
+        """`kinds` narrows what this subscriber receives (a component that reacts to one event)."""
+        sub = Subscription(self, limit or self.watcher_limit, frozenset(kinds) if kinds else None)
         self._subscribers.add(sub)
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
         self._subscribers.discard(sub)
 
-    def publish(self, event: Event) -> dict[str, Any]:
+    def publish(self, event: Event) -> Published:
         self.seq += 1
-        wire = {"seq": self.seq, "kind": event.kind, "at": time.time(), "data": event.data()}
-        key = event.coalesce_key
+        published = Published(seq=self.seq, at=time.time(), event=event)
         for sub in list(self._subscribers):
-            sub.offer(wire, key)
-        return wire
+            sub.offer(published)
+        return published

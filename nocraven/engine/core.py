@@ -7,23 +7,33 @@ import logging
 import os
 import socket
 import time
-from typing import Any
 
+import msgspec
 from aiohttp import web
 
 import nocraven
 from nocraven import config as config_mod
 from nocraven.api.roles import Peer, Role
-from nocraven.api.routes import PLANNED, Route
+from nocraven.api.routes import JsonDocument, Result, Route
 from nocraven.api.server import ApiServer
 from nocraven.api.watch import stream_watch
+from nocraven.capabilities import CAPABILITIES
 from nocraven.config import Config, parse_listen
 from nocraven.engine import system
 from nocraven.engine.bus import EventBus
 from nocraven.engine.component import EngineContext
 from nocraven.engine.components import build_components
 from nocraven.engine.supervisor import Supervisor
-from nocraven.events import EngineStopping
+from nocraven.schema.base import ComponentState
+from nocraven.schema.engine import (
+    BundleWritten,
+    ComponentStatus,
+    Description,
+    EngineStatus,
+    StopRequested,
+    SystemInfo,
+)
+from nocraven.schema.events import EngineStopping
 
 log = logging.getLogger("nocraven.engine")
 
@@ -32,8 +42,8 @@ class Engine:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.bus = EventBus()
-        self.ctx = EngineContext(config=config, bus=self.bus)
         self.supervisor = Supervisor(self.bus)
+        self.ctx = EngineContext(config=config, bus=self.bus, supervisor=self.supervisor)
         for component in build_components(self.ctx):
             self.supervisor.add(component)
         self.started_at = time.time()
@@ -75,6 +85,7 @@ class Engine:
 
     async def stop(self) -> None:
         log.info("engine stopping: %s", self._stop_reason or "requested")
+        self.supervisor.stopping = True
         self.bus.publish(EngineStopping(reason=self._stop_reason or "requested"))
         await asyncio.sleep(0)  # let watchers write the notice before their streams end
         await self.api.stop()
@@ -83,55 +94,67 @@ class Engine:
 
     # ---- status -------------------------------------------------------------------------
 
-    def status(self) -> dict[str, Any]:
+    def status(self, role: Role = Role.NONE) -> EngineStatus:
         components = self.supervisor.states()
-        for prefix, what in PLANNED.items():
-            name = prefix.removeprefix("/v1/")
-            components.setdefault(name, {"state": "not_available", "detail": {"description": what}})
-        return {
-            "version": nocraven.__version__,
-            "hostname": socket.gethostname(),
-            "pid": os.getpid(),
-            "started_at": self.started_at,
-            "uptime_s": round(time.time() - self.started_at, 3),
-            "config": self.config.source,
-            "socket": str(self.config.engine.socket),
-            "api_tcp": f"{parse_listen(self.config.api.tcp)[0]}:{self.api.tcp_port}" if self.api.tcp_port else None,
-            "watchers": self.bus.watcher_count,
-            "components": components,
-        }
+        for capability in CAPABILITIES:
+            if capability.name not in components:
+                detail = Description(description=capability.description)
+                components[capability.name] = ComponentStatus(
+                    state=ComponentState.NOT_AVAILABLE, detail=msgspec_raw(detail)
+                )
+        api_tcp = f"{parse_listen(self.config.api.tcp)[0]}:{self.api.tcp_port}" if self.api.tcp_port else None
+        return EngineStatus(
+            version=nocraven.__version__,
+            hostname=socket.gethostname(),
+            pid=os.getpid(),
+            started_at=self.started_at,
+            uptime_s=round(time.time() - self.started_at, 3),
+            config=self.config.source,
+            socket=str(self.config.engine.socket),
+            api_tcp=api_tcp,
+            watchers=self.bus.watcher_count,
+            components=components,
+            role=role.name.lower(),
+        )
+
+    async def system_info(self) -> SystemInfo:
+        return SystemInfo(
+            hostname=socket.gethostname(),
+            version=nocraven.__version__,
+            uptime_s=round(time.time() - self.started_at, 3),
+            interfaces=await asyncio.to_thread(system.interfaces),
+            listeners=self.supervisor.listeners(),
+        )
 
     def _routes(self) -> list[Route]:
-        async def get_status(request: web.Request, peer: Peer) -> Any:
-            return self.status() | {"role": peer.role.name.lower()}
+        async def get_status(request: web.Request, peer: Peer) -> Result:
+            return self.status(peer.role)
 
-        async def get_watch(request: web.Request, peer: Peer) -> Any:
-            return await stream_watch(request, self.bus, lambda: self.status() | {"role": peer.role.name.lower()})
+        async def get_watch(request: web.Request, peer: Peer) -> Result:
+            return await stream_watch(request, self.bus, lambda: self.status(peer.role))
 
-        async def get_config(request: web.Request, peer: Peer) -> Any:
-            return config_mod.to_dict(self.config) | {"source": self.config.source}
+        async def get_config(request: web.Request, peer: Peer) -> Result:
+            # One object per config section, as in the TOML file, plus where it was read from.
+            return JsonDocument(config_mod.to_dict(self.config) | {"source": self.config.source})
 
-        async def post_stop(request: web.Request, peer: Peer) -> Any:
+        async def post_stop(request: web.Request, peer: Peer) -> Result:
             # Under systemd (Restart=always) or the demo launcher, a stop is a restart.
             asyncio.get_running_loop().call_later(0.1, self.request_stop, f"requested by {peer.who}")
-            return {"stopping": True}
+            return StopRequested()
 
-        async def get_system(request: web.Request, peer: Peer) -> Any:
-            return {
-                "hostname": socket.gethostname(),
-                "version": nocraven.__version__,
-                "uptime_s": round(time.time() - self.started_at, 3),
-                "interfaces": await asyncio.to_thread(system.interfaces),
-                "listeners": system.listeners(self.supervisor.states()),
+        async def get_system(request: web.Request, peer: Peer) -> Result:
+            return await self.system_info()
+
+        async def post_bundle(request: web.Request, peer: Peer) -> Result:
+            documents = {
+                "status": self.status(peer.role),
+                "config": config_mod.to_dict(self.config),
+                "system": await self.system_info(),
             }
-
-        async def post_bundle(request: web.Request, peer: Peer) -> Any:
-            documents = {"status": self.status(), "config": config_mod.to_dict(self.config)}
-            documents["system"] = await get_system(request, peer)
             path = await asyncio.to_thread(
                 system.write_support_bundle, self.config.engine.data_dir / "support", documents
             )
-            return {"path": str(path), "bytes": path.stat().st_size}
+            return BundleWritten(path=str(path), bytes=path.stat().st_size)
 
         return [
             Route("GET", "/v1/status", get_status),
@@ -141,3 +164,7 @@ class Engine:
             Route("GET", "/v1/config", get_config),
             Route("POST", "/v1/engine/stop", post_stop, Role.ADMIN),
         ]
+
+
+def msgspec_raw(detail: object) -> msgspec.Raw:
+    return msgspec.Raw(msgspec.json.encode(detail))

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from nocraven import config as config_mod
 from nocraven.api.server import SocketBusy
-from nocraven.cli.exitcodes import ExitCode
 from nocraven.engine import logs
 from nocraven.engine.core import Engine
+from nocraven.exitcodes import ExitCode
 
 log = logging.getLogger("nocraven.engine")
 

@@ -1,7 +1,9 @@
 """Component supervision: start in order, restart crashes with backoff, stop in reverse order.
 
 A component that crashes is logged once with its traceback, reported as an event, and restarted
-after a delay that doubles up to a ceiling; it never takes the engine down.
+after a delay that doubles up to a ceiling; it never takes the engine down. `restart(name)`
+restarts one component on request (a port change, a VPN action). Once the engine is stopping,
+nothing is restarted.
 """
 
 from __future__ import annotations
@@ -10,19 +12,26 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+
+import msgspec
 
 from nocraven.engine.bus import EventBus
 from nocraven.engine.component import Component
-from nocraven.events import ComponentStateChanged
+from nocraven.schema.base import ComponentState
+from nocraven.schema.engine import ComponentStatus, Listener
+from nocraven.schema.events import ComponentStateChanged
 
 log = logging.getLogger("nocraven.supervisor")
+
+
+class StatusFailed(msgspec.Struct):
+    status_error: str
 
 
 @dataclass
 class Supervised:
     component: Component
-    state: str = "stopped"
+    state: ComponentState = ComponentState.STOPPED
     restarts: int = 0
     last_error: str | None = None
     since: float = 0.0
@@ -43,6 +52,7 @@ class Supervisor:
         self._backoff_max = backoff_max_s
         self._healthy_after = healthy_after_s
         self._order: list[Supervised] = []
+        self.stopping = False
 
     def add(self, component: Component) -> None:
         self._order.append(Supervised(component))
@@ -52,49 +62,76 @@ class Supervisor:
 
     def start_all(self) -> None:
         for s in self._order:
-            s.state = "starting"  # before the task runs, so wait_started() sees it
-            s.task = asyncio.create_task(self._keep_running(s), name=f"component:{s.component.name}")
+            self._start(s)
+
+    def _start(self, s: Supervised) -> None:
+        s.state = ComponentState.STARTING  # before the task runs, so wait_started() sees it
+        s.task = asyncio.create_task(self._keep_running(s), name=f"component:{s.component.name}")
 
     async def wait_started(self, timeout: float) -> None:
         """Wait until every component is running or has failed once (for orderly startup)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if all(s.state != "starting" for s in self._order):
+            if all(s.state != ComponentState.STARTING for s in self._order):
                 return
             await asyncio.sleep(0.02)
 
+    async def restart(self, name: str, timeout_s: float = 5.0) -> None:
+        """Stop one component (it flushes in its `finally`) and start it again at once."""
+        s = next((s for s in self._order if s.component.name == name), None)
+        if s is None:
+            raise KeyError(name)
+        if self.stopping:
+            return
+        await self._cancel(s, timeout_s)
+        log.info("restarting %s on request", name)
+        self._start(s)
+
     async def stop_all(self, timeout_each_s: float = 5.0) -> None:
+        self.stopping = True
         # Reverse order: collectors stop before the buffer they write into flushes.
         for s in reversed(self._order):
-            if s.task is None:
-                continue
-            s.task.cancel()
-            try:
-                await asyncio.wait_for(asyncio.shield(s.task), timeout_each_s)
-            except (asyncio.CancelledError, TimeoutError):
-                pass
-            except Exception:
-                log.exception("component %s failed while stopping", s.component.name)
-            self._set_state(s, "stopped")
+            await self._cancel(s, timeout_each_s)
+            self._set_state(s, ComponentState.STOPPED)
 
-    def states(self) -> dict[str, dict[str, Any]]:
+    async def _cancel(self, s: Supervised, timeout_s: float) -> None:
+        if s.task is None:
+            return
+        s.task.cancel()
+        try:
+            await asyncio.wait_for(asyncio.shield(s.task), timeout_s)
+        except (asyncio.CancelledError, TimeoutError):
+            pass
+        except Exception:
+            log.exception("component %s failed while stopping", s.component.name)
+        s.task = None
+
+    def states(self) -> dict[str, ComponentStatus]:
         out = {}
         for s in self._order:
+            detail: msgspec.Struct
             try:
                 detail = s.component.status()
             except Exception as exc:  # a status bug must not break /v1/status
                 log.exception("status() of %s failed", s.component.name)
-                detail = {"status_error": str(exc)}
-            out[s.component.name] = {
-                "state": s.state,
-                "since": s.since,
-                "restarts": s.restarts,
-                "last_error": s.last_error,
-                "detail": detail,
-            }
+                detail = StatusFailed(status_error=str(exc))
+            out[s.component.name] = ComponentStatus(
+                state=s.state,
+                since=s.since,
+                restarts=s.restarts,
+                last_error=s.last_error,
+                detail=msgspec.Raw(msgspec.json.encode(detail)),
+            )
         return out
 
-    def _set_state(self, s: Supervised, state: str, error: str | None = None) -> None:
+    def listeners(self) -> list[Listener]:
+        return [
+            msgspec.structs.replace(listener, state=s.state)
+            for s in self._order
+            for listener in s.component.listeners()
+        ]
+
+    def _set_state(self, s: Supervised, state: ComponentState, error: str | None = None) -> None:
         if state == s.state and error is None:
             return
         previous, s.state, s.since = s.state, state, time.time()
@@ -115,20 +152,25 @@ class Supervisor:
         name = s.component.name
         while True:
             if s.restarts:
-                self._set_state(s, "restarting")
+                self._set_state(s, ComponentState.RESTARTING)
             started = time.monotonic()
             try:
-                await s.component.run(lambda: self._set_state(s, "running"))
+                await s.component.run(lambda: self._set_state(s, ComponentState.RUNNING))
                 error = "stopped by itself"
+                if self.stopping:
+                    return
                 log.error("component %s returned unexpectedly; restarting", name)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 error = f"{type(exc).__name__}: {exc}"
+                if self.stopping:  # a failure while the engine stops is not worth a restart
+                    log.info("component %s ended while stopping: %s", name, error)
+                    return
                 log.exception("component %s crashed; restarting in %.0f s", name, delay)
             if time.monotonic() - started >= self._healthy_after:
                 delay = self._backoff_initial
             s.restarts += 1
-            self._set_state(s, "failed", error)
+            self._set_state(s, ComponentState.FAILED, error)
             await asyncio.sleep(delay)
             delay = min(delay * 2, self._backoff_max)

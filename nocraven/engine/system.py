@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import subprocess
 import tarfile
@@ -13,8 +14,11 @@ from typing import Any
 
 from pyroute2 import IPRoute
 
+from nocraven.api.wire import to_plain
+from nocraven.schema.engine import Interface
 
-def interfaces() -> list[dict[str, Any]]:
+
+def interfaces() -> list[Interface]:
     """Every link with its state and addresses, as `ip addr` would show them."""
     with IPRoute() as ipr:
         links = ipr.get_links()
@@ -26,33 +30,34 @@ def interfaces() -> list[dict[str, Any]]:
     result = []
     for link in links:
         result.append(
-            {
-                "name": link.get_attr("IFLA_IFNAME"),
-                "state": (link.get_attr("IFLA_OPERSTATE") or "unknown").lower(),
-                "mac": link.get_attr("IFLA_ADDRESS"),
-                "mtu": link.get_attr("IFLA_MTU"),
-                "addresses": addresses.get(link["index"], []),
-            }
+            Interface(
+                name=link.get_attr("IFLA_IFNAME"),
+                state=(link.get_attr("IFLA_OPERSTATE") or "unknown").lower(),
+                mac=link.get_attr("IFLA_ADDRESS"),
+                mtu=link.get_attr("IFLA_MTU"),
+                addresses=addresses.get(link["index"], []),
+            )
         )
-    return sorted(result, key=lambda i: (i["name"] != "lo", i["name"] or ""))
-
-
-def listeners(components: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """Listeners as the components report them in their status detail."""
-    out = []
-    for name, comp in components.items():
-        for listener in comp.get("detail", {}).get("listeners", []):
-            out.append({"service": name, "state": comp.get("state", "unknown")} | listener)
-    return out
+    return sorted(result, key=lambda i: (i.name != "lo", i.name or ""))
 
 
 def write_support_bundle(directory: Path, documents: dict[str, Any]) -> Path:
-    """A tar.gz of JSON documents plus the engine's recent journal, for the NOC to inspect."""
-    directory.mkdir(parents=True, exist_ok=True, mode=0o750)
-    path = directory / time.strftime("nocraven-support-%Y%m%dT%H%M%SZ.tar.gz", time.gmtime())
-    with tarfile.open(path, "w:gz") as tar:
+    """A tar.gz of JSON documents plus the engine's recent journal, for the NOC to inspect.
+    Readable by its owner only (it holds the config and the log); never overwrites another."""
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    stem = time.strftime("nocraven-support-%Y%m%dT%H%M%SZ", time.gmtime())
+    for attempt in range(1000):
+        path = directory / (f"{stem}.tar.gz" if attempt == 0 else f"{stem}-{attempt}.tar.gz")
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            break
+        except FileExistsError:
+            continue
+    else:
+        raise FileExistsError(f"too many support bundles named {stem}* in {directory}")
+    with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz") as tar:
         for name, doc in documents.items():
-            _add(tar, f"{name}.json", json.dumps(doc, indent=2, default=str).encode())
+            _add(tar, f"{name}.json", json.dumps(to_plain(doc), indent=2, default=str).encode())
         journal = _journal()
         if journal:
             _add(tar, "journal.txt", journal)

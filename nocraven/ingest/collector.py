@@ -21,7 +21,8 @@ import msgspec
 
 from collectors.common.channel import FrameDecoder, FrameKind
 from nocraven.engine.component import Component, EngineContext
-from nocraven.events import CountersUpdated, RecordsSampled
+from nocraven.schema.engine import Listener
+from nocraven.schema.events import CountersUpdated, RecordsSampled
 
 SAMPLE_INTERVAL_S = 0.2  # live views get at most this many samples per second per collector ...
 SAMPLE_RECORDS = 25  # ... of at most this many records each
@@ -43,17 +44,14 @@ class RecordSink:
 
     def append(self, chunk: bytes, now: float) -> int:
         """Store newline-joined records; returns how many were stored."""
-        buffer = self._ctx.services.get("buffer")
-        if buffer is None:
+        count = self._ctx.buffer.append_ndjson(self._service, chunk, now)
+        if count is None:
             self.lost_records += chunk.count(b"\n") + 1
             return 0
-        count: int = buffer.append_ndjson(self._service, chunk, now)
         return count
 
     def drop(self, reason: str, records: int, size: int, now: float, source: str | None) -> None:
-        buffer = self._ctx.services.get("buffer")
-        if buffer is not None:
-            buffer.record_drop(self._service, reason, records, size, now, source)
+        self._ctx.buffer.record_drop(self._service, reason, records, size, now, source)
 
 
 class CollectorProcess(Component):
@@ -64,7 +62,7 @@ class CollectorProcess(Component):
         super().__init__(ctx)
         self.log = logging.getLogger(f"nocraven.{self.name}")
         self.sink = RecordSink(ctx, self.service)
-        self.listeners: list[dict[str, Any]] = []
+        self.listeners_bound: list[dict[str, Any]] = []
         self.counters: dict[str, Any] = {}
         self.records_stored = 0
         self.last_message: str | None = None
@@ -99,7 +97,7 @@ class CollectorProcess(Component):
                 f"{self.name} collector exited with code {code}: {self.last_message or 'see the engine log'}"
             )
         finally:
-            self.listeners = []
+            self.listeners_bound = []
             if proc.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
                     proc.terminate()
@@ -139,13 +137,14 @@ class CollectorProcess(Component):
         elif kind == FrameKind.COUNTERS:
             self.counters = self._decode(payload)
             self._update_rate(now)
-            self.ctx.bus.publish(CountersUpdated(component=self.name, counters=self.summary()))
+            summary = msgspec.Raw(msgspec.json.encode(self.summary()))
+            self.ctx.bus.publish(CountersUpdated(component=self.name, counters=summary))
         elif kind == FrameKind.DROPS:
             for drop in self._decode(payload):
                 self.sink.drop(drop["reason"], drop["records"], drop["bytes"], drop["last"], drop.get("source"))
         elif kind == FrameKind.READY:
-            self.listeners = self._decode(payload)["listeners"]
-            for listener in self.listeners:
+            self.listeners_bound = self._decode(payload)["listeners"]
+            for listener in self.listeners_bound:
                 self.log.info("%s listening on %s/%s", self.name, listener["address"], listener["proto"])
             ready()
         elif kind == FrameKind.LOG:
@@ -160,7 +159,7 @@ class CollectorProcess(Component):
         self._next_sample = now + SAMPLE_INTERVAL_S
         lines = [line for line in chunk.split(b"\n") if line]
         step = max(1, len(lines) // SAMPLE_RECORDS)
-        records = [self._decode(line) for line in lines[::step][:SAMPLE_RECORDS]]
+        records = [msgspec.Raw(line) for line in lines[::step][:SAMPLE_RECORDS]]
         self.ctx.bus.publish(RecordsSampled(service=self.service, records=records, total=self._since_sample))
         self._since_sample = 0
 
@@ -190,11 +189,17 @@ class CollectorProcess(Component):
         sources: dict[str, Any] = self.counters.get("sources", {})
         return sources
 
-    def status(self) -> dict[str, Any]:
+    def listeners(self) -> list[Listener]:
+        return [
+            Listener(service=self.name, listener=lst["listener"], proto=lst["proto"], address=lst["address"])
+            for lst in self.listeners_bound
+        ]
+
+    def status(self) -> Any:
         listeners = self.counters.get("listeners", {})
         top = sorted(self.sources().items(), key=lambda kv: kv[1].get("messages", 0), reverse=True)[:TOP_SOURCES]
         return {
-            "listeners": [lst | {"counters": listeners.get(lst["listener"], {})} for lst in self.listeners],
+            "listeners": [lst | {"counters": listeners.get(lst["listener"], {})} for lst in self.listeners_bound],
             "totals": self.summary(),
             "sources": dict(top),
         }

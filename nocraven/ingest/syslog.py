@@ -5,10 +5,11 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import msgspec
 from aiohttp import web
 
 from nocraven.api.roles import Peer
-from nocraven.api.routes import Route
+from nocraven.api.routes import JsonDocument, Result, Route
 from nocraven.ingest.collector import CollectorProcess
 
 
@@ -21,7 +22,8 @@ class SyslogComponent(CollectorProcess):
         return dataclasses.asdict(self.ctx.config.syslog)
 
     def routes(self) -> list[Route]:
-        async def get_sources(request: web.Request, peer: Peer) -> Any:
-            return {"sources": self.sources(), "listeners": self.status()["listeners"]}
+        async def get_sources(request: web.Request, peer: Peer) -> Result:
+            body = {"sources": self.sources(), "listeners": self.status()["listeners"]}
+            return JsonDocument(msgspec.to_builtins(body))
 
         return [Route("GET", "/v1/syslog/sources", get_sources)]

@@ -5,20 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import json
 import socket
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
+import msgspec
 import pytest
 
 from nocraven import config as config_mod
 from nocraven.client import AsyncClient
 from nocraven.engine.core import Engine
-from nocraven.events import ComponentStateChanged
+from nocraven.schema.base import ComponentState
+from nocraven.schema.events import ComponentStateChanged, Published, Snapshot
 from tests.support.engine import write_config
 
 
@@ -32,10 +32,10 @@ async def engine(tmp_path: Path) -> AsyncIterator[Engine]:
 
 
 def event(i: int) -> ComponentStateChanged:
-    return ComponentStateChanged(component=f"probe{i}", state="running", previous="starting")
+    return ComponentStateChanged(component=f"probe{i}", state=ComponentState.RUNNING, previous=ComponentState.STARTING)
 
 
-async def collect(client: AsyncClient, count: int) -> list[dict[str, Any]]:
+async def collect(client: AsyncClient, count: int) -> list[Published]:
     seen = []
     async with contextlib.aclosing(client.watch()) as stream:
         async for item in stream:
@@ -55,11 +55,11 @@ async def test_two_watchers_get_the_snapshot_then_the_same_events(engine: Engine
     results = await asyncio.wait_for(asyncio.gather(*tasks), 10)
     for seen in results:
         snapshot, *events = seen
-        assert snapshot["kind"] == "snapshot"
-        assert snapshot["data"]["version"] and "components" in snapshot["data"]
-        assert [e["data"]["component"] for e in events] == [f"probe{i}" for i in range(5)]
-        seqs = [e["seq"] for e in events]
-        assert seqs == sorted(seqs) and seqs[0] > snapshot["seq"]
+        assert isinstance(snapshot.event, Snapshot)
+        assert snapshot.event.status.version and "buffer" in snapshot.event.status.components
+        assert [getattr(e.event, "component", None) for e in events] == [f"probe{i}" for i in range(5)]
+        seqs = [e.seq for e in events]
+        assert seqs == sorted(seqs) and seqs[0] > snapshot.seq
     for c in clients:
         await c.aclose()
 
@@ -81,7 +81,7 @@ async def test_a_slow_watcher_is_dropped_and_the_engine_keeps_answering(engine: 
     status_client = AsyncClient(engine.config.engine.socket)
     for chunk in range(200):
         for i in range(50):
-            engine.bus.publish(dataclasses.replace(event(i), restarts=chunk))
+            engine.bus.publish(msgspec.structs.replace(event(i), restarts=chunk))
         started = time.monotonic()
         await status_client.get("/v1/status")
         worst_status_s = max(worst_status_s, time.monotonic() - started)

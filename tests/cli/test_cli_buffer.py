@@ -94,8 +94,8 @@ def test_tail_follow_streams_new_records(engine: RunningEngine) -> None:
 
 def test_bad_arguments_are_refused_clearly(engine: RunningEngine) -> None:
     bad_service = engine.cli("buffer", "tail", "--service", "netflow")
-    assert bad_service.returncode == 1
+    assert bad_service.returncode == 2  # a usage error: the engine names the services it knows
     assert "unknown service 'netflow'" in bad_service.stderr
     bad_time = engine.cli("buffer", "export", "--service", "syslog", "--since", "yesterday", "--out", "/dev/null")
-    assert bad_time.returncode == 1
+    assert bad_time.returncode == 2
     assert "RFC 3339" in bad_time.stderr

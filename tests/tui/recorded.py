@@ -11,9 +11,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import msgspec
 from textual.app import App
 from textual.message import Message
 
+from nocraven.client import decode_published
+from nocraven.schema.events import Published
 from nocraven_tui import messages
 
 NOW = 1_795_759_200.0  # 2026-11-27 06:00:00 UTC
@@ -156,6 +159,11 @@ def _records() -> list[dict[str, Any]]:
     return records
 
 
+def published(line: dict[str, Any]) -> Published:
+    """A recorded wire line as the client hands it to the console."""
+    return decode_published(msgspec.json.encode(line))
+
+
 def watch_lines(role: str = "admin") -> list[dict[str, Any]]:
     """The wire lines a console would read from /v1/watch, in order."""
     lines: list[dict[str, Any]] = [{"seq": 100, "kind": "snapshot", "data": _status(role)}]
@@ -282,7 +290,7 @@ SYSTEM: dict[str, Any] = {
 def replay(app: App[Any], role: str = "admin") -> None:
     """Post the recording to the app, as the connection worker and request workers would."""
     for line in watch_lines(role):
-        message = messages.from_event(line)
+        message = messages.from_event(published(line))
         assert message is not None
         app.post_message(message)
     extra: list[Message] = [messages.BufferStatsReceived(BUFFER_STATS), messages.SystemInfoReceived(SYSTEM)]

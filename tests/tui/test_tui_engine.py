@@ -10,6 +10,7 @@ import pytest
 from textual.message import Message
 from textual.widgets import Button, DataTable
 
+from nocraven.api.wire import to_plain
 from nocraven.client import Client
 from nocraven.humanize import human_duration
 from nocraven_tui import messages
@@ -21,7 +22,7 @@ from tests.tui.conftest import in_thread, screen_text, wait_for, wait_for_text
 
 def engine_status(socket: Path) -> dict[str, Any]:
     with Client(socket) as client:
-        return client.status()
+        return to_plain(client.status())
 
 
 async def test_dashboard_shows_the_engine(shared_engine: RunningEngine) -> None:

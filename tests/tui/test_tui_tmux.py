@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from nocraven.api.wire import to_plain
 from nocraven.client import Client
 from tests.support.engine import RunningEngine
 
@@ -73,7 +74,7 @@ def console_env(engine: RunningEngine, term: str = "xterm-256color") -> dict[str
 
 def test_console_modes_in_a_real_terminal(shared_engine: RunningEngine, tmux: Tmux) -> None:
     with Client(shared_engine.socket) as client:
-        status = client.status()
+        status = to_plain(client.status())
     tmux.start(str(CONSOLE), console_env(shared_engine))
     screen = tmux.wait_for("engine up")
     assert status["hostname"][:8] in screen
@@ -111,7 +112,7 @@ def test_linux_console_gets_ascii_borders(shared_engine: RunningEngine, tmux: Tm
 def test_login_shell_form_runs_only_nocraven(shared_engine: RunningEngine) -> None:
     env = {**os.environ, "NOCRAVEN_SOCKET": str(shared_engine.socket)}
     with Client(shared_engine.socket) as client:
-        version = client.status()["version"]
+        version = to_plain(client.status())["version"]
     ok = subprocess.run([str(CONSOLE), "-c", "nocraven status"], capture_output=True, text=True, env=env, timeout=30)
     assert ok.returncode == 0, ok.stderr
     assert f"NoC Raven engine {version}" in ok.stdout

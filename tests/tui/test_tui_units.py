@@ -14,14 +14,14 @@ from nocraven_tui.records import RecordFilter, one_line
 from nocraven_tui.state import ConsoleState, LiveRing, RateHistory
 from nocraven_tui.theme import ASCII, UNICODE, wants_plain
 from nocraven_tui.widgets.spark import sparkline
-from tests.tui.recorded import NOW, watch_lines
+from tests.tui.recorded import NOW, published, watch_lines
 
 ROOT = Path(__file__).parents[2]
 # What the console may use of the nocraven package: the client, the wire schema, and pure formatting.
 ALLOWED_ENGINE_MODULES = {
     "nocraven.client",
     "nocraven.errors",
-    "nocraven.events",
+    "nocraven.schema",
     "nocraven.api.wire",
     "nocraven.humanize",
 }
@@ -78,7 +78,7 @@ def test_modes_are_numbered_in_registry_order_with_system_last() -> None:
 
 def apply_recording(state: ConsoleState, role: str = "admin") -> None:
     for line in watch_lines(role):
-        message = messages.from_event(line)
+        message = messages.from_event(published(line))
         if isinstance(message, messages.SnapshotReceived):
             state.apply_snapshot(message.status, message.seq, NOW)
         elif isinstance(message, messages.CountersUpdated):
@@ -213,9 +213,19 @@ def test_every_event_kind_maps_to_its_message() -> None:
         "watch.dropped": messages.WatchDropped,
         "snapshot": messages.SnapshotReceived,
     }
+    samples = {
+        "component.state_changed": {"component": "syslog", "state": "failed", "previous": "running"},
+        "counters.updated": {"component": "syslog", "counters": {"messages": 3}},
+        "records.sampled": {"service": "syslog", "records": [{"service": "syslog"}], "total": 1},
+        "engine.stopping": {"reason": "test"},
+        "watch.dropped": {"reason": "slow"},
+        "snapshot": watch_lines()[0]["data"],
+    }
     for kind, cls in cases.items():
-        assert isinstance(messages.from_event({"seq": 1, "kind": kind, "at": 1.0, "data": {}}), cls)
-    assert messages.from_event({"seq": 1, "kind": "vpn.connected", "data": {}}) is None  # newer engine
+        line = {"seq": 1, "kind": kind, "at": 1.0, "data": samples[kind]}
+        assert isinstance(messages.from_event(published(line)), cls)
+    newer = {"seq": 1, "kind": "vpn.connected", "data": {"profile": "a"}}
+    assert messages.from_event(published(newer)) is None  # an event kind this console does not know
 
 
 # ---- the login shell: refusals (the exec path runs for real in the tmux test) ------------------

@@ -23,6 +23,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from nocraven.api.wire import to_plain
 from nocraven.client import Client
 from tests.support.engine import RunningEngine
 
@@ -100,7 +101,7 @@ async def test_token_is_required_everywhere(panel: Panel) -> None:
 
 async def test_websocket_serves_the_dashboard(panel: Panel, shared_engine: RunningEngine) -> None:
     with Client(shared_engine.socket) as client:
-        hostname = client.status()["hostname"]
+        hostname = to_plain(client.status())["hostname"]
     ws_url = panel.base.replace("http://", "ws://") + "/ws?width=80&height=24"
     async with (
         aiohttp.ClientSession(cookies={"nocraven_panel": panel.token}) as session,
@@ -156,7 +157,7 @@ def test_chromium_gets_the_page_with_the_token(panel: Panel, tmp_path: Path) -> 
 async def test_chromium_shows_the_dashboard(panel: Panel, shared_engine: RunningEngine, tmp_path: Path) -> None:
     """The page's own JavaScript opens the websocket; the DevTools protocol shows what arrives."""
     with Client(shared_engine.socket) as client:
-        hostname = client.status()["hostname"]
+        hostname = to_plain(client.status())["hostname"]
     async with _devtools_page(tmp_path / "profile") as cdp:
         await cdp.call("Network.enable")
         await cdp.call("Page.enable")

@@ -1,4 +1,5 @@
-"""CLI exit codes: the one enum, and the one mapper from errors to codes."""
+"""Process exit codes of every NoC Raven command (the CLI and the engine): the one enum, and the
+one mapper from API errors to codes."""
 
 from __future__ import annotations
 
@@ -21,4 +22,6 @@ def exit_code_for(error: ApiError) -> ExitCode:
         return ExitCode.PERMISSION
     if error.code == ErrorCode.TIMEOUT:
         return ExitCode.TIMEOUT
+    if error.code == ErrorCode.BAD_REQUEST:
+        return ExitCode.USAGE
     return ExitCode.FAILED

@@ -1,0 +1,90 @@
+"""How the rest of the engine reaches the buffer: one object in the engine context.
+
+Collectors hand it records (`append_ndjson`, `append`) and drops for the ledger; the forwarder
+reads through `store` (cursors per sink); `tail --follow` readers register as followers. The
+buffer component opens the store into it and takes it away on stop, so a caller never holds a
+closed store: while it is None, appends report that nothing was stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from nocraven.buffer.store import SegmentStore
+from nocraven.errors import ApiError, ErrorCode
+
+FOLLOW_QUEUE_LINES = 20_000  # a `tail --follow` reader further behind than this is cut off
+
+
+class Follower:
+    """A `tail --follow` reader: a bounded queue of lines filled by appends."""
+
+    def __init__(self, service: str | None) -> None:
+        self.service = service
+        self.lines: list[bytes] = []
+        self.wake = asyncio.Event()
+        self.overflowed = False
+
+    def offer(self, service: str, lines: Sequence[bytes]) -> None:
+        if self.overflowed or (self.service is not None and service != self.service):
+            return
+        if len(self.lines) + len(lines) > FOLLOW_QUEUE_LINES:
+            self.overflowed = True
+        else:
+            self.lines.extend(lines)
+        self.wake.set()
+
+
+class BufferAccess:
+    def __init__(self) -> None:
+        self.store: SegmentStore | None = None
+        self.followers: set[Follower] = set()
+        self.opened = asyncio.Event()
+
+    def attach(self, store: SegmentStore) -> None:
+        self.store = store
+        self.opened.set()
+
+    def detach(self) -> None:
+        self.store = None
+        self.opened.clear()
+
+    def require_store(self) -> SegmentStore:
+        if self.store is None:
+            raise ApiError(ErrorCode.UNAVAILABLE, "the buffer is not open right now; see `nocraven status`")
+        return self.store
+
+    async def wait_open(self) -> SegmentStore:
+        """The store, once the buffer has opened it (for components that read from it)."""
+        while self.store is None:
+            await self.opened.wait()
+        return self.store
+
+    def append(self, service: str, lines: Sequence[bytes], now: float, source: str | None = None) -> bool:
+        store = self.store
+        if store is None:
+            return False
+        store.append(service, lines, now, source)
+        for follower in self.followers:
+            follower.offer(service, lines)
+        return True
+
+    def append_ndjson(self, service: str, chunk: bytes, now: float) -> int | None:
+        """Records as a collector process sends them, newline-joined: stored without splitting.
+        Returns how many were stored, or None when no buffer is open."""
+        store = self.store
+        if store is None:
+            return None
+        count = store.append_ndjson(service, chunk, now)
+        if self.followers:
+            lines = chunk.split(b"\n")
+            for follower in self.followers:
+                follower.offer(service, lines)
+        return count
+
+    def record_drop(self, service: str, reason: str, records: int, size: int, now: float, source: str | None) -> bool:
+        if self.store is None:
+            return False
+        self.store.record_drop(service, reason, records, size, now, source)
+        return True
