@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import sys
 import time
@@ -20,8 +19,10 @@ from typing import Any, ClassVar
 import msgspec
 
 from collectors.common.channel import FrameDecoder, FrameKind
+from collectors.common.frames import BoundListener, Counters, FrameError, ListenerCounters, PayloadDecoder
 from nocraven.engine.component import Component, EngineContext
 from nocraven.events import CountersUpdated, RecordsSampled
+from nocraven.schema.collector import CollectorStatus, CollectorSummary, ListenerStatus
 
 SAMPLE_INTERVAL_S = 0.2  # live views get at most this many samples per second per collector ...
 SAMPLE_RECORDS = 25  # ... of at most this many records each
@@ -64,17 +65,20 @@ class CollectorProcess(Component):
         super().__init__(ctx)
         self.log = logging.getLogger(f"nocraven.{self.name}")
         self.sink = RecordSink(ctx, self.service)
-        self.listeners: list[dict[str, Any]] = []
-        self.counters: dict[str, Any] = {}
+        self.listeners: list[BoundListener] = []
+        self.counters = Counters()
         self.records_stored = 0
         self.last_message: str | None = None
         self._rate_mps = 0.0
         self._rate_mark: tuple[float, int] | None = None
         self._next_sample = 0.0
         self._since_sample = 0
-        self._decode = msgspec.json.Decoder().decode
+        self._payloads = PayloadDecoder()
+        self._decode_record = msgspec.json.Decoder(dict[str, Any]).decode
 
-    def child_config(self) -> dict[str, Any]:
+    def child_settings(self) -> object:
+        """The settings object the collector process decodes from its stdin (its
+        `collectors/<name>/settings.py` dataclass, as the config holds it)."""
         raise NotImplementedError
 
     async def run(self, ready: Callable[[], None]) -> None:
@@ -87,7 +91,7 @@ class CollectorProcess(Component):
             stderr=asyncio.subprocess.PIPE,
         )
         assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
-        proc.stdin.write(json.dumps(self.child_config()).encode())
+        proc.stdin.write(msgspec.json.encode(self.child_settings()))
         await proc.stdin.drain()
         proc.stdin.close()
         stderr_task = asyncio.create_task(self._pump_stderr(proc.stderr))
@@ -129,7 +133,15 @@ class CollectorProcess(Component):
                 self.last_message = text
 
     def _on_frame(self, kind: FrameKind, payload: bytes, ready: Callable[[], None]) -> None:
-        now = time.time()
+        try:
+            self._handle_frame(kind, payload, ready, time.time())
+        except FrameError as exc:
+            raise CollectorExited(
+                f"{self.name} collector sent a frame the engine cannot read ({exc}); "
+                "the collector and the engine must come from the same installation"
+            ) from None
+
+    def _handle_frame(self, kind: FrameKind, payload: bytes, ready: Callable[[], None], now: float) -> None:
         if kind == FrameKind.RECORDS:
             # At 100k msgs/s splitting every chunk into lines costs the engine a third of its
             # time: the buffer takes the chunk whole, and only a sample is ever split.
@@ -137,21 +149,21 @@ class CollectorProcess(Component):
             self.records_stored += stored
             self._sample(payload, stored, now)
         elif kind == FrameKind.COUNTERS:
-            self.counters = self._decode(payload)
+            self.counters = self._payloads.counters(payload)
             self._update_rate(now)
-            self.ctx.bus.publish(CountersUpdated(component=self.name, counters=self.summary()))
+            self.ctx.bus.publish(CountersUpdated(component=self.name, counters=msgspec.to_builtins(self.summary())))
         elif kind == FrameKind.DROPS:
-            for drop in self._decode(payload):
-                self.sink.drop(drop["reason"], drop["records"], drop["bytes"], drop["last"], drop.get("source"))
+            for drop in self._payloads.drops(payload):
+                self.sink.drop(drop.reason, drop.records, drop.bytes, drop.last, drop.source)
         elif kind == FrameKind.READY:
-            self.listeners = self._decode(payload)["listeners"]
+            self.listeners = self._payloads.ready(payload).listeners
             for listener in self.listeners:
-                self.log.info("%s listening on %s/%s", self.name, listener["address"], listener["proto"])
+                self.log.info("%s listening on %s/%s", self.name, listener.address, listener.proto)
             ready()
         elif kind == FrameKind.LOG:
-            entry = self._decode(payload)
-            self.last_message = entry["message"]
-            self.log.log(logging.getLevelName(entry.get("level", "info").upper()), "%s", entry["message"])
+            entry = self._payloads.log(payload)
+            self.last_message = entry.message
+            self.log.log(logging.getLevelName(entry.level.upper()), "%s", entry.message)
 
     def _sample(self, chunk: bytes, count: int, now: float) -> None:
         self._since_sample += count
@@ -160,41 +172,55 @@ class CollectorProcess(Component):
         self._next_sample = now + SAMPLE_INTERVAL_S
         lines = [line for line in chunk.split(b"\n") if line]
         step = max(1, len(lines) // SAMPLE_RECORDS)
-        records = [self._decode(line) for line in lines[::step][:SAMPLE_RECORDS]]
+        records = [self._decode_record(line) for line in lines[::step][:SAMPLE_RECORDS]]
         self.ctx.bus.publish(RecordsSampled(service=self.service, records=records, total=self._since_sample))
         self._since_sample = 0
 
     def _update_rate(self, now: float) -> None:
-        total = self.totals()["messages"]
+        total = sum(counters.messages for counters in self.counters.listeners.values())
         if self._rate_mark is not None:
             then, before = self._rate_mark
             if now > then:
                 self._rate_mps = max(0.0, (total - before) / (now - then))
         self._rate_mark = (now, total)
 
-    def totals(self) -> dict[str, int]:
-        keys = ("messages", "bytes", "rejected", "kernel_drops", "framing_errors")
-        listeners = self.counters.get("listeners", {}).values()
-        return {key: sum(int(lst.get(key, 0)) for lst in listeners) for key in keys}
+    def summary(self) -> CollectorSummary:
+        """The counters the console and the CLI show; the same for every collector."""
+        listeners = self.counters.listeners.values()
+        return CollectorSummary(
+            messages=sum(c.messages for c in listeners),
+            bytes=sum(c.bytes for c in listeners),
+            rejected=sum(c.rejected for c in listeners),
+            kernel_drops=sum(c.kernel_drops for c in listeners),
+            framing_errors=sum(c.framing_errors for c in listeners),
+            rate_mps=round(self._rate_mps, 1),
+            sources=len(self.counters.sources),
+            records_stored=self.records_stored,
+            lost_without_buffer=self.sink.lost_records,
+        )
 
-    def summary(self) -> dict[str, Any]:
-        """The counters the console and the CLI show; the same shape for every collector."""
-        return self.totals() | {
-            "rate_mps": round(self._rate_mps, 1),
-            "sources": len(self.counters.get("sources", {})),
-            "records_stored": self.records_stored,
-            "lost_without_buffer": self.sink.lost_records,
-        }
+    def detail(self) -> CollectorStatus:
+        counters = self.counters
+        top = sorted(counters.sources.items(), key=lambda item: item[1].messages, reverse=True)[:TOP_SOURCES]
+        return CollectorStatus(
+            listeners=[
+                ListenerStatus(
+                    listener=bound.listener,
+                    proto=bound.proto,
+                    address=bound.address,
+                    counters=counters.listeners.get(bound.listener, ListenerCounters()),
+                )
+                for bound in self.listeners
+            ],
+            totals=self.summary(),
+            sources=dict(top),
+        )
 
     def sources(self) -> dict[str, Any]:
-        sources: dict[str, Any] = self.counters.get("sources", {})
+        """Every source's counters, for the collector's own API path."""
+        sources: dict[str, Any] = msgspec.to_builtins(self.counters.sources)
         return sources
 
     def status(self) -> dict[str, Any]:
-        listeners = self.counters.get("listeners", {})
-        top = sorted(self.sources().items(), key=lambda kv: kv[1].get("messages", 0), reverse=True)[:TOP_SOURCES]
-        return {
-            "listeners": [lst | {"counters": listeners.get(lst["listener"], {})} for lst in self.listeners],
-            "totals": self.summary(),
-            "sources": dict(top),
-        }
+        status: dict[str, Any] = msgspec.to_builtins(self.detail())
+        return status

@@ -1,12 +1,12 @@
-"""The syslog collector's engine part: its child process config and its API routes."""
+"""The syslog collector's engine part: the settings its child process is handed, and its API routes."""
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from aiohttp import web
 
+from collectors.syslog.settings import SyslogSettings
 from nocraven.api.roles import Peer
 from nocraven.api.routes import Route
 from nocraven.ingest.collector import CollectorProcess
@@ -17,8 +17,8 @@ class SyslogComponent(CollectorProcess):
     module = "collectors.syslog.service"
     service = "syslog"
 
-    def child_config(self) -> dict[str, Any]:
-        return dataclasses.asdict(self.ctx.config.syslog)
+    def child_settings(self) -> SyslogSettings:
+        return self.ctx.config.syslog
 
     def routes(self) -> list[Route]:
         async def get_sources(request: web.Request, peer: Peer) -> Any:

@@ -1,0 +1,1 @@
+"""The wire schema: typed bodies of every API request, response and event."""
