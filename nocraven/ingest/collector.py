@@ -122,8 +122,9 @@ class CollectorProcess(Component):
             data = await stdout.read(1 << 20)
             if not data:
                 return
+            now = time.time()
             for kind, payload in decoder.feed(data):
-                self._on_frame(kind, payload, ready)
+                self._on_frame(kind, payload, ready, now)
 
     async def _pump_stderr(self, stderr: asyncio.StreamReader) -> None:
         while line := await stderr.readline():
@@ -132,9 +133,9 @@ class CollectorProcess(Component):
             if text.startswith(("ERROR", "Traceback", "CRITICAL")):
                 self.last_message = text
 
-    def _on_frame(self, kind: FrameKind, payload: bytes, ready: Callable[[], None]) -> None:
+    def _on_frame(self, kind: FrameKind, payload: bytes, ready: Callable[[], None], now: float) -> None:
         try:
-            self._handle_frame(kind, payload, ready, time.time())
+            self._handle_frame(kind, payload, ready, now)
         except FrameError as exc:
             raise CollectorExited(
                 f"{self.name} collector sent a frame the engine cannot read ({exc}); "
