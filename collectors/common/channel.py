@@ -3,12 +3,13 @@
 Sans-IO: `encode_frame` and `FrameDecoder` only turn frames into bytes and back; the collector
 writes them to its stdout, the engine reads them from the child's pipe.
 
-Frame: 1 byte kind, 4 bytes big-endian payload length, payload.
+Frame: 1 byte kind, 4 bytes big-endian payload length, payload. The payloads are typed in
+`collectors.common.frames` (JSON on the wire):
 - RECORDS: NDJSON, one encoded record a line (the buffer stores these bytes as they are)
-- COUNTERS: JSON object, the collector's counters (sent about once a second)
-- DROPS: JSON list of drops for the ledger ({"source", "records", "bytes", "reason", "first", "last"})
-- READY: JSON object, the listeners as bound ({"listeners": [{"listener", "proto", "address"}]})
-- LOG: JSON object {"level", "message"} for the engine's log
+- COUNTERS: `frames.Counters`, the collector's counters (sent about once a second)
+- DROPS: a list of `frames.Drop`, for the drop ledger
+- READY: `frames.Ready`, the listeners as bound (sent once)
+- LOG: `frames.LogLine`, a line for the engine's log
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The process harness every collector runs in: config from stdin, frames to stdout, clean stop.
 
-The engine starts a collector as `python -m collectors.<name>.service`, writes its config as one
-JSON document on stdin, and reads channel frames from its stdout. stderr is the collector's log.
+The engine starts a collector as `python -m collectors.<name>.service`, writes its settings object
+(`collectors/<name>/settings.py`) as one JSON document on stdin, and reads channel frames
+(`collectors.common.frames`) from its stdout. stderr is the collector's log.
 A collector process dies with its engine (PR_SET_PDEATHSIG), so a listener port is never held
 by an orphan.
 """
@@ -13,17 +14,19 @@ import ctypes
 import ctypes.util
 import fcntl
 import gc
-import json
 import logging
 import os
 import signal
 import sys
 import threading
-from typing import Any
+from typing import TypeVar
 
 import msgspec
 
 from collectors.common.channel import FrameKind, encode_frame
+from collectors.common.frames import BoundListener, Counters, Drop, LogLevel, LogLine, Ready, encode_payload
+
+T = TypeVar("T")
 
 PR_SET_PDEATHSIG = 1
 M_TRIM_THRESHOLD = -1  # mallopt(3) parameters
@@ -38,9 +41,10 @@ def die_with_parent() -> None:
         sys.exit(0)
 
 
-def read_config() -> dict[str, Any]:
-    config: dict[str, Any] = json.loads(sys.stdin.buffer.read() or b"{}")
-    return config
+def read_settings(kind: type[T]) -> T:
+    """The settings the engine wrote on stdin, decoded into `kind` (a dataclass or Struct);
+    fields left out take their defaults."""
+    return msgspec.json.decode(sys.stdin.buffer.read() or b"{}", type=kind)
 
 
 def tune_malloc() -> None:
@@ -79,7 +83,6 @@ class Output:
     def __init__(self, fd: int = 1) -> None:
         self._fd = fd
         self._lock = threading.Lock()
-        self._encoder = msgspec.json.Encoder()
         self.broken = False
         enlarge_pipe(fd)
 
@@ -95,14 +98,20 @@ class Output:
                 # The engine is gone; the process will be stopped, nothing more to deliver.
                 self.broken = True
 
-    def records(self, lines: list[bytes]) -> None:
-        if lines:
-            self.write(FrameKind.RECORDS, b"\n".join(lines))
-
     def ndjson(self, chunk: bytes | bytearray) -> None:
         """Records as NDJSON whose every line ends in a newline (msgspec's encode_lines)."""
         if chunk:
             self.write(FrameKind.RECORDS, bytes(chunk[:-1]))
 
-    def json(self, kind: FrameKind, value: Any) -> None:
-        self.write(kind, self._encoder.encode(value))
+    def counters(self, counters: Counters) -> None:
+        self.write(FrameKind.COUNTERS, encode_payload(counters))
+
+    def drops(self, drops: list[Drop]) -> None:
+        if drops:
+            self.write(FrameKind.DROPS, encode_payload(drops))
+
+    def ready(self, listeners: list[BoundListener]) -> None:
+        self.write(FrameKind.READY, encode_payload(Ready(listeners=listeners)))
+
+    def log(self, level: LogLevel, message: str) -> None:
+        self.write(FrameKind.LOG, encode_payload(LogLine(level=level, message=message)))

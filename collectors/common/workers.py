@@ -1,7 +1,7 @@
 """Worker processes that share a socket with the collector's main process, on its asyncio loop.
 
 A collector whose per-message work needs more than one core starts N copies of a worker module
-(`python -m <module>`) that inherit its bound socket, get a JSON config on stdin and send
+(`python -m <module>`) that inherit its bound socket, get a `WorkerSetup` on stdin and send
 channel frames on stdout. The workers take turns at receiving: a token in a pipe (`Turn`)
 carries the number of the next batch, so only its holder reads the socket and batches are
 numbered in the order the kernel queued them. Parsing, the costly part, then runs in
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import signal
@@ -27,7 +26,9 @@ import struct
 import subprocess
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Generic, TypeVar
+
+import msgspec
 
 from collectors.common.channel import ChannelError, FrameDecoder, FrameKind
 from collectors.common.harness import enlarge_pipe
@@ -36,6 +37,8 @@ READ_BYTES = 1 << 20
 BATCH_NUMBER = struct.Struct(">Q")
 
 log = logging.getLogger("collectors.workers")
+
+S = TypeVar("S")
 
 
 def default_worker_count() -> int:
@@ -65,6 +68,55 @@ def batch_payload(number: int, ndjson: bytes) -> bytes:
     return BATCH_NUMBER.pack(number) + ndjson
 
 
+class WorkerSetup(msgspec.Struct, Generic[S], frozen=True, kw_only=True):
+    """What a worker process reads on stdin: its inherited descriptors, the listener it
+    receives for, and its collector's settings (a worker decodes `WorkerSetup[ItsSettings]`)."""
+
+    fd: int  # the shared, bound socket
+    turn: tuple[int, int]  # the turn pipe: read end, write end
+    listener: str
+    settings: S
+
+
+class BatchOrder:
+    """Puts numbered batches back in the order they were taken. Sans-IO: a batch goes in with
+    its number, and out come the batches that are now next in line, lowest number first.
+
+    Numbers start at 0 and each is taken exactly once (the turn token carries them). A batch
+    that arrives before a lower-numbered one waits for it; an empty batch (nothing accepted)
+    keeps its place in the count but is not handed out."""
+
+    def __init__(self) -> None:
+        self.next_number = 0
+        self._early: dict[int, memoryview] = {}  # batches parsed before one with a lower number
+
+    @property
+    def waiting(self) -> int:
+        """How many batches wait for a lower-numbered one."""
+        return len(self._early)
+
+    def arrived(self, number: int, records: memoryview) -> list[memoryview]:
+        if number != self.next_number:
+            self._early[number] = records
+            return []
+        ready = self._take(number, records)
+        while (early := self._early.pop(self.next_number, None)) is not None:
+            ready += self._take(self.next_number, early)
+        return ready
+
+    def drain(self) -> list[memoryview]:
+        """Everything still waiting, in number order: a worker killed in the middle of a batch
+        leaves a gap that will never fill, and what came after it is kept."""
+        ready: list[memoryview] = []
+        for number in sorted(self._early):
+            ready += self._take(number, self._early.pop(number))
+        return ready
+
+    def _take(self, number: int, records: memoryview) -> list[memoryview]:
+        self.next_number = number + 1
+        return [records] if records else []
+
+
 class _Worker:
     def __init__(self, proc: subprocess.Popen[bytes], stdout: int) -> None:
         self.proc = proc
@@ -78,7 +130,8 @@ class WorkerPool:
         self,
         module: str,
         sock: socket.socket,
-        config: dict[str, Any],
+        listener: str,
+        settings: object,
         count: int,
         on_records: Callable[[memoryview], None],
         on_frame: Callable[[FrameKind, bytes], None],
@@ -86,15 +139,15 @@ class WorkerPool:
     ) -> None:
         self._module = module
         self._sock = sock
-        self._config = config
+        self._listener = listener
+        self._settings = settings
         self._count = count
         self._on_records = on_records
         self._on_frame = on_frame
         self._on_failure = on_failure
         self._workers: list[_Worker] = []
         self._stopping = False
-        self._next_batch = 0
-        self._early: dict[int, bytes] = {}  # batches parsed before one with a lower number
+        self._order = BatchOrder()
         self._turn_fds: tuple[int, ...] = ()
         self.failure: str | None = None  # what went wrong, once a worker died on its own
 
@@ -103,7 +156,9 @@ class WorkerPool:
         turn_read, turn_write = os.pipe()
         os.write(turn_write, BATCH_NUMBER.pack(0))
         fds = (self._sock.fileno(), turn_read, turn_write)
-        config = json.dumps(self._config | {"fd": fds[0], "turn": fds[1:]}).encode()
+        setup = msgspec.json.encode(
+            WorkerSetup(fd=fds[0], turn=(turn_read, turn_write), listener=self._listener, settings=self._settings)
+        )
         for _ in range(self._count):
             read_fd, write_fd = os.pipe()
             enlarge_pipe(read_fd)
@@ -112,7 +167,7 @@ class WorkerPool:
             )
             os.close(write_fd)
             assert proc.stdin is not None
-            proc.stdin.write(config)
+            proc.stdin.write(setup)
             proc.stdin.close()
             os.set_blocking(read_fd, False)
             worker = _Worker(proc, read_fd)
@@ -135,7 +190,9 @@ class WorkerPool:
                 return
             for kind, payload in frames:
                 if kind == FrameKind.RECORDS:
-                    self._in_order(payload)
+                    (number,) = BATCH_NUMBER.unpack_from(payload)
+                    for records in self._order.arrived(number, memoryview(payload)[BATCH_NUMBER.size :]):
+                        self._on_records(records)
                 else:
                     self._on_frame(kind, payload)
             return
@@ -148,20 +205,6 @@ class WorkerPool:
             self.failure = f"worker process {worker.proc.pid} ({self._module}) {how}"
             log.error("%s", self.failure)
             self._on_failure()
-
-    def _in_order(self, payload: bytes) -> None:
-        (number,) = BATCH_NUMBER.unpack_from(payload)
-        if number != self._next_batch:
-            self._early[number] = payload
-            return
-        self._deliver(payload)
-        while (early := self._early.pop(self._next_batch, None)) is not None:
-            self._deliver(early)
-
-    def _deliver(self, payload: bytes) -> None:
-        self._next_batch = BATCH_NUMBER.unpack_from(payload)[0] + 1
-        if len(payload) > BATCH_NUMBER.size:
-            self._on_records(memoryview(payload)[BATCH_NUMBER.size :])
 
     async def stop(self, timeout: float) -> None:
         """SIGTERM every worker and take their last frames; kill what is still running after
@@ -181,9 +224,8 @@ class WorkerPool:
                     worker.proc.kill()
             if late:
                 await asyncio.wait(late, timeout=1.0)
-        # Only a worker killed in the middle of a batch leaves a gap: keep what came after it.
-        for number in sorted(self._early):
-            self._deliver(self._early.pop(number))
+        for records in self._order.drain():
+            self._on_records(records)
         for fd in self._turn_fds:
             os.close(fd)
         self._turn_fds = ()

@@ -14,10 +14,12 @@ from typing import Any
 
 import msgspec
 
+from collectors.common.frames import Counters, Drop, ListenerCounters, SourceCounters
 from collectors.syslog.parse import parse_batch
 
 MAX_SOURCES = 10_000  # per-source counters kept; beyond that, new senders count under "other"
-LISTENER_COUNTERS = ("messages", "bytes", "rejected", "framing_errors", "connections", "kernel_drops")
+# The listener counters a process adds to (active_connections is a gauge, set when reported).
+LISTENER_COUNTERS = tuple(name for name in ListenerCounters.__struct_fields__ if name != "active_connections")
 
 
 def _new_source() -> dict[str, Any]:
@@ -25,12 +27,13 @@ def _new_source() -> dict[str, Any]:
 
 
 class Stats:
-    """Counters per source IP and per listener, and the drops not yet reported."""
+    """Counters per source IP and per listener, and the drops not yet reported. Kept as dicts
+    (they are added to for every batch) and handed out as `frames.Counters`."""
 
     def __init__(self) -> None:
         self.sources: dict[str, dict[str, Any]] = {}
         self.listeners: dict[str, dict[str, int]] = {}
-        self._drops: dict[tuple[str | None, str], list[float]] = {}  # (source, reason) -> [records, bytes, first, last]
+        self._drops: dict[tuple[str | None, str], list[float]] = {}  # (source, detail) -> [records, bytes, first, last]
 
     def listener(self, name: str) -> dict[str, int]:
         counters = self.listeners.get(name)
@@ -69,57 +72,60 @@ class Stats:
         for sender, size in bytes_per_sender.items():
             self._source(sender.rpartition(":")[0])["bytes"] += size
 
-    def rejected(self, listener: str, source: str | None, records: int, size: int, reason: str, now: float) -> None:
+    def rejected(self, listener: str, source: str | None, records: int, size: int, detail: str, now: float) -> None:
         self.listener(listener)["rejected"] += records
         if source is not None:
             self._source(source.rpartition(":")[0] or source)["rejected"] += records
-        drop = self._drops.setdefault((source, reason), [0, 0, now, now])
+        drop = self._drops.setdefault((source, detail), [0, 0, now, now])
         drop[0] += records
         drop[1] += size
         drop[3] = now
 
-    def take_drops(self) -> list[dict[str, Any]]:
+    def take_drops(self) -> list[Drop]:
         drops, self._drops = self._drops, {}
         return [
-            {
-                "source": source,
-                "detail": reason,
-                "records": int(d[0]),
-                "bytes": int(d[1]),
-                "first": d[2],
-                "last": d[3],
-                "reason": "kernel_drop" if reason == "kernel_drop" else "rejected_input",
-            }
-            for (source, reason), d in drops.items()
+            Drop(
+                source=source,
+                reason="kernel_drop" if detail == "kernel_drop" else "rejected_input",
+                detail=detail,
+                records=int(d[0]),
+                bytes=int(d[1]),
+                first=d[2],
+                last=d[3],
+            )
+            for (source, detail), d in drops.items()
         ]
 
-    def snapshot(self) -> dict[str, Any]:
-        return {
-            "listeners": {k: dict(v) for k, v in self.listeners.items()},
-            "sources": {k: dict(v, formats=dict(v["formats"])) for k, v in self.sources.items()},
-        }
+    def snapshot(self) -> Counters:
+        return Counters(
+            listeners={name: ListenerCounters(**counters) for name, counters in self.listeners.items()},
+            sources={
+                ip: SourceCounters(**dict(counts, formats=dict(counts["formats"])))
+                for ip, counts in self.sources.items()
+            },
+        )
 
-    def take(self) -> dict[str, Any]:
+    def take(self) -> Counters:
         """The counters since the last take (a worker's delta for the main process)."""
-        delta = {"listeners": self.listeners, "sources": self.sources}
+        delta = self.snapshot()
         self.listeners, self.sources = {}, {}
         return delta
 
-    def add(self, delta: dict[str, Any]) -> None:
+    def add(self, delta: Counters) -> None:
         """Add another process's counters (from `take`) to these."""
-        for name, counters in delta["listeners"].items():
+        for name, counters in delta.listeners.items():
             lst = self.listener(name)
-            for key, value in counters.items():
-                lst[key] = lst.get(key, 0) + value
-        for ip, counts in delta["sources"].items():
+            for key in LISTENER_COUNTERS:
+                lst[key] += getattr(counters, key)
+        for ip, counts in delta.sources.items():
             entry = self._source(ip)
-            entry["messages"] += counts["messages"]
-            entry["bytes"] += counts["bytes"]
-            entry["rejected"] += counts["rejected"]
+            entry["messages"] += counts.messages
+            entry["bytes"] += counts.bytes
+            entry["rejected"] += counts.rejected
             formats = entry["formats"]
-            for fmt, count in counts["formats"].items():
+            for fmt, count in counts.formats.items():
                 formats[fmt] = formats.get(fmt, 0) + count
-            entry["last_seen"] = max(entry["last_seen"], counts["last_seen"])
+            entry["last_seen"] = max(entry["last_seen"], counts.last_seen)
 
 
 class Allowlist:

@@ -18,16 +18,17 @@ import socket
 import ssl
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import msgspec
 
 from collectors.common.channel import FrameKind
-from collectors.common.harness import Output, configure_logging, die_with_parent, read_config, tune_gc, tune_malloc
+from collectors.common.frames import BoundListener, ListenerCounters, PayloadDecoder
+from collectors.common.harness import Output, configure_logging, die_with_parent, read_settings, tune_gc, tune_malloc
 from collectors.common.udp import kernel_drops, set_receive_buffer
 from collectors.common.workers import WorkerPool, default_worker_count
 from collectors.syslog.framing import SyslogFramer
 from collectors.syslog.pipeline import Allowlist, Pipeline, Stats
+from collectors.syslog.settings import SyslogSettings
 
 log = configure_logging("syslog")
 
@@ -51,7 +52,7 @@ class UdpListener:
         self,
         name: str,
         address: str,
-        config: dict[str, Any],
+        settings: SyslogSettings,
         stats: Stats,
         out: Output,
         on_failure: Callable[[], None],
@@ -59,7 +60,7 @@ class UdpListener:
         host, port = split_host_port(address)
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.sock = socket.socket(family, socket.SOCK_DGRAM)
-        wanted = int(config.get("receive_buffer_bytes", 32 << 20))
+        wanted = settings.receive_buffer_bytes
         granted = set_receive_buffer(self.sock, wanted) // 2  # Linux reports twice what it was asked
         if granted < wanted:
             log.warning(
@@ -80,15 +81,16 @@ class UdpListener:
         )
         self._stats = stats
         self._out = out
-        self._decode = msgspec.json.Decoder().decode
+        self._payloads = PayloadDecoder()
         self._drops_seen = kernel_drops(self.sock) or 0
         self._pending = bytearray()
         self._flush_timer: asyncio.TimerHandle | None = None
         self.workers = WorkerPool(
             "collectors.syslog.udp_worker",
             self.sock,
-            {"listener": name, "allow": config.get("allow", [])},
-            int(config.get("udp_workers") or default_worker_count()),
+            name,
+            settings,
+            settings.udp_workers or default_worker_count(),
             self._on_records,
             self._on_frame,
             on_failure,
@@ -110,7 +112,7 @@ class UdpListener:
 
     def _on_frame(self, kind: FrameKind, payload: bytes) -> None:
         if kind == FrameKind.COUNTERS:
-            self._stats.add(self._decode(payload))
+            self._stats.add(self._payloads.counters(payload))
         else:  # drops and log lines go to the engine as the worker wrote them
             self._out.write(kind, payload)
 
@@ -190,7 +192,7 @@ class StreamListener:
         self,
         name: str,
         address: str,
-        config: dict[str, Any],
+        settings: SyslogSettings,
         pipeline: Pipeline,
         out: Output,
         stats: Stats,
@@ -204,8 +206,8 @@ class StreamListener:
         self.stats = stats
         self.allow = allow
         self.tls = tls
-        self.max_message_bytes = int(config.get("max_message_bytes", 65536))
-        self.max_connections = int(config.get("max_connections", 1000))
+        self.max_message_bytes = settings.max_message_bytes
+        self.max_connections = settings.max_connections
         self.active = 0
         self.server: asyncio.Server | None = None
 
@@ -234,45 +236,42 @@ def bind_errors(name: str, address: str) -> Iterator[None]:
         raise BindError(f"syslog.{name}: cannot load the TLS certificate or key: {exc.reason or exc}") from None
 
 
-def tls_context(config: dict[str, Any]) -> ssl.SSLContext:
+def tls_context(settings: SyslogSettings) -> ssl.SSLContext:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.load_cert_chain(config["tls_cert"], config["tls_key"])
-    if config.get("tls_client_ca"):
-        context.load_verify_locations(config["tls_client_ca"])
+    context.load_cert_chain(settings.tls_cert, settings.tls_key)
+    if settings.tls_client_ca:
+        context.load_verify_locations(settings.tls_client_ca)
         context.verify_mode = ssl.CERT_REQUIRED
     return context
 
 
-async def serve(config: dict[str, Any], out: Output) -> None:
+async def serve(settings: SyslogSettings, out: Output) -> None:
     stats = Stats()
-    allow = Allowlist(config.get("allow", []))
+    allow = Allowlist(settings.allow)
     pipeline = Pipeline(stats, allow)
     stop = asyncio.Event()
     udp: list[UdpListener] = []
     streams: list[StreamListener] = []
-    if config.get("udp"):
-        with bind_errors("udp", config["udp"]):
-            udp.append(UdpListener("udp", config["udp"], config, stats, out, stop.set))
-    if config.get("tcp"):
-        streams.append(StreamListener("tcp", config["tcp"], config, pipeline, out, stats, allow, None))
-    if config.get("tls"):
-        with bind_errors("tls", config["tls"]):
-            context = tls_context(config)
-        streams.append(StreamListener("tls", config["tls"], config, pipeline, out, stats, allow, context))
+    if settings.udp:
+        with bind_errors("udp", settings.udp):
+            udp.append(UdpListener("udp", settings.udp, settings, stats, out, stop.set))
+    if settings.tcp:
+        streams.append(StreamListener("tcp", settings.tcp, settings, pipeline, out, stats, allow, None))
+    if settings.tls:
+        with bind_errors("tls", settings.tls):
+            context = tls_context(settings)
+        streams.append(StreamListener("tls", settings.tls, settings, pipeline, out, stats, allow, context))
     for stream in streams:
         with bind_errors(stream.name, stream.address):
             await stream.start()
     for listener in udp:
         listener.workers.start()
-    out.json(
-        FrameKind.READY,
-        {
-            "listeners": [
-                *({"listener": u.name, "proto": "udp", "address": u.address} for u in udp),
-                *({"listener": s.name, "proto": "tcp", "address": s.address} for s in streams),
-            ]
-        },
+    out.ready(
+        [
+            *(BoundListener(listener=u.name, proto="udp", address=u.address) for u in udp),
+            *(BoundListener(listener=s.name, proto="tcp", address=s.address) for s in streams),
+        ]
     )
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -282,13 +281,12 @@ async def serve(config: dict[str, Any], out: Output) -> None:
     def report(now: float) -> None:
         for listener in udp:
             listener.report_kernel_drops(now)
-        snapshot = stats.snapshot()
+        counters = stats.snapshot()
         for stream in streams:
-            snapshot["listeners"].setdefault(stream.name, {})["active_connections"] = stream.active
-        out.json(FrameKind.COUNTERS, snapshot)
-        drops = stats.take_drops()
-        if drops:
-            out.json(FrameKind.DROPS, drops)
+            stream_counters = counters.listeners.get(stream.name, ListenerCounters())
+            counters.listeners[stream.name] = msgspec.structs.replace(stream_counters, active_connections=stream.active)
+        out.counters(counters)
+        out.drops(stats.take_drops())
 
     try:
         while not stop.is_set() and not out.broken:
@@ -316,13 +314,13 @@ class WorkerFailed(Exception):
 def main() -> None:
     die_with_parent()
     tune_malloc()
-    config = read_config()
+    settings = read_settings(SyslogSettings)
     out = Output()
     try:
-        asyncio.run(serve(config, out))
+        asyncio.run(serve(settings, out))
     except (BindError, WorkerFailed) as exc:
         # One clear line for the engine's log and status; the engine retries with backoff.
-        out.json(FrameKind.LOG, {"level": "error", "message": str(exc)})
+        out.log("error", str(exc))
         raise SystemExit(3) from None
 
 

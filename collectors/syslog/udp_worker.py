@@ -3,7 +3,7 @@ parses what it received, and sends the records and counter deltas to the collect
 process, which stores the batches in the order they were received (`collectors.common.workers`).
 
 Started by `collectors.syslog.service` as `python -m collectors.syslog.udp_worker` with the
-socket and the turn pipe inherited and `{"fd", "turn", "listener", "allow"}` as JSON on stdin;
+socket and the turn pipe inherited and a `WorkerSetup[SyslogSettings]` as JSON on stdin;
 frames go to stdout. SIGTERM: stop, take what the kernel still holds, send it and the
 counters, exit.
 """
@@ -16,10 +16,11 @@ import time
 from types import FrameType
 
 from collectors.common.channel import FrameKind
-from collectors.common.harness import Output, configure_logging, die_with_parent, read_config, tune_gc, tune_malloc
+from collectors.common.harness import Output, configure_logging, die_with_parent, read_settings, tune_gc, tune_malloc
 from collectors.common.udp import BatchReceiver
-from collectors.common.workers import Turn, batch_payload
+from collectors.common.workers import Turn, WorkerSetup, batch_payload
 from collectors.syslog.pipeline import Allowlist, Pipeline, Stats
+from collectors.syslog.settings import SyslogSettings
 
 log = configure_logging("syslog.udp")
 
@@ -78,20 +79,18 @@ class Worker:
 
     def _report(self) -> None:
         delta = self._stats.take()
-        if delta["listeners"]:
-            self._out.json(FrameKind.COUNTERS, delta)
-        drops = self._stats.take_drops()
-        if drops:
-            self._out.json(FrameKind.DROPS, drops)
+        if delta.listeners:
+            self._out.counters(delta)
+        self._out.drops(self._stats.take_drops())
 
 
 def main() -> None:
     die_with_parent()
     tune_malloc()
-    config = read_config()
-    sock = socket.socket(fileno=int(config["fd"]))
-    turn = Turn(*config["turn"])
-    worker = Worker(sock, turn, config.get("listener", "udp"), Allowlist(config.get("allow", [])), Output())
+    setup = read_settings(WorkerSetup[SyslogSettings])
+    sock = socket.socket(fileno=setup.fd)
+    turn = Turn(*setup.turn)
+    worker = Worker(sock, turn, setup.listener, Allowlist(setup.settings.allow), Output())
 
     def stop(signum: int, frame: FrameType | None) -> None:
         worker.stopping = True

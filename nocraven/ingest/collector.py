@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import sys
 import time
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import msgspec
 
 from collectors.common.channel import FrameDecoder, FrameKind
+from collectors.common.frames import BoundListener, Counters, FrameError, ListenerCounters, PayloadDecoder
 from nocraven.engine.component import Component, EngineContext
+from nocraven.schema.collector import CollectorStatus, CollectorSummary, ListenerStatus
 from nocraven.schema.engine import Listener
 from nocraven.schema.events import CountersUpdated, RecordsSampled
 
@@ -62,17 +63,19 @@ class CollectorProcess(Component):
         super().__init__(ctx)
         self.log = logging.getLogger(f"nocraven.{self.name}")
         self.sink = RecordSink(ctx, self.service)
-        self.listeners_bound: list[dict[str, Any]] = []
-        self.counters: dict[str, Any] = {}
+        self.bound: list[BoundListener] = []
+        self.counters = Counters()
         self.records_stored = 0
         self.last_message: str | None = None
         self._rate_mps = 0.0
         self._rate_mark: tuple[float, int] | None = None
         self._next_sample = 0.0
         self._since_sample = 0
-        self._decode = msgspec.json.Decoder().decode
+        self._payloads = PayloadDecoder()
 
-    def child_config(self) -> dict[str, Any]:
+    def child_settings(self) -> object:
+        """The settings object the collector process decodes from its stdin (its
+        `collectors/<name>/settings.py` dataclass, as the config holds it)."""
         raise NotImplementedError
 
     async def run(self, ready: Callable[[], None]) -> None:
@@ -85,7 +88,7 @@ class CollectorProcess(Component):
             stderr=asyncio.subprocess.PIPE,
         )
         assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
-        proc.stdin.write(json.dumps(self.child_config()).encode())
+        proc.stdin.write(msgspec.json.encode(self.child_settings()))
         await proc.stdin.drain()
         proc.stdin.close()
         stderr_task = asyncio.create_task(self._pump_stderr(proc.stderr))
@@ -97,7 +100,7 @@ class CollectorProcess(Component):
                 f"{self.name} collector exited with code {code}: {self.last_message or 'see the engine log'}"
             )
         finally:
-            self.listeners_bound = []
+            self.bound = []
             if proc.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
                     proc.terminate()
@@ -116,8 +119,9 @@ class CollectorProcess(Component):
             data = await stdout.read(1 << 20)
             if not data:
                 return
+            now = time.time()
             for kind, payload in decoder.feed(data):
-                self._on_frame(kind, payload, ready)
+                self._on_frame(kind, payload, ready, now)
 
     async def _pump_stderr(self, stderr: asyncio.StreamReader) -> None:
         while line := await stderr.readline():
@@ -126,8 +130,16 @@ class CollectorProcess(Component):
             if text.startswith(("ERROR", "Traceback", "CRITICAL")):
                 self.last_message = text
 
-    def _on_frame(self, kind: FrameKind, payload: bytes, ready: Callable[[], None]) -> None:
-        now = time.time()
+    def _on_frame(self, kind: FrameKind, payload: bytes, ready: Callable[[], None], now: float) -> None:
+        try:
+            self._handle_frame(kind, payload, ready, now)
+        except FrameError as exc:
+            raise CollectorExited(
+                f"{self.name} collector sent a frame the engine cannot read ({exc}); "
+                "the collector and the engine must come from the same installation"
+            ) from None
+
+    def _handle_frame(self, kind: FrameKind, payload: bytes, ready: Callable[[], None], now: float) -> None:
         if kind == FrameKind.RECORDS:
             # At 100k msgs/s splitting every chunk into lines costs the engine a third of its
             # time: the buffer takes the chunk whole, and only a sample is ever split.
@@ -135,22 +147,21 @@ class CollectorProcess(Component):
             self.records_stored += stored
             self._sample(payload, stored, now)
         elif kind == FrameKind.COUNTERS:
-            self.counters = self._decode(payload)
+            self.counters = self._payloads.counters(payload)
             self._update_rate(now)
-            summary = msgspec.Raw(msgspec.json.encode(self.summary()))
-            self.ctx.bus.publish(CountersUpdated(component=self.name, counters=summary))
+            self.ctx.bus.publish(CountersUpdated.of(self.name, self.summary()))
         elif kind == FrameKind.DROPS:
-            for drop in self._decode(payload):
-                self.sink.drop(drop["reason"], drop["records"], drop["bytes"], drop["last"], drop.get("source"))
+            for drop in self._payloads.drops(payload):
+                self.sink.drop(drop.reason, drop.records, drop.bytes, drop.last, drop.source)
         elif kind == FrameKind.READY:
-            self.listeners_bound = self._decode(payload)["listeners"]
-            for listener in self.listeners_bound:
-                self.log.info("%s listening on %s/%s", self.name, listener["address"], listener["proto"])
+            self.bound = self._payloads.ready(payload).listeners
+            for listener in self.bound:
+                self.log.info("%s listening on %s/%s", self.name, listener.address, listener.proto)
             ready()
         elif kind == FrameKind.LOG:
-            entry = self._decode(payload)
-            self.last_message = entry["message"]
-            self.log.log(logging.getLevelName(entry.get("level", "info").upper()), "%s", entry["message"])
+            entry = self._payloads.log(payload)
+            self.last_message = entry.message
+            self.log.log(logging.getLevelName(entry.level.upper()), "%s", entry.message)
 
     def _sample(self, chunk: bytes, count: int, now: float) -> None:
         self._since_sample += count
@@ -164,42 +175,50 @@ class CollectorProcess(Component):
         self._since_sample = 0
 
     def _update_rate(self, now: float) -> None:
-        total = self.totals()["messages"]
+        total = sum(counters.messages for counters in self.counters.listeners.values())
         if self._rate_mark is not None:
             then, before = self._rate_mark
             if now > then:
                 self._rate_mps = max(0.0, (total - before) / (now - then))
         self._rate_mark = (now, total)
 
-    def totals(self) -> dict[str, int]:
-        keys = ("messages", "bytes", "rejected", "kernel_drops", "framing_errors")
-        listeners = self.counters.get("listeners", {}).values()
-        return {key: sum(int(lst.get(key, 0)) for lst in listeners) for key in keys}
+    def summary(self) -> CollectorSummary:
+        """The counters the console and the CLI show; the same for every collector."""
+        listeners = self.counters.listeners.values()
+        return CollectorSummary(
+            messages=sum(c.messages for c in listeners),
+            bytes=sum(c.bytes for c in listeners),
+            rejected=sum(c.rejected for c in listeners),
+            kernel_drops=sum(c.kernel_drops for c in listeners),
+            framing_errors=sum(c.framing_errors for c in listeners),
+            rate_mps=round(self._rate_mps, 1),
+            sources=len(self.counters.sources),
+            records_stored=self.records_stored,
+            lost_without_buffer=self.sink.lost_records,
+        )
 
-    def summary(self) -> dict[str, Any]:
-        """The counters the console and the CLI show; the same shape for every collector."""
-        return self.totals() | {
-            "rate_mps": round(self._rate_mps, 1),
-            "sources": len(self.counters.get("sources", {})),
-            "records_stored": self.records_stored,
-            "lost_without_buffer": self.sink.lost_records,
-        }
+    def detail(self) -> CollectorStatus:
+        counters = self.counters
+        top = sorted(counters.sources.items(), key=lambda item: item[1].messages, reverse=True)[:TOP_SOURCES]
+        return CollectorStatus(
+            listeners=[
+                ListenerStatus(
+                    listener=bound.listener,
+                    proto=bound.proto,
+                    address=bound.address,
+                    counters=counters.listeners.get(bound.listener, ListenerCounters()),
+                )
+                for bound in self.bound
+            ],
+            totals=self.summary(),
+            sources=dict(top),
+        )
 
-    def sources(self) -> dict[str, Any]:
-        sources: dict[str, Any] = self.counters.get("sources", {})
-        return sources
+    def status(self) -> CollectorStatus:
+        return self.detail()
 
     def listeners(self) -> list[Listener]:
         return [
-            Listener(service=self.name, listener=lst["listener"], proto=lst["proto"], address=lst["address"])
-            for lst in self.listeners_bound
+            Listener(service=self.name, listener=bound.listener, proto=bound.proto, address=bound.address)
+            for bound in self.bound
         ]
-
-    def status(self) -> Any:
-        listeners = self.counters.get("listeners", {})
-        top = sorted(self.sources().items(), key=lambda kv: kv[1].get("messages", 0), reverse=True)[:TOP_SOURCES]
-        return {
-            "listeners": [lst | {"counters": listeners.get(lst["listener"], {})} for lst in self.listeners_bound],
-            "totals": self.summary(),
-            "sources": dict(top),
-        }

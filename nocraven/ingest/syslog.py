@@ -1,16 +1,14 @@
-"""The syslog collector's engine part: its child process config and its API routes."""
+"""The syslog collector's engine part: the settings its child process is handed, and its API routes."""
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Any
-
-import msgspec
 from aiohttp import web
 
+from collectors.syslog.settings import SyslogSettings
 from nocraven.api.roles import Peer
-from nocraven.api.routes import JsonDocument, Result, Route
+from nocraven.api.routes import Result, Route
 from nocraven.ingest.collector import CollectorProcess
+from nocraven.schema.collector import CollectorSources
 
 
 class SyslogComponent(CollectorProcess):
@@ -18,12 +16,11 @@ class SyslogComponent(CollectorProcess):
     module = "collectors.syslog.service"
     service = "syslog"
 
-    def child_config(self) -> dict[str, Any]:
-        return dataclasses.asdict(self.ctx.config.syslog)
+    def child_settings(self) -> SyslogSettings:
+        return self.ctx.config.syslog
 
     def routes(self) -> list[Route]:
         async def get_sources(request: web.Request, peer: Peer) -> Result:
-            body = {"sources": self.sources(), "listeners": self.status()["listeners"]}
-            return JsonDocument(msgspec.to_builtins(body))
+            return CollectorSources(sources=self.counters.sources, listeners=self.detail().listeners)
 
         return [Route("GET", "/v1/syslog/sources", get_sources)]
