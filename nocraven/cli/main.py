@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from nocraven import __version__
+from nocraven.capabilities import CAPABILITIES, Capability
 from nocraven.cli import buffer, config_cmd, planned, run, status
 from nocraven.cli.common import err, state
 from nocraven.client import ENV_SOCKET, EngineUnreachable
@@ -44,13 +45,34 @@ app.command("console")(run.console)
 app.command("web")(run.web)
 app.command("demo")(run.demo)
 app.command("status")(status.status)
-app.command("health")(planned.health)
-app.add_typer(planned.ports, name="ports")
-app.add_typer(buffer.app, name="buffer")
-app.add_typer(planned.forward, name="forward")
-app.add_typer(planned.vpn, name="vpn")
-app.add_typer(planned.diag, name="diag")
 app.add_typer(config_cmd.app, name="config")
+# One CLI group per capability (`cli_group` in nocraven.capabilities). Capabilities still to
+# come keep the command shapes they will have and answer "not available" (exit 1).
+GROUPS: dict[str, typer.Typer] = {
+    "buffer": buffer.app,
+    "ports": planned.ports,
+    "forward": planned.forward,
+    "vpn": planned.vpn,
+    "diag": planned.diag,
+}
+COMMANDS = {"health": planned.health}
+
+
+def add_capabilities(target: typer.Typer, capabilities: tuple[Capability, ...] = CAPABILITIES) -> None:
+    for capability in capabilities:
+        group = capability.cli_group
+        if group is None:
+            continue
+        if group in COMMANDS:
+            target.command(group)(COMMANDS[group])
+        elif group in GROUPS:
+            target.add_typer(GROUPS[group], name=group)
+        else:
+            anything = {"allow_extra_args": True, "ignore_unknown_options": True}
+            target.command(group, context_settings=anything)(planned.placeholder(capability))
+
+
+add_capabilities(app)
 
 
 def main() -> None:

@@ -3,12 +3,15 @@ ask the engine, which answers `not_available` (exit 1) until the capability land
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from nocraven.cli.common import JsonOption, client, emit, print_json
+from nocraven.capabilities import Capability
+from nocraven.cli.common import JsonOption, client, emit, fail, print_json
+from nocraven.exitcodes import ExitCode
 
 ports = typer.Typer(help="Listener ports: list, change.", no_args_is_help=True)
 forward = typer.Typer(help="Forwarding to the NOC.", no_args_is_help=True)
@@ -148,3 +151,14 @@ def health(fmt: str = typer.Option("text", "--format", help="text, json or prome
     with client() as c:
         data = c.get("/v1/health", format=fmt)
     print_json(data) if fmt != "prometheus" else print(data)
+
+
+def placeholder(capability: Capability) -> Callable[[], None]:
+    """The CLI command of a capability this build does not have: whatever follows it, it says
+    so (exit 1), as the engine does for its API paths."""
+
+    def not_built() -> None:
+        raise fail(f"{capability.description} is not available in this build", ExitCode.FAILED)
+
+    not_built.__doc__ = f"{capability.title}: not available in this build."
+    return not_built

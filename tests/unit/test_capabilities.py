@@ -1,0 +1,81 @@
+"""The capability registry is the one list of capabilities: each built one has its config
+section, engine component, routes under its prefix and CLI group; each one still to come answers
+"not available" on its API prefix and CLI group. A new capability is one registry line away."""
+
+from __future__ import annotations
+
+import typer
+from typer.testing import CliRunner
+
+from nocraven import capabilities
+from nocraven.capabilities import CAPABILITIES, Capability
+from nocraven.cli import main as cli_main
+from nocraven.config import SERVICES, Config
+from nocraven.engine.bus import EventBus
+from nocraven.engine.component import EngineContext
+from nocraven.engine.components import build_components
+
+BUILT = [c for c in CAPABILITIES if c.built]
+
+
+def cli_names(app: typer.Typer) -> set[str]:
+    names = {info.name for info in app.registered_commands if info.name}
+    return names | {info.name for info in app.registered_groups if info.name}
+
+
+def test_names_are_unique_and_services_come_from_the_registry() -> None:
+    for attribute in ("name", "api_prefix", "cli_group", "mode", "config_section", "buffer_service"):
+        values = [getattr(c, attribute) for c in CAPABILITIES if getattr(c, attribute)]
+        assert len(values) == len(set(values)), attribute
+    assert tuple(c.buffer_service for c in CAPABILITIES if c.buffer_service) == SERVICES
+
+
+def test_every_built_capability_has_its_section_component_routes_and_cli_group() -> None:
+    ctx = EngineContext(config=Config(), bus=EventBus())
+    components = {component.name: component for component in build_components(ctx)}
+    sections = Config().sections()
+    assert set(components) == {c.name for c in BUILT}
+    for capability in BUILT:
+        if capability.config_section:
+            assert capability.config_section in sections, capability.name
+        routes = components[capability.name].routes()
+        assert routes, f"{capability.name} serves no API path"
+        assert all(route.path.startswith(capability.api_prefix + "/") for route in routes), capability.name
+        if capability.cli_group:
+            assert capability.cli_group in cli_names(cli_main.app), capability.name
+
+
+def test_capabilities_still_to_come_answer_not_available_by_prefix_and_cli_group() -> None:
+    missing = capabilities.planned()
+    for capability in CAPABILITIES:
+        assert (capability.api_prefix in missing) == (not capability.built)
+    runner = CliRunner()
+    for capability in CAPABILITIES:
+        if capability.built or capability.cli_group is None:
+            continue
+        result = runner.invoke(cli_main.app, [capability.cli_group, "list", "--json"])
+        if result.exit_code == 1 and "not available" in result.output:
+            continue  # a placeholder command
+        assert capability.cli_group in cli_names(cli_main.app)
+
+
+def test_adding_a_capability_touches_only_the_registry() -> None:
+    fake = Capability(
+        name="lidar",
+        title="Lidar",
+        description="the lidar collector",
+        api_prefix="/v1/lidar",
+        config_section=None,
+        buffer_service="lidar",
+        cli_group="lidar",
+        mode="lidar",
+    )
+    registry = (*CAPABILITIES, fake)
+    assert capabilities.planned(registry)["/v1/lidar"] == "the lidar collector"
+    assert "lidar" in capabilities.buffer_services(registry)
+    app = typer.Typer()
+    app.command("status")(lambda: None)
+    cli_main.add_capabilities(app, registry)
+    result = CliRunner().invoke(app, ["lidar", "points", "--json"])
+    assert result.exit_code == 1
+    assert "the lidar collector is not available in this build" in result.output
