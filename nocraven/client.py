@@ -215,12 +215,25 @@ def _purge(service: str) -> Call[Purged]:
     return post("/v1/buffer/purge", Purged, PurgeRequest(service=service))
 
 
-def _tail(service: str | None = None, limit: int = 20, follow: bool = False) -> Call[Record]:
-    return Call("GET", "/v1/buffer/tail", _record, _params(service=service, limit=limit, follow=follow))
+def _tail(
+    service: str | None = None,
+    limit: int = 20,
+    follow: bool = False,
+    source: str | None = None,
+    grep: str | None = None,
+) -> Call[Record]:
+    """The newest records; `source` and `grep` filter in the engine, over every record."""
+    params = _params(service=service, limit=limit, follow=follow, source=source, grep=grep)
+    return Call("GET", "/v1/buffer/tail", _record, params)
 
 
 def _export(service: str, since: str | None = None, until: str | None = None) -> Call[Record]:
     return Call("GET", "/v1/buffer/export", _record, _params(service=service, since=since, until=until))
+
+
+def _export_lines(service: str, since: str | None = None, until: str | None = None) -> Call[bytes]:
+    """The records as the buffer keeps them, one NDJSON line each (for files: nothing re-encoded)."""
+    return Call("GET", "/v1/buffer/export", bytes, _params(service=service, since=since, until=until))
 
 
 class Api:
@@ -240,6 +253,7 @@ class Api:
     buffer_purge = Endpoint(_purge)
     buffer_tail = StreamEndpoint(_tail)
     buffer_export = StreamEndpoint(_export)
+    buffer_export_lines = StreamEndpoint(_export_lines)
 
 
 # ---- transports --------------------------------------------------------------------------------

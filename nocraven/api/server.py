@@ -25,6 +25,7 @@ from nocraven.api.routes import JsonDocument, Route, TextBody
 from nocraven.capabilities import planned
 from nocraven.config import ApiConfig, parse_listen
 from nocraven.errors import ApiError, ErrorCode, not_available
+from nocraven.ports_in_use import holder_of
 
 log = logging.getLogger("nocraven.api")
 
@@ -34,6 +35,14 @@ SOCKET_MODE = 0o660  # owner and the socket's group (the tech group) may connect
 
 class SocketBusy(Exception):
     """The control socket path is held: another engine answers there, or it is not a socket."""
+
+
+class ListenerFailed(Exception):
+    """A listener of the API could not start; `key` is the config key a person changes."""
+
+    def __init__(self, key: str, value: object, reason: str) -> None:
+        self.key = key
+        super().__init__(f"{key} = {str(value)!r}: {reason}")
 
 
 def error_response(exc: ApiError) -> web.Response:
@@ -208,7 +217,12 @@ class ApiServer:
         self._sock: socket.socket | None = None
 
     async def start(self) -> None:
-        self._sock = bind_control_socket(self._socket_path, self._tech_group)
+        try:
+            self._sock = bind_control_socket(self._socket_path, self._tech_group)
+        except OSError as exc:
+            raise ListenerFailed(
+                "engine.socket", self._socket_path, f"cannot create the socket: {exc.strerror}"
+            ) from None
         await self._start_site(build_app(self._routes, unix_identify(self._unix_roles)), self._sock)
         if self._tcp is not None and self._tcp.tcp:
             await self._start_tcp(self._tcp)
@@ -223,11 +237,23 @@ class ApiServer:
         host, port = parse_listen(api.tcp)
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
-        context.load_cert_chain(api.tls_cert, api.tls_key)
+        try:
+            context.load_cert_chain(api.tls_cert, api.tls_key)
+        except (OSError, ssl.SSLError) as exc:
+            reason = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or str(exc)
+            raise ListenerFailed(
+                "api.tls_cert", api.tls_cert, f"cannot load the certificate and key: {reason}"
+            ) from None
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            sock.close()
+            if exc.errno == errno.EADDRINUSE:
+                raise ListenerFailed("api.tcp", api.tcp, f"port {port}/tcp is in use{holder_of(port, 'tcp')}") from None
+            raise ListenerFailed("api.tcp", api.tcp, f"cannot listen: {exc.strerror}") from None
         sock.listen(128)
         sock.setblocking(False)
         self.tcp_port = sock.getsockname()[1]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
+from nocraven.buffer.filter import RecordFilter
 from nocraven.buffer.store import SegmentStore
 from nocraven.errors import ApiError, ErrorCode
 
@@ -20,8 +21,9 @@ FOLLOW_QUEUE_LINES = 20_000  # a `tail --follow` reader further behind than this
 class Follower:
     """A `tail --follow` reader: a bounded queue of lines filled by appends."""
 
-    def __init__(self, service: str | None) -> None:
+    def __init__(self, service: str | None, match: RecordFilter | None = None) -> None:
         self.service = service
+        self.match = match if match is not None and match.active else None
         self.lines: list[bytes] = []
         self.wake = asyncio.Event()
         self.overflowed = False
@@ -29,6 +31,10 @@ class Follower:
     def offer(self, service: str, lines: Sequence[bytes]) -> None:
         if self.overflowed or (self.service is not None and service != self.service):
             return
+        if self.match is not None:
+            lines = [line for line in lines if line and self.match(line)]
+            if not lines:
+                return
         if len(self.lines) + len(lines) > FOLLOW_QUEUE_LINES:
             self.overflowed = True
         else:

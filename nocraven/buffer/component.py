@@ -21,6 +21,7 @@ from nocraven.api.routes import Result, Route
 from nocraven.api.wire import NDJSON, dumps_line
 from nocraven.buffer import results
 from nocraven.buffer.access import Follower
+from nocraven.buffer.filter import RecordFilter
 from nocraven.buffer.limits import BufferLimits, ServiceLimits
 from nocraven.buffer.settings import BufferSettings
 from nocraven.buffer.store import SegmentStore
@@ -180,12 +181,13 @@ class BufferComponent(Component):
         service = choice_param(request, "service", SERVICES)
         limit = int_param(request, "limit", 20, 1, 10_000)
         follow = bool_param(request, "follow")
-        follower = Follower(service) if follow else None
+        match = RecordFilter(source=request.query.get("source") or None, text=request.query.get("grep") or None)
+        follower = Follower(service, match) if follow else None
         if follower is not None:
             self.access.followers.add(follower)  # before the tail is read: nothing falls between
         response = web.StreamResponse(headers={"Content-Type": NDJSON})
         try:
-            lines = await asyncio.to_thread(store.tail, service, limit)
+            lines = await asyncio.to_thread(store.tail, service, limit, match if match.active else None)
             await response.prepare(request)
             await response.write(b"".join(line + b"\n" for line in lines))
             while follower is not None:

@@ -16,7 +16,7 @@ import os
 import sqlite3
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -554,9 +554,16 @@ class SegmentStore:
             segments.sort(key=lambda segment: segment.first_seq)
         return found
 
-    def tail(self, service: str | None = None, limit: int = 100) -> list[bytes]:
+    def tail(
+        self,
+        service: str | None = None,
+        limit: int = 100,
+        match: Callable[[bytes], bool] | None = None,
+        scan_limit: int = 1_000_000,
+    ) -> list[bytes]:
         """The newest `limit` records, oldest first, including unsealed ones. Across services
-        they are ordered by their received_at."""
+        they are ordered by their received_at. With `match`, the newest `limit` records it
+        accepts, looking back over at most `scan_limit` records per service."""
         if limit <= 0:
             return []
         with self._db_lock:
@@ -565,22 +572,35 @@ class SegmentStore:
             services = [service] if service is not None else sorted({*self._states, *unsealed})
             picked: list[tuple[float, bytes]] = []
             for name in services:
-                picked.extend(self._tail_service(name, limit, unsealed.get(name, [])))
+                picked.extend(self._tail_service(name, limit, unsealed.get(name, []), match, scan_limit))
         if service is None and len(services) > 1:
             picked.sort(key=lambda item: received_at(item[1]) or item[0])
         return [record for _, record in picked[-limit:]]
 
-    def _tail_service(self, service: str, limit: int, unsealed: list[OpenSegment]) -> list[tuple[float, bytes]]:
+    def _tail_service(
+        self,
+        service: str,
+        limit: int,
+        unsealed: list[OpenSegment],
+        match: Callable[[bytes], bool] | None = None,
+        scan_limit: int = 1_000_000,
+    ) -> list[tuple[float, bytes]]:
         chunks: list[list[tuple[float, bytes]]] = []  # newest first
-        count = 0
+        count = scanned = 0
+
+        def accepted(lines: list[bytes]) -> list[bytes]:
+            nonlocal scanned
+            scanned += len(lines)
+            return lines if match is None else [line for line in lines if match(line)]
+
         for segment in reversed(unsealed):
-            records = segment.records()[-(limit - count) :]
+            records = accepted(segment.records())[-(limit - count) :]
             chunks.append([(segment.last_received, record) for record in records])
             count += len(records)
-            if count >= limit:
-                break
+            if count >= limit or scanned >= scan_limit:
+                return [item for chunk in reversed(chunks) for item in chunk]
         before_seq = unsealed[0].first_seq if unsealed else 1 << 62
-        while count < limit:
+        while count < limit and scanned < scan_limit:
             metas = tables.newest_segments(self._conn, service, before_seq, _READ_BATCH_ROWS)
             if not metas:
                 break
@@ -589,10 +609,10 @@ class SegmentStore:
                 lines = self._lines(meta)
                 if lines is None:
                     continue
-                records = lines[-(limit - count) :]
+                records = accepted(lines)[-(limit - count) :]
                 chunks.append([(meta.last_received, record) for record in records])
                 count += len(records)
-                if count >= limit:
+                if count >= limit or scanned >= scan_limit:
                     break
         return [item for chunk in reversed(chunks) for item in chunk]
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
+import contextlib
 import sys
-from pathlib import Path
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, BinaryIO
 
 import typer
 from rich.table import Table
@@ -15,6 +15,7 @@ from nocraven.cli.common import (
     client,
     emit,
     err,
+    fail,
     out,
     print_json,
     print_json_line,
@@ -54,8 +55,8 @@ def render_stats(data: BufferStats) -> None:
             human_bytes(svc.raw_bytes),
             human_bytes(svc.stored_bytes),
             f"{ratio:.1f}x" if ratio else "-",
-            svc.oldest or "-",
-            svc.newest or "-",
+            _when(svc.oldest),
+            _when(svc.newest),
             f"{svc.dropped_records:,}",
         )
     out.print(table)
@@ -70,16 +71,25 @@ def render_stats(data: BufferStats) -> None:
         out.print(f"  dropped ({reason}): {count.records:,} records, {human_bytes(count.bytes)}")
 
 
+def _when(rfc3339: str | None) -> str:
+    """`2026-11-27 05:54:26`: the time is never cut; on a narrow terminal the date goes."""
+    if not rfc3339:
+        return "-"
+    return rfc3339[11:19] if out.width < 100 else f"{rfc3339[:10]} {rfc3339[11:19]}"
+
+
 @app.command("tail")
 def tail(
     service: str = typer.Option(None, "--service", help="syslog, flow, trap or winevent"),
     limit: int = typer.Option(20, "--limit", min=1, max=10000),
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new records."),
+    source: str = typer.Option(None, "--source", help="Only records whose sender contains this (e.g. 10.1.2.3)"),
+    grep: str = typer.Option(None, "--grep", help="Only records containing this text (case-insensitive)"),
     as_json: bool = JsonOption,
 ) -> None:
-    """The newest records (NDJSON with --json)."""
+    """The newest records (NDJSON with --json). Filters run in the engine over every record."""
     with client() as c:
-        for record in c.buffer_tail(service=service, limit=limit, follow=follow):
+        for record in c.buffer_tail(service=service, limit=limit, follow=follow, source=source, grep=grep):
             if as_json:
                 print_json_line(record)
             else:
@@ -91,20 +101,38 @@ def export(
     service: str = typer.Option(..., "--service"),
     since: str = typer.Option(None, "--since", help="RFC 3339 time, e.g. 2026-11-27T08:00:00Z"),
     until: str = typer.Option(None, "--until", help="RFC 3339 time"),
-    out_path: Path = typer.Option(..., "--out", help="NDJSON file; a .zst name writes it zstd-compressed"),
+    out_path: str = typer.Option(
+        ..., "--out", help="NDJSON file (- for standard output); a .zst name writes it zstd-compressed"
+    ),
 ) -> None:
     """Write a service's records in a time range to a file."""
     import zstandard
 
     count = 0
-    with client() as c, open(out_path, "wb") as raw_file:
-        sink: Any = zstandard.ZstdCompressor(level=3).stream_writer(raw_file) if out_path.suffix == ".zst" else raw_file
-        for record in c.buffer_export(service=service, since=since, until=until):
-            sink.write(json.dumps(record, separators=(",", ":")).encode() + b"\n")
+    with client() as c, _output(out_path) as raw_file:
+        compressed = out_path.endswith(".zst")
+        sink: Any = zstandard.ZstdCompressor(level=3).stream_writer(raw_file) if compressed else raw_file
+        for line in c.buffer_export_lines(service=service, since=since, until=until):
+            sink.write(line + b"\n")
             count += 1
         if sink is not raw_file:
             sink.flush(zstandard.FLUSH_FRAME)
-    err.print(f"wrote {count:,} records to {out_path}", markup=False)
+    err.print(f"wrote {count:,} records to {'standard output' if out_path == '-' else out_path}", markup=False)
+
+
+@contextlib.contextmanager
+def _output(path: str) -> Iterator[BinaryIO]:
+    """The export's destination; a path that cannot be written is a usage error, said in one line."""
+    if path == "-":
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
+        return
+    try:
+        file = open(path, "wb")  # noqa: SIM115 - closed below, after the stream ends
+    except OSError as exc:
+        raise fail(f"cannot write {path}: {exc.strerror}", ExitCode.USAGE) from None
+    with file:
+        yield file
 
 
 @app.command("purge")

@@ -21,6 +21,7 @@ def check(
     """Validate a config file exactly as the engine does at start."""
     try:
         config = config_mod.resolve(path)
+        config_mod.check_environment(config)
     except config_mod.ConfigError as exc:
         if as_json:
             print_json({"ok": False, "source": exc.source, "problems": exc.problems})

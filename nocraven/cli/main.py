@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import logging
+import os
 import sys
 from pathlib import Path
 
 import typer
+from typer._click import exceptions as click  # typer 0.2x carries its own click
 
 from nocraven import __version__
 from nocraven.capabilities import CAPABILITIES, Capability
@@ -75,10 +79,37 @@ def add_capabilities(target: typer.Typer, capabilities: tuple[Capability, ...] =
 add_capabilities(app)
 
 
+def _click_classes(name: str) -> tuple[type[Exception], ...]:
+    """Click's exception class and, where typer carries a click of its own, typer's."""
+    classes: list[type[Exception]] = [getattr(click, name)]
+    with contextlib.suppress(ImportError, AttributeError):
+        classes.append(getattr(importlib.import_module("typer._click.exceptions"), name))
+    return tuple(classes)
+
+
+def _message(exc: Exception) -> str:
+    format_message = getattr(exc, "format_message", None)
+    return str(format_message()) if callable(format_message) else str(exc)
+
+
+USAGE_ERRORS = _click_classes("UsageError")
+CLICK_ERRORS = _click_classes("ClickException")
+
+
 def main() -> None:
     """Entry point: map every failure to its exit code and one line on stderr, never a traceback."""
     try:
-        app()
+        code = app(standalone_mode=False)
+    except USAGE_ERRORS as exc:
+        # One line, like every other error; --help says the rest.
+        where = getattr(getattr(exc, "ctx", None), "command_path", None) or "nocraven"
+        err.print(f"nocraven: {_message(exc)} (see `{where} --help`)", markup=False)
+        sys.exit(ExitCode.USAGE)
+    except typer.Abort:
+        sys.exit(130)
+    except CLICK_ERRORS as exc:
+        err.print(f"nocraven: {_message(exc)}", markup=False)
+        sys.exit(int(getattr(exc, "exit_code", ExitCode.FAILED)))
     except EngineUnreachable as exc:
         err.print(f"nocraven: {exc}", markup=False)
         sys.exit(ExitCode.PERMISSION if exc.denied else ExitCode.UNREACHABLE)
@@ -88,11 +119,15 @@ def main() -> None:
     except KeyboardInterrupt:
         sys.exit(130)
     except BrokenPipeError:
-        sys.exit(ExitCode.OK)  # `nocraven buffer tail --follow | head` ends like this
+        # `nocraven buffer tail --follow | head` ends like this: quietly, and with nothing left
+        # for the interpreter to fail flushing at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(ExitCode.OK)
     except Exception as exc:
         logging.getLogger("nocraven.cli").debug("internal error", exc_info=True)
         err.print(f"nocraven: internal error: {type(exc).__name__}: {exc}", markup=False)
         sys.exit(ExitCode.FAILED)
+    sys.exit(code if isinstance(code, int) else ExitCode.OK)
 
 
 if __name__ == "__main__":

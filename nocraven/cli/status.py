@@ -6,7 +6,8 @@ import time
 
 from rich.table import Table
 
-from nocraven.cli.common import JsonOption, client, emit, out
+from nocraven.cli.common import JsonOption, client, emit, fail, out
+from nocraven.exitcodes import ExitCode
 from nocraven.humanize import human_duration
 from nocraven.schema.base import ComponentState
 from nocraven.schema.engine import EngineStatus
@@ -22,9 +23,14 @@ STATE_STYLE = {
 
 
 def status(as_json: bool = JsonOption) -> None:
-    """Engine version, uptime, and each component's state."""
+    """Engine version, uptime, and each component's state. Exits 1 when a component has failed,
+    so a script can check the box with `nocraven status --json >/dev/null`."""
     with client() as c:
-        emit(c.status(), as_json, render_status)
+        data = c.status()
+    emit(data, as_json, render_status)
+    failed = sorted(name for name, comp in data.components.items() if comp.state == ComponentState.FAILED)
+    if failed:
+        raise fail(f"failed: {', '.join(failed)} (see `nocraven status` and the engine log)", ExitCode.FAILED)
 
 
 def render_status(data: EngineStatus) -> None:

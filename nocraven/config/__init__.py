@@ -25,6 +25,7 @@ from collectors.syslog.settings import SyslogSettings
 from collectors.winevents.settings import WineventsSettings
 from nocraven.buffer.settings import BufferSettings, ServiceBufferSettings
 from nocraven.capabilities import buffer_services
+from nocraven.config import environment
 from nocraven.config.engine import ApiConfig, EngineConfig, LogLevel
 from nocraven.config.walker import ConfigError, build, to_plain
 
@@ -48,7 +49,9 @@ __all__ = [
     "SnmptrapSettings",
     "SyslogSettings",
     "WineventsSettings",
+    "check_environment",
     "embedded_default",
+    "environment_problems",
     "from_toml_text",
     "load",
     "parse_listen",
@@ -133,6 +136,25 @@ def resolve(path: Path | None) -> Config:
     if path is None and os.environ.get(ENV_CONFIG):
         path = Path(os.environ[ENV_CONFIG])
     return load(path) if path is not None else embedded_default()
+
+
+def environment_problems(config: Config) -> list[str]:
+    """What this machine lacks for the config (files, writable paths); see environment.py."""
+    tls_files: dict[str, str] = {}
+    if config.syslog.tls:
+        tls_files = {
+            "syslog.tls_cert": config.syslog.tls_cert,
+            "syslog.tls_key": config.syslog.tls_key,
+            "syslog.tls_client_ca": config.syslog.tls_client_ca,
+        }
+    return environment.problems(config.engine, config.api, tls_files)
+
+
+def check_environment(config: Config) -> None:
+    """Raise ConfigError naming every key whose file or path this machine cannot serve."""
+    found = environment_problems(config)
+    if found:
+        raise ConfigError(found, config.source)
 
 
 def to_dict(config: Config) -> dict[str, Any]:

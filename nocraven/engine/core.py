@@ -19,7 +19,7 @@ from nocraven.api.server import ApiServer
 from nocraven.api.watch import stream_watch
 from nocraven.capabilities import CAPABILITIES
 from nocraven.config import Config, parse_listen
-from nocraven.engine import system
+from nocraven.engine import files, system
 from nocraven.engine.bus import EventBus
 from nocraven.engine.component import EngineContext
 from nocraven.engine.components import build_components
@@ -65,7 +65,8 @@ class Engine:
     async def start(self) -> None:
         """Bind the control socket first: a second engine must fail before touching anything."""
         await self.api.start()
-        self.config.engine.data_dir.mkdir(parents=True, exist_ok=True)
+        os.umask(files.umask_for(self.config.engine.admin_group))
+        files.secure_data_dir(self.config.engine.data_dir, self.config.engine.admin_group)
         self.supervisor.start_all()
         await self.supervisor.wait_started(timeout=10.0)
         log.info(

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from nocraven import config as config_mod
-from nocraven.api.server import SocketBusy
+from nocraven.api.server import ListenerFailed, SocketBusy
 from nocraven.engine import logs
 from nocraven.engine.core import Engine
 from nocraven.exitcodes import ExitCode
@@ -25,13 +25,11 @@ async def serve(config: config_mod.Config) -> int:
     except SocketBusy as exc:
         print(f"nocraven engine: {exc}", file=sys.stderr)
         return ExitCode.FAILED
-    except OSError as exc:
-        print(
-            f"nocraven engine: cannot start the control socket {config.engine.socket}: {exc.strerror}",
-            file=sys.stderr,
-        )
+    except ListenerFailed as exc:
+        # The config asks for something this machine cannot give: a usage error naming the key.
+        print(f"nocraven: config: {config.source}: {exc}", file=sys.stderr)
         await engine.api.stop()
-        return ExitCode.FAILED
+        return ExitCode.USAGE
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, engine.request_stop, signal.Signals(sig).name)
@@ -43,6 +41,7 @@ async def serve(config: config_mod.Config) -> int:
 def run(config_path: Path | None) -> int:
     try:
         config = config_mod.resolve(config_path)
+        config_mod.check_environment(config)
     except config_mod.ConfigError as exc:
         for line in str(exc).splitlines():
             print(f"nocraven: config: {line}", file=sys.stderr)

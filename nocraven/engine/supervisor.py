@@ -150,6 +150,7 @@ class Supervisor:
     async def _keep_running(self, s: Supervised) -> None:
         delay = self._backoff_initial
         name = s.component.name
+        repeats = 0  # the same failure again: logged as one line with a count, not a traceback each time
         while True:
             if s.restarts:
                 self._set_state(s, ComponentState.RESTARTING)
@@ -167,7 +168,11 @@ class Supervisor:
                 if self.stopping:  # a failure while the engine stops is not worth a restart
                     log.info("component %s ended while stopping: %s", name, error)
                     return
-                log.exception("component %s crashed; restarting in %.0f s", name, delay)
+                repeats = repeats + 1 if error == s.last_error else 0
+                if repeats == 0:
+                    log.exception("component %s crashed; restarting in %.0f s", name, delay)
+                elif repeats in (1, 10, 100) or repeats % 1000 == 0:
+                    log.error("component %s failed again (%d times in a row): %s", name, repeats + 1, error)
             if time.monotonic() - started >= self._healthy_after:
                 delay = self._backoff_initial
             s.restarts += 1
