@@ -1,0 +1,211 @@
+"""The templates and sampler tables learned from NetFlow v9 and IPFIX exporters, per scope.
+
+RFC 7011 (3.4.1, 8) scopes a template to its Transport Session and Observation Domain: for UDP,
+the exporter's address and source port, and the domain id (v9: the source id). Keying the cache
+by that whole tuple is what keeps two exporters (or two line cards of one) that reuse template
+id 256 from decoding each other's data.
+
+The cache can be written atomically (temp file, fsync, rename) and read back at start, so a
+restart decodes the next data set at once instead of waiting out the exporter's template
+refresh (often 10-30 minutes on routers), which is when other collectors lose flows.
+Plans (`collectors.flow.plan`) are compiled when data first needs them and shared between
+scopes whose templates are identical, so a template flood costs memory for the field lists
+only, and that is bounded.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from collectors.flow.plan import Field, Plan, compile_plan
+
+Scope = tuple[str, int, int, int]  # (exporter address, exporter port, version, domain / source id)
+FILE_FORMAT = 1
+MAX_SHARED_PLANS = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    template_id: int
+    fields: tuple[Field, ...]
+    options: bool
+    scope_fields: int  # options templates: how many leading fields are scope fields
+    learned_at: float
+
+
+class TemplateCache:
+    """Templates per scope, with a limit on the total and per scope so a flood cannot grow it."""
+
+    def __init__(self, max_templates: int = 20_000, max_per_scope: int = 2_048) -> None:
+        self.max_templates = max_templates
+        self.max_per_scope = max_per_scope
+        self._templates: dict[Scope, dict[int, Template]] = {}
+        self._plans: dict[tuple[Scope, int], Plan] = {}
+        self._shared_plans: dict[tuple[tuple[Field, ...], bool], Plan] = {}
+        self.samplers: dict[Scope, dict[int, int]] = {}  # sampler / selector id -> rate
+        self.default_rates: dict[Scope, int] = {}  # a scope's rate from options data naming no sampler
+        self.boot_ms: dict[Scope, int] = {}  # systemInitTimeMilliseconds from options data
+        self.count = 0
+        self.changed = False  # anything to save since the last save or load
+
+    def get(self, scope: Scope, template_id: int) -> Template | None:
+        templates = self._templates.get(scope)
+        return templates.get(template_id) if templates else None
+
+    def learn(self, scope: Scope, template: Template) -> bool:
+        """Keep a template (replacing one of the same id); False when a limit refuses it."""
+        templates = self._templates.get(scope)
+        if templates is None:
+            if self.count >= self.max_templates:
+                return False
+            templates = self._templates[scope] = {}
+        old = templates.get(template.template_id)
+        if old is None:
+            if self.count >= self.max_templates or len(templates) >= self.max_per_scope:
+                return False
+            self.count += 1
+        elif old.fields == template.fields and old.options == template.options:
+            # A refresh: the exporter re-sends its templates every few seconds or minutes.
+            return True
+        templates[template.template_id] = template
+        self._plans.pop((scope, template.template_id), None)
+        self.changed = True
+        return True
+
+    def withdraw(self, scope: Scope, template_id: int | None, options: bool) -> int:
+        """Forget one template, or all of a kind (`template_id` None); returns how many."""
+        templates = self._templates.get(scope)
+        if not templates:
+            return 0
+        if template_id is None:
+            doomed = [tid for tid, t in templates.items() if t.options == options]
+        else:
+            doomed = [template_id] if template_id in templates else []
+        for tid in doomed:
+            del templates[tid]
+            self._plans.pop((scope, tid), None)
+        self.count -= len(doomed)
+        if not templates:
+            del self._templates[scope]
+        self.changed = self.changed or bool(doomed)
+        return len(doomed)
+
+    def plan(self, scope: Scope, template: Template) -> Plan:
+        """The compiled plan for a template (raises PlanError for one that cannot decode)."""
+        key = (scope, template.template_id)
+        plan = self._plans.get(key)
+        if plan is None:
+            shape = (template.fields, template.options)
+            plan = self._shared_plans.get(shape)
+            if plan is None:
+                if len(self._shared_plans) >= MAX_SHARED_PLANS:
+                    self._shared_plans.clear()
+                plan = self._shared_plans[shape] = compile_plan(template.fields, template.options)
+            if len(self._plans) >= self.max_templates:
+                self._plans.clear()
+            self._plans[key] = plan
+        return plan
+
+    def scopes(self) -> dict[Scope, dict[int, Template]]:
+        return self._templates
+
+    def templates_of(self, address: str) -> int:
+        return sum(len(t) for scope, t in self._templates.items() if scope[0] == address)
+
+    def set_sampler(self, scope: Scope, sampler: int | None, rate: int) -> None:
+        if sampler is None:
+            if self.default_rates.get(scope) != rate:
+                self.default_rates[scope] = rate
+                self.changed = True
+            return
+        table = self.samplers.setdefault(scope, {})
+        if table.get(sampler) != rate and (sampler in table or len(table) < 1024):
+            table[sampler] = rate
+            self.changed = True
+
+    # ---- persistence ------------------------------------------------------------------------
+
+    def dump(self) -> bytes:
+        return msgspec.json.encode(
+            {
+                "format": FILE_FORMAT,
+                "templates": [
+                    {
+                        "scope": list(scope),
+                        "id": t.template_id,
+                        "options": t.options,
+                        "scope_fields": t.scope_fields,
+                        "fields": [list(f) for f in t.fields],
+                        "learned_at": t.learned_at,
+                    }
+                    for scope, templates in self._templates.items()
+                    for t in templates.values()
+                ],
+                "samplers": [
+                    {"scope": list(scope), "sampler": sampler, "rate": rate}
+                    for scope, table in self.samplers.items()
+                    for sampler, rate in table.items()
+                ]
+                + [{"scope": list(scope), "sampler": None, "rate": rate} for scope, rate in self.default_rates.items()],
+                "boot_ms": [{"scope": list(scope), "ms": ms} for scope, ms in self.boot_ms.items()],
+            }
+        )
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the cache atomically: a crash leaves the old file or the new one, never half."""
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(self.dump())
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temp, target)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
+        self.changed = False
+
+    def load(self, path: str | os.PathLike[str]) -> tuple[int, str | None]:
+        """Add the templates saved at path to this cache (several workers' files can be merged).
+        Returns how many were loaded and, when the file could not be used, why, in words."""
+        try:
+            data = Path(path).read_bytes()
+        except FileNotFoundError:
+            return 0, None
+        except OSError as exc:
+            return 0, f"flow template file {path} could not be read ({exc.strerror}); templates will be relearned"
+        try:
+            return self.load_bytes(data), None
+        except (msgspec.DecodeError, KeyError, TypeError, ValueError) as exc:
+            return 0, f"flow template file {path} is damaged ({exc}); templates will be relearned from exporters"
+
+    def load_bytes(self, data: bytes) -> int:
+        doc: dict[str, Any] = msgspec.json.decode(data)
+        if doc.get("format") != FILE_FORMAT:
+            raise ValueError(f"unknown format {doc.get('format')!r}")
+        loaded = 0
+        for item in doc["templates"]:
+            scope = _scope(item["scope"])
+            fields = tuple((int(ie), int(length), int(pen)) for ie, length, pen in item["fields"])
+            template = Template(int(item["id"]), fields, bool(item["options"]), int(item["scope_fields"]), float(item["learned_at"]))
+            loaded += self.learn(scope, template)
+        for item in doc.get("samplers", []):
+            sampler = item["sampler"]
+            self.set_sampler(_scope(item["scope"]), None if sampler is None else int(sampler), int(item["rate"]))
+        for item in doc.get("boot_ms", []):
+            self.boot_ms[_scope(item["scope"])] = int(item["ms"])
+        self.changed = False
+        return loaded
+
+
+def _scope(value: list[Any]) -> Scope:
+    address, port, version, domain = value
+    return (str(address), int(port), int(version), int(domain))
