@@ -79,7 +79,9 @@ class FlowDecoder:
         version: Version = "sflow5" if datagram[:4] == SFLOW5 else int.from_bytes(datagram[:2], "big")
         if version not in self.accept:
             entry["refused_versions"] += 1
-            entry["last_error"] = f"datagram from {source} is not {' / '.join(_names(self.accept))} (starts {datagram[:4].hex()})"
+            entry["last_error"] = (
+                f"datagram from {source} is not {' / '.join(_names(self.accept))} (starts {datagram[:4].hex()})"
+            )
         else:
             received_at = ms_text(int(now * 1000))
             try:
@@ -108,7 +110,13 @@ class FlowDecoder:
     # ---- NetFlow v5 ---------------------------------------------------------------------------
 
     def _v5(
-        self, datagram: bytes, address: str, source: str, received_at: str, records: list[dict[str, Any]], entry: dict[str, Any]
+        self,
+        datagram: bytes,
+        address: str,
+        source: str,
+        received_at: str,
+        records: list[dict[str, Any]],
+        entry: dict[str, Any],
     ) -> None:
         if len(datagram) < V5_HEADER.size:
             raise ValueError(f"header needs {V5_HEADER.size} bytes, datagram has {len(datagram)}")
@@ -120,7 +128,9 @@ class FlowDecoder:
             header={"engineType": engine_type, "engineId": engine_id},
         )  # fmt: skip
         available = (len(datagram) - V5_HEADER.size) // V5_RECORD_LENGTH
-        records += V5_PLAN.decode(datagram[V5_HEADER.size : V5_HEADER.size + min(count, available) * V5_RECORD_LENGTH], context)
+        records += V5_PLAN.decode(
+            datagram[V5_HEADER.size : V5_HEADER.size + min(count, available) * V5_RECORD_LENGTH], context
+        )
         self._sequence((address, 5, engine_type, engine_id), sequence, count, entry, "lost_records")
         if available < count:
             raise ValueError(f"header announces {count} records, datagram holds {available}")
@@ -239,7 +249,9 @@ class FlowDecoder:
             known = cache.get(scope, template_id)
             if not cache.learn(scope, template):
                 entry["templates_refused"] += 1
-                entry["last_error"] = f"template {template_id} from {scope[0]}:{scope[1]} refused: template limit reached"
+                entry["last_error"] = (
+                    f"template {template_id} from {scope[0]}:{scope[1]} refused: template limit reached"
+                )
                 continue
             if known is None or known.fields != template.fields:
                 entry["templates_learned"] += 1
@@ -249,7 +261,9 @@ class FlowDecoder:
                 self._released += len(released)
                 records += released
 
-    def _data(self, scope: Scope, template_id: int, body: bytes, context: SetContext, entry: dict[str, Any]) -> list[dict[str, Any]]:
+    def _data(
+        self, scope: Scope, template_id: int, body: bytes, context: SetContext, entry: dict[str, Any]
+    ) -> list[dict[str, Any]]:
         template = self.templates.get(scope, template_id)
         if template is None:
             return []
@@ -268,7 +282,11 @@ class FlowDecoder:
         RFC 5476); later data records of the scope use them."""
         cache = self.templates
         for record in decoded:
-            rate = record.get("samplingInterval") or record.get("samplingPacketInterval") or record.get("samplerRandomInterval")
+            rate = (
+                record.get("samplingInterval")
+                or record.get("samplingPacketInterval")
+                or record.get("samplerRandomInterval")
+            )
             size, population = record.get("samplingSize"), record.get("samplingPopulation")
             if not rate and isinstance(size, int) and isinstance(population, int) and size:
                 rate = population // size
@@ -287,7 +305,9 @@ class FlowDecoder:
 
     # ---- sequence numbers ---------------------------------------------------------------------
 
-    def _sequence(self, key: tuple[Any, ...], sequence: int, count: int | None, entry: dict[str, Any], unit: str) -> None:
+    def _sequence(
+        self, key: tuple[Any, ...], sequence: int, count: int | None, entry: dict[str, Any], unit: str
+    ) -> None:
         """Infer loss from a sequence number: a forward jump is lost datagrams or records; a
         jump back (or beyond half the number space forward) is a restart or reordering."""
         expected = self._next_sequence.get(key)

@@ -211,12 +211,12 @@ def compile_plan(fields: tuple[Field, ...], options: bool, header_keys: tuple[st
         items.append('"observation_domain": domain')
     else:
         for key, (v4, v6) in _ADDRESS.items():
-            index = pick((v4, v6), lambda i: codes[i] in ("4s", "16s"))
-            items.append(f'"{key}": {exprs[index] if index is not None else "None"}')
+            chosen = pick((v4, v6), lambda i: codes[i] in ("4s", "16s"))
+            items.append(f'"{key}": {exprs[chosen] if chosen is not None else "None"}')
         counters: dict[str, str] = {}
         for key, candidates in _SCALAR.items():
-            index = pick(candidates, lambda i: exprs[i] == f"v{i}" or exprs[i].startswith("from_bytes("))
-            value = exprs[index] if index is not None else "None"
+            chosen = pick(candidates, lambda i: exprs[i] == f"v{i}" or exprs[i].startswith("from_bytes("))
+            value = exprs[chosen] if chosen is not None else "None"
             items.append(f'"{key}": {value}')
             counters[key] = value
         items.append(f'"start": {_time_expr(fields, by_element, exprs, consumed, _START, 22, 158)}')
@@ -269,7 +269,13 @@ def compile_plan(fields: tuple[Field, ...], options: bool, header_keys: tuple[st
         namespace["read_rows"] = partial(_read_rows, _row_readers(codes))
         unpacked = ", ".join(slots) + ("," if len(slots) == 1 else "")
         source = "\n".join(
-            ["def decode(data, ctx):", *setup, "    for (" + unpacked + ") in read_rows(data):", *body, "    return out"]
+            [
+                "def decode(data, ctx):",
+                *setup,
+                "    for (" + unpacked + ") in read_rows(data):",
+                *body,
+                "    return out",
+            ]
         )
     exec(compile(source, f"<flow template {len(fields)} fields>", "exec"), namespace)
     return Plan(record_length=record_length, variable=variable, decode=namespace["decode"])

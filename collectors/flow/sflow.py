@@ -54,7 +54,9 @@ VLAN_TAGS = (0x8100, 0x88A8, 0x9100)
 IPV6_EXTENSIONS = (0, 43, 60, 51)  # hop-by-hop, routing, destination options, authentication
 
 
-def decode_sflow(datagram: bytes, source: str, received_at: str, records: list[dict[str, Any]]) -> tuple[tuple[Any, ...], int]:
+def decode_sflow(
+    datagram: bytes, source: str, received_at: str, records: list[dict[str, Any]]
+) -> tuple[tuple[Any, ...], int]:
     """Append the datagram's records; returns the sequence key (agent, sub agent) and number."""
     (address_type,) = _U32.unpack_from(datagram, 4)
     if address_type == 1:
@@ -88,7 +90,7 @@ def decode_sflow(datagram: bytes, source: str, received_at: str, records: list[d
 
 
 def _new_flow(base: dict[str, Any], kind: str) -> dict[str, Any]:
-    record = {"service": "flow", "kind": kind}
+    record: dict[str, Any] = {"service": "flow", "kind": kind}
     record.update(base)
     record.update(
         src_addr=None, dst_addr=None, src_port=None, dst_port=None, protocol=None, bytes=None, packets=None,
@@ -155,7 +157,7 @@ def _flow_records(body: bytes, position: int, count: int, record: dict[str, Any]
             raise ValueError(f"flow record format {tag} claims {length} bytes, {len(data)} remain")
         position += length
         if tag == 1:
-            protocol, frame_length, stripped, header_length = _RAW_HEADER.unpack_from(data)
+            protocol, frame_length, _stripped, header_length = _RAW_HEADER.unpack_from(data)
             record["bytes"] = frame_length
             record["dataLinkFrameSize"] = frame_length
             record["sflow_header_protocol"] = protocol
@@ -169,7 +171,7 @@ def _flow_records(body: bytes, position: int, count: int, record: dict[str, Any]
                 record["bytes"] = frame_length
         elif tag in (3, 4):
             layout = _IPV4_DATA if tag == 3 else _IPV6_DATA
-            length_, protocol, src, dst, src_port, dst_port, flags, tos = layout.unpack_from(data)
+            length_, protocol, src, dst, src_port, dst_port, flags, _tos = layout.unpack_from(data)
             if record["src_addr"] is None:
                 text = socket.inet_ntoa if tag == 3 else ntop6
                 record.update(src_addr=text(src), dst_addr=text(dst), protocol=protocol)

@@ -19,7 +19,6 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import msgspec
 
@@ -132,29 +131,24 @@ class TemplateCache:
     # ---- persistence ------------------------------------------------------------------------
 
     def dump(self) -> bytes:
-        return msgspec.json.encode(
-            {
-                "format": FILE_FORMAT,
-                "templates": [
-                    {
-                        "scope": list(scope),
-                        "id": t.template_id,
-                        "options": t.options,
-                        "scope_fields": t.scope_fields,
-                        "fields": [list(f) for f in t.fields],
-                        "learned_at": t.learned_at,
-                    }
+        return _FILE_ENCODER.encode(
+            TemplateFile(
+                format=FILE_FORMAT,
+                templates=[
+                    SavedTemplate(
+                        scope, t.template_id, t.options, t.scope_fields, [list(f) for f in t.fields], t.learned_at
+                    )
                     for scope, templates in self._templates.items()
                     for t in templates.values()
                 ],
-                "samplers": [
-                    {"scope": list(scope), "sampler": sampler, "rate": rate}
+                samplers=[
+                    SavedSampler(scope, sampler, rate)
                     for scope, table in self.samplers.items()
                     for sampler, rate in table.items()
                 ]
-                + [{"scope": list(scope), "sampler": None, "rate": rate} for scope, rate in self.default_rates.items()],
-                "boot_ms": [{"scope": list(scope), "ms": ms} for scope, ms in self.boot_ms.items()],
-            }
+                + [SavedSampler(scope, None, rate) for scope, rate in self.default_rates.items()],
+                boot_ms=[SavedBoot(scope, ms) for scope, ms in self.boot_ms.items()],
+            )
         )
 
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -184,28 +178,60 @@ class TemplateCache:
             return 0, f"flow template file {path} could not be read ({exc.strerror}); templates will be relearned"
         try:
             return self.load_bytes(data), None
-        except (msgspec.DecodeError, KeyError, TypeError, ValueError) as exc:
+        except (msgspec.DecodeError, ValueError) as exc:
             return 0, f"flow template file {path} is damaged ({exc}); templates will be relearned from exporters"
 
     def load_bytes(self, data: bytes) -> int:
-        doc: dict[str, Any] = msgspec.json.decode(data)
-        if doc.get("format") != FILE_FORMAT:
-            raise ValueError(f"unknown format {doc.get('format')!r}")
+        """Learn the templates of a saved file (raises msgspec.DecodeError or ValueError)."""
+        saved = _FILE_DECODER.decode(data)
+        if saved.format != FILE_FORMAT:
+            raise ValueError(f"unknown format {saved.format!r}")
         loaded = 0
-        for item in doc["templates"]:
-            scope = _scope(item["scope"])
-            fields = tuple((int(ie), int(length), int(pen)) for ie, length, pen in item["fields"])
-            template = Template(int(item["id"]), fields, bool(item["options"]), int(item["scope_fields"]), float(item["learned_at"]))
-            loaded += self.learn(scope, template)
-        for item in doc.get("samplers", []):
-            sampler = item["sampler"]
-            self.set_sampler(_scope(item["scope"]), None if sampler is None else int(sampler), int(item["rate"]))
-        for item in doc.get("boot_ms", []):
-            self.boot_ms[_scope(item["scope"])] = int(item["ms"])
+        for item in saved.templates:
+            fields = tuple((ie, length, pen) for ie, length, pen in map(_field, item.fields))
+            loaded += self.learn(
+                item.scope, Template(item.id, fields, item.options, item.scope_fields, item.learned_at)
+            )
+        for sampler in saved.samplers:
+            self.set_sampler(sampler.scope, sampler.sampler, sampler.rate)
+        for boot in saved.boot_ms[: self.max_templates]:
+            self.boot_ms[boot.scope] = boot.ms
         self.changed = False
         return loaded
 
 
-def _scope(value: list[Any]) -> Scope:
-    address, port, version, domain = value
-    return (str(address), int(port), int(version), int(domain))
+class SavedTemplate(msgspec.Struct):
+    scope: Scope
+    id: int
+    options: bool
+    scope_fields: int
+    fields: list[list[int]]
+    learned_at: float
+
+
+class SavedSampler(msgspec.Struct):
+    scope: Scope
+    sampler: int | None
+    rate: int
+
+
+class SavedBoot(msgspec.Struct):
+    scope: Scope
+    ms: int
+
+
+class TemplateFile(msgspec.Struct):
+    format: int
+    templates: list[SavedTemplate]
+    samplers: list[SavedSampler] = []
+    boot_ms: list[SavedBoot] = []
+
+
+_FILE_ENCODER = msgspec.json.Encoder()
+_FILE_DECODER = msgspec.json.Decoder(TemplateFile)
+
+
+def _field(value: list[int]) -> Field:
+    if len(value) != 3 or not (0 <= value[0] <= 0xFFFF and 0 <= value[1] <= 0xFFFF and -1 <= value[2] < 2**32):
+        raise ValueError(f"bad template field {value!r}")
+    return value[0], value[1], value[2]

@@ -77,9 +77,25 @@ def netflow_v5(records: list[Flow], sequence: int = 0, export_s: int = 1_700_000
     body = b"".join(
         struct.pack(
             "!4s4s4sHHIIIIHHxBBBHHBBxx",
-            ip4(f.src), ip4(f.dst), ip4("0.0.0.0"), f.input_if, f.output_if, f.packets, f.bytes,
-            f.start_ms - boot_ms, f.end_ms - boot_ms, f.src_port, f.dst_port, f.tcp_flags, f.protocol, 0, 0, 0, 0, 0,
-        )  # fmt: skip
+            ip4(f.src),
+            ip4(f.dst),
+            ip4("0.0.0.0"),
+            f.input_if,
+            f.output_if,
+            f.packets,
+            f.bytes,
+            f.start_ms - boot_ms,
+            f.end_ms - boot_ms,
+            f.src_port,
+            f.dst_port,
+            f.tcp_flags,
+            f.protocol,
+            0,
+            0,
+            0,
+            0,
+            0,
+        )
         for f in records
     )
     return header + body
@@ -127,9 +143,20 @@ def v9_options_template(template_id: int, scope: list[tuple[int, int]], fields: 
 def ipfix_flow_data(records: list[Flow]) -> bytes:
     return b"".join(
         struct.pack(
-            "!4s4sHHBBIIQQQQ", ip4(f.src), ip4(f.dst), f.src_port, f.dst_port, f.protocol, f.tcp_flags,
-            f.input_if, f.output_if, f.bytes, f.packets, f.start_ms, f.end_ms,
-        )  # fmt: skip
+            "!4s4sHHBBIIQQQQ",
+            ip4(f.src),
+            ip4(f.dst),
+            f.src_port,
+            f.dst_port,
+            f.protocol,
+            f.tcp_flags,
+            f.input_if,
+            f.output_if,
+            f.bytes,
+            f.packets,
+            f.start_ms,
+            f.end_ms,
+        )
         for f in records
     )
 
@@ -138,9 +165,20 @@ def v9_flow_data(records: list[Flow], export_s: int = 1_700_000_002, uptime_ms: 
     boot_ms = export_s * 1000 - uptime_ms
     return b"".join(
         struct.pack(
-            "!4s4sHHBBHHIIII", ip4(f.src), ip4(f.dst), f.src_port, f.dst_port, f.protocol, f.tcp_flags,
-            f.input_if, f.output_if, f.bytes, f.packets, f.start_ms - boot_ms, f.end_ms - boot_ms,
-        )  # fmt: skip
+            "!4s4sHHBBHHIIII",
+            ip4(f.src),
+            ip4(f.dst),
+            f.src_port,
+            f.dst_port,
+            f.protocol,
+            f.tcp_flags,
+            f.input_if,
+            f.output_if,
+            f.bytes,
+            f.packets,
+            f.start_ms - boot_ms,
+            f.end_ms - boot_ms,
+        )
         for f in records
     )
 

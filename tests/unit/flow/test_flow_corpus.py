@@ -332,7 +332,9 @@ KNOWN_DIFFERENCES = {
     " headers to the transport protocol (ICMPv6, 58), which is what a top-protocols view needs",
 }
 
-CASES = sorted(p.name for p in CORPUS.iterdir() if p.is_dir() and (p / "expected.out").exists()) if CORPUS.is_dir() else []
+CASES = (
+    sorted(p.name for p in CORPUS.iterdir() if p.is_dir() and (p / "expected.out").exists()) if CORPUS.is_dir() else []
+)
 
 
 @pytest.mark.parametrize("case", CASES)

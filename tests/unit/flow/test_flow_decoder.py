@@ -148,8 +148,13 @@ def test_sampling_rate_from_an_options_sampler_table() -> None:
     sampler_table = ipfix_options_template(300, [(48, 1)], [(50, 4)])  # samplerId -> samplerRandomInterval
     table_data = struct.pack("!BI", 5, 1000) + struct.pack("!BI", 6, 64)
     fields = (*((8, 4), (12, 4), (1, 8), (2, 8)), (48, 1))
-    data = b"".join(struct.pack("!4s4sQQB", bytes([10, 0, 0, i]), bytes([10, 0, 1, i]), 100, 2, s) for i, s in ((1, 5), (2, 6), (3, 9)))
-    message = ipfix_message([set_of(3, sampler_table), set_of(300, table_data), set_of(2, template_record(256, fields)), set_of(256, data)])
+    data = b"".join(
+        struct.pack("!4s4sQQB", bytes([10, 0, 0, i]), bytes([10, 0, 1, i]), 100, 2, s)
+        for i, s in ((1, 5), (2, 6), (3, 9))
+    )
+    message = ipfix_message(
+        [set_of(3, sampler_table), set_of(300, table_data), set_of(2, template_record(256, fields)), set_of(256, data)]
+    )
     records = decoder.decode(message, A, NOW)
     flows_only = [r for r in records if r["kind"] == "flow"]
     assert [r["sampling_rate"] for r in flows_only] == [1000, 64, None]
@@ -179,7 +184,16 @@ def test_variable_length_enterprise_and_padding_fields() -> None:
     fields = [(8, 4, 0), (96, 65535, 0), (210, 3, 0), (1234, 2, 9999), (40, 4, 29305), (82, 65535, 0)]
     record_a = b"\x0a\0\0\x01" + b"\x05https" + b"\0\0\0" + b"\xbe\xef" + struct.pack("!I", 77) + b"\x00"
     long_name = b"x" * 300
-    record_b = b"\x0a\0\0\x02" + b"\xff" + struct.pack("!H", 300) + long_name + b"\0\0\0" + b"\x00\x01" + struct.pack("!I", 1) + b"\x03ge0"
+    record_b = (
+        b"\x0a\0\0\x02"
+        + b"\xff"
+        + struct.pack("!H", 300)
+        + long_name
+        + b"\0\0\0"
+        + b"\x00\x01"
+        + struct.pack("!I", 1)
+        + b"\x03ge0"
+    )
     message = ipfix_message([set_of(2, template_record(256, fields)), set_of(256, record_a + record_b, pad_to=4)])
     records = decoder.decode(message, A, NOW)
     assert len(records) == 2
@@ -253,7 +267,12 @@ def test_sflow_flow_and_counter_samples() -> None:
     records = decoder.decode(datagram, ("192.0.2.9", 6343), NOW)
     sample, counters = records
     assert sample["version"] == "sflow5" and sample["kind"] == "flow" and sample["exporter"] == "192.0.2.50"
-    assert (sample["src_addr"], sample["dst_addr"], sample["src_port"], sample["dst_port"]) == ("10.1.2.3", "10.3.2.1", 5555, 53)
+    assert (sample["src_addr"], sample["dst_addr"], sample["src_port"], sample["dst_port"]) == (
+        "10.1.2.3",
+        "10.3.2.1",
+        5555,
+        53,
+    )
     assert (sample["protocol"], sample["bytes"], sample["packets"], sample["sampling_rate"]) == (17, 1000, 1, 400)
     assert (sample["bytes_scaled"], sample["packets_scaled"]) == (400_000, 400)
     assert (sample["input_if"], sample["output_if"], sample["vlanId"], sample["dot1qVlanId"]) == (3, 7, 10, 10)
@@ -290,7 +309,25 @@ def test_records_encode_as_ndjson_lines() -> None:
 def test_ipfix_data_with_reduced_size_and_absent_keys() -> None:
     """A template without ports or counters still gives every brief key, as null."""
     decoder = FlowDecoder()
-    message = ipfix_message([set_of(2, template_record(256, ((27, 16), (28, 16)))), set_of(256, bytes(16) + b"\x20\x01" + bytes(14))])
+    message = ipfix_message(
+        [set_of(2, template_record(256, ((27, 16), (28, 16)))), set_of(256, bytes(16) + b"\x20\x01" + bytes(14))]
+    )
     (record,) = decoder.decode(message, A, NOW)
     assert list(record)[: len(BRIEF_KEYS)] == BRIEF_KEYS
     assert (record["src_addr"], record["dst_addr"], record["bytes"], record["start"]) == ("::", "2001::", None, None)
+
+
+def test_decoder_for_applies_the_flow_settings_limits() -> None:
+    from collectors.flow import LISTENER_VERSIONS, FlowSettings, decoder_for
+
+    decoder = decoder_for(
+        FlowSettings(max_templates=16, max_templates_per_exporter=4, hold_sets=0), LISTENER_VERSIONS["ipfix"]
+    )
+    records = [template_record(256 + i, ((8, 4),)) for i in range(6)]
+    decoder.decode(ipfix_message([set_of(2, b"".join(records))]), A, NOW)
+    assert decoder.templates.count == 4
+    decoder.decode(ipfix_flows(flows(1), template_id=999, with_template=False), A, NOW)  # nothing may be held
+    stats = decoder.stats.exporters["192.0.2.1"]
+    assert (stats["templates_refused"], stats["expired_sets"], decoder.hold.sets) == (2, 1, 0)
+    assert decoder.decode(sflow_datagram([sflow_counter_sample()]), A, NOW) == []
+    assert FlowSettings(max_templates=16, max_templates_per_exporter=17).cross_checks()
