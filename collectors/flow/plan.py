@@ -56,18 +56,9 @@ _seconds_text: dict[int, str] = {}
 
 
 def ms_text(ms: int) -> str:
-    """RFC 3339 UTC with milliseconds; the second's text is cached, most flows share a few."""
-    seconds, millis = divmod(ms, 1000)
-    prefix = _seconds_text.get(seconds)
-    if prefix is None:
-        if len(_seconds_text) > 8192:
-            _seconds_text.clear()
-        try:
-            prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
-        except (OverflowError, OSError, ValueError):
-            prefix = "1970-01-01T00:00:00" if seconds < 0 else "9999-12-31T23:59:59"
-        _seconds_text[seconds] = prefix
-    return f"{prefix}.{millis:03d}Z"
+    """RFC 3339 UTC with milliseconds, e.g. 2026-12-01T11:06:24.123Z."""
+    seconds = ms // 1000
+    return (_seconds_text.get(seconds) or new_second(seconds)) + MILLIS_TEXT[ms % 1000]
 
 
 def text(raw: bytes) -> str:
@@ -86,8 +77,63 @@ def ntp_ms(raw: int) -> int:
 ntoa = socket.inet_ntoa
 ntop6 = partial(socket.inet_ntop, socket.AF_INET6)
 
+# Address and second texts are cached: a flow set repeats a few hosts and seconds, and a dict
+# lookup costs a tenth of formatting. The caches are emptied when they grow past their bound.
+MAX_CACHED = 65_536
+IPV4_TEXT: dict[bytes, str] = {}
+IPV6_TEXT: dict[bytes, str] = {}
+MILLIS_TEXT = tuple(f".{ms:03d}Z" for ms in range(1000))
+
+
+def new_ipv4(raw: bytes) -> str:
+    if len(IPV4_TEXT) >= MAX_CACHED:
+        IPV4_TEXT.clear()
+    text = IPV4_TEXT[raw] = ntoa(raw)
+    return text
+
+
+def new_ipv6(raw: bytes) -> str:
+    if len(IPV6_TEXT) >= MAX_CACHED:
+        IPV6_TEXT.clear()
+    text = IPV6_TEXT[raw] = ntop6(raw)
+    return text
+
+
+MAC_TEXT: dict[bytes, str] = {}
+
+
+def new_mac(raw: bytes) -> str:
+    if len(MAC_TEXT) >= MAX_CACHED:
+        MAC_TEXT.clear()
+    text = MAC_TEXT[raw] = raw.hex(":")
+    return text
+
+
+def new_second(seconds: int) -> str:
+    """The RFC 3339 text of a second up to the fraction (the cache of ms_text)."""
+    prefix = _seconds_text.get(seconds)
+    if prefix is None:
+        if len(_seconds_text) >= MAX_CACHED:
+            _seconds_text.clear()
+        try:
+            prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+        except (OverflowError, OSError, ValueError):
+            prefix = "1970-01-01T00:00:00" if seconds < 0 else "9999-12-31T23:59:59"
+        _seconds_text[seconds] = prefix
+    return prefix
+
+
 _GLOBALS: dict[str, Any] = {
     "ms_text": ms_text,
+    "ip4_get": IPV4_TEXT.get,
+    "ip4_new": new_ipv4,
+    "ip6_get": IPV6_TEXT.get,
+    "ip6_new": new_ipv6,
+    "sec_get": _seconds_text.get,
+    "sec_new": new_second,
+    "ms3": MILLIS_TEXT,
+    "mac_get": MAC_TEXT.get,
+    "mac_new": new_mac,
     "text": text,
     "ntp_ns": ntp_ns,
     "ntp_ms": ntp_ms,
@@ -116,11 +162,11 @@ def field_code(kind: str, length: int) -> tuple[str | None, str]:
     if kind in ("float64", "float32") and length in (4, 8):
         return ("f" if length == 4 else "d"), "{v}"
     if kind == "ipv4Address" and length == 4:
-        return "4s", "ntoa({v})"
+        return "4s", "(ip4_get({v}) or ip4_new({v}))"
     if kind == "ipv6Address" and length == 16:
-        return "16s", "ntop6({v})"
+        return "16s", "(ip6_get({v}) or ip6_new({v}))"
     if kind == "macAddress" and length == 6:
-        return "6s", "{v}.hex(':')"
+        return "6s", "(mac_get({v}) or mac_new({v}))"
     if kind == "string":
         return f"{length}s", "text({v})"
     if kind == "boolean" and length == 1:
@@ -150,8 +196,17 @@ _SCALAR = {
     "output_if": (14, 253),
     "tcp_flags": (6,),
 }
-_START = {152: "ms_text({v})", 150: "ms_text({v} * 1000)", 154: "ms_text(ntp_ms({v}))", 156: "ms_text(ntp_ms({v}))"}
-_END = {153: "ms_text({v})", 151: "ms_text({v} * 1000)", 155: "ms_text(ntp_ms({v}))", 157: "ms_text(ntp_ms({v}))"}
+# Time elements as Unix milliseconds, for the start and end keys.
+_START = {152: "{v}", 150: "{v} * 1000", 154: "ntp_ms({v})", 156: "ntp_ms({v})"}
+_END = {153: "{v}", 151: "{v} * 1000", 155: "ntp_ms({v})", 157: "ntp_ms({v})"}
+
+
+def _ms_text_expr(ms: str, slot: str) -> str:
+    """ms_text inlined (a call costs more than the work): the second's text from the cache,
+    the milliseconds from a table; `slot` holds the value so it is computed once."""
+    return f"((sec_get(({slot} := {ms}) // 1000) or sec_new({slot} // 1000)) + ms3[{slot} % 1000])"
+
+
 _RATE_IN_RECORD = (34, 305, 50)
 _SAMPLER_ID = (48, 302)
 
@@ -219,12 +274,14 @@ def compile_plan(fields: tuple[Field, ...], options: bool, header_keys: tuple[st
             value = exprs[chosen] if chosen is not None else "None"
             items.append(f'"{key}": {value}')
             counters[key] = value
-        items.append(f'"start": {_time_expr(fields, by_element, exprs, consumed, _START, 22, 158)}')
-        items.append(f'"end": {_time_expr(fields, by_element, exprs, consumed, _END, 21, 159)}')
+        items.append(f'"start": {_time_expr(by_element, exprs, consumed, _START, 22, 158, "t_start")}')
+        items.append(f'"end": {_time_expr(by_element, exprs, consumed, _END, 21, 159, "t_end")}')
         for key in ("input_if", "output_if", "tcp_flags"):
             # keep the brief's order: addresses, ports, protocol, counters, times, interfaces
             items.append(items.pop(next(i for i, item in enumerate(items) if item.startswith(f'"{key}"'))))
-        prologue.append(_rate_expr(by_element, codes, consumed))
+        rate_line = _rate_expr(by_element, codes, consumed)
+        if rate_line != "rate = default_rate":
+            prologue.append(rate_line)
         items.append('"sampling_rate": rate')
         for key in ("bytes", "packets"):
             value = counters[key]
@@ -239,16 +296,20 @@ def compile_plan(fields: tuple[Field, ...], options: bool, header_keys: tuple[st
             unique, n = f"{name}_{n}", n + 1
         seen.add(unique)
         items.append(f"{unique!r}: {expr}")
-    for key in header_keys:
-        items.append(f"{key!r}: header[{key!r}]")
+    for number, key in enumerate(header_keys):
+        items.append(f"{key!r}: h{number}")
 
     record = "{" + ", ".join(items) + "}"
     setup = [
         "    received_at = ctx.received_at; source = ctx.source; exporter = ctx.exporter",
         "    version = ctx.version; domain = ctx.domain; export_ms = ctx.export_ms; boot_ms = ctx.boot_ms",
-        "    default_rate = ctx.default_rate; samplers = ctx.samplers; header = ctx.header",
+        "    default_rate = rate = ctx.default_rate; samplers = ctx.samplers; header = ctx.header",
         "    out = []; append = out.append",
+        *(f"    h{number} = header[{key!r}]" for number, key in enumerate(header_keys)),
     ]
+    # The helpers become default arguments: locals are found faster than globals.
+    helpers = "ip4_get ip4_new ip6_get ip6_new mac_get mac_new sec_get sec_new ms3 text ntp_ns ntp_ms".split()
+    def_line = "def decode(data, ctx, " + ", ".join(f"{h}={h}" for h in helpers) + ", from_bytes=from_bytes):"
     body = ["        " + line for line in prologue] + [f"        append({record})"]
     namespace: dict[str, Any] = dict(_GLOBALS)
     if not variable:
@@ -257,7 +318,7 @@ def compile_plan(fields: tuple[Field, ...], options: bool, header_keys: tuple[st
         unpacked = ", ".join(slots) + ("," if len(slots) == 1 else "")
         source = "\n".join(
             [
-                "def decode(data, ctx):",
+                def_line,
                 *setup,
                 f"    usable = len(data) - len(data) % {layout.size}",
                 f"    for ({unpacked}) in iter_unpack(data[:usable]):",
@@ -270,7 +331,7 @@ def compile_plan(fields: tuple[Field, ...], options: bool, header_keys: tuple[st
         unpacked = ", ".join(slots) + ("," if len(slots) == 1 else "")
         source = "\n".join(
             [
-                "def decode(data, ctx):",
+                def_line,
                 *setup,
                 "    for (" + unpacked + ") in read_rows(data):",
                 *body,
@@ -282,30 +343,30 @@ def compile_plan(fields: tuple[Field, ...], options: bool, header_keys: tuple[st
 
 
 def _time_expr(
-    fields: tuple[Field, ...],
     by_element: dict[tuple[int, int], int],
     exprs: list[str],
     consumed: set[int],
     absolute: dict[int, str],
     uptime_ie: int,
     delta_ie: int,
+    slot: str,
 ) -> str:
     """The expression for a flow's start or end from the best time element the template has."""
     for ie, template in absolute.items():
         index = by_element.get((ie, 0))
         if index is not None and exprs[index].startswith(("v", "ntp_ns")):
             consumed.add(index)
-            return template.format(v=f"v{index}")
+            return _ms_text_expr(template.format(v=f"v{index}"), slot)
     index = by_element.get((uptime_ie, 0))
     if index is not None and exprs[index] == f"v{index}":
         # sysUpTime-relative (v5, v9, some IPFIX): meaningless without the exporter's boot time
         init = by_element.get((160, 0))
         boot = f"v{init}" if init is not None and exprs[init] == f"v{init}" else "boot_ms"
-        return f"(ms_text({boot} + v{index}) if {boot} else None)"
+        return f"({_ms_text_expr(f'{boot} + v{index}', slot)} if {boot} else None)"
     index = by_element.get((delta_ie, 0))
     if index is not None and exprs[index] == f"v{index}":
         consumed.add(index)
-        return f"ms_text(export_ms - v{index} // 1000)"
+        return _ms_text_expr(f"export_ms - v{index} // 1000", slot)
     return "None"
 
 

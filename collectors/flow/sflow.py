@@ -14,7 +14,10 @@ import socket
 import struct
 from typing import Any
 
-from collectors.flow.plan import ntop6
+from collectors.flow.plan import IPV4_TEXT, MAC_TEXT, new_ipv4, new_mac, ntop6
+
+_ipv4_get = IPV4_TEXT.get
+_mac_get = MAC_TEXT.get
 
 _U32 = struct.Struct("!I")
 _IP4 = struct.Struct("!4s")
@@ -69,8 +72,7 @@ def decode_sflow(
     position += _HEADER_TAIL.size
     if samples > MAX_SAMPLES:
         raise ValueError(f"{samples} samples announced, more than {MAX_SAMPLES}")
-    base = {"service": "flow", "received_at": received_at, "source": source, "exporter": agent, "version": "sflow5"}
-    extra = {"sflow_sub_agent": sub_agent, "sflow_uptime_ms": uptime}
+    head: Head = (received_at, source, agent, sub_agent, uptime)
     for _ in range(samples):
         tag, length = _TAGGED.unpack_from(datagram, position)
         position += _TAGGED.size
@@ -78,26 +80,28 @@ def decode_sflow(
         if len(body) < length:
             raise ValueError(f"sample format {tag} claims {length} bytes, {len(body)} remain")
         position += length
-        if tag >> 12:
-            continue  # an enterprise's own sample format
-        if tag in (1, 3):
-            records.append(_flow_sample(body, tag == 3, base, extra))
-        elif tag in (2, 4):
-            records.append(_counter_sample(body, tag == 4, base, extra))
+        if tag == 1 or tag == 3:
+            records.append(_flow_sample(body, tag == 3, head))
+        elif tag == 2 or tag == 4:
+            records.append(_counter_sample(body, tag == 4, head))
         elif tag == 5:
-            records.append(_drop_sample(body, base, extra))
+            records.append(_drop_sample(body, head))
+        # other formats (an enterprise's own, tag >> 12) are skipped by their length
     return (agent, sub_agent), sequence
 
 
-def _new_flow(base: dict[str, Any], kind: str) -> dict[str, Any]:
-    record: dict[str, Any] = {"service": "flow", "kind": kind}
-    record.update(base)
-    record.update(
-        src_addr=None, dst_addr=None, src_port=None, dst_port=None, protocol=None, bytes=None, packets=None,
-        start=None, end=None, input_if=None, output_if=None, tcp_flags=None, sampling_rate=None,
-        bytes_scaled=None, packets_scaled=None,
-    )  # fmt: skip
-    return record
+Head = tuple[str, str, str, int, int]  # received_at, source, agent, sub agent, uptime ms
+
+
+def _new_flow(kind: str, head: Head, input_if: int | None, output_if: int | None) -> dict[str, Any]:
+    received_at, source, agent, sub_agent, uptime = head
+    return {
+        "service": "flow", "kind": kind, "received_at": received_at, "source": source, "exporter": agent,
+        "version": "sflow5", "src_addr": None, "dst_addr": None, "src_port": None, "dst_port": None, "protocol": None,
+        "bytes": None, "packets": None, "start": None, "end": None, "input_if": input_if, "output_if": output_if,
+        "tcp_flags": None, "sampling_rate": None, "bytes_scaled": None, "packets_scaled": None,
+        "sflow_sub_agent": sub_agent, "sflow_uptime_ms": uptime,
+    }  # fmt: skip
 
 
 def _interface(value: int) -> int | None:
@@ -105,7 +109,7 @@ def _interface(value: int) -> int | None:
     return value & 0x3FFFFFFF if value >> 30 == 0 else None
 
 
-def _flow_sample(body: bytes, expanded: bool, base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+def _flow_sample(body: bytes, expanded: bool, head: Head) -> dict[str, Any]:
     if expanded:
         seq, source_type, source_index, rate, pool, drops, in_format, in_value, out_format, out_value, count = (
             _EXPANDED_FLOW_SAMPLE.unpack_from(body)
@@ -116,15 +120,17 @@ def _flow_sample(body: bytes, expanded: bool, base: dict[str, Any], extra: dict[
     else:
         seq, source_id, rate, pool, drops, input_word, output_word, count = _FLOW_SAMPLE.unpack_from(body)
         source_type, source_index = source_id >> 24, source_id & 0xFFFFFF
-        input_if, output_if = _interface(input_word), _interface(output_word)
+        input_if = input_word if input_word >> 30 == 0 else None
+        output_if = output_word if output_word >> 30 == 0 else None
         position = _FLOW_SAMPLE.size
-    record = _new_flow(base, "flow")
-    record.update(input_if=input_if, output_if=output_if, sampling_rate=rate or None, packets=1)
-    record.update(extra)
-    record.update(
-        sflow_sequence=seq, sflow_source_id_type=source_type, sflow_source_id_index=source_index,
-        sflow_sample_pool=pool, sflow_drops=drops,
-    )  # fmt: skip
+    record = _new_flow("flow", head, input_if, output_if)
+    record["packets"] = 1
+    record["sampling_rate"] = rate or None
+    record["sflow_sequence"] = seq
+    record["sflow_source_id_type"] = source_type
+    record["sflow_source_id_index"] = source_index
+    record["sflow_sample_pool"] = pool
+    record["sflow_drops"] = drops
     _flow_records(body, position, count, record)
     scale = rate or 1
     if record["bytes"] is not None:
@@ -133,11 +139,9 @@ def _flow_sample(body: bytes, expanded: bool, base: dict[str, Any], extra: dict[
     return record
 
 
-def _drop_sample(body: bytes, base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+def _drop_sample(body: bytes, head: Head) -> dict[str, Any]:
     seq, source_type, source_index, drops, input_if, output_if, reason, count = _DROP_SAMPLE.unpack_from(body)
-    record = _new_flow(base, "drop")
-    record.update(input_if=_interface(input_if), output_if=_interface(output_if))
-    record.update(extra)
+    record = _new_flow("drop", head, _interface(input_if), _interface(output_if))
     record.update(
         sflow_sequence=seq, sflow_source_id_type=source_type, sflow_source_id_index=source_index,
         sflow_drops=drops, sflow_drop_reason=reason,
@@ -233,8 +237,9 @@ def _packet(header: bytes, protocol: int, record: dict[str, Any]) -> None:
         return
     if protocol != 1 or len(header) < 14:
         return
-    record["destinationMacAddress"] = header[0:6].hex(":")
-    record["sourceMacAddress"] = header[6:12].hex(":")
+    destination, source = header[0:6], header[6:12]
+    record["destinationMacAddress"] = _mac_get(destination) or new_mac(destination)
+    record["sourceMacAddress"] = _mac_get(source) or new_mac(source)
     ether_type = (header[12] << 8) | header[13]
     position = 14
     while ether_type in VLAN_TAGS and len(header) >= position + 4:
@@ -254,11 +259,17 @@ def _ipv4(packet: bytes, record: dict[str, Any]) -> None:
     version_ihl, tos, total_length, ident, flags_offset, ttl, protocol, src, dst = _IPV4.unpack_from(packet)
     header_length = (version_ihl & 0x0F) * 4
     fragment_offset = flags_offset & 0x1FFF
-    record.update(src_addr=socket.inet_ntoa(src), dst_addr=socket.inet_ntoa(dst), protocol=protocol)
-    record.update(
-        ipVersion=4, ipClassOfService=tos, totalLengthIPv4=total_length, fragmentIdentification=ident,
-        fragmentOffset=fragment_offset, fragmentFlags=flags_offset >> 13, ipTTL=ttl, ipv4IHL=version_ihl & 0x0F,
-    )  # fmt: skip
+    record["src_addr"] = _ipv4_get(src) or new_ipv4(src)
+    record["dst_addr"] = _ipv4_get(dst) or new_ipv4(dst)
+    record["protocol"] = protocol
+    record["ipVersion"] = 4
+    record["ipClassOfService"] = tos
+    record["totalLengthIPv4"] = total_length
+    record["fragmentIdentification"] = ident
+    record["fragmentOffset"] = fragment_offset
+    record["fragmentFlags"] = flags_offset >> 13
+    record["ipTTL"] = ttl
+    record["ipv4IHL"] = version_ihl & 0x0F
     if fragment_offset == 0:
         _transport(packet[header_length:], protocol, record, icmp=1)
 
@@ -303,7 +314,7 @@ def _transport(segment: bytes, protocol: int, record: dict[str, Any], icmp: int)
         record[f"icmpType{suffix}"], record[f"icmpCode{suffix}"] = segment[0], segment[1]
 
 
-def _counter_sample(body: bytes, expanded: bool, base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+def _counter_sample(body: bytes, expanded: bool, head: Head) -> dict[str, Any]:
     if expanded:
         seq, source_type, source_index, count = _EXPANDED_COUNTER_SAMPLE.unpack_from(body)
         position = _EXPANDED_COUNTER_SAMPLE.size
@@ -311,10 +322,12 @@ def _counter_sample(body: bytes, expanded: bool, base: dict[str, Any], extra: di
         seq, source_id, count = _COUNTER_SAMPLE.unpack_from(body)
         source_type, source_index = source_id >> 24, source_id & 0xFFFFFF
         position = _COUNTER_SAMPLE.size
-    record: dict[str, Any] = {"service": "flow", "kind": "counters"}
-    record.update(base)
-    record.update(extra)
-    record.update(sflow_sequence=seq, sflow_source_id_type=source_type, sflow_source_id_index=source_index)
+    received_at, source, agent, sub_agent, uptime = head
+    record: dict[str, Any] = {
+        "service": "flow", "kind": "counters", "received_at": received_at, "source": source, "exporter": agent,
+        "version": "sflow5", "sflow_sub_agent": sub_agent, "sflow_uptime_ms": uptime, "sflow_sequence": seq,
+        "sflow_source_id_type": source_type, "sflow_source_id_index": source_index,
+    }  # fmt: skip
     if count > MAX_RECORDS:
         raise ValueError(f"counter sample announces {count} records, more than {MAX_RECORDS}")
     for _ in range(count):
