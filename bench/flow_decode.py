@@ -22,8 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from collectors.flow.decoder import FlowDecoder, encode_records  # noqa: E402
-from tests.support.flowpackets import (  # noqa: E402
+from collectors.flow.decoder import FlowDecoder, encode_records
+from tests.support.flowpackets import (
     flows,
     ipfix_flows,
     netflow_v5,

@@ -308,7 +308,20 @@ def compile_plan(fields: tuple[Field, ...], options: bool, header_keys: tuple[st
         *(f"    h{number} = header[{key!r}]" for number, key in enumerate(header_keys)),
     ]
     # The helpers become default arguments: locals are found faster than globals.
-    helpers = "ip4_get ip4_new ip6_get ip6_new mac_get mac_new sec_get sec_new ms3 text ntp_ns ntp_ms".split()
+    helpers = [
+        "ip4_get",
+        "ip4_new",
+        "ip6_get",
+        "ip6_new",
+        "mac_get",
+        "mac_new",
+        "sec_get",
+        "sec_new",
+        "ms3",
+        "text",
+        "ntp_ns",
+        "ntp_ms",
+    ]
     def_line = "def decode(data, ctx, " + ", ".join(f"{h}={h}" for h in helpers) + ", from_bytes=from_bytes):"
     body = ["        " + line for line in prologue] + [f"        append({record})"]
     namespace: dict[str, Any] = dict(_GLOBALS)
