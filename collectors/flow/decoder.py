@@ -3,7 +3,16 @@
     decoder = FlowDecoder()
     records = decoder.decode(datagram, ("192.0.2.1", 50000), time.time())
     ndjson = encode_records(records)            # NDJSON lines for the buffer
+    ndjson = decoder.decode_batch(datagrams, senders, now)   # the same for a recvmmsg batch
     delta = decoder.stats.take()                # per-exporter counters since the last take
+    decoder.expire(now)                         # on a quiet socket: count held data that expired
+    decoder.templates.save_if_changed(path)     # now and then, and at exit: restarts keep templates
+
+Records: `service` "flow", `kind` ("flow"; "options" for options data, keeping every field by
+its IANA name; sFlow's "counters" and "drop"), `received_at`, `source`, `exporter`, `version`,
+then for flows the brief's keys (`src_addr` ... `sampling_rate`, null when the template lacks
+them), `bytes_scaled` / `packets_scaled` (the counters times the sampling rate), then the other
+elements by IANA name (`pen<PEN>_<ID>` for unknown enterprise elements, as hex).
 
 The version is told by the first bytes: 0x0005 / 0x0009 / 0x000a (NetFlow v5, v9, IPFIX) or
 0x00000005 (sFlow v5); a listener passes the versions it takes as `accept`. A damaged datagram
@@ -67,6 +76,7 @@ class FlowDecoder:
         self.accept = frozenset(accept)
         self._next_sequence: dict[tuple[Any, ...], int] = {}
         self._released = 0  # records of earlier messages released while decoding this one
+        self._peers: dict[str, tuple[str, int]] = {}  # "IP:PORT" -> (IP, PORT)
 
     def decode(self, datagram: bytes, exporter: tuple[str, int], now: float) -> list[dict[str, Any]]:
         address, port = exporter
@@ -75,7 +85,7 @@ class FlowDecoder:
         entry["bytes"] += len(datagram)
         entry["last_seen"] = now
         records: list[dict[str, Any]] = []
-        source = f"{address}:{port}"
+        source = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
         version: Version = "sflow5" if datagram[:4] == SFLOW5 else int.from_bytes(datagram[:2], "big")
         if version not in self.accept:
             entry["refused_versions"] += 1
@@ -100,6 +110,21 @@ class FlowDecoder:
         if self.hold.sets:
             self.expire(now)
         return records
+
+    def decode_batch(self, datagrams: list[bytes], senders: list[str], now: float) -> bytes:
+        """NDJSON of a received batch; senders as `BatchReceiver` gives them ("IP:PORT",
+        "[IPv6]:PORT")."""
+        records: list[dict[str, Any]] = []
+        peers = self._peers
+        for datagram, sender in zip(datagrams, senders, strict=True):
+            peer = peers.get(sender)
+            if peer is None:
+                if len(peers) >= MAX_SEQUENCE_SCOPES:
+                    peers.clear()
+                host, _, port = sender.rpartition(":")
+                peer = peers[sender] = (host.strip("[]"), int(port) if port.isdigit() else 0)
+            records += self.decode(datagram, peer, now)
+        return encode_records(records)
 
     def expire(self, now: float) -> None:
         """Count the held sets that waited too long for their template (the worker calls this

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import msgspec
 
-from collectors.flow.plan import Field, Plan, compile_plan
+from collectors.flow.plan import Field, Plan, compile_plan, field_name
 
 Scope = tuple[str, int, int, int]  # (exporter address, exporter port, version, domain / source id)
 FILE_FORMAT = 1
@@ -166,6 +166,30 @@ class TemplateCache:
             Path(temp).unlink(missing_ok=True)
             raise
         self.changed = False
+
+    def save_if_changed(self, path: str | os.PathLike[str]) -> bool:
+        if not self.changed:
+            return False
+        self.save(path)
+        return True
+
+    def describe(self) -> list[dict[str, object]]:
+        """The templates as a person reads them (for `nocraven flow templates`)."""
+        return [
+            {
+                "exporter": scope[0],
+                "port": scope[1],
+                "version": scope[2],
+                "domain": scope[3],
+                "template_id": t.template_id,
+                "kind": "options" if t.options else "data",
+                "fields": [field_name(ie, pen)[0] for ie, _, pen in t.fields],
+                "scope_fields": t.scope_fields,
+                "learned_at": t.learned_at,
+            }
+            for scope, templates in sorted(self._templates.items())
+            for t in sorted(templates.values(), key=lambda t: t.template_id)
+        ]
 
     def load(self, path: str | os.PathLike[str]) -> tuple[int, str | None]:
         """Add the templates saved at path to this cache (several workers' files can be merged).

@@ -331,3 +331,20 @@ def test_decoder_for_applies_the_flow_settings_limits() -> None:
     assert (stats["templates_refused"], stats["expired_sets"], decoder.hold.sets) == (2, 1, 0)
     assert decoder.decode(sflow_datagram([sflow_counter_sample()]), A, NOW) == []
     assert FlowSettings(max_templates=16, max_templates_per_exporter=17).cross_checks()
+
+
+def test_a_received_batch_becomes_ndjson_and_ipv6_sources_are_bracketed(tmp_path: Path) -> None:
+    decoder = FlowDecoder()
+    ndjson = decoder.decode_batch(
+        [ipfix_flows(flows(2)), netflow_v5(flows(3))], ["[2001:db8::7]:4739", "192.0.2.1:2055"], NOW
+    )
+    records = [json.loads(line) for line in ndjson.splitlines()]
+    assert [r["source"] for r in records] == ["[2001:db8::7]:4739"] * 2 + ["192.0.2.1:2055"] * 3
+    assert records[0]["exporter"] == "2001:db8::7"
+    described = decoder.templates.describe()
+    assert [(t["exporter"], t["port"], t["template_id"], t["kind"]) for t in described] == [
+        ("2001:db8::7", 4739, 256, "data")
+    ]
+    assert described[0]["fields"][:2] == ["sourceIPv4Address", "destinationIPv4Address"]
+    path = tmp_path / "t.json"
+    assert decoder.templates.save_if_changed(path) and not decoder.templates.save_if_changed(path)
