@@ -281,7 +281,12 @@ class FlowDecoder:
             if known is None or known.fields != template.fields:
                 entry["templates_learned"] += 1
             for waiting in self.hold.release((scope, template_id)):
-                released = self._data(scope, template_id, waiting.body, waiting.context, entry)
+                # Sampler tables and boot time may have come with the template: use them.
+                context = waiting.context
+                context.samplers = cache.samplers.get(scope) or {}
+                context.default_rate = cache.default_rates.get(scope)
+                context.boot_ms = context.boot_ms or cache.boot_ms.get(scope, 0)
+                released = self._data(scope, template_id, waiting.body, context, entry)
                 entry["released_records"] += len(released)
                 self._released += len(released)
                 records += released

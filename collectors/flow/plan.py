@@ -266,7 +266,7 @@ def compile_plan(fields: tuple[Field, ...], options: bool, header_keys: tuple[st
         items.append('"observation_domain": domain')
     else:
         for key, (v4, v6) in _ADDRESS.items():
-            chosen = pick((v4, v6), lambda i: codes[i] in ("4s", "16s"))
+            chosen = pick((v4, v6), lambda i: exprs[i].startswith(("(ip4_get", "(ip6_get")))
             items.append(f'"{key}": {exprs[chosen] if chosen is not None else "None"}')
         counters: dict[str, str] = {}
         for key, candidates in _SCALAR.items():

@@ -348,3 +348,17 @@ def test_a_received_batch_becomes_ndjson_and_ipv6_sources_are_bracketed(tmp_path
     assert described[0]["fields"][:2] == ["sourceIPv4Address", "destinationIPv4Address"]
     path = tmp_path / "t.json"
     assert decoder.templates.save_if_changed(path) and not decoder.templates.save_if_changed(path)
+
+
+def test_held_data_uses_the_sampler_table_that_came_with_its_template() -> None:
+    decoder = FlowDecoder()
+    fields = ((8, 4), (12, 4), (1, 8), (2, 8), (48, 1))
+    data = struct.pack("!4s4sQQB", b"\x0a\0\0\x01", b"\x0a\0\0\x02", 100, 2, 5)
+    assert decoder.decode(ipfix_message([set_of(256, data)]), A, NOW) == []
+    sampler_table = ipfix_options_template(300, [(48, 1)], [(50, 4)])
+    message = ipfix_message(
+        [set_of(3, sampler_table), set_of(300, struct.pack("!BI", 5, 10)), set_of(2, template_record(256, fields))],
+        sequence=1,
+    )
+    flow = [r for r in decoder.decode(message, A, NOW) if r["kind"] == "flow"]
+    assert [(r["sampling_rate"], r["bytes_scaled"]) for r in flow] == [(10, 1000)]
