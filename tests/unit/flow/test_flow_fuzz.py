@@ -180,3 +180,29 @@ def test_damaged_template_files_are_reported_never_raised(data: bytes) -> None:
     assert loaded == 0 or problem is None
     if problem is not None:
         assert str(path) in problem
+
+
+def _tagged(tag: int, body: bytes) -> bytes:
+    return struct.pack("!II", tag, len(body)) + body
+
+
+sflow_record = st.builds(
+    _tagged,
+    st.sampled_from([1, 2, 3, 4, 1001, 1002, 1003, 1005, 1036, 2000]),
+    st.one_of(st.binary(max_size=120), st.sampled_from([struct.pack("!IIII", 1, 64, 0, 40) + bytes(40)])),
+)
+sflow_sample = st.builds(
+    lambda tag, head, records, count: _tagged(tag, head + struct.pack("!I", count) + b"".join(records)),
+    st.sampled_from([1, 2, 3, 4, 5, 7]),
+    st.binary(min_size=0, max_size=44),
+    st.lists(sflow_record, max_size=4),
+    st.integers(0, 6),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(samples=st.lists(sflow_sample, max_size=5), count=st.integers(0, 7), address_type=st.sampled_from([1, 2, 3]))
+def test_structured_sflow_never_raises(samples: list[bytes], count: int, address_type: int) -> None:
+    agent = b"\xc0\0\x02\x01" if address_type != 2 else bytes(16)
+    header = struct.pack("!II", 5, address_type) + agent + struct.pack("!IIII", 0, 1, 1000, count)
+    check(FlowDecoder(), header + b"".join(samples))
