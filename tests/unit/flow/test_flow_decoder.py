@@ -362,3 +362,50 @@ def test_held_data_uses_the_sampler_table_that_came_with_its_template() -> None:
     )
     flow = [r for r in decoder.decode(message, A, NOW) if r["kind"] == "flow"]
     assert [(r["sampling_rate"], r["bytes_scaled"]) for r in flow] == [(10, 1000)]
+
+
+def test_sflow_expanded_samples_ipv6_headers_and_router_gateway_data() -> None:
+    import socket
+
+    src6, dst6 = socket.inet_pton(socket.AF_INET6, "2001:db8::1"), socket.inet_pton(socket.AF_INET6, "2001:db8::2")
+    hop_by_hop = bytes([6, 0]) + bytes(6)  # next header TCP, 8 bytes long
+    tcp = struct.pack("!HHIIBBHHH", 443, 50000, 0, 0, 0x50, 0x12, 0, 0, 0)
+    ipv6 = struct.pack("!IHBB16s16s", 0x60000000, len(hop_by_hop) + len(tcp), 0, 64, src6, dst6) + hop_by_hop + tcp
+    frame = b"\x02" * 6 + b"\x04" * 6 + b"\x86\xdd" + ipv6
+    frame += b"\0" * ((-len(frame)) % 4)
+    raw = struct.pack("!IIII", 1, 1514, 4, len(frame)) + frame
+    router = struct.pack("!I4sII", 1, b"\x0a\0\0\xfe", 24, 16)
+    gateway = struct.pack("!I4sIIII", 1, b"\x0a\0\0\xfe", 65000, 64500, 64501, 1)
+    gateway += struct.pack("!III", 2, 2, 64510) + struct.pack("!I", 64520) + struct.pack("!II", 0, 100)
+    records = b"".join(
+        struct.pack("!II", tag, len(body)) + body for tag, body in ((1, raw), (1002, router), (1003, gateway))
+    )
+    expanded = struct.pack("!IIIIIIIIIII", 9, 0, 17, 2048, 99, 0, 0, 17, 0, 21, 3) + records
+    generic = struct.pack("!IIQIIQIIIIIIQIIIIII", 17, 6, 10**10, 1, 3, 5, 1, 1, 1, 0, 0, 0, 6, 1, 1, 1, 0, 0, 0)
+    expanded_counters = struct.pack("!IIII", 4, 0, 17, 1) + struct.pack("!II", 1, len(generic)) + generic
+    datagram = sflow_datagram(
+        [
+            struct.pack("!II", 3, len(expanded)) + expanded,
+            struct.pack("!II", 4, len(expanded_counters)) + expanded_counters,
+        ]
+    )
+    sample, counters = FlowDecoder().decode(datagram, A, NOW)
+    assert (sample["src_addr"], sample["dst_addr"], sample["protocol"]) == ("2001:db8::1", "2001:db8::2", 6)
+    assert (sample["src_port"], sample["dst_port"], sample["tcp_flags"]) == (443, 50000, 0x12)
+    assert (sample["input_if"], sample["output_if"], sample["sampling_rate"], sample["bytes"]) == (17, 21, 2048, 1514)
+    assert (
+        sample["ipNextHopIPv4Address"],
+        sample["sourceIPv4PrefixLength"],
+        sample["destinationIPv4PrefixLength"],
+    ) == (
+        "10.0.0.254",
+        24,
+        16,
+    )
+    assert (sample["bgpSourceAsNumber"], sample["bgpDestinationAsNumber"]) == (64500, 64520)
+    assert (counters["kind"], counters["if_index"], counters["if_speed"], counters["sflow_sequence"]) == (
+        "counters",
+        17,
+        10**10,
+        4,
+    )
