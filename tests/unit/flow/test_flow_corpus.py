@@ -18,7 +18,16 @@ import pytest
 
 from collectors.flow.decoder import FlowDecoder
 
-CORPUS = Path("/work/shared/corpora/telegraf-netflow-testcases")
+# The shared corpora sit beside the main checkout (../shared); a worktree is one level deeper.
+_ROOT = Path(__file__).resolve().parents[3]
+CORPUS = next(
+    (
+        base / "shared" / "corpora" / "telegraf-netflow-testcases"
+        for base in (_ROOT.parent, _ROOT.parent.parent)
+        if (base / "shared" / "corpora" / "telegraf-netflow-testcases").is_dir()
+    ),
+    _ROOT.parent / "shared" / "corpora" / "telegraf-netflow-testcases",
+)
 EXPORTER = ("127.0.0.1", 40000)
 NOW = 1_700_000_000.0
 PROTOCOLS = {"icmp": 1, "tcp": 6, "udp": 17, "hopopt": 0, "ipv6-icmp": 58}
