@@ -248,15 +248,16 @@ def _packet(header: bytes, protocol: int, record: dict[str, Any]) -> None:
         position += 4
     record["ethernetType"] = ether_type
     if ether_type == 0x0800:
-        _ipv4(header[position:], record)
+        _ipv4(header, record, position)
     elif ether_type == 0x86DD:
         _ipv6(header[position:], record)
 
 
-def _ipv4(packet: bytes, record: dict[str, Any]) -> None:
-    if len(packet) < _IPV4.size or packet[0] >> 4 != 4:
+def _ipv4(packet: bytes, record: dict[str, Any], offset: int = 0) -> None:
+    """The IPv4 header at `offset` (the sampled frame is not copied: this runs per sample)."""
+    if len(packet) < offset + _IPV4.size or packet[offset] >> 4 != 4:
         return
-    version_ihl, tos, total_length, ident, flags_offset, ttl, protocol, src, dst = _IPV4.unpack_from(packet)
+    version_ihl, tos, total_length, ident, flags_offset, ttl, protocol, src, dst = _IPV4.unpack_from(packet, offset)
     header_length = (version_ihl & 0x0F) * 4
     fragment_offset = flags_offset & 0x1FFF
     record["src_addr"] = _ipv4_get(src) or new_ipv4(src)
@@ -270,8 +271,15 @@ def _ipv4(packet: bytes, record: dict[str, Any]) -> None:
     record["fragmentFlags"] = flags_offset >> 13
     record["ipTTL"] = ttl
     record["ipv4IHL"] = version_ihl & 0x0F
-    if fragment_offset == 0:
-        _transport(packet[header_length:], protocol, record, icmp=1)
+    if fragment_offset:
+        return
+    transport = offset + header_length
+    if (protocol == 6 or protocol == 17) and len(packet) >= transport + 4:
+        record["src_port"], record["dst_port"] = _PORTS.unpack_from(packet, transport)
+        if protocol == 6 and len(packet) >= transport + 14:
+            record["tcp_flags"] = ((packet[transport + 12] & 0x01) << 8) | packet[transport + 13]
+    else:
+        _transport(packet[transport:], protocol, record, icmp=1)
 
 
 def _ipv6(packet: bytes, record: dict[str, Any]) -> None:
