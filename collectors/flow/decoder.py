@@ -312,11 +312,11 @@ class FlowDecoder:
         RFC 5476); later data records of the scope use them."""
         cache = self.templates
         for record in decoded:
-            rate = (
-                record.get("samplingInterval")
-                or record.get("samplingPacketInterval")
-                or record.get("samplerRandomInterval")
-            )
+            interval, space = record.get("samplingPacketInterval"), record.get("samplingPacketSpace")
+            rate = None
+            if isinstance(interval, int) and isinstance(space, int) and interval:
+                rate = (interval + space) // interval  # RFC 5477: take `interval`, skip `space`
+            rate = rate or record.get("samplingInterval") or record.get("samplerRandomInterval") or interval
             size, population = record.get("samplingSize"), record.get("samplingPopulation")
             if not rate and isinstance(size, int) and isinstance(population, int) and size:
                 rate = population // size

@@ -207,7 +207,8 @@ def _ms_text_expr(ms: str, slot: str) -> str:
     return f"((sec_get(({slot} := {ms}) // 1000) or sec_new({slot} // 1000)) + ms3[{slot} % 1000])"
 
 
-_RATE_IN_RECORD = (34, 305, 50)
+_RATE_IN_RECORD = (34, 50, 305)  # samplingInterval, samplerRandomInterval, samplingPacketInterval alone
+_INTS = ("B", "H", "I", "Q")
 _SAMPLER_ID = (48, 302)
 
 
@@ -386,9 +387,13 @@ def _time_expr(
 def _rate_expr(by_element: dict[tuple[int, int], int], codes: list[str | None], consumed: set[int]) -> str:
     """The line that sets `rate`: a rate in the record, else its sampler's, else the scope's."""
     parts: list[str] = []
+    interval, space = by_element.get((305, 0)), by_element.get((306, 0))
+    if interval is not None and space is not None and codes[interval] in _INTS and codes[space] in _INTS:
+        # RFC 5477: `interval` packets taken, then `space` packets skipped
+        parts.append(f"((v{interval} + v{space}) // v{interval} if v{interval} else None)")
     for ie in _RATE_IN_RECORD:
         index = by_element.get((ie, 0))
-        if index is not None and codes[index] in ("B", "H", "I", "Q"):
+        if index is not None and codes[index] in _INTS:
             parts.append(f"v{index}")
     size, population = by_element.get((309, 0)), by_element.get((310, 0))
     if size is not None and population is not None and codes[size] in ("I", "H") and codes[population] in ("I", "H"):

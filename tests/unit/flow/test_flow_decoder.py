@@ -409,3 +409,19 @@ def test_sflow_expanded_samples_ipv6_headers_and_router_gateway_data() -> None:
         10**10,
         4,
     )
+
+
+def test_psamp_packet_interval_and_space_give_the_rate() -> None:
+    """RFC 5477: 1 packet taken, 99 skipped is 1 in 100, in options data or in the record."""
+    decoder = FlowDecoder()
+    selector = ipfix_options_template(300, [(302, 4)], [(305, 4), (306, 4)])
+    fields = ((8, 4), (12, 4), (1, 8), (2, 8), (302, 4))
+    data = struct.pack("!4s4sQQI", b"\x0a\0\0\x01", b"\x0a\0\0\x02", 100, 1, 7)
+    table = set_of(300, struct.pack("!III", 7, 1, 99))
+    message = ipfix_message([set_of(3, selector), table, set_of(2, template_record(256, fields)), set_of(256, data)])
+    flow = [r for r in decoder.decode(message, A, NOW) if r["kind"] == "flow"]
+    assert [(r["sampling_rate"], r["bytes_scaled"]) for r in flow] == [(100, 10_000)]
+    in_record = template_record(257, ((8, 4), (12, 4), (1, 8), (305, 4), (306, 4)))
+    data = struct.pack("!4s4sQII", b"\x0a\0\0\x01", b"\x0a\0\0\x02", 100, 2, 8)
+    (record,) = decoder.decode(ipfix_message([set_of(2, in_record), set_of(257, data)], sequence=1), A, NOW)
+    assert record["sampling_rate"] == 5
