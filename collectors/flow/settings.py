@@ -12,8 +12,8 @@ class FlowSettings:
     netflow: str = checked("0.0.0.0:2055", listen_address)  # v5, v9 and IPFIX, told apart by version
     ipfix: str = checked("0.0.0.0:4739", listen_address)
     sflow: str = checked("0.0.0.0:6343", listen_address)
-    # Templates kept for all exporters, and per exporter scope (address, port, domain): a bound
-    # on what a misbehaving exporter can make us hold. Real exporters use a handful each.
+    # Templates kept for all exporters, and per exporter address (all its ports and domains): a
+    # bound on what a misbehaving exporter can make us hold. Real exporters use a few dozen.
     max_templates: int = checked(20_000, between(16, 1_000_000))
     max_templates_per_exporter: int = checked(2_048, between(1, 65_536))
     # Data that arrives before its template waits this long, in at most this many sets / bytes.

@@ -39,11 +39,13 @@ class Template:
 
 
 class TemplateCache:
-    """Templates per scope, with a limit on the total and per scope so a flood cannot grow it."""
+    """Templates per scope, with a limit on the total and per exporter address (all its ports
+    and domains), so neither a flood nor an exporter cycling source ports can grow it."""
 
-    def __init__(self, max_templates: int = 20_000, max_per_scope: int = 2_048) -> None:
+    def __init__(self, max_templates: int = 20_000, max_per_exporter: int = 2_048) -> None:
         self.max_templates = max_templates
-        self.max_per_scope = max_per_scope
+        self.max_per_exporter = max_per_exporter
+        self._per_exporter: dict[str, int] = {}
         self._templates: dict[Scope, dict[int, Template]] = {}
         self._plans: dict[tuple[Scope, int], Plan] = {}
         self._shared_plans: dict[tuple[tuple[Field, ...], bool], Plan] = {}
@@ -66,8 +68,12 @@ class TemplateCache:
             templates = self._templates[scope] = {}
         old = templates.get(template.template_id)
         if old is None:
-            if self.count >= self.max_templates or len(templates) >= self.max_per_scope:
+            held = self._per_exporter.get(scope[0], 0)
+            if self.count >= self.max_templates or held >= self.max_per_exporter:
+                if not templates:
+                    del self._templates[scope]
                 return False
+            self._per_exporter[scope[0]] = held + 1
             self.count += 1
         elif old.fields == template.fields and old.options == template.options:
             # A refresh: the exporter re-sends its templates every few seconds or minutes.
@@ -90,6 +96,11 @@ class TemplateCache:
             del templates[tid]
             self._plans.pop((scope, tid), None)
         self.count -= len(doomed)
+        left = self._per_exporter[scope[0]] - len(doomed)
+        if left:
+            self._per_exporter[scope[0]] = left
+        else:
+            del self._per_exporter[scope[0]]
         if not templates:
             del self._templates[scope]
         self.changed = self.changed or bool(doomed)
@@ -115,7 +126,7 @@ class TemplateCache:
         return self._templates
 
     def templates_of(self, address: str) -> int:
-        return sum(len(t) for scope, t in self._templates.items() if scope[0] == address)
+        return self._per_exporter.get(address, 0)
 
     def set_sampler(self, scope: Scope, sampler: int | None, rate: int) -> None:
         if sampler is None:

@@ -139,7 +139,7 @@ def test_absurd_templates_never_raise(
 @settings(max_examples=30, deadline=None)
 @given(domains=st.integers(1, 50), ids=st.integers(1, 400))
 def test_template_floods_stay_within_the_cache_and_hold_limits(domains: int, ids: int) -> None:
-    cache = TemplateCache(max_templates=500, max_per_scope=100)
+    cache = TemplateCache(max_templates=500, max_per_exporter=100)
     hold = HoldQueue(max_sets=50, max_bytes=20_000, max_age_s=60)
     decoder = FlowDecoder(templates=cache, hold=hold)
     for domain in range(domains):
@@ -150,7 +150,8 @@ def test_template_floods_stay_within_the_cache_and_hold_limits(domains: int, ids
         # data for templates never sent: held, within limits
         decoder.decode(ipfix_message([set_of(5000 + domain, b"x" * 700)], domain=domain), EXPORTER, NOW)
         assert cache.count <= 500
-        assert all(len(t) <= 100 for t in cache.scopes().values())
+        assert cache.templates_of(EXPORTER[0]) == cache.count <= 100
+        assert all(templates for templates in cache.scopes().values())  # no empty scopes kept
         assert hold.sets <= 50 and hold.bytes <= 20_000
     stats = decoder.stats.exporters[EXPORTER[0]]
     assert stats["templates_learned"] == cache.count
