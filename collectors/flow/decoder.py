@@ -19,9 +19,11 @@ The version is told by the first bytes: 0x0005 / 0x0009 / 0x000a (NetFlow v5, v9
 keeps the records decoded before the damage and counts one decode error with the reason; only
 the parse errors below are caught, so a bug still surfaces in tests and fuzzing.
 
-One decoder holds the templates of the exporters it hears. Workers sharing one UDP port should
-each get an exporter's every datagram (SO_REUSEPORT hashes by source address and port), or the
-template and the data of one exporter land in different processes.
+One decoder holds the templates of the exporters it hears. Workers that take turns at one UDP
+socket see a template in one process and its data in another: each worker sends
+`decoder.templates.take_fresh()` (what it learned, or None) to its siblings now and then, and
+they pass it to `decoder.adopt(update, now)`, which also decodes the data held for it. With
+SO_REUSEPORT sockets per worker the kernel keeps an exporter on one worker and this is moot.
 """
 
 from __future__ import annotations
@@ -125,6 +127,22 @@ class FlowDecoder:
                 peer = peers[sender] = (host.strip("[]"), int(port) if port.isdigit() else 0)
             records += self.decode(datagram, peer, now)
         return encode_records(records)
+
+    def adopt(self, dump: bytes, now: float) -> list[dict[str, Any]]:
+        """Take in templates and sampler tables another worker learned (`take_fresh`), and
+        decode the data held here waiting for them. A damaged dump is ignored and counted."""
+        try:
+            learned = self.templates.adopt_bytes(dump)
+        except (msgspec.DecodeError, ValueError) as exc:
+            self.stats.error("other", f"template update from a sibling worker is damaged ({exc})")
+            return []
+        records: list[dict[str, Any]] = []
+        for scope, template_id in learned:
+            entry = self.stats.exporter(scope[0])
+            released = self._release(scope, template_id, entry)
+            entry["records"] += len(released)
+            records += released
+        return records
 
     def expire(self, now: float) -> None:
         """Count the held sets that waited too long for their template (the worker calls this
@@ -280,16 +298,23 @@ class FlowDecoder:
                 continue
             if known is None or known.fields != template.fields:
                 entry["templates_learned"] += 1
-            for waiting in self.hold.release((scope, template_id)):
-                # Sampler tables and boot time may have come with the template: use them.
-                context = waiting.context
-                context.samplers = cache.samplers.get(scope) or {}
-                context.default_rate = cache.default_rates.get(scope)
-                context.boot_ms = context.boot_ms or cache.boot_ms.get(scope, 0)
-                released = self._data(scope, template_id, waiting.body, context, entry)
-                entry["released_records"] += len(released)
-                self._released += len(released)
-                records += released
+            records += self._release(scope, template_id, entry)
+
+    def _release(self, scope: Scope, template_id: int, entry: dict[str, Any]) -> list[dict[str, Any]]:
+        """Decode the data sets that waited for this template."""
+        cache = self.templates
+        records: list[dict[str, Any]] = []
+        for waiting in self.hold.release((scope, template_id)):
+            # Sampler tables and boot time may have come with the template: use them.
+            context = waiting.context
+            context.samplers = cache.samplers.get(scope) or {}
+            context.default_rate = cache.default_rates.get(scope)
+            context.boot_ms = context.boot_ms or cache.boot_ms.get(scope, 0)
+            released = self._data(scope, template_id, waiting.body, context, entry)
+            entry["released_records"] += len(released)
+            self._released += len(released)
+            records += released
+        return records
 
     def _data(
         self, scope: Scope, template_id: int, body: bytes, context: SetContext, entry: dict[str, Any]
@@ -327,9 +352,8 @@ class FlowDecoder:
                 sampler = record.get("samplerId", record.get("selectorId"))
                 cache.set_sampler(scope, sampler if isinstance(sampler, int) else None, rate)
             boot = record.get("systemInitTimeMilliseconds")
-            if isinstance(boot, int) and boot > 0 and cache.boot_ms.get(scope) != boot:
-                cache.boot_ms[scope] = boot
-                cache.changed = True
+            if isinstance(boot, int) and boot > 0:
+                cache.set_boot(scope, boot)
         context.samplers = cache.samplers.get(scope) or {}
         context.default_rate = cache.default_rates.get(scope)
 

@@ -54,13 +54,15 @@ class TemplateCache:
         self.boot_ms: dict[Scope, int] = {}  # systemInitTimeMilliseconds from options data
         self.count = 0
         self.changed = False  # anything to save since the last save or load
+        self.fresh: set[Scope] = set()  # scopes learned or changed since the last take_fresh
 
     def get(self, scope: Scope, template_id: int) -> Template | None:
         templates = self._templates.get(scope)
         return templates.get(template_id) if templates else None
 
-    def learn(self, scope: Scope, template: Template) -> bool:
-        """Keep a template (replacing one of the same id); False when a limit refuses it."""
+    def learn(self, scope: Scope, template: Template, share: bool = True) -> bool:
+        """Keep a template (replacing one of the same id); False when a limit refuses it.
+        `share` marks its scope fresh, for `take_fresh` (not for templates adopted from others)."""
         templates = self._templates.get(scope)
         if templates is None:
             if self.count >= self.max_templates:
@@ -81,6 +83,8 @@ class TemplateCache:
         templates[template.template_id] = template
         self._plans.pop((scope, template.template_id), None)
         self.changed = True
+        if share:
+            self.fresh.add(scope)
         return True
 
     def withdraw(self, scope: Scope, template_id: int | None, options: bool) -> int:
@@ -128,20 +132,43 @@ class TemplateCache:
     def templates_of(self, address: str) -> int:
         return self._per_exporter.get(address, 0)
 
-    def set_sampler(self, scope: Scope, sampler: int | None, rate: int) -> None:
+    def set_sampler(self, scope: Scope, sampler: int | None, rate: int, share: bool = True) -> None:
         if sampler is None:
             if self.default_rates.get(scope) != rate:
                 self.default_rates[scope] = rate
-                self.changed = True
+                self._changed(scope, share)
             return
         table = self.samplers.setdefault(scope, {})
         if table.get(sampler) != rate and (sampler in table or len(table) < 1024):
             table[sampler] = rate
-            self.changed = True
+            self._changed(scope, share)
+
+    def set_boot(self, scope: Scope, boot_ms: int, share: bool = True) -> None:
+        if self.boot_ms.get(scope) != boot_ms and (scope in self.boot_ms or len(self.boot_ms) < self.max_templates):
+            self.boot_ms[scope] = boot_ms
+            self._changed(scope, share)
+
+    def _changed(self, scope: Scope, share: bool) -> None:
+        self.changed = True
+        if share:
+            self.fresh.add(scope)
+
+    def take_fresh(self) -> bytes | None:
+        """What this cache learned since the last call, in the file format, for sibling
+        workers' `FlowDecoder.adopt` (a template and its data may reach different workers)."""
+        if not self.fresh:
+            return None
+        scopes, self.fresh = self.fresh, set()
+        return self.dump(scopes)
 
     # ---- persistence ------------------------------------------------------------------------
 
-    def dump(self) -> bytes:
+    def dump(self, scopes: set[Scope] | None = None) -> bytes:
+        """The cache (or the given scopes of it) in the template file format."""
+
+        def wanted(scope: Scope) -> bool:
+            return scopes is None or scope in scopes
+
         return _FILE_ENCODER.encode(
             TemplateFile(
                 format=FILE_FORMAT,
@@ -150,15 +177,17 @@ class TemplateCache:
                         scope, t.template_id, t.options, t.scope_fields, [list(f) for f in t.fields], t.learned_at
                     )
                     for scope, templates in self._templates.items()
+                    if wanted(scope)
                     for t in templates.values()
                 ],
                 samplers=[
                     SavedSampler(scope, sampler, rate)
                     for scope, table in self.samplers.items()
+                    if wanted(scope)
                     for sampler, rate in table.items()
                 ]
-                + [SavedSampler(scope, None, rate) for scope, rate in self.default_rates.items()],
-                boot_ms=[SavedBoot(scope, ms) for scope, ms in self.boot_ms.items()],
+                + [SavedSampler(scope, None, rate) for scope, rate in self.default_rates.items() if wanted(scope)],
+                boot_ms=[SavedBoot(scope, ms) for scope, ms in self.boot_ms.items() if wanted(scope)],
             )
         )
 
@@ -218,21 +247,27 @@ class TemplateCache:
 
     def load_bytes(self, data: bytes) -> int:
         """Learn the templates of a saved file (raises msgspec.DecodeError or ValueError)."""
+        learned = self.adopt_bytes(data)
+        self.changed = False
+        return len(learned)
+
+    def adopt_bytes(self, data: bytes) -> list[tuple[Scope, int]]:
+        """Add what a dump holds without marking it fresh; returns the (scope, template id) of
+        the templates taken in. Raises msgspec.DecodeError or ValueError for a damaged dump."""
         saved = _FILE_DECODER.decode(data)
         if saved.format != FILE_FORMAT:
             raise ValueError(f"unknown format {saved.format!r}")
-        loaded = 0
+        learned: list[tuple[Scope, int]] = []
         for item in saved.templates:
             fields = tuple((ie, length, pen) for ie, length, pen in map(_field, item.fields))
-            loaded += self.learn(
-                item.scope, Template(item.id, fields, item.options, item.scope_fields, item.learned_at)
-            )
+            template = Template(item.id, fields, item.options, item.scope_fields, item.learned_at)
+            if self.learn(item.scope, template, share=False):
+                learned.append((item.scope, item.id))
         for sampler in saved.samplers:
-            self.set_sampler(sampler.scope, sampler.sampler, sampler.rate)
-        for boot in saved.boot_ms[: self.max_templates]:
-            self.boot_ms[boot.scope] = boot.ms
-        self.changed = False
-        return loaded
+            self.set_sampler(sampler.scope, sampler.sampler, sampler.rate, share=False)
+        for boot in saved.boot_ms:
+            self.set_boot(boot.scope, boot.ms, share=False)
+        return learned
 
 
 class SavedTemplate(msgspec.Struct):

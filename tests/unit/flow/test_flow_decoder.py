@@ -425,3 +425,24 @@ def test_psamp_packet_interval_and_space_give_the_rate() -> None:
     data = struct.pack("!4s4sQII", b"\x0a\0\0\x01", b"\x0a\0\0\x02", 100, 2, 8)
     (record,) = decoder.decode(ipfix_message([set_of(2, in_record), set_of(257, data)], sequence=1), A, NOW)
     assert record["sampling_rate"] == 5
+
+
+def test_workers_share_what_they_learn_so_data_reaching_another_worker_decodes() -> None:
+    """UDP workers taking turns at one socket: the template reaches one, the data another."""
+    first, second = FlowDecoder(), FlowDecoder()
+    sent = flows(3)
+    assert second.decode(ipfix_flows(sent, with_template=False), A, NOW) == []  # held in the second
+    sampler = ipfix_options_template(300, [(48, 1)], [(50, 4)])
+    first.decode(ipfix_message([set_of(3, sampler), set_of(300, struct.pack("!BI", 1, 64))]), A, NOW)
+    first.decode(ipfix_flows([], sequence=0), A, NOW)
+    update = first.templates.take_fresh()
+    assert update is not None and first.templates.take_fresh() is None  # taken once
+    released = second.adopt(update, NOW + 1)
+    assert len(released) == 3
+    for record, flow in zip(released, sent, strict=True):
+        assert_flow(record, flow)
+    stats = second.stats.exporters["192.0.2.1"]
+    assert (stats["released_records"], stats["records"]) == (3, 3)
+    assert second.templates.samplers[("192.0.2.1", 50000, 10, 1)] == {1: 64}
+    assert second.templates.take_fresh() is None  # adopted templates are not sent back
+    assert second.adopt(b"not a dump", NOW) == [] and second.stats.exporters["other"]["decode_errors"] == 1
