@@ -46,6 +46,7 @@ from collectors.flow.netflow import (
     v9_templates,
 )
 from collectors.flow.plan import PlanError, SetContext, ms_text
+from collectors.flow.settings import FlowSettings
 from collectors.flow.sflow import decode_sflow
 from collectors.flow.stats import FlowStats
 from collectors.flow.templates import Scope, TemplateCache
@@ -58,6 +59,13 @@ MAX_SEQUENCE_SCOPES = 100_000
 NAMES: dict[Version, str] = {5: "NetFlow v5", 9: "NetFlow v9", 10: "IPFIX", "sflow5": "sFlow v5"}
 
 _encode_lines = msgspec.json.Encoder().encode_lines
+
+# What each listener of `[flow]` takes.
+LISTENER_VERSIONS: dict[str, frozenset[Version]] = {
+    "netflow": frozenset({5, 9, 10}),
+    "ipfix": frozenset({10}),
+    "sflow": frozenset({"sflow5"}),
+}
 
 
 def encode_records(records: list[dict[str, Any]]) -> bytes:
@@ -378,6 +386,13 @@ class FlowDecoder:
         if expected is None and len(self._next_sequence) >= MAX_SEQUENCE_SCOPES:
             self._next_sequence.clear()
         self._next_sequence[key] = (sequence + count) & 0xFFFFFFFF
+
+
+def decoder_for(settings: FlowSettings, accept: Collection[Version] = ACCEPT_ALL) -> FlowDecoder:
+    """A decoder with the template and hold limits of the `[flow]` settings."""
+    templates = TemplateCache(settings.max_templates, settings.max_templates_per_exporter)
+    hold = HoldQueue(settings.hold_sets, settings.hold_bytes, settings.hold_seconds)
+    return FlowDecoder(templates, hold, accept)
 
 
 def _names(accept: frozenset[Version]) -> list[str]:

@@ -318,7 +318,8 @@ def test_ipfix_data_with_reduced_size_and_absent_keys() -> None:
 
 
 def test_decoder_for_applies_the_flow_settings_limits() -> None:
-    from collectors.flow import LISTENER_VERSIONS, FlowSettings, decoder_for
+    from collectors.flow.decoder import LISTENER_VERSIONS, decoder_for
+    from collectors.flow.settings import FlowSettings
 
     decoder = decoder_for(
         FlowSettings(max_templates=16, max_templates_per_exporter=4, hold_sets=0), LISTENER_VERSIONS["ipfix"]
