@@ -246,9 +246,7 @@ def compile_plan(fields: tuple[Field, ...], options: bool, header_keys: tuple[st
     record_length = sum(1 if code is None else struct.calcsize("!" + code) for code in codes)
     if record_length == 0:
         raise PlanError("template records have zero length")
-    slots = [f"v{i}" for i, code in enumerate(codes) if code is not None and not code.endswith("x")]
-    if variable:
-        slots = [f"v{i}" for i, code in enumerate(codes) if code is None or not code.endswith("x")]
+    slots = [f"v{i}" for i, code in enumerate(codes) if code is None or not code.endswith("x")]  # padding: no value
 
     consumed: set[int] = set()
 
