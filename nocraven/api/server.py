@@ -14,10 +14,13 @@ import socket
 import ssl
 import stat
 from collections.abc import Awaitable, Callable
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_request import BaseRequest
 
 from nocraven.api import wire
 from nocraven.api.roles import Peer, Role, TokenRoles, UnixRoles, group_id, peer_credentials
@@ -63,6 +66,34 @@ def _role_needed(route_role: Role, peer: Peer, request: web.Request) -> None:
         f"{request.method} {request.path} needs the {route_role.name.lower()} role; "
         f"{peer.who} has {peer.role.name.lower()}",
     )
+
+
+class _JsonErrorHandler(RequestHandler):
+    """aiohttp answers requests it cannot parse (a 200 KB header, a bad request line) before any
+    middleware runs, in plain text; a client of ours expects the JSON envelope for those too.
+    And one log line at debug per bad request, not a traceback: anyone may send garbage."""
+
+    def handle_error(
+        self,
+        request: BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        log.debug("bad HTTP request (%d): %s", status, message or exc)
+        if request.writer is not None and request.writer.output_size > 0:
+            raise ConnectionError("response already started; cannot send the error")
+        reason = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "error"
+        code = ErrorCode.INTERNAL if status >= 500 else ErrorCode.BAD_REQUEST
+        detail = (message or reason).strip().splitlines()[0] if (message or reason).strip() else reason
+        response = error_response(ApiError(code, f"the request could not be read: {detail}", status))
+        response.force_close()
+        return response
+
+
+class _JsonErrorServer(web.Server):
+    def __call__(self) -> RequestHandler:
+        return _JsonErrorHandler(self, loop=self._loop, **self._kwargs)
 
 
 def build_app(
@@ -230,6 +261,8 @@ class ApiServer:
     async def _start_site(self, app: web.Application, sock: socket.socket, ssl_context: Any = None) -> None:
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
         await runner.setup()
+        if runner.server is not None:
+            runner.server.__class__ = _JsonErrorServer
         await web.SockSite(runner, sock, ssl_context=ssl_context).start()
         self._runners.append(runner)
 

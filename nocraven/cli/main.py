@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 from typer._click import exceptions as click  # typer 0.2x carries its own click
@@ -96,8 +97,40 @@ USAGE_ERRORS = _click_classes("UsageError")
 CLICK_ERRORS = _click_classes("ClickException")
 
 
+class OutputClosed(Exception):
+    """Whoever read our standard output stopped (`| head`): not an error, the end."""
+
+
+class _PipeAware:
+    """Standard output (text or its binary buffer) whose closed reader ends the command quietly:
+    click would turn the BrokenPipeError into exit 1."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, data: Any) -> int:
+        try:
+            return int(self._stream.write(data))
+        except (BrokenPipeError, OutputClosed):
+            raise OutputClosed from None
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except (BrokenPipeError, OutputClosed):
+            raise OutputClosed from None
+
+    @property
+    def buffer(self) -> _PipeAware:
+        return _PipeAware(self._stream.buffer)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 def main() -> None:
     """Entry point: map every failure to its exit code and one line on stderr, never a traceback."""
+    sys.stdout = _PipeAware(sys.stdout)
     try:
         code = app(standalone_mode=False)
     except USAGE_ERRORS as exc:
@@ -118,7 +151,7 @@ def main() -> None:
         sys.exit(exit_code_for(exc))
     except KeyboardInterrupt:
         sys.exit(130)
-    except BrokenPipeError:
+    except (BrokenPipeError, OutputClosed):
         # `nocraven buffer tail --follow | head` ends like this: quietly, and with nothing left
         # for the interpreter to fail flushing at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
