@@ -9,6 +9,7 @@ breach raises `Malformed` with a short reason, which the receiver counts.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 SEQUENCE = 0x30
@@ -102,6 +103,10 @@ def integer(buf: bytes, start: int, stop: int, signed: bool = True) -> int:
 
 def read_integer(buf: bytes, pos: int, end: int) -> tuple[int, int]:
     """(value, next position) of the INTEGER at `pos`."""
+    if pos + 2 <= end and buf[pos] == INTEGER and 0 < buf[pos + 1] <= 9:
+        stop = pos + 2 + buf[pos + 1]
+        if stop <= end:
+            return int.from_bytes(buf[pos + 2 : stop], "big", signed=True), stop
     start, stop = expect(buf, pos, end, INTEGER)
     return integer(buf, start, stop), stop
 
@@ -154,22 +159,53 @@ def _decode_oid(raw: bytes) -> str:
 
 
 def read_varbinds(buf: bytes, pos: int, end: int) -> list[Varbind]:
-    """The VarBindList at `pos` (which must fill exactly up to `end`)."""
+    """The VarBindList at `pos` (which must fill exactly up to `end`).
+
+    The hot loop of the receiver: short-form lengths (nearly every varbind) are read inline,
+    anything else goes through `header()`; every span is checked against its container."""
     start, stop = expect(buf, pos, end, SEQUENCE)
     if stop != end:
         raise Malformed("trailing bytes after the varbinds")
     out: list[Varbind] = []
+    append = out.append
+    cache = _oid_cache
     pos = start
     while pos < stop:
-        vb_start, vb_stop = expect(buf, pos, stop, SEQUENCE)
-        tag, o_start, o_stop = header(buf, vb_start, vb_stop)
-        if tag != OBJECT_IDENTIFIER:
-            raise Malformed("varbind name is not an OID")
-        oid = oid_text(buf[o_start:o_stop])
-        tag, v_start, v_stop = header(buf, o_stop, vb_stop)
+        # VarBind ::= SEQUENCE { name OBJECT IDENTIFIER, value }
+        if pos + 2 > stop or buf[pos] != SEQUENCE or buf[pos + 1] & 0x80:
+            vb_start, vb_stop = expect(buf, pos, stop, SEQUENCE)
+        else:
+            vb_start = pos + 2
+            vb_stop = vb_start + buf[pos + 1]
+            if vb_stop > stop:
+                raise Malformed("length overruns its container")
+        if vb_start + 2 > vb_stop or buf[vb_start] != OBJECT_IDENTIFIER or buf[vb_start + 1] & 0x80:
+            o_start, o_stop = expect(buf, vb_start, vb_stop, OBJECT_IDENTIFIER)
+        else:
+            o_start = vb_start + 2
+            o_stop = o_start + buf[vb_start + 1]
+            if o_stop > vb_stop:
+                raise Malformed("length overruns its container")
+        raw = buf[o_start:o_stop]
+        oid = cache.get(raw)
+        if oid is None:
+            oid = oid_text(raw)
+        if o_stop + 2 > vb_stop or buf[o_stop + 1] & 0x80 or buf[o_stop] & 0x1F == 0x1F:
+            tag, v_start, v_stop = header(buf, o_stop, vb_stop)
+        else:
+            tag = buf[o_stop]
+            v_start = o_stop + 2
+            v_stop = v_start + buf[o_stop + 1]
         if v_stop != vb_stop:
-            raise Malformed("trailing bytes in a varbind")
-        out.append((oid, tag, _value(buf, tag, v_start, v_stop)))
+            raise Malformed("varbind value does not fill its varbind")
+        if tag == INTEGER:
+            if not 0 < v_stop - v_start <= 9:
+                raise Malformed("bad integer length")
+            append((oid, tag, int.from_bytes(buf[v_start:v_stop], "big", signed=True)))
+        elif tag == OCTET_STRING:
+            append((oid, tag, buf[v_start:v_stop]))
+        else:
+            append((oid, tag, _value(buf, tag, v_start, v_stop)))
         pos = vb_stop
     return out
 
@@ -202,17 +238,32 @@ def ip_text(raw: bytes) -> str:
     return f"{raw[0]}.{raw[1]}.{raw[2]}.{raw[3]}"
 
 
-def render(tag: int, value: Any) -> tuple[str, Any, bool]:
-    """(type name, JSON value, shown-as-hex) for a decoded varbind value."""
-    if isinstance(value, bytes):
-        name = TYPE_NAMES.get(tag) or f"tag-0x{tag:02x}"
-        if tag == OCTET_STRING and len(value.translate(None, _BINARY_BYTES)) == len(value):
-            try:
-                return name, value.decode("utf-8"), False
-            except UnicodeDecodeError:
-                pass
-        return name, value.hex(), True
-    return TYPE_NAMES[tag], value, False
+def render(varbinds: list[Varbind], name: Callable[[str], str | None] | None) -> list[dict[str, Any]]:
+    """Record varbinds `{oid, name, type, value}`: OctetStrings that are printable UTF-8 as
+    text, other byte strings as hex with `"hex": true`."""
+    out = []
+    names = TYPE_NAMES
+    for oid, tag, value in varbinds:
+        item: dict[str, Any] = {
+            "oid": oid,
+            "name": name(oid) if name else None,
+            "type": names.get(tag) or f"tag-0x{tag:02x}",
+        }
+        if value.__class__ is bytes:
+            if tag == OCTET_STRING and len(value.translate(None, _BINARY_BYTES)) == len(value):
+                try:
+                    item["value"] = value.decode("utf-8")
+                except UnicodeDecodeError:
+                    pass
+                else:
+                    out.append(item)
+                    continue
+            item["value"] = value.hex()
+            item["hex"] = True
+        else:
+            item["value"] = value
+        out.append(item)
+    return out
 
 
 # ---- writing ---------------------------------------------------------------------------------

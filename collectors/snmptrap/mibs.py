@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,7 +110,10 @@ class MibResolver:
                 wanted += sorted(p.stem for p in Path(directory).glob("*.py") if not p.stem.startswith("_"))
         for name in wanted:
             try:
-                mib_builder.load_modules(name)
+                with warnings.catch_warnings():
+                    # pysnmp-mibs (2016) calls pysnmp's old camelCase names, deprecated in pysnmp 7.
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    mib_builder.load_modules(name)
             except Exception as exc:  # a broken module is reported and skipped, never fatal
                 self.problems.append(f"MIB {name}: does not load: {_one_line(exc)}; fix or remove it")
             else:

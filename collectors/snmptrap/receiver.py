@@ -163,16 +163,7 @@ class TrapReceiver:
         return record
 
     def _varbinds(self, varbinds: list[Varbind]) -> list[dict[str, Any]]:
-        name = self.resolver.name if self.resolver else None
-        render = ber.render
-        out = []
-        for oid, tag, value in varbinds:
-            type_name, shown, as_hex = render(tag, value)
-            item = {"oid": oid, "name": name(oid) if name else None, "type": type_name, "value": shown}
-            if as_hex:
-                item["hex"] = True
-            out.append(item)
-        return out
+        return ber.render(varbinds, self.resolver.name if self.resolver else None)
 
     def _malformed(self, datagram: bytes, peer: tuple[str, int], reason: str, now: float) -> Handled:
         self.counters.malformed(peer[0], f"{peer[0]}:{peer[1]}", reason, datagram, now)

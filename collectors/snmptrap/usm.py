@@ -175,6 +175,7 @@ class Usm:
         self._started = started
         self._salt = int.from_bytes(os.urandom(8), "big")
         self.unknown_engine_ids = 0
+        self._aes_keys: dict[bytes, algorithms.AES] = {}
         self.not_in_time_windows = 0
 
     def engine_time(self, now: float) -> int:
@@ -216,7 +217,7 @@ class Usm:
         if stop - start != user.mac_len:
             return False
         whole = buf[:start] + bytes(user.mac_len) + buf[stop:]
-        digest = hmac.new(auth_key, whole, user.hash_name).digest()[: user.mac_len]
+        digest = hmac.digest(auth_key, whole, user.hash_name)[: user.mac_len]
         return hmac.compare_digest(digest, buf[start:stop])
 
     def _decrypt(self, buf: bytes, msg: V3Message, priv: str, key: bytes) -> bytes | None:
@@ -235,8 +236,17 @@ class Usm:
             decryptor = Cipher(TripleDES(key[:8] * 3), modes.CBC(iv)).decryptor()
         else:
             iv = msg.boots.to_bytes(4, "big") + msg.time.to_bytes(4, "big") + salt
-            decryptor = Cipher(algorithms.AES(key), CFB(iv)).decryptor()
+            decryptor = Cipher(self._aes(key), CFB(iv)).decryptor()
         return decryptor.update(cipher_text) + decryptor.finalize()
+
+    def _aes(self, key: bytes) -> algorithms.AES:
+        """The AES algorithm object of a localised key (kept: building it costs per message)."""
+        algorithm = self._aes_keys.get(key)
+        if algorithm is None:
+            if len(self._aes_keys) >= _MAX_ENGINES_PER_USER:
+                self._aes_keys.clear()
+            algorithm = self._aes_keys[key] = algorithms.AES(key)
+        return algorithm
 
     def _timely(self, msg: V3Message, now: float) -> bool:
         return msg.boots == self.engine_boots and abs(msg.time - self.engine_time(now)) <= TIME_WINDOW_S
@@ -258,7 +268,7 @@ class Usm:
         varbind = ber.tlv(ber.SEQUENCE, ber.encode_oid(counter_oid) + ber.encode_unsigned(ber.COUNTER32, count))
         pdu = ber.encode_pdu(ber.REPORT, request_id, ber.tlv(ber.SEQUENCE, varbind))
         user = self.users.get(msg.user) if msg.flags & FLAG_AUTH else None
-        return self._message(msg.msg_id, user, FLAG_AUTH if user else 0, self.engine_id, b"", pdu, now)
+        return self.encode_message(msg.msg_id, user, FLAG_AUTH if user else 0, self.engine_id, b"", pdu, now)
 
     def response(self, accepted: Accepted, now: float) -> bytes:
         """The Response to an InformRequest, at the security level it came with."""
@@ -267,9 +277,9 @@ class Usm:
         user = self.users[accepted.message.user]
         level = accepted.message.flags & (FLAG_AUTH | FLAG_PRIV)
         context = (accepted.context_engine_id, accepted.context_name)
-        return self._message(accepted.message.msg_id, user, level, *context, pdu, now)
+        return self.encode_message(accepted.message.msg_id, user, level, *context, pdu, now)
 
-    def _message(
+    def encode_message(
         self,
         msg_id: int,
         user: User | None,
