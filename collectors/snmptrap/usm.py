@@ -15,6 +15,7 @@ usmStatsUnknownEngineIDs Report; then our boots and time are checked (150 s wind
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import hmac
 import os
@@ -51,8 +52,10 @@ _MEGABYTE = 1048576
 _MAX_MESSAGE_SIZE = 65507
 
 
+@functools.lru_cache(maxsize=64)
 def password_to_key(password: bytes, hash_name: str) -> bytes:
-    """RFC 3414 A.2: the digest of the password repeated to one megabyte."""
+    """RFC 3414 A.2: the digest of the password repeated to one megabyte (cached: a megabyte
+    of hashing per user is felt when settings are reloaded)."""
     if not password:
         raise ValueError("empty USM password")
     repeated = password * (_MEGABYTE // len(password) + 1)
