@@ -17,6 +17,7 @@ import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pysnmp_mibs
 from pysnmp.smi import builder, view
@@ -37,11 +38,69 @@ class CompileResult:
     problems: list[str] = field(default_factory=list)  # one actionable line per broken MIB file
 
 
+class _ImportStubs:
+    """ASN.1 stand-ins for the modules a vendor MIB imports, made from their pysnmp form.
+
+    pysmi compiles from ASN.1 text and needs the text of every imported module (even
+    SNMPv2-SMI) to learn OIDs and base types; Debian ships none and the appliance must not
+    fetch them. The precompiled modules know both, so a stub declares each OID node as
+    `name OBJECT IDENTIFIER ::= { 1 3 6 ... }` and each textual convention by its base type."""
+
+    def __init__(self) -> None:
+        self._builder = builder.MibBuilder()
+        self._builder.loadTexts = False
+        self._builder.add_mib_sources(builder.DirMibSource(os.path.dirname(pysnmp_mibs.__file__)))
+
+    def text(self, name: str) -> str | None:
+        from pyasn1.type import univ
+
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                self._builder.load_modules(name)
+        except Exception:  # not a module we know: pysmi then reports the import as missing
+            return None
+        bases = (
+            (univ.OctetString, "OCTET STRING"),
+            (univ.ObjectIdentifier, "OBJECT IDENTIFIER"),
+            (univ.Integer, "INTEGER"),
+        )
+        lines = [f"{name} DEFINITIONS ::= BEGIN"]
+        for symbol, value in sorted(self._builder.mibSymbols[name].items()):
+            if not re.fullmatch(r"[A-Za-z][A-Za-z0-9-]*", symbol):
+                continue
+            if isinstance(value, type) and symbol[0].isupper():
+                base = next((text for cls, text in bases if issubclass(value, cls)), None)
+                if base:
+                    lines.append(f"{symbol} ::= {base}")
+            elif symbol[0].islower() and hasattr(value, "getName") and value.getName():
+                lines.append(f"{symbol} OBJECT IDENTIFIER ::= {{ {' '.join(map(str, value.getName()))} }}")
+        lines.append("END")
+        return "\n".join(lines) + "\n"
+
+
+def _stub_reader(stubs: _ImportStubs) -> Any:
+    from pysmi import error as smi_error
+    from pysmi.mibinfo import MibInfo
+    from pysmi.reader.base import AbstractReader
+
+    class StubReader(AbstractReader):
+        def get_data(self, mibname: str, **options: Any) -> tuple[Any, str]:
+            text = stubs.text(mibname)
+            if text is None:
+                raise smi_error.PySmiReaderFileNotFoundError(mibname=mibname, reader=self)
+            # mtime 0: older than any compiled module, so pysmi never rebuilds one from a stub.
+            return MibInfo(path=f"stub:{mibname}", file=mibname, name=mibname, mtime=0), text
+
+    return StubReader()
+
+
 def compile_operator_mibs(source_dir: Path, output_dir: Path) -> CompileResult:
     """Compile every ASN.1 MIB file in `source_dir` into pysnmp modules in `output_dir`.
 
-    Imports resolve against the other files in `source_dir`, `pysnmp-mibs` and pysnmp's own
-    modules. Compiled modules are reused while their source is unchanged."""
+    Imports resolve against the other files in `source_dir`, then `pysnmp-mibs` and pysnmp's
+    own modules (through `_ImportStubs`). Compiled modules are reused while their source is
+    unchanged."""
     from pysmi.codegen import PySnmpCodeGen
     from pysmi.compiler import MibCompiler
     from pysmi.parser import SmiStarParser
@@ -67,7 +126,7 @@ def compile_operator_mibs(source_dir: Path, output_dir: Path) -> CompileResult:
         return result
     output_dir.mkdir(parents=True, exist_ok=True)
     compiler = MibCompiler(SmiStarParser(), PySnmpCodeGen(), PyFileWriter(str(output_dir)))
-    compiler.add_sources(FileReader(str(source_dir)))
+    compiler.add_sources(FileReader(str(source_dir)), _stub_reader(_ImportStubs()))
     compiler.add_searchers(
         PyFileSearcher(str(output_dir)),
         PyPackageSearcher("pysnmp_mibs"),
@@ -76,20 +135,33 @@ def compile_operator_mibs(source_dir: Path, output_dir: Path) -> CompileResult:
     )
     for name, path in names.items():
         try:
-            status = compiler.compile(name, rebuild=False, genTexts=False).get(name)
+            statuses = compiler.compile(name, rebuild=False, genTexts=False)
         except Exception as exc:  # pysmi raises many kinds on bad input; a broken MIB is never fatal
             result.problems.append(f"MIB {name} ({path}): does not compile: {_one_line(exc)}; fix or remove the file")
             continue
+        status = statuses.get(name)
         if status in ("compiled", "untouched", "borrowed"):
             result.compiled.append(name)
+            continue
+        missing = sorted(other for other, state in statuses.items() if state == "missing")
+        if missing:
+            result.problems.append(
+                f"MIB {name} ({path}): imports {', '.join(missing)}, found neither in {source_dir} nor among the "
+                "bundled MIBs; add those MIB files to the directory"
+            )
         else:
             reason = _one_line(getattr(status, "error", None) or status)
-            result.problems.append(f"MIB {name} ({path}): {status}: {reason}; fix it or add the MIBs it imports")
+            result.problems.append(f"MIB {name} ({path}): {status}: {reason}; fix it or remove the file")
     return result
 
 
 def _one_line(error: object) -> str:
-    return " ".join(str(error).split())[:300]
+    """A short reason: pysnmp embeds whole tracebacks in its load errors; keep their last line."""
+    text = str(error)
+    raised = re.findall(r"""([A-Za-z_.]*(?:Error|Exception): [^'"\\\]]*)""", text)
+    if raised:
+        text = raised[-1]
+    return " ".join(text.split())[:300]
 
 
 class MibResolver:
