@@ -73,6 +73,19 @@ def v1_trap(
     return ber.encode_community_message(0, community.encode(), pdu)
 
 
+def discovery_probe(msg_id: int = 1, request_id: int = 1) -> bytes:
+    """What an SNMPv3 INFORM sender (net-snmp) sends first to learn the receiver's engine ID:
+    noAuthNoPriv, reportable, empty engine ID and user, an empty GetRequest (RFC 3414 §4)."""
+    empty = ber.tlv(ber.OCTET_STRING, b"")
+    security = ber.tlv(ber.SEQUENCE, empty + ber.encode_integer(0) + ber.encode_integer(0) + empty * 3)
+    get = ber.encode_pdu(ber.GET_REQUEST, request_id, ber.tlv(ber.SEQUENCE, b""))
+    scoped = ber.tlv(ber.SEQUENCE, empty + empty + get)
+    flags = ber.tlv(ber.OCTET_STRING, bytes((FLAG_REPORTABLE,)))
+    global_data = ber.encode_integer(msg_id) + ber.encode_integer(65507) + flags + ber.encode_integer(3)
+    head = ber.encode_integer(3) + ber.tlv(ber.SEQUENCE, global_data)
+    return ber.tlv(ber.SEQUENCE, head + ber.tlv(ber.OCTET_STRING, security) + scoped)
+
+
 class Agent:
     """An SNMPv3 agent's side of USM: its own engine ID, boots and time, and its users."""
 
@@ -94,4 +107,13 @@ class Agent:
         return message
 
 
-__all__ = ["FLAG_AUTH", "FLAG_PRIV", "Agent", "v1_trap", "v2_pdu", "v2c_notification", "varbind_list"]
+__all__ = [
+    "FLAG_AUTH",
+    "FLAG_PRIV",
+    "Agent",
+    "discovery_probe",
+    "v1_trap",
+    "v2_pdu",
+    "v2c_notification",
+    "varbind_list",
+]

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from collectors.snmptrap import ber
-from collectors.snmptrap.compose import Agent, v1_trap, v2_pdu, v2c_notification
+from collectors.snmptrap.compose import Agent, discovery_probe, v1_trap, v2_pdu, v2c_notification
 from collectors.snmptrap.receiver import TrapReceiver
 from collectors.snmptrap.settings import SnmptrapSettings, SnmpUser
 
@@ -28,17 +28,22 @@ VARBINDS: list[tuple[str, int, Any]] = [
 ]
 _AGENT = Agent(USERS, DEVICE)
 _TRAP_PDU = v2_pdu("1.3.6.1.6.3.1.1.5.3", VARBINDS, uptime=5)
+
+
+def new_receiver() -> TrapReceiver:
+    return TrapReceiver(SnmptrapSettings(communities=["public"], users=USERS), None, ENGINE, 1, NOW - 10)
+
+
+_INFORM_PDU = v2_pdu("1.3.6.1.6.3.1.1.5.4", VARBINDS, request_id=9, inform=True)
 SAMPLES = [
     v2c_notification("public", "1.3.6.1.6.3.1.1.5.3", VARBINDS, uptime=5),
     v2c_notification("public", "1.3.6.1.6.3.1.1.5.4", VARBINDS, request_id=7, inform=True),
     v1_trap("public", "1.3.6.1.4.1.9", "10.0.0.1", 6, 3, 99, VARBINDS),
     _AGENT.trap("noc", _TRAP_PDU, NOW),
     _AGENT.trap("des", _TRAP_PDU, NOW),
+    _AGENT.inform("noc", _INFORM_PDU, new_receiver().usm, NOW),
+    discovery_probe(),
 ]
-
-
-def new_receiver() -> TrapReceiver:
-    return TrapReceiver(SnmptrapSettings(communities=["public"], users=USERS), None, ENGINE, 1, NOW - 10)
 
 
 def outcomes(receiver: TrapReceiver) -> int:
@@ -64,8 +69,9 @@ def feed(receiver: TrapReceiver, datagram: bytes) -> None:
 
 def test_every_sample_is_accepted() -> None:
     receiver = new_receiver()
-    for datagram in SAMPLES:
+    for datagram in SAMPLES[:-1]:
         assert len(receiver.handle(datagram, PEER, NOW).records) == 1
+    assert receiver.handle(SAMPLES[-1], PEER, NOW).reply is not None  # the discovery probe
 
 
 @settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])

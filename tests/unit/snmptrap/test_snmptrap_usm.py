@@ -9,13 +9,12 @@ from pyasn1.type import univ
 from pysnmp.proto.secmod.rfc3414 import localkey
 
 from collectors.snmptrap import ber
-from collectors.snmptrap.compose import Agent, v2_pdu
+from collectors.snmptrap.compose import Agent, discovery_probe, v2_pdu
 from collectors.snmptrap.pdu import decode_pdu, message_version
 from collectors.snmptrap.receiver import TrapReceiver
 from collectors.snmptrap.settings import SnmptrapSettings, SnmpUser
 from collectors.snmptrap.usm import (
     FLAG_AUTH,
-    FLAG_REPORTABLE,
     NOT_IN_TIME_WINDOWS_0,
     UNKNOWN_ENGINE_IDS_0,
     Accepted,
@@ -131,22 +130,8 @@ def test_tampered_ciphertext_fails_authentication(receiver: TrapReceiver) -> Non
     assert _refusal(receiver, bytes(datagram)) == "wrong_digest"
 
 
-def _probe(msg_id: int = 77, request_id: int = 4242) -> bytes:
-    """net-snmp's engine ID discovery: noAuthNoPriv, reportable, empty engine ID, empty GET."""
-    security = ber.tlv(
-        ber.SEQUENCE,
-        ber.tlv(4, b"") + ber.encode_integer(0) + ber.encode_integer(0) + ber.tlv(4, b"") * 3,
-    )
-    get = ber.encode_pdu(0xA0, request_id, ber.tlv(0x30, b""))
-    scoped = ber.tlv(ber.SEQUENCE, ber.tlv(4, b"") + ber.tlv(4, b"") + get)
-    flags = ber.tlv(4, bytes((FLAG_REPORTABLE,)))
-    global_data = ber.encode_integer(msg_id) + ber.encode_integer(65507) + flags + ber.encode_integer(3)
-    head = ber.encode_integer(3) + ber.tlv(ber.SEQUENCE, global_data)
-    return ber.tlv(ber.SEQUENCE, head + ber.tlv(4, security) + scoped)
-
-
 def test_discovery_probe_gets_our_engine_id_boots_and_time(receiver: TrapReceiver) -> None:
-    handled = receiver.handle(_probe(), PEER, NOW)
+    handled = receiver.handle(discovery_probe(msg_id=77, request_id=4242), PEER, NOW)
     assert handled.records == [] and handled.refused is None and handled.reply is not None
     _, pos, end = message_version(handled.reply)
     report = parse_header(handled.reply, pos, end)
