@@ -191,30 +191,35 @@ class MibResolver:
             else:
                 self.loaded.append(name)
         self._view = view.MibViewController(mib_builder)
-        self._names: dict[str, tuple[str, bool] | None] = {}
+        self._names: dict[str, str | None] = {}
+        self._notifications: dict[str, str | None] = {}
 
     def name(self, oid: str) -> str | None:
         """`MODULE::symbol.suffix` for a dotted OID, or None when no MIB covers it."""
-        found = self._lookup(oid)
-        return found[0] if found else None
-
-    def notification_name(self, oid: str) -> str | None:
-        """The name of a notification OID only when a MIB defines exactly that node."""
-        found = self._lookup(oid)
-        return found[0] if found and found[1] else None
-
-    def _lookup(self, oid: str) -> tuple[str, bool] | None:
         try:
             return self._names[oid]
         except KeyError:
-            pass
-        found = self._resolve(oid)
+            self._learn(oid)
+            return self._names[oid]
+
+    def notification_name(self, oid: str) -> str | None:
+        """The name of a notification OID only when a MIB defines exactly that node."""
+        try:
+            return self._notifications[oid]
+        except KeyError:
+            self._learn(oid)
+            return self._notifications[oid]
+
+    def _learn(self, oid: str) -> None:
         if len(self._names) >= _CACHE_MAX:
             self._names.clear()
-        self._names[oid] = found
-        return found
+            self._notifications.clear()
+        found = self._resolve(oid)
+        self._names[oid] = found[0] if found else None
+        self._notifications[oid] = found[0] if found and found[1] else None
 
     def _resolve(self, oid: str) -> tuple[str, bool] | None:
+        """(name, whether a MIB defines exactly this node), or None."""
         try:
             numbers = tuple(int(part) for part in oid.split("."))
             module, symbol, suffix = self._view.get_node_location(numbers)

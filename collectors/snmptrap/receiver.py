@@ -56,14 +56,20 @@ class _Stamps:
     def __init__(self) -> None:
         self._second = -1
         self._text = ""
+        self._last: tuple[float, str] = (float("nan"), "")
 
     def text(self, now: float) -> str:
+        last = self._last
+        if now == last[0]:  # a batch is stamped with one receive time
+            return last[1]
         millis = int(now * 1000)
         second, fraction = divmod(millis, 1000)
         if second != self._second:
             self._second = second
             self._text = _time.strftime("%Y-%m-%dT%H:%M:%S", _time.gmtime(second))
-        return f"{self._text}.{fraction:03d}Z"
+        text = f"{self._text}.{fraction:03d}Z"
+        self._last = (now, text)
+        return text
 
 
 class TrapReceiver:
