@@ -89,6 +89,32 @@ class AgentCounters:
             "head_hex": datagram[:_SAMPLE_BYTES].hex(),
         }
 
+    def take(self) -> dict[str, Any]:
+        """The counts since the last `take()` (a worker's delta for the collector to `add`)."""
+        delta = self.snapshot()
+        self.agents.clear()
+        self.totals = dict.fromkeys(self.totals, 0)
+        self.last_malformed = None
+        return delta
+
+    def add(self, delta: dict[str, Any]) -> None:
+        """Fold a worker's `take()` into these counters."""
+        for key, count in delta["totals"].items():
+            self.totals[key] = self.totals.get(key, 0) + count
+        for ip, theirs in delta["agents"].items():
+            mine = self.agent(ip)
+            for key, value in theirs.items():
+                if key == "refused":
+                    for reason, count in value.items():
+                        mine["refused"][reason] = mine["refused"].get(reason, 0) + count
+                elif key in ("last_seen", "last_version", "engine_id"):
+                    if value is not None and (key != "last_seen" or (mine[key] or 0) <= value):
+                        mine[key] = value
+                else:
+                    mine[key] += value
+        if delta["last_malformed"] is not None:
+            self.last_malformed = delta["last_malformed"]
+
     def snapshot(self) -> dict[str, Any]:
         return {
             "totals": dict(self.totals),

@@ -268,3 +268,19 @@ def test_octet_strings_are_text_only_when_printable(raw: bytes, shown: str, as_h
 def test_header_refuses_lengths_beyond_the_container() -> None:
     with pytest.raises(Malformed, match="overruns"):
         ber.header(b"\x04\x05abc", 0, 5)
+
+
+def test_worker_counters_add_up_in_the_collector(receiver: TrapReceiver) -> None:
+    receiver.handle(_good(), PEER, NOW)
+    receiver.handle(v2c_notification("guess", LINK_DOWN, []), PEER, NOW + 1)
+    receiver.handle(b"\x30\x00", ("192.0.2.8", 1), NOW + 2)
+    collector = TrapReceiver(SnmptrapSettings(), None, b"\x80\x00\x00\x00\x01").counters
+    collector.add(receiver.counters.take())
+    receiver.handle(_good(), PEER, NOW + 3)
+    collector.add(receiver.counters.take())
+    assert collector.totals == {"traps": 2, "informs": 0, "auth_failures": 1, "malformed": 1, "refused": 1}
+    agent = collector.agents["192.0.2.7"]
+    assert (agent["traps"], agent["unknown_community"], agent["last_seen"]) == (2, 1, NOW + 3)
+    assert agent["refused"] == {"unknown_community": 1}
+    assert collector.agents["192.0.2.8"]["malformed"] == 1
+    assert receiver.counters.take()["totals"]["traps"] == 0
