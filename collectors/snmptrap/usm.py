@@ -207,7 +207,8 @@ class Usm:
                 return Refused("decryption_error", user=user.name)
         else:
             accepted = _scoped_pdu(buf, msg.data_pos, end, user.name, msg, strict_end=True)
-        if msg.engine_id == self.engine_id and not self._timely(msg, now):
+        # RFC 3414 §3.2 step 7: timeliness is checked for authenticated messages to our engine.
+        if user.auth and msg.engine_id == self.engine_id and not self._timely(msg, now):
             self.not_in_time_windows += 1
             report = self.report(msg, accepted.pdu.request_id, NOT_IN_TIME_WINDOWS_0, self.not_in_time_windows, now)
             return Refused("not_in_time_window", report=report if msg.flags & FLAG_REPORTABLE else None)

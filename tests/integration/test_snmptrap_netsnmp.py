@@ -199,7 +199,7 @@ def test_snmpinform_v2c_is_acknowledged_after_storing(station: Station) -> None:
     assert station.receiver.counters.agents["127.0.0.1"]["informs"] == 1
 
 
-@pytest.mark.parametrize("user", ["signer", "noc", "legacy"])
+@pytest.mark.parametrize("user", ["open", "signer", "noc", "legacy", "strong"])
 def test_snmpinform_v3_discovers_our_engine_and_is_acknowledged(station: Station, user: str) -> None:
     command = ["snmpinform", "-v3", "-u", user, *V3_FLAGS[user], "-t", "3", "-r", "1", station.target, "", LINK_DOWN]
     result = station.run([*command, *VARBINDS])
