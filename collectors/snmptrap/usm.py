@@ -50,6 +50,7 @@ UNKNOWN_ENGINE_IDS_0 = f"{USM_STATS}.4.0"
 _MAX_ENGINES_PER_USER = 4096
 _MEGABYTE = 1048576
 _MAX_MESSAGE_SIZE = 65507
+_MAX_INT32 = 2**31 - 1
 
 
 @functools.lru_cache(maxsize=64)
@@ -165,6 +166,8 @@ def parse_header(buf: bytes, pos: int, end: int) -> V3Message:
     priv_params, p = ber.read_octets(buf, a_stop, u_stop)
     if p != u_stop or len(engine_id) > 32 or len(user) > 32:
         raise Malformed("bad USM security parameters")
+    if not (0 <= boots <= _MAX_INT32 and 0 <= time <= _MAX_INT32):
+        raise Malformed("engine boots or time out of range")
     return V3Message(msg_id, flags, engine_id, boots, time, user, (a_start, a_stop), priv_params, s_stop)
 
 

@@ -145,3 +145,18 @@ def test_composed_traps_round_trip(varbinds: list[tuple[str, tuple[int, Any]]], 
             assert bytes.fromhex(shown) == value if item.get("hex") else shown.encode() == value
         expected.append((oid, ber.TYPE_NAMES[tag], shown))
     assert decoded == expected
+
+
+@settings(max_examples=300)
+@given(
+    st.sampled_from(["noc", "des"]),
+    st.one_of(st.binary(max_size=200), st.sampled_from([_TRAP_PDU, _INFORM_PDU])),
+    st.data(),
+)
+def test_authentic_v3_messages_carrying_garbage(user: str, pdu: bytes, data: st.DataObject) -> None:
+    """Past the HMAC, the decrypted scoped PDU is as untrusted as anything else."""
+    if pdu in (_TRAP_PDU, _INFORM_PDU):
+        cut = data.draw(st.integers(0, len(pdu)))
+        pdu = pdu[:cut] + data.draw(st.binary(max_size=6))
+    receiver = new_receiver()
+    feed(receiver, _AGENT.trap(user, pdu, NOW))

@@ -193,3 +193,15 @@ def test_v3_inform_to_another_engine_is_refused(receiver: TrapReceiver) -> None:
     elsewhere = Usm(USERS, DEVICE_B, 3, NOW - 600)
     datagram = Agent(USERS, DEVICE_A).inform("noc", v2_pdu(LINK_UP, [], inform=True), elsewhere, NOW)
     assert _refusal(receiver, datagram) == "unknown_engine_id"
+
+
+def test_engine_time_out_of_range_is_malformed(receiver: TrapReceiver) -> None:
+    settings = [SnmpUser("noc", "SHA", "auth-pass-1", "AES", "priv-pass-1")]
+    device = Agent(settings, DEVICE_A, engine_boots=2**31 - 1)
+    fine = device.trap("noc", v2_pdu(LINK_UP, []), NOW)
+    assert len(receiver.handle(fine, PEER, NOW).records) == 1
+    # boots 2^31 (five INTEGER bytes): RFC 3414 caps it at 2^31-1.
+    device.usm.engine_boots = 2**31
+    assert _refusal(receiver, device.trap("noc", v2_pdu(LINK_UP, []), NOW)) == "malformed"
+    sample = receiver.counters.last_malformed
+    assert sample is not None and sample["reason"] == "engine boots or time out of range"
