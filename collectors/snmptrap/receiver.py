@@ -50,6 +50,11 @@ def engine_id_from_seed(seed: bytes) -> bytes:
     return b"\x80\x00\x1f\x88\x05" + hashlib.sha256(b"nocraven-snmptrap\0" + seed).digest()[:12]
 
 
+def _source(peer: tuple[str, int]) -> str:
+    """`IP:PORT`, with brackets around an IPv6 address (as the other collectors write it)."""
+    return f"[{peer[0]}]:{peer[1]}" if ":" in peer[0] else f"{peer[0]}:{peer[1]}"
+
+
 class _Stamps:
     """RFC 3339 UTC text of receive times, formatted once per second."""
 
@@ -101,7 +106,11 @@ class TrapReceiver:
         return False
 
     def handle(self, datagram: bytes, peer: tuple[str, int], now: float) -> Handled:
+        """One datagram from `peer` (the address tuple `recvfrom` gave, IPv4 or IPv6)."""
         ip = peer[0]
+        if ":" in ip:
+            ip = ip[7:] if ip.startswith("::ffff:") and "." in ip else ip
+            peer = (ip, peer[1])
         try:
             version, pos, end = message_version(datagram)
             if version == 3:
@@ -155,7 +164,7 @@ class TrapReceiver:
         record: dict[str, Any] = {
             "service": "trap",
             "received_at": self._stamps.text(now),
-            "source": f"{peer[0]}:{peer[1]}",
+            "source": _source(peer),
             "version": version,
             "pdu": "inform" if pdu.tag == ber.INFORM_REQUEST else "trap",
             "agent_addr": pdu.agent_addr or peer[0],
@@ -172,5 +181,5 @@ class TrapReceiver:
         return ber.render(varbinds, self.resolver.name if self.resolver else None)
 
     def _malformed(self, datagram: bytes, peer: tuple[str, int], reason: str, now: float) -> Handled:
-        self.counters.malformed(peer[0], f"{peer[0]}:{peer[1]}", reason, datagram, now)
+        self.counters.malformed(peer[0], _source(peer), reason, datagram, now)
         return Handled(refused="malformed")

@@ -284,3 +284,11 @@ def test_worker_counters_add_up_in_the_collector(receiver: TrapReceiver) -> None
     assert agent["refused"] == {"unknown_community": 1}
     assert collector.agents["192.0.2.8"]["malformed"] == 1
     assert receiver.counters.take()["totals"]["traps"] == 0
+
+
+def test_ipv6_and_mapped_ipv4_senders(receiver: TrapReceiver) -> None:
+    (v6,) = receiver.handle(_good(), ("2001:db8::7", 162), NOW).records
+    assert v6["source"] == "[2001:db8::7]:162" and v6["agent_addr"] == "2001:db8::7"
+    (mapped,) = receiver.handle(_good(), ("::ffff:192.0.2.9", 163), NOW).records
+    assert mapped["source"] == "192.0.2.9:163" and mapped["agent_addr"] == "192.0.2.9"
+    assert set(receiver.counters.agents) == {"2001:db8::7", "192.0.2.9"}
