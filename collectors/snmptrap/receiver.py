@@ -167,7 +167,8 @@ class TrapReceiver:
             "source": _source(peer),
             "version": version,
             "pdu": "inform" if pdu.tag == ber.INFORM_REQUEST else "trap",
-            "agent_addr": pdu.agent_addr or peer[0],
+            # 0.0.0.0 is what devices without a configured trap source put in a v1 agent-addr.
+            "agent_addr": pdu.agent_addr if pdu.agent_addr and pdu.agent_addr != "0.0.0.0" else peer[0],
             "trap_oid": pdu.trap_oid,
             "trap_name": resolver.notification_name(pdu.trap_oid) if resolver else None,
             "uptime": pdu.uptime,

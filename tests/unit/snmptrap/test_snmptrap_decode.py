@@ -102,6 +102,12 @@ def test_v1_trap_maps_to_its_v2_trap_oid(
     assert [v["name"] for v in record["varbinds"]] == ["IF-MIB::ifIndex.3"]
 
 
+def test_v1_agent_addr_zero_falls_back_to_the_sender(receiver: TrapReceiver) -> None:
+    datagram = v1_trap("public", "1.3.6.1.4.1.9999", "0.0.0.0", 3, 0, 1, [])
+    (record,) = receiver.handle(datagram, PEER, NOW).records
+    assert record["agent_addr"] == "192.0.2.7" and record["trap_name"] == "IF-MIB::linkUp"
+
+
 def test_inform_is_answered_with_a_response_pysnmp_reads(receiver: TrapReceiver) -> None:
     varbinds = [(IF_INDEX_3, ber.INTEGER, 3), (IF_DESCR_3, ber.OCTET_STRING, b"eth0")]
     datagram = v2c_notification("public", LINK_DOWN, varbinds, uptime=9, request_id=31337, inform=True)
