@@ -112,6 +112,11 @@ def read_integer(buf: bytes, pos: int, end: int) -> tuple[int, int]:
 
 
 def read_octets(buf: bytes, pos: int, end: int) -> tuple[bytes, int]:
+    """(content, next position) of the OCTET STRING at `pos`."""
+    if pos + 2 <= end and buf[pos] == OCTET_STRING and buf[pos + 1] < 0x80:
+        stop = pos + 2 + buf[pos + 1]
+        if stop <= end:
+            return buf[pos + 2 : stop], stop
     start, stop = expect(buf, pos, end, OCTET_STRING)
     return buf[start:stop], stop
 
