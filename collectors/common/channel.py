@@ -10,6 +10,13 @@ Frame: 1 byte kind, 4 bytes big-endian payload length, payload. The payloads are
 - DROPS: a list of `frames.Drop`, for the drop ledger
 - READY: `frames.Ready`, the listeners as bound (sent once)
 - LOG: `frames.LogLine`, a line for the engine's log
+- RECORDS_DURABLE: an 8-byte token, then NDJSON as in RECORDS; the engine answers on the
+  collector's stdin with DURABLE once those records (and all before them) are committed to disk
+  (`collectors.common.durable`), so a collector can acknowledge its sender only then.
+
+From the engine to the collector, on the collector's stdin:
+- SETTINGS: the collector's settings object (its `settings.py`), first and once
+- DURABLE: the 8-byte token, then one byte: 1 stored and committed, 0 not stored (no buffer)
 """
 
 from __future__ import annotations
@@ -27,6 +34,9 @@ class FrameKind(IntEnum):
     DROPS = 3
     READY = 4
     LOG = 5
+    RECORDS_DURABLE = 6
+    SETTINGS = 7
+    DURABLE = 8
 
 
 class ChannelError(Exception):
@@ -40,6 +50,11 @@ def encode_frame(kind: FrameKind, payload: bytes) -> bytes:
 class FrameDecoder:
     def __init__(self) -> None:
         self._buffer = bytearray()
+
+    @property
+    def pending(self) -> int:
+        """Bytes received that do not make a whole frame yet."""
+        return len(self._buffer)
 
     def feed(self, data: bytes) -> list[tuple[FrameKind, bytes]]:
         self._buffer += data

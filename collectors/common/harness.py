@@ -23,7 +23,7 @@ from typing import TypeVar
 
 import msgspec
 
-from collectors.common.channel import FrameKind, encode_frame
+from collectors.common.channel import FrameDecoder, FrameKind, encode_frame
 from collectors.common.frames import BoundListener, Counters, Drop, LogLevel, LogLine, Ready, encode_payload
 
 T = TypeVar("T")
@@ -42,9 +42,25 @@ def die_with_parent() -> None:
 
 
 def read_settings(kind: type[T]) -> T:
-    """The settings the engine wrote on stdin, decoded into `kind` (a dataclass or Struct);
-    fields left out take their defaults."""
+    """The settings a parent wrote on stdin as one JSON document (then closed it), decoded into
+    `kind` (a dataclass or Struct); fields left out take their defaults. Worker processes."""
     return msgspec.json.decode(sys.stdin.buffer.read() or b"{}", type=kind)
+
+
+def read_engine_settings(kind: type[T], fd: int = 0) -> T:
+    """The SETTINGS frame the engine writes first on a collector's stdin, decoded into `kind`.
+    The engine keeps stdin open after it, for DURABLE frames (`collectors.common.durable`)."""
+    decoder = FrameDecoder()
+    while True:
+        data = os.read(fd, 1 << 16)
+        if not data:
+            raise SystemExit("the engine closed stdin before sending the settings")
+        frames = decoder.feed(data)
+        if frames:
+            frame_kind, payload = frames[0]
+            if frame_kind != FrameKind.SETTINGS or len(frames) > 1 or decoder.pending:
+                raise SystemExit(f"expected one SETTINGS frame first on stdin, got {frame_kind.name}")
+            return msgspec.json.decode(payload, type=kind)
 
 
 def tune_malloc() -> None:

@@ -23,7 +23,14 @@ import msgspec
 
 from collectors.common.channel import FrameKind
 from collectors.common.frames import BoundListener, ListenerCounters, PayloadDecoder
-from collectors.common.harness import Output, configure_logging, die_with_parent, read_settings, tune_gc, tune_malloc
+from collectors.common.harness import (
+    Output,
+    configure_logging,
+    die_with_parent,
+    read_engine_settings,
+    tune_gc,
+    tune_malloc,
+)
 from collectors.common.udp import kernel_drops, set_receive_buffer
 from collectors.common.workers import WorkerPool, default_worker_count
 from collectors.syslog.framing import SyslogFramer
@@ -314,7 +321,7 @@ class WorkerFailed(Exception):
 def main() -> None:
     die_with_parent()
     tune_malloc()
-    settings = read_settings(SyslogSettings)
+    settings = read_engine_settings(SyslogSettings)
     out = Output()
     try:
         asyncio.run(serve(settings, out))

@@ -9,11 +9,15 @@ closed store: while it is None, appends report that nothing was stored.
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from collections.abc import Sequence
 
 from nocraven.buffer.filter import RecordFilter
 from nocraven.buffer.store import SegmentStore
 from nocraven.errors import ApiError, ErrorCode
+
+log = logging.getLogger("nocraven.buffer")
 
 FOLLOW_QUEUE_LINES = 20_000  # a `tail --follow` reader further behind than this is cut off
 
@@ -47,6 +51,8 @@ class BufferAccess:
         self.store: SegmentStore | None = None
         self.followers: set[Follower] = set()
         self.opened = asyncio.Event()
+        self._durable_waiters: list[asyncio.Future[bool]] = []
+        self._committing: asyncio.Task[None] | None = None
 
     def attach(self, store: SegmentStore) -> None:
         self.store = store
@@ -88,6 +94,33 @@ class BufferAccess:
             for follower in self.followers:
                 follower.offer(service, lines)
         return count
+
+    async def durable(self) -> bool:
+        """Wait until everything appended before this call is committed to disk (sealed, and
+        SQLite's commit fsynced); False if no store is open. Callers arriving while a commit runs
+        share the next one (group commit): a burst of acknowledgements costs one fsync each turn."""
+        if self.store is None:
+            return False
+        waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._durable_waiters.append(waiter)
+        if self._committing is None or self._committing.done():
+            self._committing = asyncio.create_task(self._commit_waiting())
+        return await waiter
+
+    async def _commit_waiting(self) -> None:
+        while self._durable_waiters:
+            waiting, self._durable_waiters = self._durable_waiters, []
+            store = self.store
+            stored = False
+            if store is not None:
+                try:
+                    await asyncio.to_thread(store.seal_all, time.time())
+                    stored = True
+                except Exception:
+                    log.exception("committing records for a durable acknowledgement failed")
+            for waiter in waiting:
+                if not waiter.done():
+                    waiter.set_result(stored)
 
     def record_drop(self, service: str, reason: str, records: int, size: int, now: float, source: str | None) -> bool:
         if self.store is None:

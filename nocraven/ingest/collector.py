@@ -18,7 +18,8 @@ from typing import ClassVar
 
 import msgspec
 
-from collectors.common.channel import FrameDecoder, FrameKind
+from collectors.common.channel import FrameDecoder, FrameKind, encode_frame
+from collectors.common.durable import TOKEN
 from collectors.common.frames import BoundListener, Counters, FrameError, ListenerCounters, PayloadDecoder
 from nocraven.engine.component import Component, EngineContext
 from nocraven.schema.collector import CollectorStatus, CollectorSummary, ListenerStatus
@@ -72,6 +73,8 @@ class CollectorProcess(Component):
         self._next_sample = 0.0
         self._since_sample = 0
         self._payloads = PayloadDecoder()
+        self._stdin: asyncio.StreamWriter | None = None
+        self._confirmations: set[asyncio.Task[None]] = set()
 
     def child_settings(self) -> object:
         """The settings object the collector process decodes from its stdin (its
@@ -88,9 +91,10 @@ class CollectorProcess(Component):
             stderr=asyncio.subprocess.PIPE,
         )
         assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
-        proc.stdin.write(msgspec.json.encode(self.child_settings()))
+        # The settings first; stdin stays open for DURABLE confirmations (collectors.common.durable).
+        proc.stdin.write(encode_frame(FrameKind.SETTINGS, msgspec.json.encode(self.child_settings())))
         await proc.stdin.drain()
-        proc.stdin.close()
+        self._stdin = proc.stdin
         stderr_task = asyncio.create_task(self._pump_stderr(proc.stderr))
         decoder = FrameDecoder()
         try:
@@ -101,6 +105,9 @@ class CollectorProcess(Component):
             )
         finally:
             self.bound = []
+            self._stdin = None
+            for task in list(self._confirmations):
+                task.cancel()
             if proc.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
                     proc.terminate()
@@ -146,6 +153,14 @@ class CollectorProcess(Component):
             stored = self.sink.append(payload, now)
             self.records_stored += stored
             self._sample(payload, stored, now)
+        elif kind == FrameKind.RECORDS_DURABLE:
+            token, ndjson = payload[: TOKEN.size], payload[TOKEN.size :]
+            stored = self.sink.append(ndjson, now)
+            self.records_stored += stored
+            self._sample(ndjson, stored, now)
+            task = asyncio.get_running_loop().create_task(self._confirm(token, stored > 0))
+            self._confirmations.add(task)
+            task.add_done_callback(self._confirmations.discard)
         elif kind == FrameKind.COUNTERS:
             self.counters = self._payloads.counters(payload)
             self._update_rate(now)
@@ -162,6 +177,16 @@ class CollectorProcess(Component):
             entry = self._payloads.log(payload)
             self.last_message = entry.message
             self.log.log(logging.getLevelName(entry.level.upper()), "%s", entry.message)
+
+    async def _confirm(self, token: bytes, stored: bool) -> None:
+        """Tell the collector its records are on disk (or were not stored), in the order asked."""
+        durable = stored and await self.ctx.buffer.durable()
+        stdin = self._stdin
+        if stdin is None or stdin.is_closing():
+            return
+        stdin.write(encode_frame(FrameKind.DURABLE, token + (b"\x01" if durable else b"\x00")))
+        with contextlib.suppress(ConnectionError):
+            await stdin.drain()
 
     def _sample(self, chunk: bytes, count: int, now: float) -> None:
         self._since_sample += count
