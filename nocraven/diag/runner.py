@@ -17,6 +17,7 @@ import itertools
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
+from typing import Literal
 
 from nocraven.diag.bandwidth import measure_bandwidth
 from nocraven.diag.dns_query import lookup
@@ -43,6 +44,9 @@ log = logging.getLogger(__name__)
 
 MARGIN_SECONDS = 10.0  # name resolution and set-up on top of what the probes themselves take
 QUEUE_EVENTS = 256  # a slow reader holds the tool back (back-pressure) rather than growing memory
+
+
+Outcome = Literal["finished", "time_limit", "cancelled", "failed"]
 
 
 class DiagBusy(Exception):
@@ -107,7 +111,9 @@ class DiagJob:
         self._queue: asyncio.Queue[DiagEvent] = asyncio.Queue(maxsize=QUEUE_EVENTS)
         self._on_end = on_end
         self.ended: JobEnded | None = None
+        self._started = clock()
         self._task = asyncio.create_task(self._run(events), name=f"diag-{tool}-{job_id}")
+        self._task.add_done_callback(self._cancelled_before_start)
 
     def cancel(self) -> None:
         self._task.cancel()
@@ -125,8 +131,7 @@ class DiagJob:
                         getter.cancel()
                 if getter.done() and not getter.cancelled():
                     yield getter.result()
-            assert self.ended is not None
-            yield self.ended
+            yield self._ending()
         finally:
             if self.ended is None:
                 self.cancel()
@@ -134,13 +139,23 @@ class DiagJob:
                     await self._task
 
     async def wait(self) -> JobEnded:
-        await asyncio.shield(self._task)
+        await asyncio.wait({self._task})
+        return self._ending()
+
+    def _ending(self) -> JobEnded:
+        if self.ended is None:  # the task is done but its done-callback has not run yet
+            self._cancelled_before_start(self._task)
         assert self.ended is not None
         return self.ended
 
+    def _cancelled_before_start(self, task: asyncio.Task[None]) -> None:
+        """A job cancelled before its task ever ran never reached `_run`'s own ending."""
+        if self.ended is None:
+            self._end("cancelled", f"{self.tool} was cancelled")
+
     async def _run(self, events: AsyncIterator[DiagEvent]) -> None:
-        started = self._clock()
-        outcome, message = "finished", ""
+        outcome: Outcome = "finished"
+        message = ""
         try:
             async with asyncio.timeout(self.time_limit):
                 async for event in events:
@@ -165,11 +180,14 @@ class DiagJob:
             if aclose is not None:
                 with contextlib.suppress(BaseException):
                     await aclose()
+        self._end(outcome, message)
+
+    def _end(self, outcome: Outcome, message: str) -> None:
         self.ended = JobEnded(
             job_id=self.job_id,
             tool=self.tool,
-            outcome=outcome,  # type: ignore[arg-type]
-            seconds=round(self._clock() - started, 3),
+            outcome=outcome,
+            seconds=round(self._clock() - self._started, 3),
             message=message,
         )
         self._on_end(self)
