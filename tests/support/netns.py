@@ -19,6 +19,7 @@ import ctypes
 import os
 import secrets
 import shutil
+import socket
 import subprocess
 import threading
 from collections.abc import Callable, Coroutine, Iterator
@@ -92,6 +93,14 @@ class Topology:
                     pass
 
         self.run_in(self.client, both, timeout=15)
+
+    def socket_in(self, ns: str, family: int, kind: int) -> socket.socket:
+        """A socket that lives in namespace `ns` (made there by a thread, usable from anywhere)."""
+
+        async def make() -> socket.socket:
+            return socket.socket(family, kind)
+
+        return self.run_in(ns, make, timeout=5)
 
     def run_in(self, ns: str, job: Callable[[], Coroutine[Any, Any, T]], timeout: float = 60.0) -> T:
         return run_in_netns(ns, job, timeout)
