@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -21,6 +22,11 @@ import httpx
 from nocraven.diag.schema import BandwidthProgressed, BandwidthRequest, BandwidthSummary, DiagEvent, DiagFailed
 
 CHUNK = 64 * 1024
+# Upload bytes queued in our socket are not delivered yet; capping the send buffer keeps what is
+# still in flight when sending stops small (4 MiB: 1 Gbit/s at 32 ms RTT), so the wait for the
+# server's confirmation stays short.
+UPLOAD_SEND_BUFFER = 4 * 1024 * 1024
+DRAIN_SECONDS = 10.0  # how long after the last byte the server may take to confirm an upload
 StopReason = Literal["complete", "byte_limit", "time_limit"]
 
 
@@ -71,12 +77,15 @@ async def measure_bandwidth(
     clock: Callable[[], float] = time.monotonic,
     progress_every: float = 0.5,
     verify: bool | str = True,
+    send_buffer: int = UPLOAD_SEND_BUFFER,
 ) -> AsyncIterator[DiagEvent]:
     req = request.checked()
-    timeout = httpx.Timeout(
-        connect=min(10.0, req.max_seconds), read=req.max_seconds + 5, write=req.max_seconds + 5, pool=5
+    slack = req.max_seconds + DRAIN_SECONDS
+    timeout = httpx.Timeout(connect=min(10.0, req.max_seconds), read=slack, write=slack, pool=5)
+    transport = httpx.AsyncHTTPTransport(
+        verify=verify, socket_options=[(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer)]
     )
-    async with httpx.AsyncClient(timeout=timeout, verify=verify, follow_redirects=True) as client:
+    async with httpx.AsyncClient(timeout=timeout, transport=transport, follow_redirects=True) as client:
         try:
             if req.direction == "download":
                 async for event in _download(client, req, clock, progress_every):
@@ -95,7 +104,7 @@ async def _download(
         _refuse_error_status(response, req)
         meter = ThroughputMeter(clock(), req.max_bytes, req.max_seconds, progress_every)
         stopped_by: StopReason = "complete"
-        chunks = response.aiter_raw(CHUNK).__aiter__()
+        chunks = response.aiter_raw().__aiter__()  # as the bytes arrive, not in fixed blocks
         while True:
             remaining = meter.deadline() - clock()
             try:
@@ -154,10 +163,16 @@ async def _upload(
                 )
 
     sending = asyncio.create_task(client.post(req.url, content=body()))
+    hard_deadline = clock() + req.max_seconds + DRAIN_SECONDS
     try:
         while not sending.done():
+            if clock() >= hard_deadline:
+                raise DiagFailed(
+                    f"upload {req.url}: the server had not confirmed {meter.bytes} bytes {DRAIN_SECONDS:g} s after "
+                    "sending stopped; the path is very slow or the server stalls"
+                )
             getter = asyncio.ensure_future(progress.get())
-            await asyncio.wait({sending, getter}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({sending, getter}, timeout=hard_deadline - clock(), return_when=asyncio.FIRST_COMPLETED)
             if getter.done():
                 yield getter.result()
             else:
@@ -178,13 +193,13 @@ async def _upload(
 def _summary(
     req: BandwidthRequest, status: int, meter: ThroughputMeter, ended: float, stopped_by: StopReason
 ) -> BandwidthSummary:
-    seconds = max(ended - meter.started, 1e-9)
+    seconds = round(max(ended - meter.started, 1e-6), 6)
     return BandwidthSummary(
         url=req.url,
         direction=req.direction,
         http_status=status,
         bytes=meter.bytes,
-        seconds=round(seconds, 4),
+        seconds=seconds,
         bits_per_second=round(8.0 * meter.bytes / seconds, 1),
         stopped_by=stopped_by,
     )

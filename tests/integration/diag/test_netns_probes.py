@@ -75,7 +75,9 @@ def collect_in(topo: Topology, make: AsyncIterator[DiagEvent], ns: str | None = 
     return topo.run_in(ns or topo.client, run, timeout=60)
 
 
-@pytest.mark.parametrize(("target", "socket_kind"), [(FAR_V4, "raw"), (FAR_V4, "dgram"), (FAR_V6, "raw"), (FAR_V6, "dgram")])
+@pytest.mark.parametrize(
+    ("target", "socket_kind"), [(FAR_V4, "raw"), (FAR_V4, "dgram"), (FAR_V6, "raw"), (FAR_V6, "dgram")]
+)
 def test_ping_across_the_router(topo: Topology, target: str, socket_kind: str) -> None:
     events = collect_in(topo, ping(PingRequest(target, count=5, interval=0.05, size=200), socket_kind=socket_kind))  # type: ignore[arg-type]
     replies = [e for e in events if isinstance(e, PingReplied)]
