@@ -86,6 +86,7 @@ async def ping(
         # A datagram socket's id is its local port, set by the kernel; a raw socket's is ours to pick.
         ident = random.randrange(1, 0x10000)
         schedule = EchoSchedule(req.count, req.interval, req.timeout, started=clock())
+        rejected = 0
         while not schedule.finished:
             now = clock()
             for seq in schedule.expired(now):
@@ -99,7 +100,9 @@ async def ping(
                 continue
             if not await wait_readable(sock, schedule.next_wakeup(clock())):
                 continue
-            for message, source, ttl in _drain(sock, v6=v6, raw=kind == "raw"):
+            messages, undecodable = _drain(sock, v6=v6, raw=kind == "raw")
+            rejected += undecodable
+            for message, source, ttl in messages:
                 if message.kind != "echo_reply" or message.seq is None:
                     continue
                 if kind == "raw" and (message.ident != ident or source != address):
@@ -121,21 +124,24 @@ async def ping(
             max_ms=rounded(stats.worst_ms),
             stddev_ms=rounded(stats.stddev_ms),
             socket=kind,
+            rejected=rejected,
         )
 
 
-def _drain(sock: socket.socket, v6: bool, raw: bool) -> list[tuple[icmp.IcmpMessage, str, int | None]]:
-    """Every message waiting on the socket, decoded; undecodable ones are dropped."""
+def _drain(sock: socket.socket, v6: bool, raw: bool) -> tuple[list[tuple[icmp.IcmpMessage, str, int | None]], int]:
+    """Every message waiting on the socket, decoded, and how many could not be decoded."""
     messages: list[tuple[icmp.IcmpMessage, str, int | None]] = []
+    rejected = 0
     while True:
         try:
             data, ancdata, _flags, peer = sock.recvmsg(65535, 256)
         except (BlockingIOError, InterruptedError):
-            return messages
+            return messages, rejected
         except OSError:
             continue  # a queued ICMP error on the socket; the probe's timeout reports it
         message = icmp.decode(data, v6=v6, ip_header=raw and not v6)
         if message is None:
+            rejected += 1
             continue
         ttl = message.ttl if message.ttl is not None else ttl_from_ancillary(ancdata)
         messages.append((message, str(peer[0]), ttl))

@@ -178,6 +178,7 @@ class PingSummary(_Event, tag="ping.summary", frozen=True):
     max_ms: float | None
     stddev_ms: float | None
     socket: Literal["dgram", "raw"]
+    rejected: int = 0  # ICMP messages too short or malformed to read, ignored
 
 
 class HopStats(msgspec.Struct, frozen=True):
@@ -209,6 +210,7 @@ class TraceSummary(_Event, tag="trace.summary", frozen=True):
     last_answering_hop: int | None  # where the path is cut when not reached
     hops: list[HopStats]
     socket: Literal["dgram", "raw", "udp"]
+    rejected: int = 0  # ICMP messages too short or malformed to read, ignored
 
 
 class DnsRecord(msgspec.Struct, frozen=True):

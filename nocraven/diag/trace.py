@@ -121,6 +121,7 @@ class _Prober:
         self.address, self.family, self.req = address, family, req
         self.v6 = family == socket.AF_INET6
         self.ident = random.randrange(1, 0x10000)
+        self.rejected = 0
         self.kind: Literal["dgram", "raw", "udp"]
         if req.protocol == "udp":
             self.sock = socket.socket(family, socket.SOCK_DGRAM)
@@ -165,6 +166,7 @@ class _Prober:
                 continue  # nothing should answer a probe with data; ignore it
             message = icmp.decode(data, v6=self.v6, ip_header=self.kind == "raw" and not self.v6)
             if message is None:
+                self.rejected += 1
                 continue
             answer = self._match(message, str(peer[0]))
             if answer is not None:
@@ -266,6 +268,7 @@ async def trace(
             last_answering_hop=table.last_answering_hop,
             hops=table.summary_hops(names),
             socket=prober.kind,
+            rejected=prober.rejected,
         )
     finally:
         prober.sock.close()

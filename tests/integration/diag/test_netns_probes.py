@@ -113,6 +113,13 @@ def test_ping_from_a_source_interface_and_address(topo: Topology) -> None:
         collect_in(topo, ping(PingRequest(FAR_V4, count=1, source="nosuch0")))
 
 
+def test_an_unresolvable_name_is_one_clear_line(topo: Topology) -> None:
+    # Inside the namespace the resolver's server is out of reach: the lookup fails there, fast.
+    with pytest.raises(DiagFailed, match=r"nosuch\.invalid") as caught:
+        collect_in(topo, ping(PingRequest("nosuch.invalid", count=1)))
+    assert "resolv" in str(caught.value) and "\n" not in str(caught.value)
+
+
 def test_ping_to_a_silent_host_times_out_each_probe(topo: Topology) -> None:
     events = collect_in(topo, ping(PingRequest("10.16.2.77", count=3, interval=0.05, timeout=0.3)))
     assert [e.seq for e in events if isinstance(e, PingTimedOut)] == [1, 2, 3]
