@@ -42,6 +42,7 @@ class PingRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             timeout=v.check_seconds(self.timeout, "timeout", 0.1, 30),
             size=v.check_int(self.size, "size", 0, 9000, "bytes"),
             source=None if self.source is None else v.check_source(self.source),
+            ip_version=v.check_choice(self.ip_version, "ip_version", (0, 4, 6)),
         )
 
 
@@ -67,6 +68,8 @@ class TraceRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             interval=v.check_seconds(self.interval, "interval", 0.05, 10),
             port=v.check_int(self.port, "port", 1024, 65535 - 64 * 100),
             source=None if self.source is None else v.check_source(self.source),
+            protocol=v.check_choice(self.protocol, "protocol", ("icmp", "udp")),
+            ip_version=v.check_choice(self.ip_version, "ip_version", (0, 4, 6)),
         )
 
 
@@ -97,6 +100,7 @@ class BandwidthRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         return msgspec.structs.replace(
             self,
             url=v.check_url(self.url),
+            direction=v.check_choice(self.direction, "direction", ("download", "upload")),
             max_seconds=v.check_seconds(self.max_seconds, "max_seconds", 0.5, 120),
             max_bytes=v.check_int(self.max_bytes, "max_bytes", 1, 10 * 1024**3, "bytes"),
         )

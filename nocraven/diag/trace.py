@@ -25,6 +25,8 @@ from typing import Literal
 from nocraven.diag import icmp
 from nocraven.diag.schema import DiagEvent, HopStats, HopUpdated, TraceRequest, TraceSummary
 from nocraven.diag.sockets import (
+    IP_RECVERR,
+    IPV6_RECVERR,
     MSG_ERRQUEUE,
     bind_source,
     enable_recverr,
@@ -191,17 +193,30 @@ class _Prober:
                 return answers
             except OSError:
                 return answers
-            error = next((e for _l, _t, d in ancdata if (e := icmp.parse_extended_error(d)) is not None), None)
+            error = next(
+                (
+                    icmp.parse_extended_error(payload)
+                    for level, kind, payload in ancdata
+                    if (level, kind) in ((socket.IPPROTO_IP, IP_RECVERR), (socket.IPPROTO_IPV6, IPV6_RECVERR))
+                ),
+                None,
+            )
             if error is None or not error.from_icmp or error.offender is None:
                 continue
-            if self.kind == "udp":
-                identity = int(original[1]) - self.req.port
-            elif len(data) >= 8:
-                identity = int.from_bytes(data[6:8], "big")  # our echo request, quoted back
-            else:
-                continue
-            if 1 <= identity <= self.req.cycles * PROBES_PER_CYCLE:
+            port = original[1] if isinstance(original, tuple) and len(original) > 1 else None
+            identity = queued_probe_identity(self.kind == "udp", data, port, self.req.port, self.v6)
+            if identity is not None and 1 <= identity <= self.req.cycles * PROBES_PER_CYCLE:
                 answers.append((identity, error.offender))
+
+
+def queued_probe_identity(udp: bool, data: bytes, port: int | None, base_port: int, v6: bool) -> int | None:
+    """Which probe an error-queue entry is about: the UDP destination port it was sent to, or the
+    seq of our own echo request, which the kernel hands back as the entry's data."""
+    if udp:
+        return None if port is None else port - base_port
+    if len(data) < 8 or data[0] != (icmp.ECHO_REQUEST_V6 if v6 else icmp.ECHO_REQUEST_V4):
+        return None
+    return int.from_bytes(data[6:8], "big")
 
 
 async def _reverse_name(address: str, timeout: float = 2.0) -> str | None:
@@ -235,7 +250,7 @@ async def trace(
                 sent_at[ttl] = clock()
             answers: dict[int, tuple[str, float]] = {}
             deadline = started + req.timeout
-            while not _cycle_complete(sent_at, answers, address) and clock() < deadline:
+            while not cycle_complete(sent_at, answers, address) and clock() < deadline:
                 if not await wait_readable(prober.sock, deadline - clock()):
                     break
                 now = clock()
@@ -278,7 +293,7 @@ async def trace(
                 await task
 
 
-def _cycle_complete(sent_at: dict[int, float], answers: dict[int, tuple[str, float]], destination: str) -> bool:
+def cycle_complete(sent_at: dict[int, float], answers: dict[int, tuple[str, float]], destination: str) -> bool:
     """Every hop up to the first answer from the destination has answered."""
     reached = [ttl for ttl, (responder, _rtt) in answers.items() if responder == destination]
     last = min(reached) if reached else max(sent_at, default=0)

@@ -11,7 +11,10 @@ from __future__ import annotations
 import ipaddress
 import math
 import re
+from typing import TypeVar
 from urllib.parse import urlsplit
+
+T = TypeVar("T")
 
 # Characters that mean something to a shell, or that no hostname, address or URL we accept holds.
 _SHELL_METACHARACTERS = frozenset(";&|`$<>(){}\\\"'!*?~\n\r\t \x00")
@@ -106,6 +109,12 @@ def check_seconds(value: object, field: str, low: float, high: float) -> float:
     if not math.isfinite(seconds) or not low <= seconds <= high:
         raise InvalidInput(field, f"{value} s is out of range; use {low:g} to {high:g} s")
     return seconds
+
+
+def check_choice(value: T, field: str, choices: tuple[T, ...]) -> T:
+    if value not in choices:
+        raise InvalidInput(field, f"{value!r} is not one of {', '.join(repr(c) for c in choices)}")
+    return value
 
 
 def check_port(value: object, field: str = "port") -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import statistics
+import struct
 
 import pytest
 from hypothesis import given
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 from nocraven.diag.bandwidth import ThroughputMeter
 from nocraven.diag.ping import EchoSchedule
 from nocraven.diag.stats import RttStats
-from nocraven.diag.trace import HopTable, probe_id, probe_of
+from nocraven.diag.trace import HopTable, cycle_complete, probe_id, probe_of, queued_probe_identity
 
 
 @given(st.lists(st.floats(0.01, 5000), min_size=1, max_size=50), st.integers(0, 20))
@@ -107,3 +108,24 @@ def test_throughput_meter_bounds_bytes_and_time() -> None:
     assert meter.stop_reason(12.0) == "time_limit"
     meter.add(600)
     assert meter.stop_reason(10.7) == "byte_limit"
+
+
+def test_error_queue_entries_name_their_probe() -> None:
+    # UDP: the destination port the probe went to, less the first port.
+    assert queued_probe_identity(True, b"payload", 33434 + 65, 33434, v6=False) == 65
+    assert queued_probe_identity(True, b"", None, 33434, v6=False) is None
+    # ICMP: our own echo request comes back as the entry's data; its seq is the probe id.
+    request = struct.pack("!BBHHH", 8, 0, 0, 999, 130)
+    assert queued_probe_identity(False, request, None, 33434, v6=False) == 130
+    assert queued_probe_identity(False, struct.pack("!BBHHH", 128, 0, 0, 1, 7), None, 0, v6=True) == 7
+    assert queued_probe_identity(False, struct.pack("!BBHHH", 0, 0, 0, 1, 7), None, 0, v6=False) is None
+    assert queued_probe_identity(False, b"\x08\x00", None, 0, v6=False) is None
+
+
+def test_a_cycle_is_complete_once_every_hop_to_the_destination_answered() -> None:
+    sent = {ttl: 0.0 for ttl in range(1, 6)}
+    assert not cycle_complete(sent, {1: ("gw", 1.0)}, "dst")
+    # Hops past the destination's first answer are not waited for.
+    assert cycle_complete(sent, {1: ("gw", 1.0), 2: ("dst", 2.0), 4: ("dst", 2.0)}, "dst")
+    assert not cycle_complete(sent, {2: ("dst", 2.0)}, "dst")  # hop 1 still owes its answer
+    assert cycle_complete(sent, {ttl: ("r", 1.0) for ttl in range(1, 6)}, "dst")

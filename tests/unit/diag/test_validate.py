@@ -173,3 +173,21 @@ def test_good_requests_have_no_problem_and_wire_form_round_trips() -> None:
         msgspec.json.decode(b'{"host": "gw", "flood": true}', type=PingRequest)
     assert problem(DnsRequest("192.0.2.7", type="ptr")) is None
     assert DnsRequest("192.0.2.7", type="ptr").checked().type == "PTR"
+
+
+@pytest.mark.parametrize(
+    "check", [v.check_url, v.check_dns_server, v.check_source, v.check_dns_name, v.check_record_type, v.check_host]
+)
+@given(value=st.text(max_size=120))
+def test_checks_only_ever_refuse_with_invalid_input(check: object, value: str) -> None:
+    try:
+        check(value)  # type: ignore[operator]
+    except v.InvalidInput as exc:
+        assert "\n" not in str(exc) and str(exc).split(":")[0] in ("url", "server", "source", "name", "type", "host")
+
+
+def test_choices_are_checked_even_when_built_in_python() -> None:
+    assert problem(TraceRequest("gw", protocol="tcp")) == "protocol: 'tcp' is not one of 'icmp', 'udp'"  # type: ignore[arg-type]
+    assert problem(PingRequest("gw", ip_version=5)) == "ip_version: 5 is not one of 0, 4, 6"  # type: ignore[arg-type]
+    line = problem(BandwidthRequest("http://x.example/", direction="sideways"))  # type: ignore[arg-type]
+    assert line == "direction: 'sideways' is not one of 'download', 'upload'"
