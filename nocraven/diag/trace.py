@@ -107,10 +107,16 @@ class HopTable:
             destination=row.address == self.destination,
         )
 
+    @property
+    def shown(self) -> int:
+        """How many hops a table shows: up to the destination or, on a cut path, up to one silent
+        hop past the last answer (the rows beyond say nothing new)."""
+        if self.reached_at is not None:
+            return self.reached_at
+        return min(self.max_hops, (self.last_answering_hop or 0) + 1)
+
     def summary_hops(self, names: dict[str, str | None]) -> list[HopStats]:
-        """Every hop to the destination; on a cut path, up to one silent hop past the last answer."""
-        last = self.limit if self.reached_at is not None else min(self.max_hops, (self.last_answering_hop or 0) + 1)
-        return [self.hop(ttl, names) for ttl in range(1, last + 1)]
+        return [self.hop(ttl, names) for ttl in range(1, self.shown + 1)]
 
 
 Answer = tuple[int, str]  # (probe id, responder address)
@@ -224,7 +230,7 @@ async def _reverse_name(address: str, timeout: float = 2.0) -> str | None:
     try:
         async with asyncio.timeout(timeout):
             name, _port = await loop.getnameinfo((address, 0), socket.NI_NAMEREQD)
-    except (OSError, TimeoutError):
+    except (OSError, TimeoutError, UnicodeError, ValueError):
         return None
     return name
 
@@ -267,7 +273,8 @@ async def trace(
                     if task.done():
                         names[responder] = task.result()
             for ttl in settled:
-                yield HopUpdated(cycle=cycle, stats=table.hop(ttl, names))
+                if ttl <= table.shown:
+                    yield HopUpdated(cycle=cycle, stats=table.hop(ttl, names))
             if cycle < req.cycles:
                 await asyncio.sleep(max(0.0, started + req.interval - clock()))
         if lookups:

@@ -159,10 +159,13 @@ def test_trace_shows_the_router_then_stops_at_the_destination(
 def test_trace_shows_where_the_path_is_cut(topo: Topology, rules: list[str]) -> None:
     add_rules(topo, rules, topo.router, "forward", f"ip daddr {FAR_V4} drop")
     request = TraceRequest(FAR_V4, cycles=2, interval=0.05, timeout=0.5, max_hops=8, resolve_names=False)
-    summary = collect_in(topo, trace(request))[-1]
+    events = collect_in(topo, trace(request))
+    summary = events[-1]
     assert isinstance(summary, TraceSummary)
     assert not summary.reached and summary.last_answering_hop == 1
     assert [(h.hop, h.address, h.loss_pct) for h in summary.hops] == [(1, ROUTER_NEAR_V4, 0.0), (2, None, 100.0)]
+    # The live table shows the same rows, not eight hops of silence.
+    assert {e.stats.hop for e in events if isinstance(e, HopUpdated)} == {1, 2}
 
 
 def test_trace_shows_a_silent_hop_and_still_reaches(topo: Topology, rules: list[str]) -> None:
