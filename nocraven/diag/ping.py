@@ -16,7 +16,17 @@ from typing import Literal
 
 from nocraven.diag import icmp
 from nocraven.diag.schema import DiagEvent, PingReplied, PingRequest, PingSummary, PingTimedOut
-from nocraven.diag.sockets import bind_source, enable_recvttl, open_icmp, resolve, ttl_from_ancillary, wait_readable
+from nocraven.diag.sockets import (
+    arrival_from_ancillary,
+    bind_source,
+    enable_recvttl,
+    enable_timestamps,
+    open_icmp,
+    receive_timestamps_on,
+    resolve,
+    ttl_from_ancillary,
+    wait_readable,
+)
 from nocraven.diag.stats import RttStats, rounded
 
 
@@ -41,12 +51,13 @@ class EchoSchedule:
         self.in_flight[seq] = now
         return seq
 
-    def answered(self, seq: int, now: float) -> float | None:
-        """The round trip in ms, or None for a duplicate, a late or a stray reply."""
+    def answered(self, seq: int, now: float, measured_ms: float | None = None) -> float | None:
+        """The round trip in ms, or None for a duplicate, a late or a stray reply. `measured_ms`
+        (from kernel timestamps) is preferred to the time between our own send and read."""
         sent_at = self.in_flight.pop(seq, None)
         if sent_at is None:
             return None
-        rtt_ms = (now - sent_at) * 1000.0
+        rtt_ms = measured_ms if measured_ms is not None and measured_ms >= 0 else (now - sent_at) * 1000.0
         self.stats.answered(rtt_ms)
         return rtt_ms
 
@@ -74,19 +85,23 @@ async def ping(
     *,
     socket_kind: Literal["auto", "dgram", "raw"] = "auto",
     clock: Callable[[], float] = time.monotonic,
+    wall_clock: Callable[[], float] = time.time,
 ) -> AsyncIterator[DiagEvent]:
     req = request.checked()
     address, family = await resolve(req.host, req.ip_version)
     v6 = family == socket.AF_INET6
+    await receive_timestamps_on()
     sock, kind = open_icmp(family, socket_kind)
     with sock:
         bind_source(sock, family, req.source)
         if kind == "dgram" or v6:  # a raw IPv4 socket has the TTL in the IP header already
             enable_recvttl(sock, family)
+        enable_timestamps(sock)
         # A datagram socket's id is its local port, set by the kernel; a raw socket's is ours to pick.
         ident = random.randrange(1, 0x10000)
         schedule = EchoSchedule(req.count, req.interval, req.timeout, started=clock())
         rejected = 0
+        sent_wall: dict[int, float] = {}  # seq -> wall-clock send time, to match kernel timestamps
         while not schedule.finished:
             now = clock()
             for seq in schedule.expired(now):
@@ -95,6 +110,7 @@ async def ping(
             if due is not None:
                 packet = icmp.encode_echo_request(ident, due, icmp.echo_payload(req.size, due), v6=v6)
                 # No route or a full buffer counts as a lost probe; its timeout reports it.
+                sent_wall[due] = wall_clock()
                 with contextlib.suppress(OSError):
                     sock.sendto(packet, (address, 0))
                 continue
@@ -102,12 +118,14 @@ async def ping(
                 continue
             messages, undecodable = _drain(sock, v6=v6, raw=kind == "raw")
             rejected += undecodable
-            for message, source, ttl in messages:
+            for message, source, ttl, arrival in messages:
                 if message.kind != "echo_reply" or message.seq is None:
                     continue
                 if kind == "raw" and (message.ident != ident or source != address):
                     continue  # raw sockets see every ICMP message reaching this host
-                rtt_ms = schedule.answered(message.seq, clock())
+                sent = sent_wall.get(message.seq)
+                measured = (arrival - sent) * 1000.0 if arrival is not None and sent is not None else None
+                rtt_ms = schedule.answered(message.seq, clock(), measured)
                 if rtt_ms is not None:
                     yield PingReplied(
                         seq=message.seq, address=source, rtt_ms=round(rtt_ms, 3), ttl=ttl, bytes=message.payload_len + 8
@@ -128,9 +146,12 @@ async def ping(
         )
 
 
-def _drain(sock: socket.socket, v6: bool, raw: bool) -> tuple[list[tuple[icmp.IcmpMessage, str, int | None]], int]:
+Received = tuple[icmp.IcmpMessage, str, int | None, float | None]  # message, source, TTL, arrival
+
+
+def _drain(sock: socket.socket, v6: bool, raw: bool) -> tuple[list[Received], int]:
     """Every message waiting on the socket, decoded, and how many could not be decoded."""
-    messages: list[tuple[icmp.IcmpMessage, str, int | None]] = []
+    messages: list[Received] = []
     rejected = 0
     while True:
         try:
@@ -144,4 +165,4 @@ def _drain(sock: socket.socket, v6: bool, raw: bool) -> tuple[list[tuple[icmp.Ic
             rejected += 1
             continue
         ttl = message.ttl if message.ttl is not None else ttl_from_ancillary(ancdata)
-        messages.append((message, str(peer[0]), ttl))
+        messages.append((message, str(peer[0]), ttl, arrival_from_ancillary(ancdata)))

@@ -8,8 +8,10 @@ first (it needs no privilege and the kernel filters replies for us) and fall bac
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import socket
+import struct
 from typing import Literal
 
 from nocraven.diag.schema import DiagFailed
@@ -24,6 +26,8 @@ IP_TTL_CMSG = getattr(socket, "IP_TTL", 2)
 IPV6_RECVHOPLIMIT = getattr(socket, "IPV6_RECVHOPLIMIT", 51)
 IPV6_HOPLIMIT = getattr(socket, "IPV6_HOPLIMIT", 52)
 MSG_ERRQUEUE = getattr(socket, "MSG_ERRQUEUE", 0x2000)
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # the control message has the same number
+_TIMESPEC = struct.Struct("@qq")  # struct timespec on 64-bit Linux: seconds, nanoseconds
 
 
 async def resolve(host: str, ip_version: int = 0, timeout: float = 5.0) -> tuple[str, int]:
@@ -109,6 +113,41 @@ def enable_recvttl(sock: socket.socket, family: int) -> None:
         sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVHOPLIMIT, 1)
     else:
         sock.setsockopt(socket.IPPROTO_IP, IP_RECVTTL, 1)
+
+
+def enable_timestamps(sock: socket.socket) -> None:
+    """Have the kernel stamp each received packet (wall clock, ns), so a round trip is measured
+    from the packet's arrival rather than from whenever a busy event loop got round to it."""
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+
+
+_timestamp_keeper: socket.socket | None = None
+
+
+async def receive_timestamps_on() -> None:
+    """Make sure the kernel stamps packets as they arrive.
+
+    Linux turns receive timestamps on host-wide lazily (a deferred work item) when the first socket
+    asks, and off when the last such socket closes; until then a packet is stamped when it is read,
+    which is exactly the delay we want to leave out. One socket kept open for the life of the
+    process keeps them on, and the first probe waits a moment for the switch."""
+    global _timestamp_keeper
+    if _timestamp_keeper is not None:
+        return
+    keeper = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    enable_timestamps(keeper)
+    _timestamp_keeper = keeper
+    await asyncio.sleep(0.05)
+
+
+def arrival_from_ancillary(ancdata: list[tuple[int, int, bytes]]) -> float | None:
+    """The kernel's receive timestamp (seconds since the epoch), when the socket asked for it."""
+    for level, kind, data in ancdata:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= _TIMESPEC.size:
+            seconds, nanoseconds = _TIMESPEC.unpack_from(data)
+            return float(seconds) + nanoseconds / 1e9
+    return None
 
 
 def ttl_from_ancillary(ancdata: list[tuple[int, int, bytes]]) -> int | None:

@@ -28,9 +28,12 @@ from nocraven.diag.sockets import (
     IP_RECVERR,
     IPV6_RECVERR,
     MSG_ERRQUEUE,
+    arrival_from_ancillary,
     bind_source,
     enable_recverr,
+    enable_timestamps,
     open_icmp,
+    receive_timestamps_on,
     resolve,
     set_ttl,
     wait_readable,
@@ -119,7 +122,7 @@ class HopTable:
         return [self.hop(ttl, names) for ttl in range(1, self.shown + 1)]
 
 
-Answer = tuple[int, str]  # (probe id, responder address)
+Answer = tuple[int, str, float | None]  # probe id, responder address, kernel arrival time
 
 
 class _Prober:
@@ -141,6 +144,7 @@ class _Prober:
             bind_source(self.sock, family, req.source)
             if self.kind != "raw":
                 enable_recverr(self.sock, family)
+            enable_timestamps(self.sock)
         except BaseException:
             self.sock.close()
             raise
@@ -165,7 +169,7 @@ class _Prober:
         answers = self._read_errors() if self.kind != "raw" else []
         while True:
             try:
-                data, _anc, _flags, peer = self.sock.recvmsg(65535, 256)
+                data, ancdata, _flags, peer = self.sock.recvmsg(65535, 256)
             except (BlockingIOError, InterruptedError):
                 return answers
             except OSError:
@@ -176,11 +180,11 @@ class _Prober:
             if message is None:
                 self.rejected += 1
                 continue
-            answer = self._match(message, str(peer[0]))
-            if answer is not None:
-                answers.append(answer)
+            matched = self._match(message, str(peer[0]))
+            if matched is not None:
+                answers.append((*matched, arrival_from_ancillary(ancdata)))
 
-    def _match(self, message: icmp.IcmpMessage, source: str) -> Answer | None:
+    def _match(self, message: icmp.IcmpMessage, source: str) -> tuple[int, str] | None:
         if message.kind == "echo_reply" and message.seq is not None:
             if self.kind == "raw" and (message.ident != self.ident or source != self.address):
                 return None
@@ -212,7 +216,7 @@ class _Prober:
             port = original[1] if isinstance(original, tuple) and len(original) > 1 else None
             identity = queued_probe_identity(self.kind == "udp", data, port, self.req.port, self.v6)
             if identity is not None and 1 <= identity <= self.req.cycles * PROBES_PER_CYCLE:
-                answers.append((identity, error.offender))
+                answers.append((identity, error.offender, arrival_from_ancillary(ancdata)))
 
 
 def queued_probe_identity(udp: bool, data: bytes, port: int | None, base_port: int, v6: bool) -> int | None:
@@ -240,9 +244,11 @@ async def trace(
     *,
     socket_kind: Literal["auto", "dgram", "raw"] = "auto",
     clock: Callable[[], float] = time.monotonic,
+    wall_clock: Callable[[], float] = time.time,
 ) -> AsyncIterator[DiagEvent]:
     req = request.checked()
     address, family = await resolve(req.host, req.ip_version)
+    await receive_timestamps_on()
     prober = _Prober(req, address, family, socket_kind)
     table = HopTable(destination=address, max_hops=req.max_hops)
     names: dict[str, str | None] = {}
@@ -251,19 +257,20 @@ async def trace(
         for cycle in range(1, req.cycles + 1):
             started = clock()
             sent_at: dict[int, float] = {}
+            sent_wall: dict[int, float] = {}  # to match the kernel's receive timestamps
             for ttl in range(1, table.limit + 1):
+                sent_at[ttl], sent_wall[ttl] = clock(), wall_clock()
                 prober.send(cycle, ttl)
-                sent_at[ttl] = clock()
             answers: dict[int, tuple[str, float]] = {}
             deadline = started + req.timeout
             while not cycle_complete(sent_at, answers, address) and clock() < deadline:
                 if not await wait_readable(prober.sock, deadline - clock()):
                     break
                 now = clock()
-                for identity, responder in prober.receive():
+                for identity, responder, arrival in prober.receive():
                     answer_cycle, ttl = probe_of(identity)
                     if answer_cycle == cycle and ttl in sent_at and ttl not in answers:
-                        answers[ttl] = (responder, (now - sent_at[ttl]) * 1000.0)
+                        answers[ttl] = (responder, round_trip_ms(sent_at[ttl], now, sent_wall[ttl], arrival))
             settled = table.settle(sorted(sent_at), answers)
             if req.resolve_names:
                 for responder, _rtt in answers.values():
@@ -298,6 +305,13 @@ async def trace(
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+
+
+def round_trip_ms(sent: float, read: float, sent_wall: float, arrival: float | None) -> float:
+    """From the kernel's arrival stamp when there is one (a busy loop reads late), else from our read."""
+    if arrival is not None and arrival >= sent_wall:
+        return (arrival - sent_wall) * 1000.0
+    return (read - sent) * 1000.0
 
 
 def cycle_complete(sent_at: dict[int, float], answers: dict[int, tuple[str, float]], destination: str) -> bool:

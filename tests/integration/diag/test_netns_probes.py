@@ -6,7 +6,9 @@ the probes run in the client namespace (see tests/support/netns.py for how and w
 
 from __future__ import annotations
 
+import asyncio
 import socket
+import time
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -223,3 +225,37 @@ def test_port_check_tells_open_refused_filtered_and_rejected_apart(
     assert (filtered.state, filtered.connect_ms) == ("filtered", None)
     assert "firewall" in filtered.detail
     assert state(closed_port).state == "unreachable"
+
+
+async def busy_loop_while(events: AsyncIterator[DiagEvent]) -> list[DiagEvent]:
+    """Collect a probe's events while another task hogs the event loop, as a loaded engine would."""
+
+    async def hog() -> None:
+        while True:
+            await asyncio.sleep(0)
+            time.sleep(0.04)  # every turn of the loop is held up 40 ms: replies wait unread
+
+    hogging = asyncio.create_task(hog())
+    try:
+        return [event async for event in events]
+    finally:
+        hogging.cancel()
+
+
+@pytest.mark.parametrize("socket_kind", ["raw", "dgram"])
+def test_ping_rtt_is_not_inflated_by_a_busy_event_loop(topo: Topology, socket_kind: str) -> None:
+    request = PingRequest(FAR_V4, count=6, interval=0.05, timeout=2.0)
+    events = topo.run_in(topo.client, lambda: busy_loop_while(ping(request, socket_kind=socket_kind)))  # type: ignore[arg-type]
+    summary = events[-1]
+    assert isinstance(summary, PingSummary) and summary.received == 6
+    # The kernel stamps each reply on arrival; a veth round trip is far below the 40 ms stalls.
+    assert summary.max_ms is not None and summary.max_ms < 15
+
+
+@pytest.mark.parametrize(("protocol", "socket_kind"), [("icmp", "raw"), ("icmp", "dgram"), ("udp", "auto")])
+def test_trace_rtt_is_not_inflated_by_a_busy_event_loop(topo: Topology, protocol: str, socket_kind: str) -> None:
+    request = TraceRequest(FAR_V4, cycles=4, interval=0.05, timeout=2.0, protocol=protocol, resolve_names=False)  # type: ignore[arg-type]
+    events = topo.run_in(topo.client, lambda: busy_loop_while(trace(request, socket_kind=socket_kind)))  # type: ignore[arg-type]
+    summary = events[-1]
+    assert isinstance(summary, TraceSummary) and summary.reached
+    assert all(h.received == 4 and h.worst_ms is not None and h.worst_ms < 15 for h in summary.hops)

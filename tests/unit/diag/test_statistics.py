@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import socket
 import statistics
 import struct
 
@@ -12,8 +13,9 @@ from hypothesis import strategies as st
 
 from nocraven.diag.bandwidth import ThroughputMeter
 from nocraven.diag.ping import EchoSchedule
+from nocraven.diag.sockets import SO_TIMESTAMPNS, arrival_from_ancillary
 from nocraven.diag.stats import RttStats
-from nocraven.diag.trace import HopTable, cycle_complete, probe_id, probe_of, queued_probe_identity
+from nocraven.diag.trace import HopTable, cycle_complete, probe_id, probe_of, queued_probe_identity, round_trip_ms
 
 
 @given(st.lists(st.floats(0.01, 5000), min_size=1, max_size=50), st.integers(0, 20))
@@ -129,3 +131,17 @@ def test_a_cycle_is_complete_once_every_hop_to_the_destination_answered() -> Non
     assert cycle_complete(sent, {1: ("gw", 1.0), 2: ("dst", 2.0), 4: ("dst", 2.0)}, "dst")
     assert not cycle_complete(sent, {2: ("dst", 2.0)}, "dst")  # hop 1 still owes its answer
     assert cycle_complete(sent, {ttl: ("r", 1.0) for ttl in range(1, 6)}, "dst")
+
+
+def test_round_trips_prefer_the_kernel_arrival_stamp() -> None:
+    # Sent at wall 1000.0 (monotonic 5.0); the kernel saw the reply 2 ms later; we read it 50 ms later.
+    assert round_trip_ms(5.0, 5.05, 1000.0, 1000.002) == pytest.approx(2.0)
+    assert round_trip_ms(5.0, 5.05, 1000.0, None) == pytest.approx(50.0)
+    assert round_trip_ms(5.0, 5.05, 1000.0, 999.0) == pytest.approx(50.0)  # the wall clock stepped back
+
+
+def test_kernel_timestamp_control_message() -> None:
+    stamp = struct.pack("@qq", 1_700_000_000, 250_000_000)
+    assert arrival_from_ancillary([(socket.SOL_SOCKET, SO_TIMESTAMPNS, stamp)]) == pytest.approx(1_700_000_000.25)
+    assert arrival_from_ancillary([(socket.IPPROTO_IP, 2, b"\x40\x00\x00\x00")]) is None
+    assert arrival_from_ancillary([(socket.SOL_SOCKET, SO_TIMESTAMPNS, b"\x00")]) is None
