@@ -74,20 +74,25 @@ def classify(response: dns.message.Message, wanted: str) -> tuple[DnsStatus, str
     return "noerror", f"{count} record{'s' if count != 1 else ''} for {name}"
 
 
-def system_servers() -> list[tuple[str, int]]:
+def system_servers(resolv_conf: str = "/etc/resolv.conf") -> list[tuple[str, int]]:
     try:
-        resolver = dns.resolver.Resolver()
-    except dns.resolver.NoResolverConfiguration:
-        raise DiagFailed("no DNS servers are configured (resolv.conf is empty); give a server") from None
+        resolver = dns.resolver.Resolver(filename=resolv_conf)
+    except dns.resolver.NoResolverConfiguration as exc:
+        raise DiagFailed(f"no DNS servers are configured ({resolv_conf}: {exc}); give a server") from None
     servers = [(str(server), resolver.port) for server in resolver.nameservers]
     if not servers:
         raise DiagFailed("no DNS servers are configured (resolv.conf lists none); give a server")
     return servers
 
 
-async def lookup(request: DnsRequest, *, clock: Callable[[], float] = time.perf_counter) -> AsyncIterator[DiagEvent]:
+async def lookup(
+    request: DnsRequest,
+    *,
+    clock: Callable[[], float] = time.perf_counter,
+    resolv_conf: str = "/etc/resolv.conf",
+) -> AsyncIterator[DiagEvent]:
     req = request.checked()
-    servers = [check_dns_server(req.server)] if req.server else system_servers()
+    servers = [check_dns_server(req.server)] if req.server else system_servers(resolv_conf)
     question = dns.message.make_query(query_name(req), req.type)  # recursion desired by default
     per_server = req.timeout / len(servers) if len(servers) > 1 else req.timeout
     summary: DnsSummary | None = None

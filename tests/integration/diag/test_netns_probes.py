@@ -7,17 +7,24 @@ the probes run in the client namespace (see tests/support/netns.py for how and w
 from __future__ import annotations
 
 import asyncio
+import shutil
 import socket
+import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
+from nocraven.diag.dns_query import lookup
 from nocraven.diag.ping import ping
 from nocraven.diag.port_check import check_port
 from nocraven.diag.schema import (
     DiagEvent,
     DiagFailed,
+    DnsQuerySent,
+    DnsRequest,
+    DnsSummary,
     HopUpdated,
     PingReplied,
     PingRequest,
@@ -259,3 +266,44 @@ def test_trace_rtt_is_not_inflated_by_a_busy_event_loop(topo: Topology, protocol
     summary = events[-1]
     assert isinstance(summary, TraceSummary) and summary.reached
     assert all(h.received == 4 and h.worst_ms is not None and h.worst_ms < 15 for h in summary.hops)
+
+
+def test_dns_through_the_system_resolver_list_falls_over_to_the_next_server(topo: Topology, tmp_path: Path) -> None:
+    binary = shutil.which("dnsmasq")
+    if binary is None:
+        pytest.skip("dnsmasq (Debian package dnsmasq) is not installed")
+    # Port 53 is free inside the far namespace, as it would be on a real DNS server.
+    options = ["--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--pid-file="]
+    options += [f"--listen-address={FAR_V4}", "--bind-interfaces", "--user=root"]
+    options += ["--local=/diag.test/", "--host-record=noc.diag.test,192.0.2.44"]
+    server = subprocess.Popen(
+        ["ip", "netns", "exec", topo.far, binary, *options],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    resolv_conf = tmp_path / "resolv.conf"
+    resolv_conf.write_text(f"nameserver 10.16.2.77\nnameserver {FAR_V4}\n")  # the first one is silent
+    try:
+
+        async def ask() -> list[DiagEvent]:
+            for _attempt in range(50):  # dnsmasq needs a moment to bind
+                events = [
+                    e async for e in lookup(DnsRequest("noc.diag.test", timeout=2.0), resolv_conf=str(resolv_conf))
+                ]
+                summary = events[-1]
+                if isinstance(summary, DnsSummary) and summary.status == "noerror":
+                    return events
+                await asyncio.sleep(0.1)
+            return events
+
+        events = topo.run_in(topo.client, ask, timeout=120)
+    finally:
+        server.terminate()
+        server.wait(5)
+    assert [(e.server, e.port) for e in events if isinstance(e, DnsQuerySent)][-2:] == [
+        ("10.16.2.77", 53),
+        (FAR_V4, 53),
+    ]
+    summary = events[-1]
+    assert isinstance(summary, DnsSummary)
+    assert (summary.status, summary.server, [r.value for r in summary.answers]) == ("noerror", FAR_V4, ["192.0.2.44"])
