@@ -52,8 +52,10 @@ class SinkSettings:
     tls_key: str = ""
     # http
     headers: dict[str, str] = secret({})  # e.g. {"Authorization" = "Bearer ..."}
-    # nats, http: "zstd" sets Content-Encoding: zstd; http also takes "gzip"
-    compression: str = checked("zstd", one_of("zstd", "gzip", "none"))
+    # nats, http: "zstd" (Content-Encoding: zstd), "gzip" (http only) or "none"; "" = the type's
+    # default: zstd for nats, gzip for http (common HTTP servers, aiohttp's among them, refuse
+    # zstd bodies unless an extra decoder is installed).
+    compression: str = checked("", one_of("", "zstd", "gzip", "none"))
     # Batches: a sealed segment's records, cut at multiples of batch_records (so a replay
     # rebuilds the same batches) and split further to stay under max_batch_bytes.
     batch_records: int = checked(5000, between(1, 100_000))
@@ -85,6 +87,13 @@ class SinkSettings:
         if bool(self.tls_cert) != bool(self.tls_key):
             problems.append(f"{key}: a client certificate needs both tls_cert and tls_key")
         return problems
+
+    @property
+    def encoding(self) -> str:
+        """The compression in effect (see `compression`)."""
+        if self.compression:
+            return self.compression
+        return "gzip" if self.type == "http" else "zstd" if self.type == "nats" else "none"
 
     def forwarded(self, services: tuple[str, ...]) -> tuple[str, ...]:
         """The services this sink carries, in the order given."""

@@ -51,7 +51,7 @@ class HttpSink:
         self.name = settings.name
         self.settings = settings
         self.site = site
-        self.encoder = Encoder(settings.compression)
+        self.encoder = Encoder(settings.encoding)
         self._session: aiohttp.ClientSession | None = None
         self._url_index = 0
 

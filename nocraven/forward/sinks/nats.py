@@ -33,7 +33,7 @@ class NatsSink:
         self.name = settings.name
         self.settings = settings
         self.site = site
-        self.encoder = Encoder(settings.compression)
+        self.encoder = Encoder(settings.encoding)
         self._nc: Client | None = None
         self._js: JetStreamContext | None = None
         self._last_error = ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 from hypothesis import given
@@ -60,7 +61,7 @@ def test_a_replay_from_any_acknowledged_batch_rebuilds_the_same_batches(sizes, g
     assert not lost
     # Batches tile 1..until exactly, never cross a segment or a grid line.
     assert batches[0].first == 1 and batches[-1].last == until
-    assert all(b.first == a.last + 1 for a, b in zip(batches, batches[1:], strict=False))
+    assert all(b.first == a.last + 1 for a, b in itertools.pairwise(batches))
     for batch in batches:
         assert (batch.first - 1) // grid == (batch.last - 1) // grid
         assert any(s.first_seq <= batch.first and batch.last <= s.last_seq for s in segs)
@@ -75,7 +76,7 @@ def test_batches_planned_as_segments_arrive_equal_those_planned_at_once(sizes, g
     at_once, _ = plan_all(0, segs, sum(sizes), grid, 8)
     live: list[SeqRange] = []
     position = 0
-    for count in sorted(set(data.draw(st.lists(st.integers(1, len(segs)), max_size=6)) + [len(segs)])):
+    for count in sorted(set([*data.draw(st.lists(st.integers(1, len(segs)), max_size=6)), len(segs)])):
         sealed = segs[:count]
         step, _ = plan_all(position, sealed, sealed[-1].last_seq, grid, 8)
         live += step
@@ -91,7 +92,7 @@ def test_evicted_segments_are_reported_lost_and_stepped_over(sizes, data) -> Non
     batches, lost = plan_all(0, segs, until, 50, 3)
     covered = sorted([*batches, *lost], key=lambda r: r.first)
     assert covered[0].first == 1 and covered[-1].last == until
-    assert all(b.first == a.last + 1 for a, b in zip(covered, covered[1:], strict=False))
+    assert all(b.first == a.last + 1 for a, b in itertools.pairwise(covered))
     assert sum(r.records for r in lost) == sum(size for i, size in enumerate(sizes) if i in evicted)
 
 
