@@ -93,6 +93,8 @@ def plan(position: int, segments: Sequence[SegmentBounds], until: int, grid: int
 def split_by_bytes(records: Sequence[bytes], first_seq: int, max_bytes: int) -> list[tuple[int, Sequence[bytes]]]:
     """Consecutive pieces of at most `max_bytes` (NDJSON, a newline each; a record bigger than
     that travels alone), as (first seq, records)."""
+    if sum(map(len, records)) + len(records) <= max_bytes:
+        return [(first_seq, records)] if records else []  # the usual case, at C speed
     pieces: list[tuple[int, Sequence[bytes]]] = []
     start = 0
     size = 0
@@ -133,7 +135,8 @@ class Batch:
 
 
 def make_batch(site: str, service: str, first_seq: int, records: Sequence[bytes]) -> Batch:
-    return Batch(site, service, first_seq, first_seq + len(records) - 1, records, sum(len(r) + 1 for r in records))
+    raw_bytes = sum(map(len, records)) + len(records)
+    return Batch(site, service, first_seq, first_seq + len(records) - 1, records, raw_bytes)
 
 
 def ndjson(records: Sequence[bytes]) -> bytes:

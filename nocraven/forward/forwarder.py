@@ -115,6 +115,7 @@ class SinkRunner:
         self._backlog_turn = Rotation(self.services)
         self._tasks: set[asyncio.Task[None]] = set()
         self._ack_due: dict[str, int] = {}
+        self._ack_task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._stopping = False
         self._was_open = False
@@ -162,7 +163,7 @@ class SinkRunner:
                 if is_open:
                     await self._fill(now)
                     self._maybe_gaps(now)
-                await self._flush_acks()
+                self._start_ack_flush()
                 self._report(now)
                 await self._sleep(now)
         finally:
@@ -207,6 +208,8 @@ class SinkRunner:
         if self._gap_task is not None:
             self._gap_task.cancel()
         await asyncio.gather(*self._tasks, *([self._gap_task] if self._gap_task else []), return_exceptions=True)
+        if self._ack_task is not None:
+            await asyncio.gather(self._ack_task, return_exceptions=True)
         await self._flush_acks()
         await self.sink.close()
 
@@ -317,6 +320,18 @@ class SinkRunner:
     def _note_acked(self, lane: Lane) -> None:
         if lane.acked > self.store.cursor(self.settings.name, lane.service):
             self._ack_due[lane.service] = lane.acked
+
+    def _start_ack_flush(self) -> None:
+        """Persist cursors in the background (each ack is an fsync): the loop keeps sending
+        meanwhile, and acks due in the meantime are written together by the next flush."""
+        if self._ack_task is None and self._ack_due:
+            self._ack_task = asyncio.create_task(self._flush_acks())
+            self._ack_task.add_done_callback(self._ack_done)
+
+    def _ack_done(self, task: asyncio.Task[None]) -> None:
+        self._ack_task = None
+        if not task.cancelled() and task.exception() is not None:
+            log.error("sink %s: could not persist cursors: %s", self.settings.name, task.exception())
 
     async def _flush_acks(self) -> None:
         due, self._ack_due = self._ack_due, {}
