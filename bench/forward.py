@@ -201,8 +201,13 @@ async def main() -> None:
         try:
             sink = SinkSettings(name="noc", type="nats", urls=[url], in_flight=args.in_flight)
             settings = ForwardSettings(site="bench", sinks=[sink])
+            build_started = time.perf_counter()
             batches = built_batches(store, sink, "bench")
+            build_s = time.perf_counter() - build_started
             ceiling_result = await ceiling(url, batches, args.in_flight)
+            # The same work done serially without the forwarder: read, cut, compress, then publish.
+            ceiling_result["build_seconds"] = round(build_s, 3)
+            ceiling_result["serial_records_per_s"] = round(args.records / (build_s + ceiling_result["seconds"]))
             drain_result = await drain(store, url, settings, counts)
         finally:
             proc.terminate()

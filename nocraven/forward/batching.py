@@ -14,8 +14,9 @@ from it after a crash rebuilds exactly the batches it had sent.
 from __future__ import annotations
 
 import gzip
+import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import zstandard
@@ -124,6 +125,7 @@ class Batch:
     last_seq: int
     records: Sequence[bytes]
     raw_bytes: int = 0
+    payload: bytes | None = None  # built ahead by `Encoder.prepare`, off the event loop
 
     @property
     def message_id(self) -> str:
@@ -144,19 +146,28 @@ def ndjson(records: Sequence[bytes]) -> bytes:
 
 
 class Encoder:
-    """NDJSON payload and headers of a batch, compressed as configured (one per sink: the
-    compressor is reused and not shared between threads)."""
+    """NDJSON payload and headers of a batch, compressed as configured. Thread-safe (one zstd
+    compressor per thread), so the forwarder prepares payloads in worker threads."""
 
     def __init__(self, compression: str) -> None:
         if compression not in ("zstd", "gzip", "none"):
             raise ValueError(f"unknown compression {compression!r}")
         self.compression = compression
-        self._zstd = zstandard.ZstdCompressor(level=_ZSTD_LEVEL)
+        self._local = threading.local()
+
+    def prepare(self, batch: Batch) -> Batch:
+        """The batch with its payload built (call from a worker thread: zstd releases the GIL)."""
+        return replace(batch, payload=self.payload(batch))
 
     def payload(self, batch: Batch) -> bytes:
+        if batch.payload is not None:
+            return batch.payload
         body = ndjson(batch.records)
         if self.compression == "zstd":
-            return self._zstd.compress(body)
+            compressor = getattr(self._local, "zstd", None)
+            if compressor is None:
+                compressor = self._local.zstd = zstandard.ZstdCompressor(level=_ZSTD_LEVEL)
+            return compressor.compress(body)
         if self.compression == "gzip":
             return gzip.compress(body, compresslevel=1)
         return body

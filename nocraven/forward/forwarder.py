@@ -23,7 +23,7 @@ from pathlib import Path
 import msgspec
 
 from nocraven.buffer.store import SegmentStore
-from nocraven.forward.batching import Batch, SeqRange, make_batch, ndjson, plan, split_by_bytes
+from nocraven.forward.batching import Batch, Encoder, SeqRange, make_batch, ndjson, plan, split_by_bytes
 from nocraven.forward.gaps import GAP_SERVICE, gap_batches
 from nocraven.forward.health import Backoff, Decision, SinkHealth, SinkState
 from nocraven.forward.lanes import Kind, Lane
@@ -263,21 +263,33 @@ class SinkRunner:
             seqs = lane.next(kind)
             if seqs is None:
                 continue
-            read = await asyncio.to_thread(self.store.read, self.settings.name, service, seqs.records, seqs.first - 1)
-            if read.first_seq != seqs.first or read.last_seq != seqs.last or len(read.records) != seqs.records:
+            batches = await asyncio.to_thread(self._build, service, seqs)
+            if batches is None:
                 # The segment was evicted since planning: the ledger reports the loss.
                 lane.sent(seqs)
                 self._note_acked(lane)
                 continue
             lane.in_flight.discard(seqs)
-            for first, records in split_by_bytes(read.records, seqs.first, self.settings.max_batch_bytes):
-                batch = make_batch(self.site, service, first, records)
+            for batch in batches:
                 lane.started(batch.seqs)
                 if kind is Kind.BACKLOG:
                     self.bucket.take(batch.raw_bytes, now)
                 task = asyncio.create_task(self._deliver(lane, batch))
                 self._tasks.add(task)
                 task.add_done_callback(self._task_done)
+
+    def _build(self, service: str, seqs: SeqRange) -> list[Batch] | None:
+        """Read a planned range and cut it into batches, payloads built when the sink has an
+        `encoder` (runs in a worker thread); None when the range is gone from the buffer."""
+        read = self.store.read(self.settings.name, service, seqs.records, seqs.first - 1)
+        if read.first_seq != seqs.first or read.last_seq != seqs.last or len(read.records) != seqs.records:
+            return None
+        encoder: Encoder | None = getattr(self.sink, "encoder", None)
+        batches = []
+        for first, records in split_by_bytes(read.records, seqs.first, self.settings.max_batch_bytes):
+            batch = make_batch(self.site, service, first, records)
+            batches.append(encoder.prepare(batch) if encoder is not None else batch)
+        return batches
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)

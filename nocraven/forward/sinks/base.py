@@ -16,8 +16,10 @@ has refused it, and says which:
 - `Rejected(reason)`: the destination will never take this batch (a 4xx other than 429): it is
   quarantined with the reason and the sink moves on.
 It raises `SinkUnavailable` when the connection is gone; the forwarder reconnects with backoff.
-Several `deliver` calls run concurrently (up to the sink's `in_flight`); a sink whose transport
-cannot pipeline serializes them itself. The batch's `message_id` is the de-duplication key.
+A sink that sends NDJSON payloads exposes its `encoder` (`batching.Encoder`): the forwarder
+then builds each payload in a worker thread, off the event loop. Several `deliver` calls run
+concurrently (up to the sink's `in_flight`); a sink whose transport cannot pipeline serializes
+them itself. The batch's `message_id` is the de-duplication key.
 """
 
 from __future__ import annotations
