@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import shutil
+import signal
+import subprocess
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +24,7 @@ from tests.support.forwarding import (
     NATS_SERVER,
     by_service,
     fill,
+    kill_quietly,
     nats_cluster,
     nats_server,
     read_stream,
@@ -32,6 +38,7 @@ pytestmark = [
 ]
 
 SERVICES = ("syslog", "flow", "trap", "winevent")
+ROOT = Path(__file__).resolve().parents[2]
 FAST = Backoff(base_s=0.1, cap_s=1.0)
 
 
@@ -188,3 +195,46 @@ def assert_exactly_once_in_order_by_id(messages: list[Any], appended: dict[str, 
     assert len(ids) == len(set(ids)), "a batch is stored twice"
     ordered = sorted(messages, key=lambda m: int(m.headers["Nocraven-First-Seq"]))
     assert_exactly_once_in_order(ordered, appended)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+async def test_a_forwarder_killed_mid_drain_loses_nothing_when_restarted(tmp_path: Path) -> None:
+    now = time.time()
+    buffer_dir = tmp_path / "buffer"
+    with SegmentStore.open(buffer_dir, BufferLimits(), now) as store:
+        appended = fill(store, {"syslog": 15_000, "flow": 5_000}, now)
+    with running([nats_server(tmp_path).start()]) as (server,):
+        child = [sys.executable, "-m", "tests.support.forward_child", str(buffer_dir), server.url]
+        # Capped (~10 s for the whole backlog) so the kill lands in the middle of the drain.
+        first = subprocess.Popen([*child, "250000", "syslog", "flow"], cwd=ROOT)
+        try:
+            await wait_until_stream(server.url, lambda count: count >= 5, 30)
+        finally:
+            kill_quietly(first)
+        assert first.returncode == -signal.SIGKILL
+        partial = await read_stream([server.url], "NOCRAVEN")
+        assert 0 < sum(len(m.records) for m in partial) < 20_000, "the kill did not land mid-drain"
+        second = subprocess.run([*child, "0", "syslog", "flow"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert second.returncode == 0, second.stderr[-2000:]
+        messages = await read_stream([server.url], "NOCRAVEN")
+        assert_exactly_once_in_order_by_id(messages, appended)
+
+
+async def wait_until_stream(url: str, predicate: Callable[[int], bool], timeout: float) -> None:
+    import nats
+
+    nc = await nats.connect(url)
+    try:
+        js = nc.jetstream()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if predicate((await js.stream_info("NOCRAVEN")).state.messages):
+                    return
+            except Exception:
+                pass  # the stream is created by the forwarder's first connection
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"the stream did not fill within {timeout} s")
+    finally:
+        await nc.close()
