@@ -155,12 +155,12 @@ class SinkRunner:
                 if self.health.may_connect(now):
                     await self._connect(now)
                     continue
-                is_open = self.health.may_send(now)
-                if is_open and not self._was_open:
+                path_open = self.health.path_open()
+                if path_open and not self._was_open:
                     self._rearm()
                     self._report(now)
-                self._was_open = is_open and not self.health.paused
-                if is_open:
+                self._was_open = path_open
+                if path_open and self.health.may_send(now):
                     await self._fill(now)
                     self._maybe_gaps(now)
                 self._start_ack_flush()

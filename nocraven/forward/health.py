@@ -157,6 +157,11 @@ class SinkHealth:
             return self._down_reason
         return None
 
+    def path_open(self) -> bool:
+        """Not paused and the path up (connected, VPN if required). Retry backoffs and an open
+        breaker keep it open: the forwarder re-plans its backlog only when the path reopens."""
+        return not self.paused and self.path_reason() is None
+
     def may_connect(self, now: float) -> bool:
         if self.paused or self.connected or (self.requires_vpn and not self.vpn_up):
             return False

@@ -87,3 +87,19 @@ def test_worst_state_orders_failing_first() -> None:
     assert worst([SinkState.FORWARDING, SinkState.PAUSED, SinkState.DRAINING]) is SinkState.PAUSED
     assert worst([SinkState.BUFFERING, SinkState.FAILING]) is SinkState.FAILING
     assert worst([]) is None
+
+
+def test_the_path_stays_open_through_retries_and_closes_when_the_path_drops() -> None:
+    health = SinkHealth(requires_vpn=True, rng=random.Random(4), breaker_threshold=1)
+    assert not health.path_open()
+    health.vpn(True)
+    health.connected_ok()
+    assert health.path_open()
+    health.failed("gateway answered 500", 0.0)
+    assert health.breaker.is_open and health.path_open()  # failing, not a path change
+    assert not health.may_send(0.0)
+    health.disconnected("connection reset", 1.0)
+    assert not health.path_open()
+    health.connected_ok()
+    health.pause()
+    assert not health.path_open()
