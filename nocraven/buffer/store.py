@@ -65,6 +65,8 @@ _READ_BATCH_ROWS = 16
 # when choosing segments to export, then filter each record by its own received_at.
 _EXPORT_SLACK_S = 300.0
 _TIME_MIN, _TIME_MAX = -1e18, 1e18
+# The cursors table row that holds a sink's drop-ledger position (not a service name).
+LEDGER_CURSOR = "#ledger"
 
 
 def _storage_failure(exc: sqlite3.Error, fs_free: int | None, min_free: int) -> DropReason | None:
@@ -464,6 +466,44 @@ class SegmentStore:
                 return
             with self._lock:
                 self._dirty_cursors.discard(key)
+
+    def sealed_seq(self, service: str) -> int:
+        """The highest sequence number sealed for `service` (stored or accounted in the ledger):
+        a forwarder may read and ack up to it."""
+        with self._lock:
+            return self._states.get(service, ServiceState()).last_seq
+
+    def segments_after(self, service: str, after_seq: int, limit: int = 64) -> list[SegmentMeta]:
+        """Metadata (no blobs) of sealed segments holding seqs after `after_seq`, oldest first.
+        Segment bounds never change once sealed, so a forwarder cuts its batches on them and a
+        replay after a crash rebuilds the same batches."""
+        with self._db_lock:
+            self._check_open()
+            return tables.segments_after(self._conn, service, after_seq, limit)
+
+    def ledger_cursor(self, sink: str) -> int:
+        """The last drop-ledger id `sink` delivered as a gap event (0: none)."""
+        with self._lock:
+            return self._cursors.get((sink, LEDGER_CURSOR), 0)
+
+    def ack_ledger(self, sink: str, ledger_id: int, now: float | None = None) -> None:
+        """Record that `sink` delivered ledger rows up to `ledger_id` (monotonic; written
+        through like `ack`, kept for the next seal if the disk is full)."""
+        key = (sink, LEDGER_CURSOR)
+        with self._db_lock:
+            self._check_open()
+            if ledger_id <= self._cursors.get(key, 0):
+                return
+            with self._lock:
+                self._cursors[key] = ledger_id
+                stamp = self._last_now if now is None else now
+            try:
+                tables.save_cursors(self._conn, {key: ledger_id}, stamp)
+            except sqlite3.Error as exc:
+                if _storage_failure(exc, None, 0) is None:
+                    raise
+                with self._lock:
+                    self._dirty_cursors.add(key)
 
     def cursor(self, sink: str, service: str) -> int:
         with self._lock:

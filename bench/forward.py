@@ -1,0 +1,233 @@
+"""Forwarder benchmark: drain a large backlog from the buffer to NATS JetStream on loopback,
+beside the ceiling measured in the same run (nats-py publishing the same batches, already built,
+with the same number in flight and no forwarder), and the latency of live records sealed and
+forwarded during the drain (p50/p99, from append to arrival at a NATS subscriber).
+
+Prints one JSON document. Needs Debian's nats-server. Works in a temp dir.
+Usage: python bench/forward.py [--records N] [--in-flight K]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import zstandard
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import nats  # noqa: E402
+from buffer import make_flows, make_syslog  # type: ignore[import-not-found]  # noqa: E402
+from nats.js.api import StorageType, StreamConfig  # noqa: E402
+
+from nocraven.buffer import BufferLimits, SegmentStore  # noqa: E402
+from nocraven.forward.batching import Encoder, make_batch, plan, split_by_bytes  # noqa: E402
+from nocraven.forward.forwarder import Forwarder  # noqa: E402
+from nocraven.forward.settings import ForwardSettings, SinkSettings  # noqa: E402
+
+NATS_SERVER = shutil.which("nats-server") or "/usr/sbin/nats-server"
+POOL = 50_000
+LIVE_PERIOD_S = 0.02
+DRAIN_CAP_S = 60.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_nats(directory: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [NATS_SERVER, "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", str(directory)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return proc, f"nats://127.0.0.1:{port}"
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise SystemExit("nats-server did not start")
+
+
+def fill(store: SegmentStore, total: int) -> dict[str, int]:
+    rng = random.Random(1)
+    now = time.time()
+    pools = {"syslog": make_syslog(rng, POOL, now), "flow": make_flows(rng, POOL, now)}
+    counts = {"syslog": total * 6 // 10, "flow": total - total * 6 // 10}
+    for service, count in counts.items():
+        pool = pools[service]
+        for start in range(0, count, 1000):
+            take = min(1000, count - start)
+            store.append(service, [pool[(start + i) % POOL] for i in range(take)], now)
+            store.seal_due(now)
+    store.seal_all(now)
+    return counts
+
+
+def built_batches(
+    store: SegmentStore, settings: SinkSettings, site: str
+) -> list[tuple[str, bytes, dict[str, str], int]]:
+    """The forwarder's batches, fully built (read, split, compressed), for the ceiling run."""
+    encoder = Encoder(settings.encoding)
+    built = []
+    for service in ("syslog", "flow"):
+        sealed = store.sealed_seq(service)
+        planned = plan(0, store.segments_after(service, 0, 1 << 20), sealed, settings.batch_records, True)
+        for seqs in planned.batches:
+            read = store.read("ceiling", service, seqs.records, seqs.first - 1)
+            for first, records in split_by_bytes(read.records, seqs.first, settings.max_batch_bytes):
+                batch = make_batch(site, service, first, records)
+                headers = {**encoder.headers(batch), "Nats-Msg-Id": batch.message_id}
+                built.append((f"ceiling.{site}.{service}", encoder.payload(batch), headers, len(records)))
+    return built
+
+
+async def ceiling(url: str, batches: list[tuple[str, bytes, dict[str, str], int]], in_flight: int) -> dict[str, Any]:
+    nc = await nats.connect(url)
+    js = nc.jetstream(timeout=10)
+    await js.add_stream(
+        StreamConfig(name="CEILING", subjects=["ceiling.>"], storage=StorageType.FILE, duplicate_window=86400)
+    )
+    queue = list(reversed(batches))
+
+    async def worker() -> None:
+        while queue:
+            subject, payload, headers, _ = queue.pop()
+            await js.publish(subject, payload, headers=dict(headers))
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(in_flight)))
+    elapsed = time.perf_counter() - started
+    await nc.close()
+    records = sum(b[3] for b in batches)
+    return {"records_per_s": round(records / elapsed), "seconds": round(elapsed, 3), "messages": len(batches)}
+
+
+async def drain(store: SegmentStore, url: str, settings: ForwardSettings, counts: dict[str, int]) -> dict[str, Any]:
+    latencies: list[float] = []
+    live_sent = 0
+    boundary = store.sealed_seq("syslog")
+    nc = await nats.connect(url)
+    decompressor = zstandard.ZstdDecompressor()
+
+    async def on_message(msg: Any) -> None:
+        if int(msg.headers["Nocraven-First-Seq"]) <= boundary:
+            return  # backlog: not decoded, the subscriber only times live records
+        arrived = time.time()
+        for line in decompressor.decompressobj().decompress(msg.data).split(b"\n"):
+            if b'"live_at"' in line:
+                latencies.append(arrived - msgspec.json.decode(line)["live_at"])
+
+    await nc.subscribe("nocraven.bench.syslog", cb=on_message)
+    stop_sealing = threading.Event()
+
+    def seal_worker() -> None:  # the engine's seal loop
+        while not stop_sealing.is_set():
+            store.wait_for_full_segment(0.2)
+            store.seal_due(time.time())
+
+    sealer = threading.Thread(target=seal_worker, daemon=True)
+    sealer.start()
+    forwarder = Forwarder(store, settings, ("syslog", "flow"))
+    started = time.perf_counter()
+    forwarder.start()
+    deadline = started + DRAIN_CAP_S
+    drained_at: float | None = None
+    try:
+        while time.perf_counter() < deadline:
+            moment = time.time()
+            record = {"service": "syslog", "received_at": "live", "live_at": moment, "message": "live"}
+            store.append("syslog", [msgspec.json.encode(record)], moment)
+            live_sent += 1
+            await asyncio.sleep(LIVE_PERIOD_S)
+            done = all(store.cursor("noc", service) >= counts[service] for service in counts)
+            if done and drained_at is None:
+                drained_at = time.perf_counter()
+            if drained_at is not None and time.perf_counter() - drained_at > 2.5:
+                break  # the last live records of the drain have had time to arrive
+    finally:
+        await forwarder.stop()
+        stop_sealing.set()
+        sealer.join(5)
+        await nc.close()
+    elapsed = (drained_at or time.perf_counter()) - started
+    total = sum(counts.values())
+    latencies.sort()
+    return {
+        "records_per_s": round(total / elapsed),
+        "seconds": round(elapsed, 3),
+        "completed": drained_at is not None,
+        "live_records_sent": live_sent,
+        "live_records_timed": len(latencies),
+        "live_latency_p50_s": round(statistics.median(latencies), 3) if latencies else None,
+        "live_latency_p99_s": round(latencies[int(len(latencies) * 0.99) - 1], 3) if latencies else None,
+    }
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=2_000_000)
+    parser.add_argument("--in-flight", type=int, default=8)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="nocraven-bench-forward-") as tmp:
+        directory = Path(tmp)
+        store = SegmentStore.open(directory / "buffer", BufferLimits(total_bytes=8 * 1024**3), time.time())
+        started = time.perf_counter()
+        counts = fill(store, args.records)
+        fill_s = time.perf_counter() - started
+        raw = store.stats(time.time()).raw_bytes
+        proc, url = start_nats(directory / "nats")
+        try:
+            sink = SinkSettings(name="noc", type="nats", urls=[url], in_flight=args.in_flight)
+            settings = ForwardSettings(site="bench", sinks=[sink])
+            build_started = time.perf_counter()
+            batches = built_batches(store, sink, "bench")
+            build_s = time.perf_counter() - build_started
+            ceiling_result = await ceiling(url, batches, args.in_flight)
+            # The same work done serially without the forwarder: read, cut, compress, then publish.
+            ceiling_result["build_seconds"] = round(build_s, 3)
+            ceiling_result["serial_records_per_s"] = round(args.records / (build_s + ceiling_result["seconds"]))
+            drain_result = await drain(store, url, settings, counts)
+        finally:
+            proc.terminate()
+            proc.wait(10)
+        store.close()
+    result = {
+        "benchmark": "forward",
+        "records": args.records,
+        "backlog_raw_bytes": raw,
+        "fill_seconds": round(fill_s, 2),
+        "batch_records": sink.batch_records,
+        "in_flight": args.in_flight,
+        "compression": sink.encoding,
+        "ceiling_nats_py": ceiling_result,
+        "forwarder": drain_result,
+        "drain_vs_ceiling": round(drain_result["records_per_s"] / ceiling_result["records_per_s"], 3),
+        "targets": {"drain_records_per_s": 200_000, "live_p99_s": 2.0},
+    }
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

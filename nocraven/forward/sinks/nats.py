@@ -1,0 +1,138 @@
+"""NATS JetStream sink: each batch is one message, published and acknowledged by the stream.
+
+Headers: `Nats-Msg-Id` (`site.service.first-last`: JetStream drops a re-sent batch within the
+stream's duplicate window), `Nocraven-Records`, `Nocraven-Service`, `Content-Encoding: zstd`
+when compressed. Several URLs are one cluster: nats-py reconnects to another server by itself,
+and a publish that times out meanwhile is sent again with the same id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import nats.errors
+import nats.js.errors
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from nats.js.api import StorageType, StreamConfig
+
+from nocraven.forward.batching import Batch, Encoder
+from nocraven.forward.settings import SinkSettings
+from nocraven.forward.sinks.base import Delivered, Outcome, Rejected, Retry, SinkUnavailable, client_tls, subject_for
+
+log = logging.getLogger(__name__)
+
+STREAM_SUBJECTS = ["nocraven.>"]
+
+
+class NatsSink:
+    def __init__(self, settings: SinkSettings, site: str) -> None:
+        self.name = settings.name
+        self.settings = settings
+        self.site = site
+        self.encoder = Encoder(settings.encoding)
+        self._nc: Client | None = None
+        self._js: JetStreamContext | None = None
+        self._last_error = ""
+
+    async def connect(self) -> None:
+        await self.close()
+        settings = self.settings
+        options: dict[str, Any] = {
+            "servers": list(settings.urls),
+            "connect_timeout": max(1, int(settings.timeout_s)),
+            "allow_reconnect": True,
+            "max_reconnect_attempts": -1,
+            "reconnect_time_wait": 0.5,
+            "name": f"nocraven {self.site} {self.name}",
+            "error_cb": self._on_error,
+            "disconnected_cb": self._on_disconnected,
+        }
+        if settings.tls_ca or settings.tls_cert or any(url.startswith("tls://") for url in settings.urls):
+            options["tls"] = client_tls(settings)
+        if settings.creds_file:
+            options["user_credentials"] = settings.creds_file
+        where = ", ".join(settings.urls)
+        nc = Client()
+        try:
+            # nats-py retries an unreachable server for as long as it may reconnect (forever,
+            # here): bound the first connection; our own backoff decides when to try again.
+            await asyncio.wait_for(nc.connect(**options), settings.timeout_s + 1)
+        except Exception as exc:  # nats-py raises many kinds (OSError, NoServersError, timeouts)
+            with contextlib.suppress(Exception):
+                await nc.close()
+            reason = _describe(exc)
+            if isinstance(exc, TimeoutError):
+                reason = self._last_error or f"no answer within {settings.timeout_s + 1:g} s"
+            raise SinkUnavailable(f"NATS {where} unreachable: {reason}") from None
+        self._nc = nc
+        self._js = nc.jetstream(timeout=settings.timeout_s)
+        try:
+            await self._ensure_stream()
+        except Exception as exc:
+            await self.close()
+            raise SinkUnavailable(f"NATS {where}: stream {settings.stream}: {_describe(exc)}") from None
+
+    async def _ensure_stream(self) -> None:
+        assert self._js is not None
+        settings = self.settings
+        try:
+            await self._js.stream_info(settings.stream)
+            return
+        except nats.js.errors.NotFoundError:
+            pass
+        await self._js.add_stream(
+            StreamConfig(
+                name=settings.stream,
+                subjects=STREAM_SUBJECTS,
+                storage=StorageType.FILE,
+                duplicate_window=settings.duplicate_window_s,
+                num_replicas=settings.stream_replicas,
+            )
+        )
+        log.info("created JetStream stream %s (subjects nocraven.>)", settings.stream)
+
+    async def deliver(self, batch: Batch) -> Outcome:
+        nc, js = self._nc, self._js
+        if nc is None or js is None or nc.is_closed:
+            raise SinkUnavailable(f"NATS {self.settings.urls[0]}: not connected")
+        headers = self.encoder.headers(batch)
+        headers["Nats-Msg-Id"] = batch.message_id
+        subject = subject_for(self.settings.subject, self.site, batch.service)
+        payload = self.encoder.payload(batch)
+        try:
+            ack = await js.publish(subject, payload, timeout=self.settings.timeout_s, headers=headers)
+        except (TimeoutError, nats.errors.TimeoutError):
+            return Retry(f"JetStream did not acknowledge {batch.message_id} within {self.settings.timeout_s:g} s")
+        except nats.js.errors.NoStreamResponseError:
+            return Retry(f"no JetStream stream takes {subject} (stream {self.settings.stream} missing?)")
+        except nats.errors.MaxPayloadError as exc:
+            return Rejected(f"{batch.message_id}: {_describe(exc)} (lower max_batch_bytes)")
+        except nats.js.errors.APIError as exc:
+            return Retry(f"JetStream refused {batch.message_id}: {_describe(exc)}")
+        except (nats.errors.ConnectionClosedError, nats.errors.StaleConnectionError, OSError) as exc:
+            raise SinkUnavailable(f"NATS connection lost: {_describe(exc)}") from None
+        return Delivered(duplicate=bool(ack.duplicate))
+
+    async def close(self) -> None:
+        nc, self._nc, self._js = self._nc, None, None
+        if nc is not None and not nc.is_closed:
+            try:
+                await nc.close()
+            except Exception as exc:
+                log.debug("closing NATS connection: %s", exc)
+
+    async def _on_error(self, exc: Exception) -> None:
+        self._last_error = _describe(exc)
+        log.debug("NATS sink %s: %s", self.name, _describe(exc))
+
+    async def _on_disconnected(self) -> None:
+        log.info("NATS sink %s disconnected; nats-py reconnects to another server", self.name)
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
