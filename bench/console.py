@@ -35,6 +35,7 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from nocraven.client import Client, EngineUnreachable
+from tests.support.engine import write_config
 
 BIN = Path(sys.executable).parent
 TARGETS = {"first_paint_s": 1.0, "mode_switch_s": 0.1, "idle_cpu_percent": 5.0}
@@ -57,11 +58,7 @@ MODE_MARKERS = {
 
 
 def start_engine(directory: Path) -> tuple[subprocess.Popen[bytes], Path]:
-    config = directory / "engine.toml"
-    config.write_text(
-        f'[engine]\ndata_dir = "{directory / "data"}"\nsocket = "{directory / "ctl.sock"}"\n'
-        '[syslog]\nudp = "127.0.0.1:0"\ntcp = "127.0.0.1:0"\n'
-    )
+    config = write_config(directory)
     log = open(directory / "engine.log", "wb")  # noqa: SIM115 - the child keeps it
     proc = subprocess.Popen([str(BIN / "nocraven"), "engine", "--config", str(config)], stdout=log, stderr=log)
     sock = directory / "ctl.sock"
