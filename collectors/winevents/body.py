@@ -26,10 +26,6 @@ ENCODINGS = ("identity", "gzip", "x-gzip", "deflate", "zstd")
 
 _decoder = msgspec.json.Decoder()
 _BYTE_POSITION = re.compile(r"\(byte (\d+)\)")
-_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_EMPTY_PAIR = re.compile(rb"\[\]|\{\}")
-_NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
-_DECOMPRESS_CHUNK = 1 << 20
 
 
 class BodyError(ValueError):
@@ -159,7 +155,7 @@ def parse_documents(data: bytes, max_depth: int = MAX_DEPTH) -> Documents:
         return lines
     except RecursionError:
         raise _too_deep(max_depth, None) from None
-    _check_depth(data, max_depth, None)
+    _check_depth(data, value, max_depth, None)
     documents = Documents()
     documents.items = [(0, value)]
     return documents
@@ -167,9 +163,13 @@ def parse_documents(data: bytes, max_depth: int = MAX_DEPTH) -> Documents:
 
 def parse_ndjson(data: bytes, max_depth: int = MAX_DEPTH) -> Documents:
     """One JSON document a line; blank lines are skipped but still counted in the index."""
+    lines = data.split(b"\n")
+    whole = _ndjson_at_once(lines, max_depth)
+    if whole is not None:
+        return whole
     documents = Documents()
     offset = 0
-    for index, line in enumerate(data.split(b"\n")):
+    for index, line in enumerate(lines):
         line_start = offset
         offset += len(line) + 1
         if not line.strip():
@@ -187,6 +187,35 @@ def parse_ndjson(data: bytes, max_depth: int = MAX_DEPTH) -> Documents:
     return documents
 
 
+def _ndjson_at_once(lines: list[bytes], max_depth: int) -> Documents | None:
+    """The common case, a clean batch of objects, decoded in one call as an array. Any doubt
+    (a line that is not one object, a decode error, depth) returns None for the line-by-line
+    path, which says which line is at fault."""
+    indexes: list[int] = []
+    objects: list[bytes] = []
+    for index, line in enumerate(lines):
+        stripped = line.strip()
+        if not stripped:
+            continue
+        if stripped[:1] != b"{" or stripped[-1:] != b"}":
+            return None
+        if stripped.count(b"{") + stripped.count(b"[") > max_depth:
+            return None  # possibly too deep: the line-by-line path measures it
+        indexes.append(index)
+        objects.append(stripped)
+    if not objects:
+        return None
+    try:
+        values = _decoder.decode(b"[" + b",".join(objects) + b"]")
+    except (msgspec.DecodeError, RecursionError):
+        return None
+    if len(values) != len(objects) or not all(isinstance(value, dict) for value in values):
+        return None
+    documents = Documents()
+    documents.items = list(zip(indexes, values, strict=True))
+    return documents
+
+
 def _decode(data: bytes, base: int, max_depth: int, line: int | None = None) -> Any:
     try:
         value = _decoder.decode(data)
@@ -194,7 +223,7 @@ def _decode(data: bytes, base: int, max_depth: int, line: int | None = None) -> 
         raise _json_error(data, base, exc, line) from None
     except RecursionError:
         raise _too_deep(max_depth, line) from None
-    _check_depth(data, max_depth, line)
+    _check_depth(data, value, max_depth, line)
     return value
 
 
@@ -224,20 +253,21 @@ def _too_deep(max_depth: int, line: int | None) -> BodyError:
     return BodyError(f"JSON nested deeper than {max_depth} levels{where}; flatten the event", code="too_deep")
 
 
-def _check_depth(data: bytes, max_depth: int, line: int | None) -> None:
-    """Refuse documents nested deeper than `max_depth`. Runs after a successful decode, so the
-    brackets are balanced: stripping strings and then innermost `[]`/`{}` pairs once per level
-    leaves nothing within `max_depth` rounds exactly when the document is shallow enough. All of
-    it runs in C, a few passes over a few kilobytes of brackets for a 500-event batch."""
+def _check_depth(data: bytes, value: Any, max_depth: int, line: int | None) -> None:
+    """Refuse documents nested deeper than `max_depth`. A document with no more brackets than
+    that cannot be deeper (two C calls); otherwise the decoded value is walked, which costs
+    about 3 µs per Winlogbeat event and never recurses."""
     if data.count(b"[") + data.count(b"{") <= max_depth:
         return
-    brackets = _JSON_STRING.sub(b"", data).translate(None, _NOT_BRACKET)
-    for _ in range(max_depth):
-        if not brackets:
-            return
-        brackets = _EMPTY_PAIR.sub(b"", brackets)
-    if brackets:
-        raise _too_deep(max_depth, line)
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        node, depth = pop()
+        if depth > max_depth:
+            raise _too_deep(max_depth, line)
+        for child in node.values() if type(node) is dict else node:
+            if type(child) is dict or type(child) is list:
+                push((child, depth + 1))
 
 
 def _first_non_space(data: bytes) -> int:

@@ -23,7 +23,12 @@ KEYS = ["EventID", "event_id", "winlog", "event", "@timestamp", "record_id", "Re
         "provider_name", "event_data", "user_data", "code", "message", "log"]  # fmt: skip
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False)
+    | st.text(max_size=20)
+    | st.datetimes(timezones=st.timezones() | st.none()).map(lambda moment: moment.isoformat()),
     lambda children: st.lists(children, max_size=4)
     | st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=8), children, max_size=6),
     max_leaves=12,

@@ -132,6 +132,13 @@ def test_times_become_rfc3339_utc(value: object, expected: str) -> None:
     assert rfc3339(value, []) == expected
 
 
+@pytest.mark.parametrize("value", ["0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-01:00", 1e20, True, [1], "soon"])
+def test_times_out_of_range_or_unreadable_are_null_with_a_warning(value: object) -> None:
+    warnings: list[str] = []
+    assert rfc3339(value, warnings) is None
+    assert warnings == ["time_created_unreadable"]
+
+
 def test_level_names_and_numbers() -> None:
     assert level_name("Warning") == "warning"
     assert level_name(2) == "error"
