@@ -304,9 +304,9 @@ class WineventsServer:
             agent = self._authenticate(request)
             self.agents.seen(agent, peer_text(request), self.clock())
             self._check_content_type(request)
-            self._enter()
-            entered = True
             data = await self._read_body(request)
+            self._enter()  # after the body is in: a slow sender holds its connection, not a slot
+            entered = True
             try:
                 documents = parse_documents(data, self.settings.max_depth)
             except BodyError as exc:
@@ -449,9 +449,9 @@ class WineventsServer:
         try:
             agent = self._es_guard(request)
             self._check_content_type(request)
+            data = await self._read_body(request)
             self._enter()
             entered = True
-            data = await self._read_body(request)
             try:
                 actions = parse_bulk(data, request.match_info.get("index"), self.settings.max_depth)
             except BodyError as exc:

@@ -278,22 +278,28 @@ async def open_tls(endpoint: Endpoint) -> tuple[asyncio.StreamReader, asyncio.St
     return await asyncio.open_connection("127.0.0.1", endpoint.port, ssl=context, server_hostname="127.0.0.1")
 
 
-async def test_slow_body_gets_408_and_others_are_served(endpoint: Endpoint) -> None:
-    reader, writer = await open_tls(endpoint)
-    writer.write(
-        f"POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {DC01_SECRET}\r\n"
-        "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n[{".encode()
-    )
-    await writer.drain()
-    async with client(endpoint) as http:  # while the slow one holds its connection
-        good = await http.post(
-            "/v1/events", content=ndjson([generic(LOGON_FAILURE)]), headers=auth(FS01_SECRET) | {"Content-Type": NDJSON}
+async def test_slow_body_gets_408_and_others_are_served(tmp_path: Path) -> None:
+    endpoint = await start_endpoint(tmp_path, max_inflight_requests=1)  # the slow one must not hold it
+    try:
+        reader, writer = await open_tls(endpoint)
+        writer.write(
+            f"POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {DC01_SECRET}\r\n"
+            "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n[{".encode()
         )
-    assert good.status_code == 200
-    answer = await asyncio.wait_for(reader.read(), 10)  # read() returns once the server closes
-    assert answer.startswith(b"HTTP/1.1 408")
-    assert b"the body did not arrive within 2 s" in answer
-    writer.close()
+        await writer.drain()
+        async with client(endpoint) as http:  # while the slow one holds its connection
+            good = await http.post(
+                "/v1/events",
+                content=ndjson([generic(LOGON_FAILURE)]),
+                headers=auth(FS01_SECRET) | {"Content-Type": NDJSON},
+            )
+        assert good.status_code == 200
+        answer = await asyncio.wait_for(reader.read(), 10)  # read() returns once the server closes
+        assert answer.startswith(b"HTTP/1.1 408")
+        assert b"the body did not arrive within 2 s" in answer
+        writer.close()
+    finally:
+        await endpoint.server.close()
 
 
 async def test_trickled_headers_are_cut_off(endpoint: Endpoint) -> None:
