@@ -48,6 +48,18 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def runqueue_wait_seconds(pid: int) -> float:
+    """Time this process's threads spent runnable but waiting for a CPU (/proc/PID/task/*/schedstat):
+    how much of the machine other processes took from it."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            total += int((task / "schedstat").read_text().split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / 1e9
+
+
 # ---- the endpoint process ----------------------------------------------------------------------
 
 
@@ -185,6 +197,8 @@ def main() -> None:
             target=load, args=(port, ca_file, args.seconds, args.clients, args.batch, result_child)
         )
         server_cpu_before = cpu_seconds(server.pid or 0)
+        server_wait_before = runqueue_wait_seconds(server.pid or 0)
+        load_before = os.getloadavg()[0]
         loader.start()
         if not result_parent.poll(args.seconds + 60):
             loader.kill()
@@ -192,6 +206,8 @@ def main() -> None:
             raise SystemExit("the load did not finish in time")
         totals = result_parent.recv()
         server_cpu = cpu_seconds(server.pid or 0) - server_cpu_before
+        server_wait = runqueue_wait_seconds(server.pid or 0) - server_wait_before
+        load_after = os.getloadavg()[0]
         loader.join(10)
         stop_parent.send(True)
         agents = ready_parent.recv() if ready_parent.poll(15) else []
@@ -216,6 +232,11 @@ def main() -> None:
         "mbytes_per_s": round(totals["bytes"] / totals["elapsed_s"] / 1e6, 2),
         "endpoint_cpu_s_per_s": round(server_cpu / totals["elapsed_s"], 2),
         "endpoint_us_per_event": round(server_cpu / max(totals["accepted"], 1) * 1e6, 1),
+        # What one core would carry at that cost: the figure to compare with the target when
+        # the machine is shared (the endpoint then waits for a CPU, see the next two lines).
+        "events_per_cpu_second": round(totals["accepted"] / max(server_cpu, 1e-9)),
+        "endpoint_runqueue_wait_s_per_s": round(server_wait / totals["elapsed_s"], 2),
+        "machine_load_avg_1m": [round(load_before, 2), round(load_after, 2)],
         "load_generator_cpu_s_per_s": round(totals["load_cpu_s"] / totals["elapsed_s"], 2),
         "acknowledged": totals["accepted"],
         "stored_on_disk": stored_lines,
