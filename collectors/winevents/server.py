@@ -143,13 +143,13 @@ class WineventsServer:
 
     def application(self) -> web.Application:
         app = web.Application(client_max_size=self.settings.max_body_bytes)
-        app.router.add_post("/v1/events", self.post_events)
+        app.router.add_post("/v1/events", self.post_events, expect_handler=self.expect_v1)
         app.router.add_get("/", self.es_info)  # HEAD / too: libbeat and curl -I probe with it
         app.router.add_get("/_license", self.es_license)
         app.router.add_get("/_xpack", self.es_xpack)
         for method in ("POST", "PUT"):
-            app.router.add_route(method, "/_bulk", self.es_bulk)
-            app.router.add_route(method, "/{index}/_bulk", self.es_bulk)
+            app.router.add_route(method, "/_bulk", self.es_bulk, expect_handler=self.expect_es)
+            app.router.add_route(method, "/{index}/_bulk", self.es_bulk, expect_handler=self.expect_es)
         for prefix in INDEX_MANAGEMENT:
             app.router.add_route("*", f"/{prefix}", self.es_index_management)
             app.router.add_route("*", "/" + prefix + "/{tail:.*}", self.es_index_management)
@@ -251,6 +251,38 @@ class WineventsServer:
             return decode_content(body, request.headers.get("Content-Encoding"), self.settings.max_decoded_bytes)
         except BodyError as exc:
             raise Refusal(exc.status, exc.code, exc.reason) from None
+
+    async def _expect(self, request: web.Request) -> Refusal | None:
+        """`Expect: 100-continue` (curl, libcurl agents, Go for large bodies): refuse a bad
+        token, content type or length before the client sends the body at all."""
+        if request.headers.get("Expect", "").lower() != "100-continue":
+            return Refusal(417, "bad_expect", f"Expect: {request.headers.get('Expect')!r} is not supported")
+        try:
+            self._authenticate(request)
+            self._check_content_type(request)
+            limit = self.settings.max_body_bytes
+            if request.content_length is not None and request.content_length > limit:
+                raise Refusal(
+                    413, "too_large", f"body of {request.content_length} bytes is over the {limit}-byte limit"
+                )
+        except Refusal as refusal:
+            refusal.close = True
+            agent = self.tokens.agent(presented_secret(request.headers.get("Authorization")))
+            if agent is not None:
+                self.agents.seen(agent, peer_text(request), self.clock())
+            self._error(agent or UNAUTHENTICATED, request, refusal)
+            return refusal
+        await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        request.writer.output_size = 0  # the interim answer is not part of the response
+        return None
+
+    async def expect_v1(self, request: web.Request) -> web.Response | None:
+        refusal = await self._expect(request)
+        return None if refusal is None else self._v1_refusal(refusal, None)
+
+    async def expect_es(self, request: web.Request) -> web.Response | None:
+        refusal = await self._expect(request)
+        return None if refusal is None else self._es_refusal(refusal)
 
     def _enter(self) -> None:
         if self.inflight >= self.settings.max_inflight_requests:

@@ -56,13 +56,15 @@ async def curl(
         args += ["-H", header]
     if body is not None:
         args += ["--data-binary", "@-"]
-    args += ["-w", "\n%{http_code}", endpoint.url + path]
+    args += ["-w", "\n%{size_upload} %{http_code}", endpoint.url + path]
     process = await asyncio.create_subprocess_exec(
         *args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )
     out, err = await asyncio.wait_for(process.communicate(body or b""), 30)
     assert process.returncode == 0, err.decode()
-    text, _, status = out.decode().rpartition("\n")
+    text, _, last = out.decode().rpartition("\n")
+    uploaded, status = last.split()
+    endpoint.last_upload = int(uploaded)
     return int(status), json.loads(text) if text.strip() else None
 
 
@@ -271,6 +273,40 @@ async def test_curl_sees_the_same_refusals(endpoint: Endpoint) -> None:
     )
     assert status == 400
     assert reply == {"error": "bad_json", "reason": "bad JSON at byte 14: the document is truncated"}
+
+
+@pytest.mark.parametrize(
+    ("headers", "status", "reason"),
+    [
+        (("Authorization: Bearer wrong-0123456789abcdef", "Content-Type: application/json"), 401, "bad token"),
+        ((f"Authorization: Bearer {DC01_SECRET}", "Content-Type: application/xml"), 415, "is not accepted"),
+        ((f"Authorization: Bearer {DC01_SECRET}", "Content-Type: application/json"), 413, "over the 65536-byte"),
+    ],
+)
+async def test_expect_100_continue_refuses_before_the_body_is_sent(
+    tmp_path: Path, headers: tuple[str, ...], status: int, reason: str
+) -> None:
+    endpoint = await start_endpoint(tmp_path, max_body_bytes=65536, max_decoded_bytes=65536)
+    try:
+        body = ndjson([generic(LOGON_FAILURE)] * 500)  # > 64 KiB: curl asks with Expect first
+        got, reply = await curl(endpoint, "/v1/events", body, "Expect: 100-continue", *headers)
+        assert got == status
+        assert reason in reply["reason"]
+        assert endpoint.last_upload == 0, "the body was sent although the refusal came first"
+        got, reply = await curl(endpoint, "/_bulk", bulk_body([winlogbeat(LOGON_FAILURE)] * 300), *headers)
+        assert got == status
+        assert reason in reply["error"]["reason"]
+        assert endpoint.store.records == []
+    finally:
+        await endpoint.server.close()
+
+
+async def test_expect_100_continue_then_the_body(endpoint: Endpoint) -> None:
+    body = ndjson([generic(event) for event in CANONICAL] * 40)
+    headers = ("Expect: 100-continue", f"Authorization: Bearer {DC01_SECRET}", f"Content-Type: {NDJSON}")
+    status, reply = await curl(endpoint, "/v1/events", body, *headers)
+    assert status == 200
+    assert (reply["accepted"], reply["duplicates"]) == (len(CANONICAL), len(CANONICAL) * 39)
 
 
 async def open_tls(endpoint: Endpoint) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:

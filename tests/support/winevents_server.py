@@ -46,6 +46,7 @@ class Endpoint:
     store: RecordingStore
     ca: trustme.CA
     ca_file: Path
+    last_upload: int = 0  # bytes curl sent in the last request (tests of Expect: 100-continue)
 
     @property
     def port(self) -> int:
