@@ -134,6 +134,8 @@ def parse_documents(data: bytes, max_depth: int = MAX_DEPTH) -> Documents:
         raise BodyError("the body is empty; send a JSON object, a JSON array or NDJSON", code="empty_body")
     if data[start] == ord("["):
         value = _decode(data, 0, max_depth)
+        if not value:
+            raise BodyError("the body is an empty array: there are no events in it", code="empty_body")
         documents = Documents()
         documents.items = list(enumerate(value))
         return documents

@@ -138,7 +138,13 @@ class WineventsServer:
             return None
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
-        context.load_cert_chain(self.settings.tls_cert, self.settings.tls_key)
+        try:
+            context.load_cert_chain(self.settings.tls_cert, self.settings.tls_key)
+        except (OSError, ssl.SSLError) as exc:
+            raise ValueError(
+                f"winevents TLS: cannot load certificate {self.settings.tls_cert} with key "
+                f"{self.settings.tls_key} ({exc}); check both paths are readable PEM files and the key matches"
+            ) from None
         return context
 
     def application(self) -> web.Application:

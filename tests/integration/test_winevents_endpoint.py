@@ -362,6 +362,15 @@ async def test_no_token_configured_refuses_everything(tmp_path: Path) -> None:
         await endpoint.server.close()
 
 
+def test_unreadable_tls_files_say_which(tmp_path: Path) -> None:
+    from collectors.winevents.server import WineventsServer
+    from collectors.winevents.settings import WineventsSettings
+
+    settings = WineventsSettings(tls_cert=str(tmp_path / "missing.pem"), tls_key=str(tmp_path / "missing.key"))
+    with pytest.raises(ValueError, match=r"winevents TLS: cannot load certificate .*missing.pem"):
+        WineventsServer(settings, lambda records: asyncio.sleep(0))
+
+
 async def test_tokens_rotate_without_restart(endpoint: Endpoint) -> None:
     body = ndjson([generic(LOGON_FAILURE)])
     new_secret = "dc01-rotated-0123456789abcdef"

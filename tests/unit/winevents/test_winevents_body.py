@@ -48,6 +48,7 @@ def test_a_broken_first_ndjson_line_costs_only_that_line() -> None:
         (b'{"event_id": 1, }', "bad JSON at byte 16"),
         (b"", "the body is empty"),
         (b"  \n ", "the body is empty"),
+        (b"[]", "the body is an empty array"),
         (b'{"message": "caf\xe9"}', "invalid UTF-8 at byte 16"),
         (b"[" * 40 + b"]" * 40, "JSON nested deeper than 32 levels"),
         (b"[" * 5000 + b"]" * 5000, "JSON nested deeper than 32 levels"),
