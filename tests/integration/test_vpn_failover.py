@@ -1,0 +1,135 @@
+"""The VPN supervisor against two real openvpn servers on loopback (`--dev null`, no root).
+
+Connects the top-priority profile by itself, fails over when that server is killed -9, fails
+back after the hold-down once it is restored, and reconnects the same profile after its own
+restart."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from nocraven.events import Event
+from nocraven.vpn.events import VpnConnected
+from nocraven.vpn.settings import VpnSettings
+from nocraven.vpn.store import ProfileStore
+from nocraven.vpn.supervisor import VpnSupervisor
+from tests.support.vpn_pki import client_profile, make_pki
+from tests.support.vpn_servers import OpenVpnServer
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("openvpn") is None, reason="needs Debian's openvpn (scripts/debian-packages.txt)"),
+]
+
+FAST = VpnSettings(
+    ping_s=1,
+    ping_restart_s=4,
+    connect_timeout_s=6,
+    holddown_s=4,
+    standby_interval_s=1,
+    max_attempts=2,
+    cooldown_s=2,
+    cooldown_max_s=8,
+)
+
+
+@dataclass
+class Lab:
+    data: Path
+    store: ProfileStore
+    primary: OpenVpnServer
+    backup: OpenVpnServer
+    events: list[Event]
+
+    def supervisor(self) -> VpnSupervisor:
+        return VpnSupervisor(self.store, FAST, self.data, self.events.append)
+
+
+@pytest.fixture
+async def lab(tmp_path: Path) -> AsyncIterator[Lab]:
+    pki = make_pki()
+    primary = OpenVpnServer(pki, tmp_path / "primary").start()
+    backup = OpenVpnServer(pki, tmp_path / "backup").start()
+    store = ProfileStore(tmp_path / "data")
+    for name, server, priority in (("noc-a", primary, 10), ("noc-b", backup, 20)):
+        text = client_profile(pki, [("127.0.0.1", server.port)], extra="explicit-exit-notify 1\n")
+        store.import_text(text, name=name, priority=priority)
+    try:
+        yield Lab(tmp_path / "data", store, primary, backup, [])
+    finally:
+        primary.stop()
+        backup.stop()
+
+
+async def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> float:
+    start = time.monotonic()
+    while not condition():
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(0.05)
+    return time.monotonic() - start
+
+
+def connected_to(supervisor: VpnSupervisor, name: str) -> Callable[[], bool]:
+    return lambda: supervisor.status().active == name and supervisor.status().state == "connected"
+
+
+async def test_connects_fails_over_fails_back_and_restores(lab: Lab) -> None:
+    supervisor = lab.supervisor()
+    await supervisor.start()
+    try:
+        await wait_for(connected_to(supervisor, "noc-a"), 20, "the top-priority profile to connect")
+        assert any(isinstance(e, VpnConnected) and e.profile == "noc-a" for e in lab.events)
+
+        lab.primary.kill9()
+        failover = await wait_for(connected_to(supervisor, "noc-b"), 30, "failover to noc-b")
+        history = supervisor.history()
+        dropped = next(h for h in history if h.profile == "noc-a" and h.reason_ended)
+        assert "noc-a" in (history[0].reason_started or "") or dropped.reason_ended
+
+        lab.primary.start()
+        restored_at = time.monotonic()
+        await wait_for(connected_to(supervisor, "noc-a"), 40, "fail-back to noc-a")
+        # Not before the primary had passed standby checks for the whole hold-down.
+        assert time.monotonic() - restored_at >= FAST.holddown_s
+        assert failover < 30
+    finally:
+        await supervisor.stop()
+
+    again = lab.supervisor()
+    await again.start()
+    try:
+        await wait_for(connected_to(again, "noc-a"), 20, "the restarted supervisor to reconnect noc-a")
+        assert "restor" in again.history()[0].reason_started
+    finally:
+        await again.stop()
+
+
+async def test_restart_restores_the_manual_override(lab: Lab) -> None:
+    supervisor = lab.supervisor()
+    await supervisor.start()
+    try:
+        await wait_for(connected_to(supervisor, "noc-a"), 20, "noc-a")
+        supervisor.connect("noc-b")
+        await wait_for(connected_to(supervisor, "noc-b"), 20, "the manual switch to noc-b")
+        await asyncio.sleep(FAST.holddown_s + 2)  # an override is never failed back
+        assert supervisor.status().active == "noc-b"
+    finally:
+        await supervisor.stop()
+    again = lab.supervisor()
+    await again.start()
+    try:
+        await wait_for(connected_to(again, "noc-b"), 20, "noc-b after the restart")
+        assert again.status().mode == "manual"
+        again.auto()
+        await wait_for(connected_to(again, "noc-a"), 30, "fail-back to noc-a once automatic")
+    finally:
+        await again.stop()
