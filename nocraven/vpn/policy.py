@@ -79,6 +79,7 @@ class _Health:
     cooldowns: int = 0  # cooldowns in a row (for the backoff)
     cooldown_until: float = 0.0
     healthy_since: float | None = None  # first of an unbroken run of passed standby checks
+    last_ok: float = 0.0  # the latest passed check: a run with no recent check is stale
     next_check: float = 0.0
     checking: bool = False
 
@@ -167,11 +168,12 @@ class FailoverPolicy:
         health = self._h(name)
         health.checking = False
         health.next_check = now + self.timers.standby_interval_s
-        if not ok:
-            health.healthy_since = None
+        if not ok or self.mode is not Mode.AUTO:
+            health.healthy_since = None  # a failure, or a check nobody asked for any more
             return []
         if health.healthy_since is None:
             health.healthy_since = now
+        health.last_ok = now
         health.failures = 0
         health.cooldown_until = 0.0
         return self._evaluate(now)
@@ -195,6 +197,8 @@ class FailoverPolicy:
     def auto(self, now: float) -> list[Decision]:
         """Back to automatic: the current tunnel stays; fail-back rules apply from here."""
         self.mode, self.override = Mode.AUTO, None
+        for health in self._health.values():
+            health.healthy_since = None  # fail-back needs fresh evidence from here on
         return self._evaluate(now)
 
     def disconnect(self, now: float) -> list[Decision]:
@@ -291,6 +295,9 @@ class FailoverPolicy:
         better = [c for c in ranked if (c.priority, c.name) < (current.priority, current.name)]
         for candidate in better:
             health = self._h(candidate.name)
+            fresh = now - health.last_ok <= self.timers.standby_interval_s + self.timers.connect_timeout_s
+            if health.healthy_since is not None and not fresh:
+                health.healthy_since = None
             if health.healthy_since is not None and now - health.healthy_since >= self.timers.holddown_s:
                 return self._start(
                     candidate.name,

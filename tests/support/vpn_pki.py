@@ -96,6 +96,7 @@ def issue(
 
 @dataclass
 class TestPki:
+    __test__ = False  # not a pytest test class
     ca: Issued
     server: Issued
     client: Issued
