@@ -108,7 +108,8 @@ class FailoverPolicy:
 
     # ---- inputs -------------------------------------------------------------------------------
 
-    def set_profiles(self, candidates: Iterable[Candidate], now: float) -> list[Decision]:
+    def set_profiles(self, candidates: Iterable[Candidate], now: float, *, evaluate: bool = True) -> list[Decision]:
+        """The profiles as they are now. `evaluate=False` only loads them (before `restore`)."""
         self._candidates = {c.name: c for c in candidates}
         for name in list(self._health):
             if name not in self._candidates:
@@ -120,7 +121,7 @@ class FailoverPolicy:
             gone = self.active
             self._stop()
             out.append(Disconnect(f"profile {gone} was removed or disabled"))
-        return out + self._evaluate(now)
+        return out + self._evaluate(now) if evaluate else out
 
     def restore(self, snapshot: Snapshot, now: float) -> list[Decision]:
         """After a restart: the same mode, and the same profile as before when it still exists."""

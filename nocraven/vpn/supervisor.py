@@ -188,6 +188,7 @@ class OpenVpnProcess:
         self.remotes_total = 0
         self.started_at = time.monotonic()
         self.stopping = False
+        self.reported_down = False  # VpnDisconnected already sent for this process
         self.output: list[str] = []
 
     async def start(self, config: str, remotes_total: int) -> None:
@@ -313,12 +314,13 @@ class VpnSupervisor:
         self._probe_task: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
+        self._closing = False
 
     # ---- lifecycle ----------------------------------------------------------------------------
 
     async def start(self) -> None:
         now = time.monotonic()
-        self.policy.set_profiles(self._candidates(), now)  # the restore below makes the first move
+        self.policy.set_profiles(self._candidates(), now, evaluate=False)
         snapshot = self.memory.load_state()
         decisions = self.policy.restore(snapshot, now) if snapshot else self.policy.tick(now)
         self._apply(decisions)
@@ -327,10 +329,11 @@ class VpnSupervisor:
     async def stop(self) -> None:
         """Stop openvpn; the persisted state keeps the active profile so a restart restores it."""
         snapshot = self.policy.snapshot()
+        self._closing = True
+        self._wake.set()
         if self._loop_task is not None:
-            self._loop_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop_task
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(self._loop_task, 2)
         await self._stop_probe()
         for task in list(self._background):
             task.cancel()
@@ -382,6 +385,8 @@ class VpnSupervisor:
         return [Candidate(m.name, m.priority, m.enabled) for m in self.store.list()]
 
     def _apply(self, decisions: list[Decision]) -> None:
+        if self._closing:
+            return
         self.memory.save_state(self.policy.snapshot())
         for decision in decisions:
             if isinstance(decision, Connect):
@@ -422,7 +427,8 @@ class VpnSupervisor:
                 self.process = None
                 await self._stop_probe()
                 await current.stop()
-                self.on_event(VpnDisconnected(current.name, reason))
+                if not current.reported_down:
+                    self.on_event(VpnDisconnected(current.name, reason))
             if name is None or self.policy.active != name:
                 return
             try:
@@ -509,6 +515,7 @@ class VpnSupervisor:
             if was_connected or decisions:
                 self.memory.ended(reason, time.time())
                 self.on_event(VpnDisconnected(process.name, reason))
+                process.reported_down = True
             self._apply(decisions)
 
     def _on_password(self, process: OpenVpnProcess, request: mgmt.PasswordRequest) -> None:
@@ -643,7 +650,8 @@ class VpnSupervisor:
     # ---- timers -------------------------------------------------------------------------------
 
     async def _loop(self) -> None:
-        while True:
+        # A flag, not only cancel(): on 3.11 a cancel racing a completed wait_for is lost.
+        while not self._closing:
             now = time.monotonic()
             wake = self.policy.next_wakeup(now)
             timeout = 0.5 if wake is None else min(0.5, max(0.01, wake - now))
