@@ -343,8 +343,8 @@ class VpnSupervisor:
         for process in list(self.standbys.values()):
             await process.stop()
         if self.process is not None:
-            await self.process.stop()
-            self.process = None
+            process, self.process = self.process, None
+            await process.stop()
         self.memory.ended("the manager stopped", time.time())
         self.memory.save_state(snapshot)
         self.memory.close()
@@ -456,7 +456,7 @@ class VpnSupervisor:
         if process.standby:
             self._on_standby_message(process, message)
             return
-        if process is not self.process:
+        if process is not self.process or self._closing:
             return
         now = time.monotonic()
         if isinstance(message, mgmt.Hold):
