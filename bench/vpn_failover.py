@@ -42,7 +42,11 @@ async def supervisor_run(pki: TestPki, work: Path, ping_restart: int) -> float |
     backup = OpenVpnServer(pki, work / "backup").start()
     store = ProfileStore(work / "data")
     for name, server, priority in (("primary", primary, 10), ("backup", backup, 20)):
-        store.import_text(client_profile(pki, [("127.0.0.1", server.port)], extra="explicit-exit-notify 1\n"), name=name, priority=priority)
+        store.import_text(
+            client_profile(pki, [("127.0.0.1", server.port)], extra="explicit-exit-notify 1\n"),
+            name=name,
+            priority=priority,
+        )
     settings = VpnSettings(ping_s=1, ping_restart_s=ping_restart, connect_timeout_s=8, holddown_s=3600)
     connected: dict[str, float] = {}
 
@@ -72,10 +76,19 @@ async def plain_run(pki: TestPki, work: Path, ping_restart: int) -> float | None
     backup = OpenVpnServer(pki, work / "backup").start()
     config = work / "plain.conf"
     config.write_text(
-        client_profile(pki, [("127.0.0.1", primary.port), ("127.0.0.1", backup.port)], extra=f"explicit-exit-notify 1\nping 1\nping-restart {ping_restart}\n")
+        client_profile(
+            pki,
+            [("127.0.0.1", primary.port), ("127.0.0.1", backup.port)],
+            extra=f"explicit-exit-notify 1\nping 1\nping-restart {ping_restart}\n",
+        )
     )
     process = await asyncio.create_subprocess_exec(
-        "openvpn", "--config", str(config), "--suppress-timestamps", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+        "openvpn",
+        "--config",
+        str(config),
+        "--suppress-timestamps",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
     assert process.stdout is not None
     state = {"remote": "", "connected_to": "", "at": 0.0}
@@ -118,7 +131,11 @@ async def until(condition: Any, timeout: float) -> bool:
 
 def summary(samples: list[float | None]) -> dict[str, Any]:
     done = [round(s, 2) for s in samples if s is not None]
-    return {"median_s": round(statistics.median(done), 2) if done else None, "samples_s": done, "timeouts": len(samples) - len(done)}
+    return {
+        "median_s": round(statistics.median(done), 2) if done else None,
+        "samples_s": done,
+        "timeouts": len(samples) - len(done),
+    }
 
 
 async def bench(runs: int, ping_restart: int) -> dict[str, Any]:

@@ -63,7 +63,8 @@ class VpnMemory:
         self._open: int | None = None
         # An entry left open by a crash is closed as such, so durations stay honest.
         self.db.execute(
-            "UPDATE connections SET ended = COALESCE(connected, started), reason_ended = 'the manager stopped' WHERE ended IS NULL"
+            "UPDATE connections SET ended = COALESCE(connected, started), reason_ended = 'the manager stopped'"
+            " WHERE ended IS NULL"
         )
         self.db.commit()
 
@@ -114,7 +115,8 @@ class VpnMemory:
 
     def history(self, limit: int = 100) -> list[HistoryEntry]:
         rows = self.db.execute(
-            "SELECT profile, started, connected, ended, reason_started, reason_ended FROM connections ORDER BY id DESC LIMIT ?",
+            "SELECT profile, started, connected, ended, reason_started, reason_ended"
+            " FROM connections ORDER BY id DESC LIMIT ?",
             (limit,),
         ).fetchall()
         return [HistoryEntry(*row) for row in rows]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 
 @dataclass(frozen=True)
@@ -35,13 +35,13 @@ class Candidate:
     enabled: bool = True
 
 
-class Mode(str, Enum):
+class Mode(StrEnum):
     AUTO = "auto"
     MANUAL = "manual"
     OFF = "off"
 
 
-class Phase(str, Enum):
+class Phase(StrEnum):
     IDLE = "idle"
     CONNECTING = "connecting"
     CONNECTED = "connected"

@@ -758,7 +758,11 @@ def inline_files(profile: Profile, read: Callable[[str, Directive], str]) -> Pro
             if directive.name == "tls-auth" and len(directive.args) > 1:
                 out.append(Directive("key-direction", (directive.args[1],), directive.line))
             continue
-        if directive.name in FILE_ARGUMENTS and directive.args[:1] == ("[inline]",) and profile.inline(directive.name) is not None:
+        if (
+            directive.name in FILE_ARGUMENTS
+            and directive.args[:1] == ("[inline]",)
+            and profile.inline(directive.name) is not None
+        ):
             continue  # the block itself carries the content
         out.append(directive)
     return Profile(tuple(out))

@@ -150,7 +150,8 @@ class ProfileStore:
             raise ProfileError(refusal)
         if profile.has("auth-user-pass") and credentials is None:
             raise ProfileError(
-                "auth-user-pass: the profile asks for a username/password but none is given; inline it as <auth-user-pass> or name a file"
+                "auth-user-pass: the profile asks for a username/password but none is given;"
+                " inline it as <auth-user-pass> or name a file"
             )
         report = validate_certificates(profile, now)
         warnings = [f for f in findings if f.severity == "warning"]

@@ -231,7 +231,7 @@ class OpenVpnProcess:
         assert self.process is not None and self.process.stdout is not None
         async for raw in self.process.stdout:
             line = raw.decode(errors="replace").rstrip()
-            self.output = (self.output + [line])[-50:]
+            self.output = [*self.output, line][-50:]
             reason = translate_log(line)
             if reason and not self.stopping:
                 self.reason = reason
@@ -633,7 +633,7 @@ class VpnSupervisor:
                 result = ProbeResult(False, None, 100.0, None)
                 log.debug("vpn probe through %s failed: %s", tunnel.profile, exc)
             if result.latency_ms is not None:
-                latencies = (latencies + [result.latency_ms])[-10:]
+                latencies = [*latencies, result.latency_ms][-10:]
             jitter = (
                 result.jitter_ms
                 if result.jitter_ms is not None

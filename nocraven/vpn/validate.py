@@ -46,7 +46,7 @@ class CertificateReport:
 
 def subject_text(cert: x509.Certificate) -> str:
     names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-    return f"CN={names[0].value}" if names else cert.subject.rfc4514_string() or "(empty subject)"
+    return f"CN={names[0].value!s}" if names else cert.subject.rfc4514_string() or "(empty subject)"
 
 
 def load_certificates(pem: str, what: str, line: int) -> list[x509.Certificate]:
@@ -137,7 +137,8 @@ def validate_certificates(profile: Profile, now: dt.datetime | None = None) -> C
             return refuse(
                 ca_directive.line if ca_directive else 0,
                 "ca",
-                f"the CA certificate {subject_text(ca)} expired on {ca.not_valid_after_utc:%Y-%m-%d}; ask the NOC for a current CA",
+                f"the CA certificate {subject_text(ca)} expired on {ca.not_valid_after_utc:%Y-%m-%d};"
+                " ask the NOC for a current CA",
             )
         report.ca_not_after = min(filter(None, [report.ca_not_after, ca.not_valid_after_utc]))
     if cert is None:
@@ -149,13 +150,17 @@ def validate_certificates(profile: Profile, now: dt.datetime | None = None) -> C
         return refuse(
             cert_line,
             "cert",
-            f"the client certificate {report.client_subject} expired on {cert.not_valid_after_utc:%Y-%m-%d} ({days} days ago); ask the NOC for a new one",
+            f"the client certificate {report.client_subject} expired on {cert.not_valid_after_utc:%Y-%m-%d}"
+            f" ({days} days ago);"
+            " ask the NOC for a new one",
         )
     if cert.not_valid_before_utc > now:
         return refuse(
             cert_line,
             "cert",
-            f"the client certificate {report.client_subject} is not valid before {cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC; check the appliance clock",
+            f"the client certificate {report.client_subject} is not valid before"
+            f" {cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC;"
+            " check the appliance clock",
         )
     days_left = (cert.not_valid_after_utc - now).days
     if days_left < EXPIRY_WARNING_DAYS:
@@ -164,14 +169,16 @@ def validate_certificates(profile: Profile, now: dt.datetime | None = None) -> C
                 cert_line,
                 "cert",
                 "warning",
-                f"the client certificate {report.client_subject} expires in {days_left} days ({cert.not_valid_after_utc:%Y-%m-%d})",
+                f"the client certificate {report.client_subject} expires in {days_left} days"
+                f" ({cert.not_valid_after_utc:%Y-%m-%d})",
             )
         )
     if key is not None and not _key_matches(cert, key):
         return refuse(
             key_line,
             "key",
-            f"the private key does not match the client certificate {report.client_subject}; the <key> and <cert> belong to different pairs",
+            f"the private key does not match the client certificate {report.client_subject};"
+            " the <key> and <cert> belong to different pairs",
         )
     if cas:
         problem = chain_problem(cert, cas, extra, now)
@@ -183,7 +190,8 @@ def validate_certificates(profile: Profile, now: dt.datetime | None = None) -> C
                 cert_line,
                 "cert",
                 "warning",
-                f"the client certificate {report.client_subject} lacks the TLS client usage; servers with `remote-cert-tls client` will refuse it",
+                f"the client certificate {report.client_subject} lacks the TLS client usage;"
+                " servers with `remote-cert-tls client` will refuse it",
             )
         )
     return report
@@ -214,13 +222,21 @@ def chain_problem(
         issuer = cert.issuer.rfc4514_string()
         ca_names = ", ".join(subject_text(ca) for ca in cas)
         if all(ca.subject != cert.issuer for ca in cas) and all(c.subject != cert.issuer for c in extra):
-            return f"the client certificate {subject_text(cert)} is issued by {issuer}, not by the profile's CA ({ca_names}); the <ca> and <cert> come from different PKIs"
+            return (
+                f"the client certificate {subject_text(cert)} is issued by {issuer},"
+                f" not by the profile's CA ({ca_names});"
+                " the <ca> and <cert> come from different PKIs"
+            )
         for ca in cas:
             if ca.subject == cert.issuer:
                 try:
                     cert.verify_directly_issued_by(ca)
                 except Exception:
-                    return f"the client certificate {subject_text(cert)} names {issuer} as issuer but its signature does not verify with the profile's CA; the <ca> is a different CA of the same name"
+                    return (
+                        f"the client certificate {subject_text(cert)} names {issuer} as issuer"
+                        " but its signature does not verify with the profile's CA;"
+                        " the <ca> is a different CA of the same name"
+                    )
                 return None  # signed by the CA; the verifier's stricter rules are not OpenVPN's
         return f"the client certificate {subject_text(cert)} does not chain to the profile's CA ({ca_names}): {exc}"
 
@@ -247,11 +263,18 @@ def check_server_certificate(profile: Profile, server_cert: x509.Certificate) ->
         return None
     name = subject_text(server_cert)
     if not _has_eku(server_cert) or ExtendedKeyUsageOID.SERVER_AUTH not in _eku(server_cert):
-        return f"line {directive.line}: remote-cert-tls server: the server certificate {name} lacks the TLS Web Server Authentication usage; the NOC must reissue it as a server certificate"
+        return (
+            f"line {directive.line}: remote-cert-tls server: the server certificate {name}"
+            " lacks the TLS Web Server Authentication usage;"
+            " the NOC must reissue it as a server certificate"
+        )
     try:
         usage = server_cert.extensions.get_extension_for_class(x509.KeyUsage).value
     except x509.ExtensionNotFound:
         return None  # OpenVPN accepts a server certificate without key usage when EKU is right
     if not (usage.digital_signature or usage.key_encipherment or usage.key_agreement):
-        return f"line {directive.line}: remote-cert-tls server: the server certificate {name} allows neither digital signature nor key encipherment"
+        return (
+            f"line {directive.line}: remote-cert-tls server: the server certificate {name}"
+            " allows neither digital signature nor key encipherment"
+        )
     return None

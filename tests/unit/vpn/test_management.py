@@ -59,7 +59,10 @@ def test_listing_reply_collected_up_to_end_with_notifications_between() -> None:
     connection = m.ManagementConnection()
     connection.send("state")
     messages = connection.feed(b"1700000000,CONNECTED,SUCCESS,10.8.0.2,192.0.2.1,1194,,\n>BYTECOUNT:1,2\nEND\n")
-    assert messages == [m.ByteCount(1, 2), m.Listing("state", ("1700000000,CONNECTED,SUCCESS,10.8.0.2,192.0.2.1,1194,,",))]
+    assert messages == [
+        m.ByteCount(1, 2),
+        m.Listing("state", ("1700000000,CONNECTED,SUCCESS,10.8.0.2,192.0.2.1,1194,,",)),
+    ]
 
 
 def test_password_failure_and_private_key() -> None:
@@ -72,11 +75,15 @@ def test_password_failure_and_private_key() -> None:
 
 
 def test_remote_with_ipv6_host() -> None:
-    assert m.ManagementConnection().feed(b">REMOTE:2001:db8::1,443,tcp-client\n") == [m.RemoteQuery("2001:db8::1", 443, "tcp-client")]
+    assert m.ManagementConnection().feed(b">REMOTE:2001:db8::1,443,tcp-client\n") == [
+        m.RemoteQuery("2001:db8::1", 443, "tcp-client")
+    ]
 
 
 def test_malformed_notifications_do_not_raise() -> None:
-    messages = m.ManagementConnection().feed(b">STATE:notatime,X\n>BYTECOUNT:a,b\n>REMOTE:x\n>NEED-OK:Need 'token-insertion-request' confirmation\n")
+    messages = m.ManagementConnection().feed(
+        b">STATE:notatime,X\n>BYTECOUNT:a,b\n>REMOTE:x\n>NEED-OK:Need 'token-insertion-request' confirmation\n"
+    )
     assert all(isinstance(x, m.OtherNotification) for x in messages) and len(messages) == 4
 
 

@@ -20,7 +20,16 @@ from nocraven.vpn.policy import (
     Snapshot,
 )
 
-TIMERS = PolicyTimers(failure_threshold=3, holddown_s=60, standby_interval_s=10, connect_timeout_s=15, max_attempts=2, cooldown_s=30, cooldown_max_s=120, backoff=2)
+TIMERS = PolicyTimers(
+    failure_threshold=3,
+    holddown_s=60,
+    standby_interval_s=10,
+    connect_timeout_s=15,
+    max_attempts=2,
+    cooldown_s=30,
+    cooldown_max_s=120,
+    backoff=2,
+)
 PROFILES = [Candidate("a", 10), Candidate("b", 20), Candidate("c", 30)]
 
 

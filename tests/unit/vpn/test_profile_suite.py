@@ -38,7 +38,8 @@ def blocks(pki: TestPki) -> dict[str, str]:
         "cert": f"<cert>\n{pki.client.cert_pem}</cert>",
         "key": f"<key>\n{pki.client.key_pem}</key>",
         "ta": pki.tls_auth,
-        "creds": f"<ca>\n{pki.ca.cert_pem}</ca>\n<cert>\n{pki.client.cert_pem}</cert>\n<key>\n{pki.client.key_pem}</key>",
+        "creds": f"<ca>\n{pki.ca.cert_pem}</ca>\n<cert>\n{pki.client.cert_pem}</cert>\n<key>\n"
+        f"{pki.client.key_pem}</key>",
     }
 
 
@@ -56,46 +57,189 @@ class Case:
 
 
 CASES = [
-    Case("minimal-p2p", "tls-client\ndev null\nremote 127.0.0.1 1194\nremote-cert-tls server\n{creds}\n", remotes=[("127.0.0.1", 1194, "udp")]),
-    Case("classic-client", "client\ndev tun\nproto udp\nremote vpn.example.net 1194\nresolv-retry infinite\nnobind\npersist-key\npersist-tun\nremote-cert-tls server\ncipher AES-256-GCM\nverb 3\n{creds}\n", remotes=[("vpn.example.net", 1194, "udp")]),
-    Case("crlf", "client\r\ndev tun\r\nremote a.example 1194 udp\r\nremote-cert-tls server\r\n{creds}\r\n", remotes=[("a.example", 1194, "udp")]),
-    Case("bom-crlf", "\ufeffclient\r\nremote b.example 443 tcp\r\nremote-cert-tls server\r\n{creds}\r\n", remotes=[("b.example", 443, "tcp")]),
-    Case("comments", "# NOC profile\n; generated\nclient\n  # indented comment\nremote c.example 1194 # the main one\nremote-cert-tls server ; checked\n{creds}\n", remotes=[("c.example", 1194, "udp")]),
-    Case("quoted", "client\nremote d.example 1194\nremote-cert-tls server\nverify-x509-name \"CN=NOC Server #1\" subject\nsetenv FRIENDLY_NAME 'Venue NOC'\n{creds}\n", warns=["setenv"],
-         check=lambda p: p.first("verify-x509-name").args == ("CN=NOC Server #1", "subject")),
-    Case("escapes", 'client\nremote e.example\nremote-cert-tls server\nverify-x509-name "a \\"quoted\\" \\\\name" name\n{creds}\n',
-         check=lambda p: p.first("verify-x509-name").args[0] == 'a "quoted" \\name'),
-    Case("remote-list-random", "client\nremote-random\nremote r1.example 1194\nremote r2.example 1195 tcp\nremote r3.example\nremote-cert-tls server\n{creds}\n",
-         remotes=[("r1.example", 1194, "udp"), ("r2.example", 1195, "tcp"), ("r3.example", 1194, "udp")], check=lambda p: p.remote_random),
-    Case("port-proto-defaults", "client\nport 443\nproto tcp-client\nremote f.example\nremote-cert-tls server\n{creds}\n", remotes=[("f.example", 443, "tcp-client")]),
-    Case("connection-blocks", "client\nremote-cert-tls server\n<connection>\nremote g1.example 1194 udp\n</connection>\n<connection>\nremote g2.example 443 tcp\nconnect-timeout 5\n</connection>\n{creds}\n",
-         remotes=[("g1.example", 1194, "udp"), ("g2.example", 443, "tcp")]),
-    Case("tls-auth-inline", "client\nremote h.example\nremote-cert-tls server\nkey-direction 1\n<tls-auth>\n{ta}</tls-auth>\n{creds}\n", check=lambda p: p.inline("tls-auth") is not None),
-    Case("tls-auth-no-direction", "client\nremote h.example\nremote-cert-tls server\n<tls-auth>\n{ta}</tls-auth>\n{creds}\n", warns=["key-direction"]),
-    Case("tls-auth-file", "client\nremote i.example\nremote-cert-tls server\ntls-auth ta.key 1\n{creds}\n", files={"ta.key": "{ta}"},
-         check=lambda p: p.inline("tls-auth") is not None and p.first("key-direction").args == ("1",)),
-    Case("tls-crypt", "client\nremote j.example\nremote-cert-tls server\n<tls-crypt>\n{ta}</tls-crypt>\n{creds}\n", check=lambda p: p.inline("tls-crypt") is not None),
-    Case("tls-crypt-v2", "client\nremote k.example\nremote-cert-tls server\n<tls-crypt-v2>\n-----BEGIN OpenVPN tls-crypt-v2 client key-----\nAAAA\n-----END OpenVPN tls-crypt-v2 client key-----\n</tls-crypt-v2>\n{creds}\n",
-         check=lambda p: "tls-crypt-v2 client key" in (p.inline("tls-crypt-v2") or "")),
-    Case("extra-certs", "client\nremote l.example\nremote-cert-tls server\n{creds}\n<extra-certs>\n{ca_pem}</extra-certs>\n", check=lambda p: p.inline("extra-certs") is not None),
-    Case("files-relative", "client\nremote m.example\nremote-cert-tls server\nca keys/ca.crt\ncert keys/client.crt\nkey keys/client.key\n",
-         files={"keys/ca.crt": "{ca_pem}", "keys/client.crt": "{cert_pem}", "keys/client.key": "{key_pem}"}, check=lambda p: p.inline("key") is not None),
-    Case("inline-tag-style", "client\nremote n.example\nremote-cert-tls server\nca [inline]\ncert [inline]\nkey [inline]\n{creds}\n"),
-    Case("auth-user-pass-inline", "client\nremote o.example\nremote-cert-tls server\n<auth-user-pass>\ntech\ns3cret pass\n</auth-user-pass>\n<ca>\n{ca_pem}</ca>\n"),
-    Case("auth-user-pass-file", "client\nremote p.example\nremote-cert-tls server\nauth-user-pass creds.txt\n<ca>\n{ca_pem}</ca>\n", files={"creds.txt": "tech\npw\n"}),
-    Case("double-dash", "--client\n--remote q.example 1194\n--remote-cert-tls server\n{creds}\n", remotes=[("q.example", 1194, "udp")]),
-    Case("windows-options", "client\nremote r.example\nremote-cert-tls server\nblock-outside-dns\nregister-dns\n{creds}\n", warns=["block-outside-dns", "register-dns"]),
-    Case("daemon-log", "client\nremote s.example\nremote-cert-tls server\ndaemon\nlog /var/log/openvpn.log\nauth-retry interact\n{creds}\n", warns=["daemon", "log", "auth-retry"]),
-    Case("server-directive", "client\nremote t.example\nserver 10.8.0.0 255.255.255.0\n{creds}\n", refused="server-only", line=3),
-    Case("push-directive", "client\nremote t.example\nremote-cert-tls server\npush \"route 10.0.0.0 255.0.0.0\"\n{creds}\n", refused="server-only", line=4),
-    Case("management", "client\nremote u.example\nmanagement 127.0.0.1 7505\n{creds}\n", refused="management interface", line=3),
-    Case("up-script", "client\nremote v.example\nscript-security 2\nup /etc/openvpn/update-resolv-conf\n{creds}\n", refused="run a command", line=4),
-    Case("up-script-allowed", "client\nremote v.example\nremote-cert-tls server\nup /etc/openvpn/update-resolv-conf\n{creds}\n", allow=("up",), warns=["up"]),
-    Case("route-up", "client\nremote w.example\n\nroute-up \"/bin/sh -c true\"\n{creds}\n", refused="run a command", line=4),
-    Case("tls-verify", "client\nremote w.example\ntls-verify /usr/local/bin/check\n{creds}\n", refused="run a command", line=3),
-    Case("auth-user-pass-verify", "client\nremote w.example\nauth-user-pass-verify /bin/check via-env\n{creds}\n", refused="run a command", line=3),
-    Case("plugin", "client\nremote x.example\nplugin /usr/lib/openvpn/plugins/openvpn-plugin-down-root.so down\n{creds}\n", refused="run a command", line=3),
-    Case("missing-inline-ca", "client\nremote y.example\nca [inline]\n<cert>\n{cert_pem}</cert>\n<key>\n{key_pem}</key>\n", refused="no <ca> block", line=3),
+    Case(
+        "minimal-p2p",
+        "tls-client\ndev null\nremote 127.0.0.1 1194\nremote-cert-tls server\n{creds}\n",
+        remotes=[("127.0.0.1", 1194, "udp")],
+    ),
+    Case(
+        "classic-client",
+        "client\ndev tun\nproto udp\nremote vpn.example.net 1194\nresolv-retry infinite\nnobind\npersist-key\n"
+        "persist-tun\nremote-cert-tls server\ncipher AES-256-GCM\nverb 3\n{creds}\n",
+        remotes=[("vpn.example.net", 1194, "udp")],
+    ),
+    Case(
+        "crlf",
+        "client\r\ndev tun\r\nremote a.example 1194 udp\r\nremote-cert-tls server\r\n{creds}\r\n",
+        remotes=[("a.example", 1194, "udp")],
+    ),
+    Case(
+        "bom-crlf",
+        "\ufeffclient\r\nremote b.example 443 tcp\r\nremote-cert-tls server\r\n{creds}\r\n",
+        remotes=[("b.example", 443, "tcp")],
+    ),
+    Case(
+        "comments",
+        "# NOC profile\n; generated\nclient\n  # indented comment\nremote c.example 1194 # the main one\n"
+        "remote-cert-tls server ; checked\n{creds}\n",
+        remotes=[("c.example", 1194, "udp")],
+    ),
+    Case(
+        "quoted",
+        "client\nremote d.example 1194\nremote-cert-tls server\n"
+        "verify-x509-name \"CN=NOC Server #1\" subject\nsetenv FRIENDLY_NAME 'Venue NOC'\n{creds}\n",
+        warns=["setenv"],
+        check=lambda p: p.first("verify-x509-name").args == ("CN=NOC Server #1", "subject"),
+    ),
+    Case(
+        "escapes",
+        'client\nremote e.example\nremote-cert-tls server\nverify-x509-name "a \\"quoted\\" \\\\name" name\n{creds}\n',
+        check=lambda p: p.first("verify-x509-name").args[0] == 'a "quoted" \\name',
+    ),
+    Case(
+        "remote-list-random",
+        "client\nremote-random\nremote r1.example 1194\nremote r2.example 1195 tcp\nremote r3.example\n"
+        "remote-cert-tls server\n{creds}\n",
+        remotes=[("r1.example", 1194, "udp"), ("r2.example", 1195, "tcp"), ("r3.example", 1194, "udp")],
+        check=lambda p: p.remote_random,
+    ),
+    Case(
+        "port-proto-defaults",
+        "client\nport 443\nproto tcp-client\nremote f.example\nremote-cert-tls server\n{creds}\n",
+        remotes=[("f.example", 443, "tcp-client")],
+    ),
+    Case(
+        "connection-blocks",
+        "client\nremote-cert-tls server\n<connection>\nremote g1.example 1194 udp\n</connection>\n"
+        "<connection>\nremote g2.example 443 tcp\nconnect-timeout 5\n</connection>\n{creds}\n",
+        remotes=[("g1.example", 1194, "udp"), ("g2.example", 443, "tcp")],
+    ),
+    Case(
+        "tls-auth-inline",
+        "client\nremote h.example\nremote-cert-tls server\nkey-direction 1\n<tls-auth>\n{ta}</tls-auth>\n{creds}\n",
+        check=lambda p: p.inline("tls-auth") is not None,
+    ),
+    Case(
+        "tls-auth-no-direction",
+        "client\nremote h.example\nremote-cert-tls server\n<tls-auth>\n{ta}</tls-auth>\n{creds}\n",
+        warns=["key-direction"],
+    ),
+    Case(
+        "tls-auth-file",
+        "client\nremote i.example\nremote-cert-tls server\ntls-auth ta.key 1\n{creds}\n",
+        files={"ta.key": "{ta}"},
+        check=lambda p: p.inline("tls-auth") is not None and p.first("key-direction").args == ("1",),
+    ),
+    Case(
+        "tls-crypt",
+        "client\nremote j.example\nremote-cert-tls server\n<tls-crypt>\n{ta}</tls-crypt>\n{creds}\n",
+        check=lambda p: p.inline("tls-crypt") is not None,
+    ),
+    Case(
+        "tls-crypt-v2",
+        "client\nremote k.example\nremote-cert-tls server\n<tls-crypt-v2>\n"
+        "-----BEGIN OpenVPN tls-crypt-v2 client key-----\nAAAA\n"
+        "-----END OpenVPN tls-crypt-v2 client key-----\n</tls-crypt-v2>\n{creds}\n",
+        check=lambda p: "tls-crypt-v2 client key" in (p.inline("tls-crypt-v2") or ""),
+    ),
+    Case(
+        "extra-certs",
+        "client\nremote l.example\nremote-cert-tls server\n{creds}\n<extra-certs>\n{ca_pem}</extra-certs>\n",
+        check=lambda p: p.inline("extra-certs") is not None,
+    ),
+    Case(
+        "files-relative",
+        "client\nremote m.example\nremote-cert-tls server\nca keys/ca.crt\ncert keys/client.crt\nkey keys/client.key\n",
+        files={"keys/ca.crt": "{ca_pem}", "keys/client.crt": "{cert_pem}", "keys/client.key": "{key_pem}"},
+        check=lambda p: p.inline("key") is not None,
+    ),
+    Case(
+        "inline-tag-style",
+        "client\nremote n.example\nremote-cert-tls server\nca [inline]\ncert [inline]\nkey [inline]\n{creds}\n",
+    ),
+    Case(
+        "auth-user-pass-inline",
+        "client\nremote o.example\nremote-cert-tls server\n<auth-user-pass>\ntech\ns3cret pass\n"
+        "</auth-user-pass>\n<ca>\n{ca_pem}</ca>\n",
+    ),
+    Case(
+        "auth-user-pass-file",
+        "client\nremote p.example\nremote-cert-tls server\nauth-user-pass creds.txt\n<ca>\n{ca_pem}</ca>\n",
+        files={"creds.txt": "tech\npw\n"},
+    ),
+    Case(
+        "double-dash",
+        "--client\n--remote q.example 1194\n--remote-cert-tls server\n{creds}\n",
+        remotes=[("q.example", 1194, "udp")],
+    ),
+    Case(
+        "windows-options",
+        "client\nremote r.example\nremote-cert-tls server\nblock-outside-dns\nregister-dns\n{creds}\n",
+        warns=["block-outside-dns", "register-dns"],
+    ),
+    Case(
+        "daemon-log",
+        "client\nremote s.example\nremote-cert-tls server\ndaemon\nlog /var/log/openvpn.log\n"
+        "auth-retry interact\n{creds}\n",
+        warns=["daemon", "log", "auth-retry"],
+    ),
+    Case(
+        "server-directive",
+        "client\nremote t.example\nserver 10.8.0.0 255.255.255.0\n{creds}\n",
+        refused="server-only",
+        line=3,
+    ),
+    Case(
+        "push-directive",
+        'client\nremote t.example\nremote-cert-tls server\npush "route 10.0.0.0 255.0.0.0"\n{creds}\n',
+        refused="server-only",
+        line=4,
+    ),
+    Case(
+        "management",
+        "client\nremote u.example\nmanagement 127.0.0.1 7505\n{creds}\n",
+        refused="management interface",
+        line=3,
+    ),
+    Case(
+        "up-script",
+        "client\nremote v.example\nscript-security 2\nup /etc/openvpn/update-resolv-conf\n{creds}\n",
+        refused="run a command",
+        line=4,
+    ),
+    Case(
+        "up-script-allowed",
+        "client\nremote v.example\nremote-cert-tls server\nup /etc/openvpn/update-resolv-conf\n{creds}\n",
+        allow=("up",),
+        warns=["up"],
+    ),
+    Case(
+        "route-up", 'client\nremote w.example\n\nroute-up "/bin/sh -c true"\n{creds}\n', refused="run a command", line=4
+    ),
+    Case(
+        "tls-verify",
+        "client\nremote w.example\ntls-verify /usr/local/bin/check\n{creds}\n",
+        refused="run a command",
+        line=3,
+    ),
+    Case(
+        "auth-user-pass-verify",
+        "client\nremote w.example\nauth-user-pass-verify /bin/check via-env\n{creds}\n",
+        refused="run a command",
+        line=3,
+    ),
+    Case(
+        "plugin",
+        "client\nremote x.example\nplugin /usr/lib/openvpn/plugins/openvpn-plugin-down-root.so down\n{creds}\n",
+        refused="run a command",
+        line=3,
+    ),
+    Case(
+        "missing-inline-ca",
+        "client\nremote y.example\nca [inline]\n<cert>\n{cert_pem}</cert>\n<key>\n{key_pem}</key>\n",
+        refused="no <ca> block",
+        line=3,
+    ),
     Case("missing-key", "client\nremote y.example\n{ca}\n{cert}\n", refused="<key>"),
     Case("no-remote", "client\ndev tun\n{creds}\n", refused="names no server"),
     Case("bad-port", "client\nremote z.example http\n{creds}\n", refused="not a number", line=2),
@@ -201,9 +345,15 @@ def test_allowing_a_script_turns_the_refusal_into_a_warning() -> None:
 
 
 def test_pkcs12_profile_is_validated(pki: TestPki) -> None:
-    bundle = pkcs12.serialize_key_and_certificates(b"client", pki.client.key, pki.client.cert, [pki.ca.cert], _no_encryption())
-    text = "client\nremote a.example\nremote-cert-tls server\n<pkcs12>\n" + base64.encodebytes(bundle).decode() + "</pkcs12>\n"
-    findings, refusal = check_profile(parse_profile(text))
+    bundle = pkcs12.serialize_key_and_certificates(
+        b"client", pki.client.key, pki.client.cert, [pki.ca.cert], _no_encryption()
+    )
+    text = (
+        "client\nremote a.example\nremote-cert-tls server\n<pkcs12>\n"
+        + base64.encodebytes(bundle).decode()
+        + "</pkcs12>\n"
+    )
+    _, refusal = check_profile(parse_profile(text))
     assert refusal is None, refusal
 
 

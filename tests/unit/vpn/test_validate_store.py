@@ -33,14 +33,20 @@ def test_a_good_profile_passes_with_days_left(pki: TestPki) -> None:
 
 
 def test_expired_client_certificate_is_refused_with_its_date(pki: TestPki) -> None:
-    old = issue(pki.ca, "old-client", "client", not_before=NOW - dt.timedelta(days=400), not_after=NOW - dt.timedelta(days=3))
+    old = issue(
+        pki.ca, "old-client", "client", not_before=NOW - dt.timedelta(days=400), not_after=NOW - dt.timedelta(days=3)
+    )
     reason = refusal_of(client_profile(pki, [("a", 1)], client=old))
     assert reason is not None
-    assert "line" in reason and "cert: the client certificate CN=old-client expired on" in reason and "days ago" in reason
+    assert (
+        "line" in reason and "cert: the client certificate CN=old-client expired on" in reason and "days ago" in reason
+    )
 
 
 def test_not_yet_valid_certificate_points_at_the_clock(pki: TestPki) -> None:
-    future = issue(pki.ca, "future", "client", not_before=NOW + dt.timedelta(days=2), not_after=NOW + dt.timedelta(days=30))
+    future = issue(
+        pki.ca, "future", "client", not_before=NOW + dt.timedelta(days=2), not_after=NOW + dt.timedelta(days=30)
+    )
     reason = refusal_of(client_profile(pki, [("a", 1)], client=future))
     assert reason is not None and "not valid before" in reason and "clock" in reason
 
@@ -107,7 +113,10 @@ def test_remote_cert_tls_server_usage(pki: TestPki) -> None:
 
 def test_import_stores_private_files_and_hides_credentials(pki: TestPki, tmp_path: Path) -> None:
     store = ProfileStore(tmp_path)
-    text = client_profile(pki, [("127.0.0.1", 1194)]) + "auth-user-pass\n<auth-user-pass>\ntech\nhunter2\n</auth-user-pass>\n"
+    text = (
+        client_profile(pki, [("127.0.0.1", 1194)])
+        + "auth-user-pass\n<auth-user-pass>\ntech\nhunter2\n</auth-user-pass>\n"
+    )
     result = store.import_text(text, name="noc-a", priority=5)
     assert result.meta.has_credentials and result.meta.cert_expiry
     directory = tmp_path / "vpn" / "profiles" / "noc-a"
