@@ -458,7 +458,7 @@ def parse_profile(text: str | bytes, *, first_line: int = 1) -> Profile:
 
 
 def quote(token: str) -> str:
-    if token and not re.search(r"[\s\"'\\#;]", token):
+    if token and not token.startswith("<") and not re.search(r"[\s\"'\\#;]", token):
         return token
     return '"' + token.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -477,7 +477,7 @@ def render(profile: Profile) -> str:
             out.append(directive.block.rstrip("\n"))
             out.append(f"</{directive.name}>")
         else:
-            out.append(" ".join([directive.name, *(quote(arg) for arg in directive.args)]))
+            out.append(" ".join([quote(directive.name), *(quote(arg) for arg in directive.args)]))
     return "\n".join(out) + "\n"
 
 

@@ -392,6 +392,7 @@ class VpnSupervisor:
             if isinstance(decision, Connect):
                 self._status.last_reason = decision.reason
                 self.on_event(VpnConnecting(decision.name, decision.reason))
+                self.memory.ended(decision.reason, time.time())  # the entry it replaces, if still open
                 self.memory.started(decision.name, decision.reason, time.time())
                 self._spawn(self._switch_to(decision.name, decision.reason))
             elif isinstance(decision, Disconnect):

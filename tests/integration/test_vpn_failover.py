@@ -7,6 +7,7 @@ restart."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import shutil
 import time
 from collections.abc import AsyncIterator, Callable
@@ -16,11 +17,11 @@ from pathlib import Path
 import pytest
 
 from nocraven.events import Event
-from nocraven.vpn.events import VpnConnected
+from nocraven.vpn.events import VpnConnected, VpnDisconnected, VpnProbed
 from nocraven.vpn.settings import VpnSettings
 from nocraven.vpn.store import ProfileStore
-from nocraven.vpn.supervisor import VpnSupervisor
-from tests.support.vpn_pki import client_profile, make_pki
+from nocraven.vpn.supervisor import ProbeResult, TunnelInfo, VpnSupervisor
+from tests.support.vpn_pki import client_profile, issue, make_pki
 from tests.support.vpn_servers import OpenVpnServer
 
 pytestmark = [
@@ -133,3 +134,42 @@ async def test_restart_restores_the_manual_override(lab: Lab) -> None:
         await wait_for(connected_to(again, "noc-a"), 30, "fail-back to noc-a once automatic")
     finally:
         await again.stop()
+
+
+async def test_failing_probe_fails_over(lab: Lab) -> None:
+    sick: set[str] = set()
+
+    async def probe(tunnel: TunnelInfo) -> ProbeResult:
+        return ProbeResult(tunnel.profile not in sick, 1.0)
+
+    settings = dataclasses.replace(FAST, probe_interval_s=0.5, failure_threshold=3, holddown_s=3600)
+    supervisor = VpnSupervisor(lab.store, settings, lab.data, lab.events.append, probe=probe)
+    await supervisor.start()
+    try:
+        await wait_for(connected_to(supervisor, "noc-a"), 20, "noc-a")
+        await wait_for(lambda: any(isinstance(e, VpnProbed) for e in lab.events), 10, "a probe result")
+        sick.add("noc-a")
+        await wait_for(connected_to(supervisor, "noc-b"), 20, "failover on probe failures")
+        dropped = next(h for h in supervisor.history() if h.profile == "noc-a")
+        assert dropped.reason_ended is not None and "probe failed 3 times" in dropped.reason_ended
+        assert supervisor.memory.probes("noc-a", 0)[-1][1] is False
+    finally:
+        await supervisor.stop()
+
+
+async def test_server_certificate_without_server_usage_is_named(tmp_path: Path) -> None:
+    pki = make_pki()
+    pki.server = issue(pki.ca, "not-a-server", "")  # no key usage, no TLS server usage
+    server = OpenVpnServer(pki, tmp_path / "server").start()
+    store = ProfileStore(tmp_path / "data")
+    store.import_text(client_profile(pki, [("127.0.0.1", server.port)]), name="noc")
+    events: list[Event] = []
+    supervisor = VpnSupervisor(store, FAST, tmp_path / "data", events.append)
+    await supervisor.start()
+    try:
+        reason = lambda: " ".join(e.reason for e in events if isinstance(e, VpnDisconnected))  # noqa: E731
+        await wait_for(lambda: "TLS server usage" in reason(), 30, "the usage refusal to be reported")
+        assert supervisor.status().state != "connected"
+    finally:
+        await supervisor.stop()
+        server.stop()

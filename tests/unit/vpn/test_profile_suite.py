@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from nocraven.vpn.profile import (
@@ -367,3 +369,43 @@ def _no_encryption() -> Any:
     from cryptography.hazmat.primitives.serialization import NoEncryption
 
     return NoEncryption()
+
+
+PIECES = [
+    "client",
+    "remote",
+    "<ca>",
+    "</ca>",
+    "<connection>",
+    "</connection>",
+    '"',
+    "'",
+    "\\",
+    "#",
+    ";",
+    " ",
+    "\r\n",
+    "\n",
+    "x",
+    "1194",
+]
+
+
+@given(st.lists(st.sampled_from(PIECES), max_size=60))
+def test_fuzz_profile_text_only_raises_profile_error(pieces: list[str]) -> None:
+    text = "".join(pieces)
+    try:
+        profile = parse_profile(text)
+    except ProfileError as exc:
+        assert "\n" not in str(exc)
+        return
+    classify(profile)
+    assert shape(parse_profile(render(profile))) == shape(profile)
+
+
+@given(st.binary(max_size=512))
+def test_fuzz_random_bytes(data: bytes) -> None:
+    try:
+        classify(parse_profile(data))
+    except ProfileError:
+        pass
