@@ -128,7 +128,8 @@ def launch_config(
         f"ping {settings.ping_s}",
         f"ping-restart {settings.ping_restart_s}",
         "connect-retry 1 1",
-        f"server-poll-timeout {max(2, int(settings.connect_timeout_s))}",
+        # Each remote gets its share of the connect timeout before openvpn polls the next one.
+        f"server-poll-timeout {max(2, int(settings.connect_timeout_s) // max(1, len(profile.remotes)))}",
         "auth-retry none",
         f"script-security {2 if scripts and not standby else 1}",
     ]
@@ -275,6 +276,7 @@ class Status:
     bytes_out: int = 0
     last_reason: str = ""
     probe: ProbeResult | None = None
+    remotes_skipped: int = 0  # `remote SKIP` answers: a remote that just failed was not retried
     cooldowns: dict[str, float] = field(default_factory=dict)
 
 
@@ -473,6 +475,7 @@ class VpnSupervisor:
             key = (message.host, message.port)
             others_left = process.remotes_total > len(process.failed_remotes | {key})
             if key in process.failed_remotes and others_left:
+                self._status.remotes_skipped += 1
                 process.send(mgmt.remote_skip())
             else:
                 process.remote = key

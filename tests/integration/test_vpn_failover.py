@@ -173,3 +173,29 @@ async def test_server_certificate_without_server_usage_is_named(tmp_path: Path) 
     finally:
         await supervisor.stop()
         server.stop()
+
+
+async def test_one_profile_with_two_remotes_skips_the_dead_one(lab: Lab) -> None:
+    """openvpn alone retries a remote that just died; the supervisor answers `remote SKIP`."""
+    pki_text = lab.store.export("noc-a")
+    both = pki_text.replace(
+        f"remote 127.0.0.1 {lab.primary.port} udp",
+        f"remote 127.0.0.1 {lab.primary.port} udp\nremote 127.0.0.1 {lab.backup.port} udp",
+    )
+    lab.store.remove("noc-a")
+    lab.store.remove("noc-b")
+    lab.store.import_text(both, name="noc", priority=1)
+    supervisor = lab.supervisor()
+    await supervisor.start()
+    try:
+        await wait_for(connected_to(supervisor, "noc"), 20, "the profile to connect")
+        assert supervisor.status().remote.endswith(f":{lab.primary.port}")
+        lab.primary.kill9()
+        await wait_for(
+            lambda: supervisor.status().remote.endswith(f":{lab.backup.port}") and connected_to(supervisor, "noc")(),
+            30,
+            "the second remote",
+        )
+        assert supervisor.status().remotes_skipped >= 1
+    finally:
+        await supervisor.stop()
