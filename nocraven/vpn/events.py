@@ -45,3 +45,18 @@ class VpnProbed(Event):
     @property
     def coalesce_key(self) -> str | None:
         return self.kind
+
+
+@dataclass(frozen=True)
+class VpnHealthDegraded(Event):
+    """The active tunnel went over a health threshold (vpn.alert_latency_ms, vpn.alert_loss_percent)."""
+
+    kind: ClassVar[str] = "vpn.health_degraded"
+    profile: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class VpnHealthRecovered(Event):
+    kind: ClassVar[str] = "vpn.health_recovered"
+    profile: str

@@ -27,7 +27,14 @@ from pathlib import Path
 
 from nocraven.events import Event
 from nocraven.vpn import management as mgmt
-from nocraven.vpn.events import VpnConnected, VpnConnecting, VpnDisconnected, VpnProbed
+from nocraven.vpn.events import (
+    VpnConnected,
+    VpnConnecting,
+    VpnDisconnected,
+    VpnHealthDegraded,
+    VpnHealthRecovered,
+    VpnProbed,
+)
 from nocraven.vpn.history import HistoryEntry, VpnMemory
 from nocraven.vpn.policy import (
     Candidate,
@@ -42,6 +49,7 @@ from nocraven.vpn.policy import (
 from nocraven.vpn.profile import IGNORED, SCRIPT_HOOKS, Directive, Profile, render
 from nocraven.vpn.settings import VpnSettings
 from nocraven.vpn.store import ProfileStore
+from nocraven.vpn.tunnel import device_from_log
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +75,7 @@ class TunnelInfo:
     local_ip: str
     remote_ip: str
     remote_port: str
+    device: str = ""  # e.g. tun0; "" with dev null
 
 
 @dataclass(frozen=True)
@@ -143,6 +152,17 @@ def launch_config(
     return render(Profile(tuple(kept))) + "\n".join(ours) + "\n"
 
 
+def health_alert(result: ProbeResult, settings: VpnSettings) -> str | None:
+    """The threshold a probe result is over (one line), or None when the tunnel is healthy."""
+    if not result.ok:
+        return "the probe through the tunnel got no answer"
+    if result.loss_percent > settings.alert_loss_percent:
+        return f"loss {result.loss_percent:.0f} % is over vpn.alert_loss_percent = {settings.alert_loss_percent:g}"
+    if result.latency_ms is not None and result.latency_ms > settings.alert_latency_ms:
+        return f"latency {result.latency_ms:.0f} ms is over vpn.alert_latency_ms = {settings.alert_latency_ms:g}"
+    return None
+
+
 def translate_log(text: str) -> str | None:
     """openvpn log lines that say more than the state's `tls-error`."""
     if "VERIFY EKU ERROR" in text or "VERIFY KU ERROR" in text:
@@ -191,6 +211,7 @@ class OpenVpnProcess:
         self.stopping = False
         self.reported_down = False  # VpnDisconnected already sent for this process
         self.output: list[str] = []
+        self.device = ""
 
     async def start(self, config: str, remotes_total: int) -> None:
         self.remotes_total = remotes_total
@@ -233,6 +254,7 @@ class OpenVpnProcess:
         async for raw in self.process.stdout:
             line = raw.decode(errors="replace").rstrip()
             self.output = [*self.output, line][-50:]
+            self.device = device_from_log(line) or self.device
             reason = translate_log(line)
             if reason and not self.stopping:
                 self.reason = reason
@@ -276,6 +298,8 @@ class Status:
     bytes_out: int = 0
     last_reason: str = ""
     probe: ProbeResult | None = None
+    device: str = ""
+    alert: str | None = None  # the health threshold the active tunnel is over, if any
     remotes_skipped: int = 0  # `remote SKIP` answers: a remote that just failed was not retried
     cooldowns: dict[str, float] = field(default_factory=dict)
 
@@ -489,6 +513,7 @@ class VpnSupervisor:
         elif isinstance(message, mgmt.PasswordRequest):
             self._on_password(process, message)
         elif isinstance(message, mgmt.Log):
+            process.device = device_from_log(message.text) or process.device
             reason = translate_log(message.text)
             if reason:
                 process.reason = reason
@@ -501,13 +526,17 @@ class VpnSupervisor:
             process.failed_remotes.clear()
             self._status.remote = f"{state.remote_ip}:{state.remote_port}"
             self._status.local_ip = state.local_ip
+            self._status.device = process.device
+            self._status.alert = None
             self.memory.connected(time.time())
             self.store.update(process.name, last_connected=_utcnow())
             self.on_event(
                 VpnConnected(process.name, self._status.remote, state.local_ip, round(now - process.started_at, 3))
             )
             self._apply(self.policy.connected(process.name, now))
-            self._start_probe(TunnelInfo(process.name, state.local_ip, state.remote_ip, state.remote_port))
+            self._start_probe(
+                TunnelInfo(process.name, state.local_ip, state.remote_ip, state.remote_port, process.device)
+            )
         elif state.name in ("RECONNECTING", "EXITING"):
             if process.remote is not None:
                 process.failed_remotes.add(process.remote)
@@ -647,6 +676,11 @@ class VpnSupervisor:
             self._status.probe = result
             self.memory.probed(tunnel.profile, time.time(), result.ok, result.latency_ms, result.loss_percent, jitter)
             self.on_event(VpnProbed(tunnel.profile, result.ok, result.latency_ms, result.loss_percent, jitter))
+            alert = health_alert(result, self.settings)
+            if alert != self._status.alert:
+                event = VpnHealthDegraded(tunnel.profile, alert) if alert else VpnHealthRecovered(tunnel.profile)
+                self._status.alert = alert
+                self.on_event(event)
             if self.policy.active != tunnel.profile:
                 return
             self._apply(self.policy.probe(tunnel.profile, result.ok, time.monotonic()))

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from nocraven.events import Event
-from nocraven.vpn.events import VpnConnected, VpnDisconnected, VpnProbed
+from nocraven.vpn.events import VpnConnected, VpnDisconnected, VpnHealthDegraded, VpnProbed
 from nocraven.vpn.settings import VpnSettings
 from nocraven.vpn.store import ProfileStore
 from nocraven.vpn.supervisor import ProbeResult, TunnelInfo, VpnSupervisor
@@ -150,6 +150,7 @@ async def test_failing_probe_fails_over(lab: Lab) -> None:
         await wait_for(lambda: any(isinstance(e, VpnProbed) for e in lab.events), 10, "a probe result")
         sick.add("noc-a")
         await wait_for(connected_to(supervisor, "noc-b"), 20, "failover on probe failures")
+        assert any(isinstance(e, VpnHealthDegraded) and e.profile == "noc-a" for e in lab.events)
         dropped = next(h for h in supervisor.history() if h.profile == "noc-a")
         assert dropped.reason_ended is not None and "probe failed 3 times" in dropped.reason_ended
         assert supervisor.memory.probes("noc-a", 0)[-1][1] is False

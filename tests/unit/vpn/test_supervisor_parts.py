@@ -11,7 +11,8 @@ from nocraven.vpn.history import VpnMemory
 from nocraven.vpn.policy import Mode, Snapshot
 from nocraven.vpn.profile import parse_profile, split_line
 from nocraven.vpn.settings import VpnSettings
-from nocraven.vpn.supervisor import launch_config, parse_ping, translate_log
+from nocraven.vpn.supervisor import ProbeResult, health_alert, launch_config, parse_ping, translate_log
+from nocraven.vpn.tunnel import device_from_log, read_interface
 
 PROFILE = parse_profile(
     "client\ndev tun\nremote a.example 1194\nkeepalive 10 60\nping 30\ndaemon\nlog /tmp/x.log\n"
@@ -108,3 +109,19 @@ def test_settings_defaults_and_cross_checks() -> None:
     assert "vpn.ping_restart_s" in bad.cross_checks()[0]
     checks = {f.name: f.metadata.get("checks", ()) for f in dataclasses.fields(VpnSettings)}
     assert any(check(0) for check in checks["failure_threshold"])  # 0 failures is refused
+
+
+def test_health_alerts_name_the_threshold() -> None:
+    settings = VpnSettings(alert_latency_ms=100, alert_loss_percent=10)
+    assert health_alert(ProbeResult(True, 20.0, 0.0), settings) is None
+    assert "vpn.alert_latency_ms = 100" in (health_alert(ProbeResult(True, 250.0, 0.0), settings) or "")
+    assert "loss 33 %" in (health_alert(ProbeResult(True, 20.0, 33.3), settings) or "")
+    assert "no answer" in (health_alert(ProbeResult(False), settings) or "")
+
+
+def test_tunnel_device_from_openvpn_log_and_kernel() -> None:
+    assert device_from_log("TUN/TAP device tun3 opened") == "tun3"
+    assert device_from_log("Initialization Sequence Completed") is None
+    loopback = read_interface("lo")
+    assert loopback is not None and loopback.up and "127.0.0.1/8" in loopback.addresses
+    assert read_interface("ncvpn-none0") is None
