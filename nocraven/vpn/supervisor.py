@@ -361,16 +361,19 @@ class VpnSupervisor:
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(self._loop_task, 2)
         await self._stop_probe()
-        for task in list(self._background):
-            task.cancel()
-        for task in list(self._background):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        for process in list(self.standbys.values()):
-            await process.stop()
-        if self.process is not None:
-            process, self.process = self.process, None
-            await process.stop()
+        # A switch under way finishes first (so no openvpn is left half-started); the ones
+        # still waiting see `_closing` and do nothing.
+        async with self._switch_lock:
+            for task in list(self._background):
+                task.cancel()
+            for task in list(self._background):
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            for process in list(self.standbys.values()):
+                await process.stop()
+            if self.process is not None:
+                process, self.process = self.process, None
+                await process.stop()
         self.memory.ended("the manager stopped", time.time())
         self.memory.save_state(snapshot)
         self.memory.close()
@@ -436,6 +439,8 @@ class VpnSupervisor:
 
     async def _switch_to(self, name: str | None, reason: str) -> None:
         async with self._switch_lock:
+            if self._closing:
+                return
             current = self.process
             if (
                 name is not None
