@@ -133,7 +133,6 @@ def launch_config(
     ours = [
         f"management {socket_path} unix",
         "management-hold",
-        "management-query-remote",
         f"ping {settings.ping_s}",
         f"ping-restart {settings.ping_restart_s}",
         "connect-retry 1 1",
@@ -142,6 +141,10 @@ def launch_config(
         "auth-retry none",
         f"script-security {2 if scripts and not standby else 1}",
     ]
+    if len(profile.remotes) > 1:
+        # Lets us answer `remote SKIP` for a remote that just failed. Only when there is a choice:
+        # openvpn polls the answer about once a second, which delays every connection.
+        ours.append("management-query-remote")
     if uses_pull:
         ours.append('pull-filter ignore "ping"')
     if has_credentials:
@@ -264,13 +267,14 @@ class OpenVpnProcess:
         if not self.stopping:
             self._on_exit(self, code)
 
-    async def stop(self) -> None:
+    async def stop(self, grace_s: float = 3.0) -> None:
+        """SIGTERM, then SIGKILL after `grace_s` (openvpn may wait to send explicit-exit-notify)."""
         self.stopping = True
         if self.process is not None and self.process.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 self.process.send_signal(signal.SIGTERM)
             try:
-                await asyncio.wait_for(self.process.wait(), 3)
+                await asyncio.wait_for(self.process.wait(), grace_s)
             except TimeoutError:
                 with contextlib.suppress(ProcessLookupError):
                     self.process.kill()
@@ -458,7 +462,8 @@ class VpnSupervisor:
             if current is not None:
                 self.process = None
                 await self._stop_probe()
-                await current.stop()
+                # A tunnel already down has nobody to notify of its exit: do not wait for it.
+                await current.stop(grace_s=0.3 if current.reported_down else 3.0)
                 if not current.reported_down:
                     self.on_event(VpnDisconnected(current.name, reason))
             if name is None or self.policy.active != name:

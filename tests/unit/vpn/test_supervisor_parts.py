@@ -37,7 +37,8 @@ def test_launch_config_sets_our_timers_and_drops_what_we_own() -> None:
     assert found["auth-retry"] == [["none"]] and found["script-security"] == [["1"]]
     assert found["pull-filter"] == [["ignore", "ping"]]
     assert found["management"] == [["/run/x.sock", "unix"]] and "management-hold" in found
-    assert "management-query-remote" in found and "management-query-passwords" not in found
+    assert "management-query-remote" not in found  # one remote: nothing to skip to
+    assert "management-query-passwords" not in found
     assert found["dev"] == [["tun"]] and found["remote"] == [["a.example", "1194"]]
     assert "remote-random" not in found  # the supervisor picks remotes through >REMOTE
 
@@ -125,3 +126,10 @@ def test_tunnel_device_from_openvpn_log_and_kernel() -> None:
     loopback = read_interface("lo")
     assert loopback is not None and loopback.up and "127.0.0.1/8" in loopback.addresses
     assert read_interface("ncvpn-none0") is None
+
+
+def test_query_remote_only_when_there_is_a_choice() -> None:
+    profile = parse_profile("tls-client\ndev null\nremote 127.0.0.1 1194\nremote 127.0.0.2 1194\n")
+    found = directives(launch_config(profile, VpnSettings(), Path("/s"), standby=False, has_credentials=False))
+    assert "management-query-remote" in found
+    assert found["server-poll-timeout"] == [[str(int(VpnSettings().connect_timeout_s) // 2)]]
