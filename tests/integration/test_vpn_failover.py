@@ -9,11 +9,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import shutil
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 import pytest
 
 from nocraven.events import Event
@@ -198,5 +201,59 @@ async def test_one_profile_with_two_remotes_skips_the_dead_one(lab: Lab) -> None
             "the second remote",
         )
         assert supervisor.status().remotes_skipped >= 1
+    finally:
+        await supervisor.stop()
+
+
+CRASHING_MANAGER = """
+import asyncio, sys, time
+from pathlib import Path
+from nocraven.vpn.store import ProfileStore
+from nocraven.vpn.supervisor import VpnSupervisor
+from tests.integration.test_vpn_failover import FAST
+
+async def main() -> None:
+    data = Path(sys.argv[1])
+    supervisor = VpnSupervisor(ProfileStore(data), FAST, data)
+    await supervisor.start()
+    supervisor.connect("noc-b")
+    deadline = time.monotonic() + 20
+    while not (supervisor.status().active == "noc-b" and supervisor.status().state == "connected"):
+        if time.monotonic() > deadline:
+            sys.exit("never connected")
+        await asyncio.sleep(0.05)
+    print("connected", flush=True)
+    await asyncio.sleep(60)
+
+asyncio.run(main())
+"""
+
+
+async def test_killed_manager_leaves_no_openvpn_and_its_restart_reconnects(lab: Lab) -> None:
+    manager = subprocess.Popen(
+        [sys.executable, "-c", CRASHING_MANAGER, str(lab.data)],
+        stdout=subprocess.PIPE,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    try:
+        assert manager.stdout is not None
+        line = await asyncio.wait_for(asyncio.to_thread(manager.stdout.readline), 30)
+        assert line.strip() == b"connected"
+        children = psutil.Process(manager.pid).children(recursive=True)
+        assert any("openvpn" in child.name() for child in children)
+        manager.kill()
+        manager.wait(5)
+        _, alive = psutil.wait_procs(children, timeout=5)
+        assert not alive, f"openvpn outlived its manager: {alive}"
+    finally:
+        if manager.poll() is None:
+            manager.kill()
+            manager.wait(5)
+    supervisor = lab.supervisor()
+    await supervisor.start()
+    try:
+        await wait_for(connected_to(supervisor, "noc-b"), 20, "the same profile after the crash")
+        assert supervisor.status().mode == "manual"
+        assert supervisor.history()[1].reason_ended == "the manager stopped"
     finally:
         await supervisor.stop()

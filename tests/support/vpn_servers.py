@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 import signal
 import socket
@@ -9,6 +11,12 @@ import subprocess
 from pathlib import Path
 
 from tests.support.vpn_pki import TestPki, write_server_files
+
+_LIBC = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+
+
+def die_with_parent() -> None:
+    _LIBC.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
 
 
 def free_udp_port() -> int:
@@ -37,6 +45,7 @@ class OpenVpnServer:
                 "--ping", "1", "--ping-restart", "3", "--float", "--verb", "3",
             ],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=die_with_parent,  # a killed test run leaves no server behind
         )  # fmt: skip
         log.close()
         return self
