@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import ClassVar
 
-from nocraven.events import Event
+from nocraven.schema.events import Event, register
 
 
-@dataclass(frozen=True)
-class VpnConnecting(Event):
+@register
+class VpnConnecting(Event, frozen=True):
     kind: ClassVar[str] = "vpn.connecting"
     profile: str
     reason: str
 
 
-@dataclass(frozen=True)
-class VpnConnected(Event):
+@register
+class VpnConnected(Event, frozen=True):
     kind: ClassVar[str] = "vpn.connected"
     profile: str
     remote: str  # "host:port" openvpn reached
@@ -24,15 +23,15 @@ class VpnConnected(Event):
     seconds_to_connect: float = 0.0
 
 
-@dataclass(frozen=True)
-class VpnDisconnected(Event):
+@register
+class VpnDisconnected(Event, frozen=True):
     kind: ClassVar[str] = "vpn.disconnected"
     profile: str
     reason: str
 
 
-@dataclass(frozen=True)
-class VpnProbed(Event):
+@register
+class VpnProbed(Event, frozen=True):
     """One probe through the active tunnel; only the latest matters to a live view."""
 
     kind: ClassVar[str] = "vpn.probed"
@@ -47,8 +46,8 @@ class VpnProbed(Event):
         return self.kind
 
 
-@dataclass(frozen=True)
-class VpnHealthDegraded(Event):
+@register
+class VpnHealthDegraded(Event, frozen=True):
     """The active tunnel went over a health threshold (vpn.alert_latency_ms, vpn.alert_loss_percent)."""
 
     kind: ClassVar[str] = "vpn.health_degraded"
@@ -56,7 +55,7 @@ class VpnHealthDegraded(Event):
     reason: str
 
 
-@dataclass(frozen=True)
-class VpnHealthRecovered(Event):
+@register
+class VpnHealthRecovered(Event, frozen=True):
     kind: ClassVar[str] = "vpn.health_recovered"
     profile: str

@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nocraven.events import Event
+from nocraven.schema.events import Event
 from nocraven.vpn import management as mgmt
 from nocraven.vpn.events import (
     VpnConnected,
