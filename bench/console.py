@@ -35,6 +35,7 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from nocraven.client import Client, EngineUnreachable
+from nocraven.schema.collector import CollectorStatus
 
 BIN = Path(sys.executable).parent
 TARGETS = {"first_paint_s": 1.0, "mode_switch_s": 0.1, "idle_cpu_percent": 5.0}
@@ -197,12 +198,12 @@ def measure_terminal(socket_path: Path) -> dict[str, Any]:
 
 def syslog_target(socket_path: Path) -> tuple[str, int] | None:
     with Client(socket_path) as client:
-        syslog = client.status()["components"].get("syslog", {})
-    if syslog.get("state") != "running":
+        syslog = client.status().components.get("syslog")
+    if syslog is None or syslog.state != "running":
         return None
-    for listener in syslog.get("detail", {}).get("listeners", []):
-        if listener.get("proto") == "udp":
-            host, _, port = listener["address"].rpartition(":")
+    for listener in syslog.detail_as(CollectorStatus).listeners:
+        if listener.proto == "udp":
+            host, _, port = listener.address.rpartition(":")
             return host, int(port)
     return None
 
@@ -327,7 +328,7 @@ def main() -> None:
         "bench": "console",
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "terminal": f"{SIZE[0]}x{SIZE[1]} pty, TERM=xterm-256color",
-        "engine_components": sorted(k for k, v in status["components"].items() if v["state"] != "not_available"),
+        "engine_components": sorted(k for k, v in status.components.items() if v.state != "not_available"),
         **terminal,
         "live_tail_10k_inprocess": tail,
         "live_tail_10k_engine": engine_tail,
