@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from nocraven.client import Client, EngineUnreachable
 from nocraven.schema.collector import CollectorStatus
+from nocraven.schema.engine import EngineStatus
 
 BIN = Path(sys.executable).parent
 TARGETS = {"first_paint_s": 1.0, "mode_switch_s": 0.1, "idle_cpu_percent": 5.0}
@@ -278,7 +279,20 @@ async def inprocess_tail() -> dict[str, Any]:
     ]
     app = NocRavenApp(connect=False)
     async with app.run_test(size=SIZE) as pilot:
-        app.post_message(messages.SnapshotReceived(1, {"hostname": "bench", "uptime_s": 1, "role": "admin"}))
+        status = EngineStatus(
+            version="bench",
+            hostname="bench",
+            pid=os.getpid(),
+            started_at=time.time() - 1,
+            uptime_s=1,
+            config="-",
+            socket="-",
+            api_tcp=None,
+            watchers=1,
+            components={},
+            role="admin",
+        )
+        app.post_message(messages.SnapshotReceived(1, status))
         await pilot.press("3")
         await asyncio.sleep(1.0)  # the app composes its other screens once after the first snapshot
         period = batch / TAIL_RATE
