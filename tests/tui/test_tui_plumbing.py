@@ -49,4 +49,3 @@ async def test_a_new_write_says_what_its_declaration_says() -> None:
         text = await wait_for_text(pilot, "Aim radar failed")
         assert "this console has no engine link" in text
         assert app.state.write_result("radar:") == "Aim radar failed: this console has no engine link"
-
