@@ -35,8 +35,6 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from nocraven.client import Client, EngineUnreachable
-from nocraven.schema.collector import CollectorStatus
-from nocraven.schema.engine import EngineStatus
 
 BIN = Path(sys.executable).parent
 TARGETS = {"first_paint_s": 1.0, "mode_switch_s": 0.1, "idle_cpu_percent": 5.0}
@@ -198,6 +196,8 @@ def measure_terminal(socket_path: Path) -> dict[str, Any]:
 
 
 def syslog_target(socket_path: Path) -> tuple[str, int] | None:
+    from nocraven.schema.collector import CollectorStatus
+
     with Client(socket_path) as client:
         syslog = client.status().components.get("syslog")
     if syslog is None or syslog.state != "running":
@@ -258,6 +258,7 @@ def measure_engine_tail(socket_path: Path) -> dict[str, Any]:
 
 async def inprocess_tail() -> dict[str, Any]:
     """RecordsSampled injected into a headless app at TAIL_RATE; CPU of this process meanwhile."""
+    from nocraven.schema.engine import EngineStatus
     from nocraven_tui import messages
     from nocraven_tui.app import NocRavenApp
 
