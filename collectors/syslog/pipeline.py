@@ -26,6 +26,15 @@ def _new_source() -> dict[str, Any]:
     return {"messages": 0, "bytes": 0, "rejected": 0, "formats": {}, "last_seen": 0.0}
 
 
+def source_ip(source: str) -> str:
+    """The IP of "IP:PORT" or "[v6]:PORT" ("[v6]" for IPv6, as per-source counters key it); an
+    address without a port is returned as it is."""
+    if source.startswith("["):
+        return source[: source.find("]") + 1] or source
+    head, sep, _ = source.rpartition(":")
+    return head if sep and ":" not in head else source
+
+
 class Stats:
     """Counters per source IP and per listener, and the drops not yet reported. Kept as dicts
     (they are added to for every batch) and handed out as `frames.Counters`."""
@@ -75,7 +84,7 @@ class Stats:
     def rejected(self, listener: str, source: str | None, records: int, size: int, detail: str, now: float) -> None:
         self.listener(listener)["rejected"] += records
         if source is not None:
-            self._source(source.rpartition(":")[0] or source)["rejected"] += records
+            self._source(source_ip(source))["rejected"] += records
         drop = self._drops.setdefault((source, detail), [0, 0, now, now])
         drop[0] += records
         drop[1] += size
