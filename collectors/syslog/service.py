@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import os
 import signal
 import socket
 import ssl
@@ -25,6 +26,7 @@ from collectors.common.channel import FrameKind
 from collectors.common.frames import BoundListener, ListenerCounters, PayloadDecoder
 from collectors.common.harness import Output, configure_logging, die_with_parent, read_settings, tune_gc, tune_malloc
 from collectors.common.logthrottle import LogThrottle
+from collectors.common.tcpinfo import bytes_received
 from collectors.common.udp import kernel_drops, set_receive_buffer
 from collectors.common.workers import WorkerPool, default_worker_count
 from collectors.syslog.connections import ConnectionTable
@@ -156,15 +158,19 @@ class StreamProtocol(asyncio.Protocol):
         if peer:
             self.ip = peer[0] if ":" not in peer[0] else f"[{peer[0]}]"
             self.source = f"{self.ip}:{peer[1]}"
-        if not self._server.admit(self):
+        if not self._server.admit(self, transport):
             transport.abort()
             return
         if self._server.tls is not None:
+            transport.pause_reading()  # the TLS layer reads from here on, once it is in place
             self.handshaking = True
             self._server.handshakes.add(asyncio.ensure_future(self._handshake(transport, self._server.tls)))
 
     async def _handshake(self, raw: asyncio.Transport, context: ssl.SSLContext) -> None:
         server = self._server
+        # A second descriptor for the handshake only: when it fails, asyncio closes the socket
+        # before telling us, and what the client sent is read from the kernel afterwards.
+        probe = _dup_socket(raw)
         try:
             tls = await asyncio.get_running_loop().start_tls(
                 raw, self, context, server_side=True, ssl_handshake_timeout=server.handshake_timeout_s
@@ -173,10 +179,12 @@ class StreamProtocol(asyncio.Protocol):
             self.handshaking = False
             raw.abort()
             if self.open:  # not evicted meanwhile: the client's handshake failed
-                server.handshake_failed(self, exc)
+                server.handshake_failed(self, exc, bytes_received(probe))
                 server.release(self)
             return
         finally:
+            if probe is not None:
+                probe.close()
             server.handshakes.discard(asyncio.current_task())
         self.handshaking = False
         if tls is None or not self.open:
@@ -236,6 +244,14 @@ class StreamProtocol(asyncio.Protocol):
         self._discarded_reported = framer.discarded_bytes
 
 
+def _dup_socket(transport: asyncio.Transport) -> socket.socket | None:
+    sock = transport.get_extra_info("socket")
+    try:
+        return socket.socket(fileno=os.dup(sock.fileno())) if sock is not None else None
+    except OSError:
+        return None
+
+
 class StreamListener:
     """A TCP or TLS listener and the connections it holds (`ConnectionTable` decides)."""
 
@@ -284,15 +300,17 @@ class StreamListener:
         bound = self.server.sockets[0].getsockname()
         self.address = f"{host}:{bound[1]}" if ":" not in host else f"[{host}]:{bound[1]}"
 
-    def admit(self, conn: StreamProtocol) -> bool:
+    def admit(self, conn: StreamProtocol, transport: asyncio.Transport) -> bool:
         now = time.time()
         if not self.allow.allows(conn.source):
-            self.stats.rejected(self.name, conn.ip, 1, 0, "sender_not_allowed", now)
+            sent = bytes_received(transport.get_extra_info("socket"))
+            self.stats.rejected(self.name, conn.ip, 1, sent, "sender_not_allowed", now)
             return False
         decision = self.table.admit(conn.ip, time.monotonic())
         if not decision.admitted:
             assert decision.refusal is not None
-            self.stats.rejected(self.name, conn.ip, 1, 0, decision.refusal, now)
+            sent = bytes_received(transport.get_extra_info("socket"))  # what it sent before the refusal
+            self.stats.rejected(self.name, conn.ip, 1, sent, decision.refusal, now)
             self._warn(
                 decision.refusal,
                 f"syslog.{self.name}: refused {conn.ip}: {self.active} connections held, "
@@ -312,9 +330,9 @@ class StreamListener:
         conn.open = False
         self.table.remove(conn)
 
-    def handshake_failed(self, conn: StreamProtocol, exc: Exception) -> None:
+    def handshake_failed(self, conn: StreamProtocol, exc: Exception, sent: int) -> None:
         self.stats.listener(self.name)["handshake_failures"] += 1
-        self.stats.rejected(self.name, conn.ip, 1, 0, "tls_handshake_failed", time.time())
+        self.stats.rejected(self.name, conn.ip, 1, sent, "tls_handshake_failed", time.time())
         reason = getattr(exc, "reason", None) or type(exc).__name__
         self._warn(f"handshake {reason}", f"syslog.{self.name}: TLS handshake with {conn.ip} failed: {reason}")
 
