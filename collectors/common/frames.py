@@ -20,7 +20,7 @@ from collectors.common.channel import FrameKind
 
 LogLevel = Literal["debug", "info", "warning", "error", "critical"]
 # The ledger reasons a collector may report (the buffer's DropReason has the full list).
-DropReason = Literal["rejected_input", "kernel_drop"]
+DropReason = Literal["rejected_input", "kernel_drop", "collector_crash"]
 
 
 class ListenerCounters(msgspec.Struct, frozen=True, kw_only=True):
@@ -64,7 +64,7 @@ class Drop(msgspec.Struct, frozen=True, kw_only=True):
     source: str | None  # "IP:PORT", an IP, or None when the sender is unknown (kernel drops)
     reason: DropReason
     # The collector's own cause: sender_not_allowed, framing_error, connection_limit,
-    # source_connection_limit, tls_handshake_failed, kernel_drop, ...
+    # source_connection_limit, tls_handshake_failed, kernel_drop, worker_crashed, ...
     detail: str
     records: int
     bytes: int

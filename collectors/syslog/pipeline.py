@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from collectors.common.frames import Counters, Drop, ListenerCounters, SourceCounters
+from collectors.common.frames import Counters, Drop, DropReason, ListenerCounters, SourceCounters
 from collectors.syslog.parse import parse_batch
 
 MAX_SOURCES = 10_000  # per-source counters kept; beyond that, new senders count under "other"
@@ -24,6 +24,10 @@ LISTENER_COUNTERS = tuple(name for name in ListenerCounters.__struct_fields__ if
 
 def _new_source() -> dict[str, Any]:
     return {"messages": 0, "bytes": 0, "rejected": 0, "formats": {}, "last_seen": 0.0}
+
+
+# The ledger reason of a collector's own causes; every other cause is rejected input.
+DROP_REASONS: dict[str, DropReason] = {"kernel_drop": "kernel_drop", "worker_crashed": "collector_crash"}
 
 
 def source_ip(source: str) -> str:
@@ -95,7 +99,7 @@ class Stats:
         return [
             Drop(
                 source=source,
-                reason="kernel_drop" if detail == "kernel_drop" else "rejected_input",
+                reason=DROP_REASONS.get(detail, "rejected_input"),
                 detail=detail,
                 records=int(d[0]),
                 bytes=int(d[1]),

@@ -103,6 +103,7 @@ class UdpListener:
             self._on_records,
             self._on_frame,
             on_failure,
+            self._on_lost,
         )
 
     def _on_records(self, ndjson: memoryview) -> None:
@@ -124,6 +125,11 @@ class UdpListener:
             self._stats.add(self._payloads.counters(payload))
         else:  # drops and log lines go to the engine as the worker wrote them
             self._out.write(kind, payload)
+
+    def _on_lost(self, datagrams: int, size: int, why: str) -> None:
+        """A worker died with a batch it had taken from the socket: the ledger says so."""
+        self._stats.rejected(self.name, None, datagrams, size, "worker_crashed", time.time())
+        log.error("syslog.%s: %d datagrams (%d bytes) lost: %s", self.name, datagrams, size, why)
 
     def report_kernel_drops(self, now: float) -> None:
         drops = kernel_drops(self.sock)
@@ -474,7 +480,8 @@ def throttled_exception_handler(
 
 
 class WorkerFailed(Exception):
-    """A UDP worker process died; the collector exits so the engine restarts all of it."""
+    """UDP worker processes kept dying (one death is handled by the pool, which replaces the
+    worker); the collector exits so the engine restarts all of it with its backoff."""
 
 
 def main() -> None:
