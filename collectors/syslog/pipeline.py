@@ -192,5 +192,6 @@ class Pipeline:
                 kept_messages.append(data)
                 kept_senders.append(sender)
             else:
-                self._stats.rejected(listener, sender, 1, len(data), "sender_not_allowed", now)
+                # Per IP: a ledger row per source port would let a scan flood the ledger.
+                self._stats.rejected(listener, source_ip(sender), 1, len(data), "sender_not_allowed", now)
         return kept_messages, kept_senders

@@ -153,6 +153,7 @@ class StreamProtocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.open = False  # holds a place in the connection table
         self.handshaking = False
+        self.bytes_in = 0
         self._errors_reported = 0
         self._dropped_reported = 0
         self._discarded_reported = 0
@@ -199,6 +200,7 @@ class StreamProtocol(asyncio.Protocol):
         self.transport = tls
 
     def data_received(self, data: bytes) -> None:
+        self.bytes_in += len(data)
         messages = self._framer.feed(data)
         if messages:
             self._server.table.active(self, time.monotonic())
@@ -354,9 +356,9 @@ class StreamListener:
             self.server.close()
         deadline = time.monotonic() + drain_s
         while self.active and time.monotonic() < deadline:
-            before = sum(c._framer.frames + c._framer.buffered_bytes for c in self.table)
+            before = sum(c.bytes_in for c in self.table)
             await asyncio.sleep(DRAIN_QUIET_S)
-            if sum(c._framer.frames + c._framer.buffered_bytes for c in self.table) == before:
+            if sum(c.bytes_in for c in self.table) == before:
                 break
         for conn in list(self.table):
             conn.abort()

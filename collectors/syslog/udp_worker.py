@@ -64,17 +64,19 @@ class Worker:
         try:
             messages, senders = self._receiver.receive(wait)
             size = self._receiver.received_bytes
+            if messages:  # said at once: if this process dies from here on, the batch is accounted
+                self._turn.parsing(number, len(messages), size)
             if wait and 0 < len(messages) < TOP_UP_BELOW:
                 # A sibling is parsing; rather than take the next datagram or two alone, let a
                 # batch gather (the socket buffer holds it): far fewer calls, frames and turns.
                 time.sleep(TOP_UP_WAIT_S)
                 more_messages, more_senders = self._receiver.receive(wait=False)
-                size += self._receiver.received_bytes
-                messages += more_messages
-                senders += more_senders
+                if more_messages:
+                    size += self._receiver.received_bytes
+                    messages += more_messages
+                    senders += more_senders
+                    self._turn.parsing(number, len(messages), size)
         finally:
-            if messages:  # said before the turn goes on: if this process dies now, it is accounted
-                self._turn.parsing(number, len(messages), size)
             self._turn.give(number + 1 if messages else number)
         if not messages:
             return False
