@@ -25,6 +25,7 @@ _MAX_LENGTH_DIGITS = 9  # 999,999,999 bytes: more digits than that is not a leng
 # tail of a longer digit run) followed by a space and the `<` of a PRI.
 _RESYNC = re.compile(rb"[\n\x00]|(?<![0-9])([1-9][0-9]{0,8}) <")
 # A chunk may end in the middle of such a header: keep that tail until the next chunk.
+_DIGIT_RUN = re.compile(rb"[0-9]+")
 _HEADER_TAIL = re.compile(rb"(?<![0-9])[1-9][0-9]{0,8} ?\Z")
 _SPACE, _LT, _CR = 0x20, 0x3C, 0x0D
 
@@ -51,6 +52,7 @@ class SyslogFramer:
         self._pending = bytearray()  # the start of an incomplete frame
         self._scanned = 0  # bytes of `_pending` already searched for a terminator
         self._resync = False  # after a framing error: dropping bytes up to the next frame
+        self._dropped_digit = False  # the last byte dropped while resynchronising was a digit
 
     @property
     def recent_errors(self) -> tuple[str, ...]:
@@ -83,6 +85,7 @@ class SyslogFramer:
         pending = bytes(self._pending)
         self._pending = bytearray()
         self._scanned = 0
+        self._dropped_digit = False
         if self._resync:
             self._resync = False
             self.discarded_bytes += len(pending)
@@ -178,12 +181,16 @@ class SyslogFramer:
             frame_end = stop - 1 if stop > pos and buf[stop - 1] == _CR else stop
             length = frame_end - pos
             if length > max_bytes:
+                # Truncated, and the rest dropped as when its terminator is not here yet: up to
+                # the terminator or an octet-counted frame inside the rest, whichever is first.
                 out.append(bytes(buf[pos : pos + max_bytes]))
                 self.frames += 1
                 self.oversize += 1
                 self._error("line_over_max_truncated")
-                self.discarded_bytes += length - max_bytes
-            elif length:
+                pos += max_bytes
+                self._resync = True
+                continue
+            if length:
                 out.append(bytes(buf[pos:frame_end]))
                 self.frames += 1
             pos = m.end()
@@ -195,6 +202,14 @@ class SyslogFramer:
         the start of a possible header's first bytes (at most 10), kept for the next chunk."""
         max_bytes = self.max_message_bytes
         end_of_data = len(buf)
+        if self._dropped_digit:  # the rest of a digit run cut by the chunk boundary is no count
+            run = _DIGIT_RUN.match(buf, pos)
+            if run is not None:
+                self.discarded_bytes += run.end() - pos
+                pos = run.end()
+                if pos == end_of_data:
+                    return pos
+            self._dropped_digit = False
         search = pos
         while True:
             m = _RESYNC.search(buf, search)
@@ -216,4 +231,5 @@ class SyslogFramer:
         tail = _HEADER_TAIL.search(buf, max(pos, end_of_data - _MAX_LENGTH_DIGITS - 1))
         stop = end_of_data if tail is None else tail.start()
         self.discarded_bytes += stop - pos
+        self._dropped_digit = tail is None and stop > pos and 0x30 <= buf[stop - 1] <= 0x39
         return stop
