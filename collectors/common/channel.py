@@ -10,6 +10,9 @@ Frame: 1 byte kind, 4 bytes big-endian payload length, payload. The payloads are
 - DROPS: a list of `frames.Drop`, for the drop ledger
 - READY: `frames.Ready`, the listeners as bound (sent once)
 - LOG: `frames.LogLine`, a line for the engine's log
+- DETAIL: what only one collector reports, typed by that collector's own Struct (flow:
+  `collectors.flow.report.FlowReport`); the same kind carries a UDP worker's report to its
+  collector's main process and the main process's messages to its workers
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ class FrameKind(IntEnum):
     DROPS = 3
     READY = 4
     LOG = 5
+    DETAIL = 6
 
 
 class ChannelError(Exception):

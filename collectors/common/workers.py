@@ -12,6 +12,10 @@ A worker's RECORDS frame carries its batch number (8 bytes, big-endian) before t
 one frame per batch taken, even if nothing in it was accepted. Every other frame goes to
 `on_frame` as it comes. A worker that exits on its own is a fault: `failure` says which and
 how, `on_failure` is called, and the collector exits so the engine restarts it.
+
+The main process can also talk back: each worker gets a pipe of its own (`WorkerSetup.inbox`)
+on which `WorkerPool.broadcast` sends frames, e.g. what one worker learned that its siblings
+need (flow templates). A worker reads it between batches (`Inbox`).
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from typing import Generic, TypeVar
 
 import msgspec
 
-from collectors.common.channel import ChannelError, FrameDecoder, FrameKind
+from collectors.common.channel import ChannelError, FrameDecoder, FrameKind, encode_frame
 from collectors.common.harness import enlarge_pipe
 
 READ_BYTES = 1 << 20
@@ -76,6 +80,31 @@ class WorkerSetup(msgspec.Struct, Generic[S], frozen=True, kw_only=True):
     turn: tuple[int, int]  # the turn pipe: read end, write end
     listener: str
     settings: S
+    inbox: int = -1  # the read end of this worker's pipe from the main process (`Inbox`)
+
+
+class Inbox:
+    """A worker's side of its pipe from the main process: frames, read without blocking."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._decoder = FrameDecoder()
+        if fd >= 0:
+            os.set_blocking(fd, False)
+
+    def read(self) -> list[tuple[FrameKind, bytes]]:
+        if self._fd < 0:
+            return []
+        frames: list[tuple[FrameKind, bytes]] = []
+        while True:
+            try:
+                data = os.read(self._fd, READ_BYTES)
+            except BlockingIOError:
+                return frames
+            if not data:  # the main process is gone; the turn pipe tells the worker to stop
+                self._fd = -1
+                return frames
+            frames += self._decoder.feed(data)
 
 
 class BatchOrder:
@@ -118,9 +147,11 @@ class BatchOrder:
 
 
 class _Worker:
-    def __init__(self, proc: subprocess.Popen[bytes], stdout: int) -> None:
+    def __init__(self, proc: subprocess.Popen[bytes], stdout: int, inbox: int) -> None:
         self.proc = proc
         self.stdout = stdout
+        self.inbox = inbox  # write end of the worker's pipe from us
+        self.unsent = bytearray()  # frames for the inbox that did not fit the pipe yet
         self.decoder = FrameDecoder()
         self.done = asyncio.get_running_loop().create_future()
 
@@ -156,25 +187,63 @@ class WorkerPool:
         turn_read, turn_write = os.pipe()
         os.write(turn_write, BATCH_NUMBER.pack(0))
         fds = (self._sock.fileno(), turn_read, turn_write)
-        setup = msgspec.json.encode(
-            WorkerSetup(fd=fds[0], turn=(turn_read, turn_write), listener=self._listener, settings=self._settings)
-        )
         for _ in range(self._count):
             read_fd, write_fd = os.pipe()
             enlarge_pipe(read_fd)
+            inbox_read, inbox_write = os.pipe()
+            enlarge_pipe(inbox_write)
+            setup = msgspec.json.encode(
+                WorkerSetup(
+                    fd=fds[0],
+                    turn=(turn_read, turn_write),
+                    listener=self._listener,
+                    settings=self._settings,
+                    inbox=inbox_read,
+                )
+            )
             proc = subprocess.Popen(
-                [sys.executable, "-m", self._module], stdin=subprocess.PIPE, stdout=write_fd, pass_fds=fds
+                [sys.executable, "-m", self._module],
+                stdin=subprocess.PIPE,
+                stdout=write_fd,
+                pass_fds=(*fds, inbox_read),
             )
             os.close(write_fd)
+            os.close(inbox_read)
             assert proc.stdin is not None
             proc.stdin.write(setup)
             proc.stdin.close()
             os.set_blocking(read_fd, False)
-            worker = _Worker(proc, read_fd)
+            os.set_blocking(inbox_write, False)
+            worker = _Worker(proc, read_fd, inbox_write)
             self._workers.append(worker)
             loop.add_reader(read_fd, self._read, worker)
         # Kept open here too: the token lives on while any worker is being restarted or stopped.
         self._turn_fds = (turn_read, turn_write)
+
+    def broadcast(self, kind: FrameKind, payload: bytes, exclude_pid: int | None = None) -> None:
+        """Send a frame to every worker (but the one with `exclude_pid`); a worker whose pipe is
+        full gets it when the pipe drains, never blocking this loop."""
+        frame = encode_frame(kind, payload)
+        for worker in self._workers:
+            if worker.proc.pid == exclude_pid or worker.inbox < 0:
+                continue
+            pending = bool(worker.unsent)
+            worker.unsent += frame
+            if not pending:
+                self._send(worker)
+
+    def _send(self, worker: _Worker) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while worker.unsent:
+                written = os.write(worker.inbox, worker.unsent)
+                del worker.unsent[:written]
+        except BlockingIOError:
+            loop.add_writer(worker.inbox, self._send, worker)
+            return
+        except OSError:  # the worker is gone; its exit is reported by _read
+            worker.unsent.clear()
+        loop.remove_writer(worker.inbox)
 
     def _read(self, worker: _Worker) -> None:
         try:
@@ -196,8 +265,13 @@ class WorkerPool:
                 else:
                     self._on_frame(kind, payload)
             return
-        asyncio.get_running_loop().remove_reader(worker.stdout)
+        loop = asyncio.get_running_loop()
+        loop.remove_reader(worker.stdout)
         os.close(worker.stdout)
+        if worker.inbox >= 0:
+            loop.remove_writer(worker.inbox)
+            os.close(worker.inbox)
+            worker.inbox = -1
         code = worker.proc.wait()
         worker.done.set_result(code)
         if not self._stopping:

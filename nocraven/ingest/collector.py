@@ -158,10 +158,17 @@ class CollectorProcess(Component):
             for listener in self.bound:
                 self.log.info("%s listening on %s/%s", self.name, listener.address, listener.proto)
             ready()
+        elif kind == FrameKind.DETAIL:
+            self.on_detail(payload, now)
         elif kind == FrameKind.LOG:
             entry = self._payloads.log(payload)
             self.last_message = entry.message
             self.log.log(logging.getLevelName(entry.level.upper()), "%s", entry.message)
+
+    def on_detail(self, payload: bytes, now: float) -> None:
+        """A DETAIL frame: what only this collector reports, in its own Struct (raise
+        FrameError for one that does not decode). Collectors without one never send it."""
+        raise FrameError(f"DETAIL frame: the {self.name} collector has none")
 
     def _sample(self, chunk: bytes, count: int, now: float) -> None:
         self._since_sample += count

@@ -111,7 +111,7 @@ def start_engine(directory: Path, extra_config: str = "", wait: float = 20) -> R
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"engine exited with {proc.returncode}:\n{engine.log()}")
-        if engine.socket.exists() and engine.cli("status", "--json", timeout=5).returncode == 0:
+        if engine.socket.exists() and engine.cli("status", "--json", timeout=15).returncode == 0:
             return engine
         time.sleep(0.1)
     engine.stop()
