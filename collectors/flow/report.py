@@ -86,6 +86,9 @@ class WorkerReport(msgspec.Struct, frozen=True, kw_only=True):
     # A bare Raw: msgspec does not take a Raw in a union.
     templates: msgspec.Raw = NOTHING
     top: list[MinuteTop] = []
+    # Runs of sequence numbers seen, per (exporter address, unit, sequence key ...), for the
+    # main process to follow across workers (`collectors.flow.sequence`).
+    sequences: list[tuple[list[str | int], list[tuple[int, int]]]] = []
 
     def fresh_templates(self) -> bytes | None:
         raw = bytes(self.templates)

@@ -31,6 +31,7 @@ from collectors.common.harness import Output, configure_logging, die_with_parent
 from collectors.common.udp import kernel_drops, set_receive_buffer
 from collectors.common.workers import WorkerPool, default_worker_count
 from collectors.flow.report import ExporterCounters, FlowReport, FlowSetup, TemplateInfo, WorkerReport, encode
+from collectors.flow.sequence import SequenceTracker
 from collectors.flow.settings import FlowSettings
 from collectors.flow.stats import FlowStats
 from collectors.flow.templates import TemplateCache
@@ -74,6 +75,7 @@ class FlowState:
         self.stats = FlowStats()
         self.listeners: dict[str, dict[str, int]] = {}
         self.top = MinuteCounter()
+        self.sequences = SequenceTracker()
         self.templates_changed = True  # the engine has not seen them yet
         self._decode_report = msgspec.json.Decoder(WorkerReport).decode
 
@@ -85,7 +87,7 @@ class FlowState:
             log.info("flow: %d templates reloaded from %s", count, self.template_file)
         return problem
 
-    def worker_report(self, listener: str, payload: bytes) -> WorkerReport | None:
+    def worker_report(self, listener: str, payload: bytes, now: float) -> WorkerReport | None:
         try:
             report = self._decode_report(payload)
         except msgspec.DecodeError as exc:
@@ -105,6 +107,8 @@ class FlowState:
             except (msgspec.DecodeError, ValueError) as exc:
                 log.error("flow: a worker's template update is damaged (%s)", exc)
         self.top.merge(report.top)
+        for key, runs in report.sequences:
+            self.sequences.observe(tuple(key), runs, now, self.stats.exporter(str(key[0])))
         return report
 
     def counters(self, active: dict[str, int]) -> Counters:
@@ -128,7 +132,8 @@ class FlowState:
             },
         )
 
-    def report(self) -> FlowReport:
+    def report(self, now: float) -> FlowReport:
+        self.sequences.settle(now, self.stats.exporter)
         templates = None
         if self.templates_changed:
             self.templates_changed = False
@@ -211,7 +216,7 @@ class UdpListener:
 
     def _on_frame(self, kind: FrameKind, payload: bytes) -> None:
         if kind == FrameKind.DETAIL:
-            report = self._state.worker_report(self.name, payload)
+            report = self._state.worker_report(self.name, payload, time.time())
             fresh = report.fresh_templates() if report is not None else None
             if report is not None and fresh is not None:
                 self.workers.broadcast(FrameKind.DETAIL, fresh, exclude_pid=report.pid)
@@ -258,7 +263,7 @@ async def serve(setup: FlowSetup, out: Output) -> None:
         for listener in udp:
             drops += listener.kernel_drops(now)
         out.counters(state.counters(active))
-        out.write(FrameKind.DETAIL, encode(state.report()))
+        out.write(FrameKind.DETAIL, encode(state.report(now)))
         out.drops(drops)
 
     next_save = time.monotonic() + SAVE_INTERVAL_S

@@ -30,6 +30,7 @@ from collectors.common.udp import BatchReceiver
 from collectors.common.workers import Inbox, Turn, WorkerSetup, batch_payload
 from collectors.flow.decoder import LISTENER_VERSIONS, MAX_SEQUENCE_SCOPES, FlowDecoder, decoder_for, encode_records
 from collectors.flow.report import NOTHING, ExporterCounters, FlowSetup, WorkerReport, encode
+from collectors.flow.sequence import SequenceLog
 from collectors.flow.top import MinuteCounter
 
 log = configure_logging("flow.udp")
@@ -53,6 +54,7 @@ class Worker:
         self._inbox = inbox
         self._listener = listener
         self.decoder = decoder
+        self.sequences = decoder.sequence_log = SequenceLog()
         self.top = MinuteCounter()
         self._out = out
         self._pid = os.getpid()
@@ -125,13 +127,15 @@ class Worker:
         fresh = self.decoder.templates.take_fresh()
         exporters = self.decoder.stats.take()
         top = self.top.take()
-        if not (fresh or exporters or top):
+        sequences = self.sequences.take()
+        if not (fresh or exporters or top or sequences):
             return
         report = WorkerReport(
             pid=self._pid,
             exporters=_exporters(exporters, dict[str, ExporterCounters]),
             templates=msgspec.Raw(fresh) if fresh else NOTHING,
             top=top,
+            sequences=sequences,
         )
         self._out.write(FrameKind.DETAIL, encode(report))
 

@@ -233,7 +233,9 @@ def test_top_talkers_and_protocols(flow_engine: RunningEngine) -> None:
         exporter.close()
     deadline = time.monotonic() + 10
     while True:
-        by_bytes = json.loads(flow_engine.cli("flow", "top", "--by", "bytes", "--minutes", "2", "--json").stdout)
+        by_bytes = json.loads(
+            flow_engine.cli("flow", "top", "--by", "bytes", "--minutes", "2", "--limit", "1000", "--json").stdout
+        )
         hosts = {h["address"]: h["usage"] for h in by_bytes["hosts"]}
         if "10.99.0.1" in hosts or time.monotonic() > deadline:
             break
