@@ -213,13 +213,20 @@ def test_skipped_datagrams_show_as_sequence_gaps(flow_engine: RunningEngine) -> 
         )
     finally:
         exporter.close()
-    entry = exporter_counters(flow_engine, "127.0.4.1", lambda e: e["counters"]["records"] >= 6)
+    # a hole counts once the other workers had their chance to report what fills it
+    entry = exporter_counters(
+        flow_engine, "127.0.4.1", lambda e: e["counters"]["records"] >= 6 and e["counters"]["sequence_gaps"] >= 2
+    )
     counters = entry["counters"]
     assert counters["sequence_gaps"] == 2
     assert counters["lost_records"] == 8  # v5: records 2..9
     assert counters["lost_datagrams"] == 2  # sFlow: datagrams 2 and 3
-    human = flow_engine.cli("flow", "exporters")
-    assert human.returncode == 0 and "127.0.4.1" in human.stdout and "seq gaps" in human.stdout
+    assert counters["sequence_resets"] == 0 and entry["counters"]["records"] == 6
+    human = flow_engine.cli("flow", "exporters", env={"COLUMNS": "200"})
+    assert human.returncode == 0, human.stderr
+    row = next(line for line in human.stdout.splitlines() if line.startswith("127.0.4.1"))
+    assert row.split()[5:7] == ["2", "10"]  # seq gaps, lost
+    assert "kernel" in human.stdout
 
 
 def test_top_talkers_and_protocols(flow_engine: RunningEngine) -> None:
@@ -268,3 +275,38 @@ def test_templates_command_lists_fields_by_iana_name(flow_engine: RunningEngine)
     assert mine[0]["fields"][:2] == ["sourceIPv4Address", "destinationIPv4Address"]
     human = flow_engine.cli("flow", "templates")
     assert human.returncode == 0 and "sourceIPv4Address" in human.stdout and "IPFIX" in human.stdout
+
+
+def test_kernel_drops_are_counted_per_listener_and_match_the_sequence_gaps(tmp_path: Path) -> None:
+    """A burst into a tiny receive buffer: the kernel drops some datagrams; the listener counts
+    them, the ledger records them, and the exporter's sequence numbers account for the same loss
+    (one record a datagram), so followed across workers the gaps are real ones only."""
+    burst = 30_000
+    engine = start_engine(tmp_path / "engine", FLOW_CONFIG + "receive_buffer_bytes = 65536\n")
+    exporter = Exporter("127.0.7.1")
+    flow = fp.flows(1)
+    try:
+        port = flow_port(engine, "netflow")
+        for sequence in range(burst):  # bounded: a fixed count, as fast as Python sends
+            exporter.sock.sendto(fp.netflow_v5(flow, sequence=sequence), ("127.0.0.1", port))
+        time.sleep(1.0)
+        exporter.sock.sendto(fp.netflow_v5(flow, sequence=burst), ("127.0.0.1", port))  # closes any hole
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            listing = json.loads(engine.cli("flow", "exporters", "--json").stdout)
+            listener = next(x for x in listing["listeners"] if x["listener"] == "netflow")
+            drops = listener["counters"]["kernel_drops"]
+            mine = {e["address"]: e["counters"] for e in listing["exporters"]}.get("127.0.7.1", {})
+            if mine and mine["records"] + drops >= burst + 1 and mine["lost_records"] >= drops:
+                break
+            time.sleep(0.5)
+        assert drops > 0
+        assert mine["records"] + drops == burst + 1
+        assert mine["lost_records"] == drops and mine["sequence_resets"] == 0
+        time.sleep(2.5)  # drops are reported each second and written with the next seal
+        ledger = json.loads(engine.cli("buffer", "stats", "--json").stdout)["services"]["flow"]
+        assert ledger["dropped_by_reason"]["kernel_drop"]["records"] == drops
+        assert ledger["records"] + ledger["unsealed_records"] == mine["records"]
+    finally:
+        exporter.close()
+        engine.stop()
