@@ -42,6 +42,7 @@ log = configure_logging("flow")
 
 LISTENERS = ("netflow", "ipfix", "sflow")
 REPORT_INTERVAL_S = 1.0
+TOP_EVERY = 2  # reports: the minute summaries (sorting every host) go to the engine less often
 SAVE_INTERVAL_S = 5.0  # templates are saved at most this often (and at exit)
 FLUSH_BYTES = 256 * 1024  # one buffer segment's worth of NDJSON
 FLUSH_S = 0.05
@@ -132,7 +133,7 @@ class FlowState:
             },
         )
 
-    def report(self, now: float) -> FlowReport:
+    def report(self, now: float, top: bool = True) -> FlowReport:
         self.sequences.settle(now, self.stats.exporter)
         templates = None
         if self.templates_changed:
@@ -141,7 +142,7 @@ class FlowState:
         return FlowReport(
             exporters=msgspec.convert(self.stats.exporters, dict[str, ExporterCounters]),
             templates=templates,
-            top=self.top.summaries(),
+            top=self.top.summaries() if top else [],
         )
 
     def save(self) -> None:
@@ -258,12 +259,16 @@ async def serve(setup: FlowSetup, out: Output) -> None:
     tune_gc()
     active = {u.name: 1 for u in udp}
 
-    def report(now: float) -> None:
+    reports = 0
+
+    def report(now: float, final: bool = False) -> None:
+        nonlocal reports
+        reports += 1
         drops: list[Drop] = []
         for listener in udp:
             drops += listener.kernel_drops(now)
         out.counters(state.counters(active))
-        out.write(FrameKind.DETAIL, encode(state.report(now)))
+        out.write(FrameKind.DETAIL, encode(state.report(now, top=final or reports % TOP_EVERY == 0)))
         out.drops(drops)
 
     next_save = time.monotonic() + SAVE_INTERVAL_S
@@ -280,7 +285,7 @@ async def serve(setup: FlowSetup, out: Output) -> None:
         for listener in udp:
             await listener.workers.stop(WORKER_STOP_S)
             listener.flush()
-        report(time.time())
+        report(time.time(), final=True)
         state.save()
     for listener in udp:
         if listener.workers.failure:

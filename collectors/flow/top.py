@@ -1,19 +1,23 @@
 """Who and what used the network, minute by minute: the numbers behind `nocraven flow top`.
 
 Sans-IO. A UDP worker `add`s the flow records it decoded to `MinuteCounter` and sends
-`take()` (the minutes it counted since the last take) to its main process, which `merge`s every
-worker's into its own `MinuteCounter`; the main process sends the engine, once a second, the
-busiest hosts and protocols of the minutes that changed (`summaries`). The engine keeps the
+`take(WORKER_HOSTS)` (its busiest hosts of the minutes counted since the last take, every few
+seconds) to its main process, which `merge`s every worker's into its own `MinuteCounter`; the
+main process sends the engine, every few seconds, the busiest hosts and protocols of the
+minutes that changed (`summaries`). The engine keeps the
 last hour of those summaries, so answering "top talkers over the last N minutes" costs it
 nothing per record.
 
 Bytes and packets are scaled by the sampling rate when the record has one (`bytes_scaled`), so
 sampled and unsampled exporters add up. A host counts a record as source and as destination.
-Hosts beyond `max_hosts` in a minute add up under `other`, which bounds memory.
+Hosts beyond `max_hosts` in a minute add up under `other`, which bounds memory. Trimming per
+worker and per report makes the ranking approximate for hosts that are never among a worker's
+busiest: what a "who is using the network" view needs is the heavy hitters, and they are exact.
 """
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable
 from typing import Any
 
@@ -21,6 +25,7 @@ from collectors.flow.report import MinuteTop, Usage
 
 MAX_HOSTS = 20_000  # distinct hosts counted per minute per process
 SUMMARY_HOSTS = 200  # hosts kept per minute in a summary, per measure (bytes, packets, flows)
+WORKER_HOSTS = 100  # hosts a worker reports per measure (heavy hitters; the rest under `other`)
 MINUTES_KEPT = 3  # minutes a main process keeps whole, for late worker reports
 
 Counts = list[int]  # [bytes, packets, flows]
@@ -75,19 +80,13 @@ class MinuteCounter:
                 counts[1] += packets
                 counts[2] += 1
 
-    def take(self) -> list[MinuteTop]:
-        """Every minute counted since the last take, whole, and forget them (a worker's delta)."""
+    def take(self, keep: int | None = None) -> list[MinuteTop]:
+        """Every minute counted since the last take, and forget them (a worker's delta): whole,
+        or with the `keep` busiest hosts by each measure and the rest added up under `other`
+        (what a worker sends: a few hundred hosts, not every address it saw)."""
         minutes, self._minutes = self._minutes, {}
         self.changed.clear()
-        return [
-            MinuteTop(
-                minute=minute,
-                hosts={host: Usage(bytes=c[0], packets=c[1], flows=c[2]) for host, c in bucket.hosts.items()},
-                protocols={p: Usage(bytes=c[0], packets=c[1], flows=c[2]) for p, c in bucket.protocols.items()},
-                other=Usage(bytes=bucket.other[0], packets=bucket.other[1], flows=bucket.other[2]),
-            )
-            for minute, bucket in sorted(minutes.items())
-        ]
+        return [_summary(minute, bucket, keep) for minute, bucket in sorted(minutes.items())]
 
     def merge(self, deltas: Iterable[MinuteTop]) -> None:
         """Add a worker's minutes; minutes older than the kept ones are too late and dropped."""
@@ -118,28 +117,28 @@ class MinuteCounter:
         """The minutes that changed since the last call, each with its `keep` busiest hosts by
         bytes, by packets and by flows (the rest under `other`), and every protocol."""
         changed, self.changed = sorted(self.changed), set()
-        result = []
-        for minute in changed:
-            bucket = self._minutes.get(minute)
-            if bucket is None:
-                continue
-            kept: set[str] = set()
-            for measure in range(3):
-                kept.update(sorted(bucket.hosts, key=lambda h: bucket.hosts[h][measure], reverse=True)[:keep])
-            other = list(bucket.other)
-            for host, counts in bucket.hosts.items():
-                if host not in kept:
-                    for i in range(3):
-                        other[i] += counts[i]
-            result.append(
-                MinuteTop(
-                    minute=minute,
-                    hosts={h: Usage(bytes=c[0], packets=c[1], flows=c[2]) for h in kept for c in (bucket.hosts[h],)},
-                    protocols={p: Usage(bytes=c[0], packets=c[1], flows=c[2]) for p, c in bucket.protocols.items()},
-                    other=Usage(bytes=other[0], packets=other[1], flows=other[2]),
-                )
-            )
-        return result
+        return [_summary(minute, self._minutes[minute], keep) for minute in changed if minute in self._minutes]
+
+
+def _summary(minute: int, bucket: _Minute, keep: int | None) -> MinuteTop:
+    hosts = bucket.hosts
+    other = list(bucket.other)
+    if keep is not None and len(hosts) > keep:
+        kept: set[str] = set()
+        for measure in range(3):
+            kept.update(heapq.nlargest(keep, hosts, key=lambda h: hosts[h][measure]))
+        for host, counts in hosts.items():
+            if host not in kept:
+                other[0] += counts[0]
+                other[1] += counts[1]
+                other[2] += counts[2]
+        hosts = {host: hosts[host] for host in kept}
+    return MinuteTop(
+        minute=minute,
+        hosts={h: Usage(bytes=c[0], packets=c[1], flows=c[2]) for h, c in hosts.items()},
+        protocols={p: Usage(bytes=c[0], packets=c[1], flows=c[2]) for p, c in bucket.protocols.items()},
+        other=Usage(bytes=other[0], packets=other[1], flows=other[2]),
+    )
 
 
 def _add(counts: Counts, usage: Usage) -> None:

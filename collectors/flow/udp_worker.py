@@ -31,11 +31,12 @@ from collectors.common.workers import Inbox, Turn, WorkerSetup, batch_payload
 from collectors.flow.decoder import LISTENER_VERSIONS, MAX_SEQUENCE_SCOPES, FlowDecoder, decoder_for, encode_records
 from collectors.flow.report import NOTHING, ExporterCounters, FlowSetup, WorkerReport, encode
 from collectors.flow.sequence import SequenceLog
-from collectors.flow.top import MinuteCounter
+from collectors.flow.top import WORKER_HOSTS, MinuteCounter
 
 log = configure_logging("flow.udp")
 
 REPORT_INTERVAL_S = 0.5
+TOP_INTERVAL_S = 2.0  # top talkers go to the main process this often: trimmed, they cost little
 RECEIVE_TIMEOUT_S = 0.1  # how long a worker holds the turn on a quiet socket, and how fast it stops
 BATCH = 512
 TOP_UP_BELOW = BATCH // 4
@@ -59,6 +60,7 @@ class Worker:
         self._out = out
         self._pid = os.getpid()
         self._peers: dict[str, tuple[str, int]] = {}
+        self._next_top = time.monotonic() + TOP_INTERVAL_S
         self._released: list[dict[str, Any]] = []  # records of held data a sibling's template freed
         self.stopping = False
 
@@ -74,6 +76,7 @@ class Worker:
         # What the kernel already accepted counts as received: take it before going.
         while not self._out.broken and self._take_batch(wait=False):
             pass
+        self._next_top = 0.0
         self._report()
 
     def _read_inbox(self) -> None:
@@ -126,7 +129,10 @@ class Worker:
     def _report(self) -> None:
         fresh = self.decoder.templates.take_fresh()
         exporters = self.decoder.stats.take()
-        top = self.top.take()
+        top = []
+        if time.monotonic() >= self._next_top:
+            self._next_top = time.monotonic() + TOP_INTERVAL_S
+            top = self.top.take(WORKER_HOSTS)
         sequences = self.sequences.take()
         if not (fresh or exporters or top or sequences):
             return
