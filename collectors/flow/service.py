@@ -5,10 +5,12 @@ default) that take turns at recvmmsg and decode on every core; this process pass
 records on to the engine in the order they were received and adds up what they report.
 It also keeps the union of the templates every worker learned: it hands each new one to the
 listener's other workers (a template and its data may reach different workers) and saves them
-under the state dir the engine gives, so a restart decodes data at once. Once a second it sends
-the engine the counters (`Counters`: messages are records; per exporter, with sequence gaps),
-the kernel drops per listener, and a DETAIL frame (`report.FlowReport`) with the exporters,
-the templates when they changed, and the busiest hosts and protocols of the current minute.
+under the state dir the engine gives, so a restart decodes data at once. It follows every
+exporter's sequence numbers across the workers (`sequence`), so only real holes count as loss.
+Once a second it sends the engine the counters (`Counters`: messages are records, sources are
+exporters), the kernel drops per listener, and a DETAIL frame (`report.FlowReport`) with the
+exporters' counters, the templates when they changed, and (every TOP_EVERY reports) the
+busiest hosts and protocols of the minutes that changed.
 """
 
 from __future__ import annotations
