@@ -59,6 +59,7 @@ CAPABILITIES: tuple[Capability, ...] = (
         buffer_service="flow",
         cli_group="flow",
         mode="flows",
+        built=True,
     ),
     Capability(
         name="snmptrap",

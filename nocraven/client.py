@@ -29,6 +29,7 @@ from nocraven.errors import ApiError, ErrorCode
 from nocraven.schema.buffer import BufferStats, Ledger, Purged, PurgeRequest
 from nocraven.schema.engine import BundleWritten, EngineStatus, StopRequested, SystemInfo
 from nocraven.schema.events import EVENT_TYPES, Event, Published, Snapshot
+from nocraven.schema.flow import FlowExporters, FlowTemplates, FlowTop
 from nocraven.schema.records import Record, decode_record
 from nocraven.schema.vpn import VpnStateChanged
 
@@ -239,6 +240,11 @@ def _export_lines(service: str, since: str | None = None, until: str | None = No
     return Call("GET", "/v1/buffer/export", bytes, _params(service=service, since=since, until=until))
 
 
+def _flow_top(by: str = "bytes", minutes: int = 5, limit: int | None = None) -> Call[FlowTop]:
+    """The busiest hosts and protocols over the last `minutes` (bytes, packets or flows)."""
+    return get("/v1/flow/top", FlowTop, by=by, minutes=minutes, limit=limit)
+
+
 class Api:
     """Every call of the control API, described once. A capability adds its calls here."""
 
@@ -257,6 +263,11 @@ class Api:
     buffer_tail = StreamEndpoint(_tail)
     buffer_export = StreamEndpoint(_export)
     buffer_export_lines = StreamEndpoint(_export_lines)
+
+    # flow
+    flow_exporters = Endpoint(lambda: get("/v1/flow/exporters", FlowExporters))
+    flow_templates = Endpoint(lambda: get("/v1/flow/templates", FlowTemplates))
+    flow_top = Endpoint(_flow_top)
 
 
 # ---- transports --------------------------------------------------------------------------------

@@ -20,6 +20,10 @@ one frame per batch taken, even if nothing in it was accepted. Every other frame
 `on_frame` as it comes. A worker that exits on its own is replaced (see below); one that keeps dying (`MAX_DEATHS`
 in `DEATH_WINDOW_S`) is a fault: `failure` says which and how, `on_failure` is called, and the
 collector exits so the engine restarts it with its backoff.
+
+The main process can also talk back: each worker gets a pipe of its own (`WorkerSetup.inbox`)
+on which `WorkerPool.broadcast` sends frames, e.g. what one worker learned that its siblings
+need (flow templates). A worker reads it between batches (`Inbox`).
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ from typing import Generic, TypeVar
 
 import msgspec
 
-from collectors.common.channel import ChannelError, FrameDecoder, FrameKind
+from collectors.common.channel import ChannelError, FrameDecoder, FrameKind, encode_frame
 from collectors.common.harness import enlarge_pipe
 
 READ_BYTES = 1 << 20
@@ -158,6 +162,31 @@ class WorkerSetup(msgspec.Struct, Generic[S], frozen=True, kw_only=True):
     slots: int = -1  # the TurnSlots memfd, -1 for none
     slot_count: int = 0
     slot: int = 0  # this worker's slot
+    inbox: int = -1  # the read end of this worker's pipe from the main process (`Inbox`)
+
+
+class Inbox:
+    """A worker's side of its pipe from the main process: frames, read without blocking."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._decoder = FrameDecoder()
+        if fd >= 0:
+            os.set_blocking(fd, False)
+
+    def read(self) -> list[tuple[FrameKind, bytes]]:
+        if self._fd < 0:
+            return []
+        frames: list[tuple[FrameKind, bytes]] = []
+        while True:
+            try:
+                data = os.read(self._fd, READ_BYTES)
+            except BlockingIOError:
+                return frames
+            if not data:  # the main process is gone; the turn pipe tells the worker to stop
+                self._fd = -1
+                return frames
+            frames += self._decoder.feed(data)
 
 
 class BatchOrder:
@@ -212,10 +241,12 @@ class BatchOrder:
 
 
 class _Worker:
-    def __init__(self, proc: subprocess.Popen[bytes], stdout: int, index: int) -> None:
+    def __init__(self, proc: subprocess.Popen[bytes], stdout: int, index: int, inbox: int = -1) -> None:
         self.proc = proc
         self.stdout = stdout
         self.index = index  # its TurnSlots slot
+        self.inbox = inbox  # write end of the worker's pipe from us
+        self.unsent = bytearray()  # frames for the inbox that did not fit the pipe yet
         self.decoder = FrameDecoder()
         self.done = asyncio.get_running_loop().create_future()
 
@@ -265,6 +296,8 @@ class WorkerPool:
         assert self._slots is not None
         turn_read, turn_write = self._turn_fds
         fds = (self._sock.fileno(), turn_read, turn_write, self._slots.fd)
+        inbox_read, inbox_write = os.pipe()
+        enlarge_pipe(inbox_write)
         setup = msgspec.json.encode(
             WorkerSetup(
                 fd=fds[0],
@@ -274,21 +307,49 @@ class WorkerPool:
                 slots=self._slots.fd,
                 slot_count=self._count,
                 slot=index,
+                inbox=inbox_read,
             )
         )
         read_fd, write_fd = os.pipe()
         enlarge_pipe(read_fd)
         proc = subprocess.Popen(
-            [sys.executable, "-m", self._module], stdin=subprocess.PIPE, stdout=write_fd, pass_fds=fds
+            [sys.executable, "-m", self._module], stdin=subprocess.PIPE, stdout=write_fd, pass_fds=(*fds, inbox_read)
         )
         os.close(write_fd)
+        os.close(inbox_read)
         assert proc.stdin is not None
         proc.stdin.write(setup)
         proc.stdin.close()
         os.set_blocking(read_fd, False)
-        worker = _Worker(proc, read_fd, index)
+        os.set_blocking(inbox_write, False)
+        worker = _Worker(proc, read_fd, index, inbox_write)
         asyncio.get_running_loop().add_reader(read_fd, self._read, worker)
         return worker
+
+    def broadcast(self, kind: FrameKind, payload: bytes, exclude_pid: int | None = None) -> None:
+        """Send a frame to every worker (but the one with `exclude_pid`); a worker whose pipe is
+        full gets it when the pipe drains, never blocking this loop."""
+        frame = encode_frame(kind, payload)
+        for worker in self._workers:
+            if worker.proc.pid == exclude_pid or worker.inbox < 0:
+                continue
+            pending = bool(worker.unsent)
+            worker.unsent += frame
+            if not pending:
+                self._send(worker)
+
+    def _send(self, worker: _Worker) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while worker.unsent:
+                written = os.write(worker.inbox, worker.unsent)
+                del worker.unsent[:written]
+        except BlockingIOError:
+            loop.add_writer(worker.inbox, self._send, worker)
+            return
+        except OSError:  # the worker is gone; its exit is reported by _read
+            worker.unsent.clear()
+        loop.remove_writer(worker.inbox)
 
     def _read(self, worker: _Worker) -> None:
         try:
@@ -309,8 +370,13 @@ class WorkerPool:
                 else:
                     self._on_frame(kind, payload)
             return
-        asyncio.get_running_loop().remove_reader(worker.stdout)
+        loop = asyncio.get_running_loop()
+        loop.remove_reader(worker.stdout)
         os.close(worker.stdout)
+        if worker.inbox >= 0:
+            loop.remove_writer(worker.inbox)
+            os.close(worker.inbox)
+            worker.inbox = -1
         code = worker.proc.wait()
         worker.done.set_result(code)
         if self._stopping:
