@@ -9,6 +9,7 @@ so they stop last and flush what the collectors handed them.
 from __future__ import annotations
 
 from nocraven.buffer.component import BufferComponent
+from nocraven.diag.component import DiagComponent
 from nocraven.engine.component import Component, EngineContext
 from nocraven.ingest.syslog import SyslogComponent
 
@@ -17,4 +18,5 @@ def build_components(ctx: EngineContext) -> list[Component]:
     return [
         BufferComponent(ctx),
         SyslogComponent(ctx),
+        DiagComponent(ctx),
     ]
