@@ -5,6 +5,7 @@ fourth job are refused before anything runs; cancelling or walking away stops th
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import threading
 import time
@@ -203,3 +204,20 @@ def test_a_fourth_job_is_refused_as_busy(api: Client, engine: RunningEngine) -> 
     assert detail.refused_busy >= 1 and detail.running == 0 and detail.max_running == 3
     # the slots are free again
     assert isinstance(finished(list(api.diag_port(wire.PortRequest(host="127.0.0.1", port=1)))), wire.PortSummary)
+
+
+@needs_icmp
+def test_stopping_the_engine_ends_running_jobs_as_cancelled(tmp_path: Path) -> None:
+    own_engine = start_engine(tmp_path / "engine", wait=60)
+    try:
+        with Client(own_engine.socket) as client:
+            stream = client.diag_ping(wire.PingRequest(host="127.0.0.1", count=1000, interval=0.1))
+            assert isinstance(next(stream), wire.JobStarted)
+            own_engine.proc.send_signal(signal.SIGTERM)
+            rest = list(stream)
+        assert own_engine.proc.wait(15) == 0
+    finally:
+        own_engine.stop()
+    ended = rest[-1]
+    assert isinstance(ended, wire.JobEnded) and ended.outcome == "cancelled"
+    assert "engine stopped" in own_engine.log()
