@@ -102,8 +102,10 @@ CAPABILITIES: tuple[Capability, ...] = (
         title="Diagnostics",
         description="network diagnostics",
         api_prefix="/v1/diag",
+        config_section="diag",
         cli_group="diag",
         mode="diagnostics",
+        built=True,
     ),
     Capability(
         name="health",

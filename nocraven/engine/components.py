@@ -9,6 +9,7 @@ so they stop last and flush what the collectors handed them.
 from __future__ import annotations
 
 from nocraven.buffer.component import BufferComponent
+from nocraven.diag.component import DiagComponent
 from nocraven.engine.component import Component, EngineContext
 from nocraven.ingest.flow import FlowComponent
 from nocraven.ingest.syslog import SyslogComponent
@@ -19,4 +20,5 @@ def build_components(ctx: EngineContext) -> list[Component]:
         BufferComponent(ctx),
         SyslogComponent(ctx),
         FlowComponent(ctx),
+        DiagComponent(ctx),
     ]
