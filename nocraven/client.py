@@ -30,6 +30,7 @@ from nocraven.schema.buffer import BufferStats, Ledger, Purged, PurgeRequest
 from nocraven.schema.engine import BundleWritten, EngineStatus, StopRequested, SystemInfo
 from nocraven.schema.events import EVENT_TYPES, Event, Published, Snapshot
 from nocraven.schema.records import Record, decode_record
+from nocraven.schema.snmptrap import MibAdded, MibUpload, TrapAgents, TrapMibs
 
 ENV_SOCKET = "NOCRAVEN_SOCKET"
 SYSTEM_SOCKET = Path("/run/nocraven/control.sock")
@@ -236,6 +237,11 @@ def _export_lines(service: str, since: str | None = None, until: str | None = No
     return Call("GET", "/v1/buffer/export", bytes, _params(service=service, since=since, until=until))
 
 
+def _add_mib(text: str, filename: str | None = None) -> Call[MibAdded]:
+    """Store a MIB file's text and restart the trap collector; answers once it compiled (or not)."""
+    return post("/v1/traps/mibs", MibAdded, MibUpload(text=text, filename=filename), timeout=150.0)
+
+
 class Api:
     """Every call of the control API, described once. A capability adds its calls here."""
 
@@ -254,6 +260,11 @@ class Api:
     buffer_tail = StreamEndpoint(_tail)
     buffer_export = StreamEndpoint(_export)
     buffer_export_lines = StreamEndpoint(_export_lines)
+
+    # SNMP traps
+    traps_agents = Endpoint(lambda: get("/v1/traps/agents", TrapAgents))
+    traps_mibs = Endpoint(lambda: get("/v1/traps/mibs", TrapMibs))
+    traps_add_mib = Endpoint(_add_mib)
 
 
 # ---- transports --------------------------------------------------------------------------------

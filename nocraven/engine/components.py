@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from nocraven.buffer.component import BufferComponent
 from nocraven.engine.component import Component, EngineContext
+from nocraven.ingest.snmptrap import SnmptrapComponent
 from nocraven.ingest.syslog import SyslogComponent
 
 
@@ -17,4 +18,5 @@ def build_components(ctx: EngineContext) -> list[Component]:
     return [
         BufferComponent(ctx),
         SyslogComponent(ctx),
+        SnmptrapComponent(ctx),
     ]

@@ -155,10 +155,12 @@ class CollectorProcess(Component):
             self._sample(payload, stored, now)
         elif kind == FrameKind.RECORDS_DURABLE:
             token, ndjson = payload[: TOKEN.size], payload[TOKEN.size :]
-            stored = self.sink.append(ndjson, now)
+            # No records (an SNMP INFORM retransmitted: only its ack is due): the answer is
+            # whether everything sent before is committed.
+            stored = self.sink.append(ndjson, now) if ndjson else 0
             self.records_stored += stored
             self._sample(ndjson, stored, now)
-            task = asyncio.get_running_loop().create_task(self._confirm(token, stored > 0))
+            task = asyncio.get_running_loop().create_task(self._confirm(token, stored > 0 or not ndjson))
             self._confirmations.add(task)
             task.add_done_callback(self._confirmations.discard)
         elif kind == FrameKind.COUNTERS:
@@ -173,10 +175,16 @@ class CollectorProcess(Component):
             for listener in self.bound:
                 self.log.info("%s listening on %s/%s", self.name, listener.address, listener.proto)
             ready()
+        elif kind == FrameKind.DETAIL:
+            self.on_detail(payload, now)
         elif kind == FrameKind.LOG:
             entry = self._payloads.log(payload)
             self.last_message = entry.message
             self.log.log(logging.getLevelName(entry.level.upper()), "%s", entry.message)
+
+    def on_detail(self, payload: bytes, now: float) -> None:
+        """A DETAIL frame: the collector's own report (its Struct is known to its engine part).
+        Raise `FrameError` for a payload that does not decode."""
 
     async def _confirm(self, token: bytes, stored: bool) -> None:
         """Tell the collector its records are on disk (or were not stored), in the order asked."""
