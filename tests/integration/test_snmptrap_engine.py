@@ -37,6 +37,7 @@ from tests.support.snmptrap import (
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.slow,
+    pytest.mark.timeout(600),  # the collector loads every MIB at start: ~5 s, far more on a busy machine
     pytest.mark.skipif(not shutil.which("snmptrap"), reason="needs net-snmp's snmptrap (Debian package snmp)"),
 ]
 
