@@ -140,7 +140,7 @@ class TrapService:
         self._encode_lines = msgspec.json.Encoder().encode_lines
         # The pending batch and the durable sends are shared with the thread that reads the
         # engine's answers (it flushes INFORMs that gathered while a commit was under way).
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # reentrant: a closed channel answers `send` inline
         self._pending = _Pending()
         self._batches = 0  # durable batches sent
         self._in_flight = 0  # durable batches the engine has not answered yet
@@ -148,8 +148,11 @@ class TrapService:
 
     # ---- receiving --------------------------------------------------------------------------
 
-    def run(self) -> None:
-        read_engine_frames(0, self.durability, on_end=self.stop)
+    def run(self, engine_fd: int | None = 0) -> None:
+        """Receive until stopped. The engine's answers are read from `engine_fd` (stdin); a test
+        passes None and answers through `durability.confirm` itself."""
+        if engine_fd is not None:
+            read_engine_frames(engine_fd, self.durability, on_end=self.stop)
         next_report = time.monotonic() + REPORT_INTERVAL_S
         while not self.stopping and not self.out.broken:
             self._take(wait=True)
