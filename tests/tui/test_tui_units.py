@@ -128,12 +128,12 @@ def test_modes_are_numbered_in_registry_order_with_system_last() -> None:
         ("1", "dashboard"),
         ("2", "buffer"),
         ("3", "live"),
-        ("4", "system"),
+        ("4", "traps"),
+        ("5", "system"),
     ]
     assert REGISTRY[-1].name == "system"
     assert reserved_names() == [
         "flows",
-        "traps",
         "windows",
         "forwarding",
         "vpn",
@@ -160,8 +160,8 @@ def test_a_capability_screen_is_one_line(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setitem(SCREENS, "radar", RadarScreen)
     built = built_modes(registry(capabilities))
     assert [(m.key, m.spec.name, m.spec.title) for m in built][-2:] == [
-        ("4", "radar", "Radar"),
-        ("5", "system", "System"),
+        ("5", "radar", "Radar"),
+        ("6", "system", "System"),
     ]
     assert built[-2].spec.help == "What the radar sees" and built[-2].spec.component == "radar"
 
