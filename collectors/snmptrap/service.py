@@ -23,7 +23,7 @@ import threading
 import time
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -40,9 +40,10 @@ from collectors.common.harness import (
 from collectors.common.settings import parse_listen
 from collectors.common.udp import BatchReceiver, kernel_drops, set_receive_buffer
 from collectors.snmptrap.acks import AckQueue, ReportLimit
-from collectors.snmptrap.receiver import TrapReceiver
 from collectors.snmptrap.report import MibStatus, ReceiveCounters, TrapReport, TrapSetup
-from collectors.snmptrap.startup import open_receiver
+
+if TYPE_CHECKING:
+    from collectors.snmptrap.receiver import TrapReceiver
 
 log = configure_logging("snmptrap")
 
@@ -363,6 +364,8 @@ def main() -> None:
         # One clear line for the engine's log and status; the engine retries with backoff.
         out.log("error", str(exc))
         raise SystemExit(3) from None
+    from collectors.snmptrap.startup import open_receiver  # pysnmp: only for a receiver that listens
+
     mib_dir = setup.mib_dir or settings.mib_dir
     opened = open_receiver(dataclasses.replace(settings, mib_dir=mib_dir), Path(setup.state_dir), started)
     for problem in opened.problems:
