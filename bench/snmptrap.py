@@ -10,7 +10,7 @@ step with no loss (sent minus stored: records in the buffer, lines in snmptrapd'
 
 Only 127.0.0.1; bounded in time (a few seconds a step, at most one lossy step a series). The
 receivers run one after the other, never together. As root, NoC Raven's collector takes a
-16 MiB receive buffer (SO_RCVBUFFORCE); snmptrapd is given `serverRecvBuf` of the same size,
+16 MiB receive buffer (SO_RCVBUFFORCE); snmptrapd is given `serverRecvBuf` of the same size (an `[snmp]` token),
 which the kernel caps at net.core.rmem_max (reported below).
 
 Prints one JSON document on stdout; progress goes to stderr.
@@ -207,7 +207,7 @@ createUser -e 0x{AGENT_ENGINE_ID.hex()} {USER.name} SHA {USER.auth_key} AES {USE
 authUser log {USER.name} priv
 format1 %B %N %v\\n
 format2 %B %v\\n
-serverRecvBuf {RECEIVE_BUFFER_BYTES}
+[snmp] serverRecvBuf {RECEIVE_BUFFER_BYTES}
 doNotRetainNotificationLogs yes
 """
     )
