@@ -10,8 +10,9 @@ step with no loss (sent minus stored: records in the buffer, lines in snmptrapd'
 
 Only 127.0.0.1; bounded in time (a few seconds a step, at most one lossy step a series). The
 receivers run one after the other, never together. As root, NoC Raven's collector takes a
-16 MiB receive buffer (SO_RCVBUFFORCE); snmptrapd is given `serverRecvBuf` of the same size (an `[snmp]` token),
-which the kernel caps at net.core.rmem_max (reported below).
+16 MiB receive buffer (SO_RCVBUFFORCE); snmptrapd is given `serverRecvBuf` of the same size
+(an `[snmp]` token in its config; without it snmptrapd keeps the 208 KiB default and loses traps
+at a few thousand a second), which the kernel caps at twice net.core.rmem_max (reported below).
 
 Prints one JSON document on stdout; progress goes to stderr.
 Usage: python bench/snmptrap.py [--seconds 3] [--rates 5000,10000,...] [--only nocraven|snmptrapd]
