@@ -70,6 +70,7 @@ CAPABILITIES: tuple[Capability, ...] = (
         buffer_service="trap",
         cli_group="traps",
         mode="traps",
+        built=True,
     ),
     Capability(
         name="winevents",

@@ -33,6 +33,7 @@ from nocraven.schema.engine import BundleWritten, EngineStatus, StopRequested, S
 from nocraven.schema.events import EVENT_TYPES, Event, Published, Snapshot
 from nocraven.schema.flow import FlowExporters, FlowTemplates, FlowTop
 from nocraven.schema.records import Record, decode_record
+from nocraven.schema.snmptrap import MibAdded, MibUpload, TrapAgents, TrapMibs
 from nocraven.schema.vpn import VpnStateChanged
 
 __all__ = ["AsyncClient", "Client", "EngineUnreachable", "VpnStateChanged", "default_socket"]
@@ -287,6 +288,11 @@ def _diag_cancel(job_id: str) -> Call[diag_wire.JobCancelled]:
     return post(f"/v1/diag/jobs/{quote(job_id, safe='')}/cancel", diag_wire.JobCancelled, timeout=5.0)
 
 
+def _add_mib(text: str, filename: str | None = None) -> Call[MibAdded]:
+    """Store a MIB file's text and restart the trap collector; answers once it compiled (or not)."""
+    return post("/v1/traps/mibs", MibAdded, MibUpload(text=text, filename=filename), timeout=150.0)
+
+
 class Api:
     """Every call of the control API, described once. A capability adds its calls here."""
 
@@ -321,6 +327,10 @@ class Api:
     diag_port = StreamEndpoint(_diag_port)
     diag_jobs = Endpoint(lambda: get("/v1/diag/jobs", diag_wire.DiagJobs))
     diag_cancel = Endpoint(_diag_cancel)
+    # SNMP traps
+    traps_agents = Endpoint(lambda: get("/v1/traps/agents", TrapAgents))
+    traps_mibs = Endpoint(lambda: get("/v1/traps/mibs", TrapMibs))
+    traps_add_mib = Endpoint(_add_mib)
 
 
 # ---- transports --------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ class ErrorCode(StrEnum):
     TIMEOUT = "timeout"
     TOO_SLOW = "too_slow"  # a stream reader fell too far behind and was cut off
     UNREACHABLE = "unreachable"  # (client side) no engine answers on the socket
+    WRITE_FAILED = "write_failed"  # the engine could not write a file it was given (permissions, disk)
     INTERNAL = "internal"
 
 
@@ -42,6 +43,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.TIMEOUT: 504,
     ErrorCode.TOO_SLOW: 503,
     ErrorCode.UNREACHABLE: 503,
+    ErrorCode.WRITE_FAILED: 500,
     ErrorCode.INTERNAL: 500,
 }
 

@@ -17,6 +17,7 @@ from nocraven_tui.screens.dashboard import DashboardScreen
 from nocraven_tui.screens.flows import FlowsScreen
 from nocraven_tui.screens.live import LiveScreen
 from nocraven_tui.screens.system import SystemScreen
+from nocraven_tui.screens.traps import TrapsScreen
 
 NUMBER_KEYS = "1234567890"
 
@@ -24,6 +25,7 @@ NUMBER_KEYS = "1234567890"
 SCREENS: dict[str, type[ModeScreen]] = {
     "buffer": BufferScreen,
     "flows": FlowsScreen,
+    "traps": TrapsScreen,
 }
 
 

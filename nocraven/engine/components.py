@@ -12,6 +12,7 @@ from nocraven.buffer.component import BufferComponent
 from nocraven.diag.component import DiagComponent
 from nocraven.engine.component import Component, EngineContext
 from nocraven.ingest.flow import FlowComponent
+from nocraven.ingest.snmptrap import SnmptrapComponent
 from nocraven.ingest.syslog import SyslogComponent
 
 
@@ -21,4 +22,5 @@ def build_components(ctx: EngineContext) -> list[Component]:
         SyslogComponent(ctx),
         FlowComponent(ctx),
         DiagComponent(ctx),
+        SnmptrapComponent(ctx),
     ]

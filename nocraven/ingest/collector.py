@@ -155,10 +155,12 @@ class CollectorProcess(Component):
             self._sample(payload, stored, now)
         elif kind == FrameKind.RECORDS_DURABLE:
             token, ndjson = payload[: TOKEN.size], payload[TOKEN.size :]
-            stored = self.sink.append(ndjson, now)
+            # No records (an SNMP INFORM retransmitted: only its ack is due): the answer is
+            # whether everything sent before is committed.
+            stored = self.sink.append(ndjson, now) if ndjson else 0
             self.records_stored += stored
             self._sample(ndjson, stored, now)
-            task = asyncio.get_running_loop().create_task(self._confirm(token, stored > 0))
+            task = asyncio.get_running_loop().create_task(self._confirm(token, stored > 0 or not ndjson))
             self._confirmations.add(task)
             task.add_done_callback(self._confirmations.discard)
         elif kind == FrameKind.COUNTERS:
