@@ -155,3 +155,10 @@ def test_noc_verdicts() -> None:
     verdict, _, detail = noc_verdict("port", log)
     assert verdict == "FAIL" and "refused" in detail
     assert noc_verdict("ping", None)[0] == "-"
+
+
+def test_the_tech_role_may_run_diagnostics_and_read_only_tokens_may_not() -> None:
+    assert ConsoleState(role_override="tech").can_diagnose
+    assert ConsoleState(role_override="admin").can_diagnose
+    assert not ConsoleState(role_override="read").can_diagnose
+    assert not ConsoleState().can_diagnose  # no snapshot yet: role unknown
