@@ -14,6 +14,7 @@ from nocraven.capabilities import CAPABILITIES, Capability
 from nocraven_tui.screens.base import ModeScreen
 from nocraven_tui.screens.buffer import BufferScreen
 from nocraven_tui.screens.dashboard import DashboardScreen
+from nocraven_tui.screens.diagnostics import DiagnosticsScreen
 from nocraven_tui.screens.flows import FlowsScreen
 from nocraven_tui.screens.live import LiveScreen
 from nocraven_tui.screens.system import SystemScreen
@@ -26,6 +27,7 @@ SCREENS: dict[str, type[ModeScreen]] = {
     "buffer": BufferScreen,
     "flows": FlowsScreen,
     "traps": TrapsScreen,
+    "diagnostics": DiagnosticsScreen,
 }
 
 
