@@ -30,6 +30,7 @@ from nocraven.schema.buffer import BufferStats, Ledger, Purged, PurgeRequest
 from nocraven.schema.engine import BundleWritten, EngineStatus, StopRequested, SystemInfo
 from nocraven.schema.events import EVENT_TYPES, Event, Published, Snapshot
 from nocraven.schema.records import Record, decode_record
+from nocraven.schema.winevents import WineventsAgents
 
 ENV_SOCKET = "NOCRAVEN_SOCKET"
 SYSTEM_SOCKET = Path("/run/nocraven/control.sock")
@@ -254,6 +255,9 @@ class Api:
     buffer_tail = StreamEndpoint(_tail)
     buffer_export = StreamEndpoint(_export)
     buffer_export_lines = StreamEndpoint(_export_lines)
+
+    # winevents
+    winevents_agents = Endpoint(lambda: get("/v1/winevents/agents", WineventsAgents))
 
 
 # ---- transports --------------------------------------------------------------------------------
