@@ -29,22 +29,24 @@ def render_agents(data: WineventsAgents) -> None:
     if not data.agents:
         err.print("no agent token is configured (winevents.tokens), so every request is refused", markup=False)
         return
+    wide = out.width >= 120  # the sender's address only where it fits beside the rest
     table = Table(box=None, pad_edge=False)
     for column, justify in [
         ("agent", "left"),
         ("events", "right"),
         ("security", "right"),
-        ("duplicates", "right"),
+        ("dupes", "right"),
         ("refused", "right"),
         ("errors", "right"),
         ("dialect", "left"),
         ("last seen", "left"),
-        ("from", "left"),
+        *([("from", "left")] if wide else []),
         ("last error", "left"),
     ]:
         table.add_column(column, justify=justify, no_wrap=column != "last error")  # type: ignore[arg-type]
     now = time.time()
     for name, agent in data.agents.items():
+        seen = f"{human_duration(now - agent.last_seen)} ago" if agent.last_seen is not None else "never"
         table.add_row(
             name,
             f"{agent.events:,}",
@@ -53,8 +55,8 @@ def render_agents(data: WineventsAgents) -> None:
             f"{agent.refused_events:,}",
             f"{agent.errors:,}",
             agent.last_dialect or "-",
-            f"{human_duration(now - agent.last_seen)} ago" if agent.last_seen is not None else "never",
-            agent.last_source or "-",
+            seen,
+            *([agent.last_source or "-"] if wide else []),
             agent.last_error or "",
         )
     out.print(table)
