@@ -333,7 +333,7 @@ class WineventsServer:
                 f"the events could not be stored ({type(exc).__name__}); nothing was kept, retry later",
                 {"Retry-After": str(self.settings.retry_after_s)},
             ) from None
-        self.recent.remember(batch.records)
+        self.recent.remember_identities(batch.identities)
 
     def _account(self, agent: str, request: web.Request, batch: Batch, size: int) -> None:
         stats = self.agents.get(agent)
