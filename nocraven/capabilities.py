@@ -59,6 +59,7 @@ CAPABILITIES: tuple[Capability, ...] = (
         buffer_service="flow",
         cli_group="flow",
         mode="flows",
+        built=True,
     ),
     Capability(
         name="snmptrap",
@@ -102,8 +103,10 @@ CAPABILITIES: tuple[Capability, ...] = (
         title="Diagnostics",
         description="network diagnostics",
         api_prefix="/v1/diag",
+        config_section="diag",
         cli_group="diag",
         mode="diagnostics",
+        built=True,
     ),
     Capability(
         name="health",

@@ -13,6 +13,9 @@ Frame: 1 byte kind, 4 bytes big-endian payload length, payload. The payloads are
 - RECORDS_DURABLE: an 8-byte token, then NDJSON as in RECORDS; the engine answers on the
   collector's stdin with DURABLE once those records (and all before them) are committed to disk
   (`collectors.common.durable`), so a collector can acknowledge its sender only then.
+- DETAIL: what only one collector reports, typed by that collector's own Struct (flow:
+  `collectors.flow.report.FlowReport`); the same kind carries a UDP worker's report to its
+  collector's main process and the main process's messages to its workers
 
 From the engine to the collector, on the collector's stdin:
 - SETTINGS: the collector's settings object (its `settings.py`), first and once
@@ -37,6 +40,7 @@ class FrameKind(IntEnum):
     RECORDS_DURABLE = 6
     SETTINGS = 7
     DURABLE = 8
+    DETAIL = 9
 
 
 class ChannelError(Exception):

@@ -28,6 +28,7 @@ from nocraven.capabilities import buffer_services
 from nocraven.config import environment
 from nocraven.config.engine import ApiConfig, EngineConfig, LogLevel
 from nocraven.config.walker import ConfigError, build, to_plain
+from nocraven.diag.settings import DiagSettings
 
 ENV_CONFIG = "NOCRAVEN_CONFIG"
 
@@ -41,6 +42,7 @@ __all__ = [
     "BufferSettings",
     "Config",
     "ConfigError",
+    "DiagSettings",
     "EngineConfig",
     "FlowSettings",
     "LogLevel",
@@ -70,6 +72,7 @@ class Config:
     flow: FlowSettings = field(default_factory=FlowSettings)
     snmptrap: SnmptrapSettings = field(default_factory=SnmptrapSettings)
     winevents: WineventsSettings = field(default_factory=WineventsSettings)
+    diag: DiagSettings = field(default_factory=DiagSettings)
     source: str = field(default="<defaults>", metadata={"internal": True})
 
     def sections(self) -> dict[str, Any]:

@@ -9,7 +9,9 @@ so they stop last and flush what the collectors handed them.
 from __future__ import annotations
 
 from nocraven.buffer.component import BufferComponent
+from nocraven.diag.component import DiagComponent
 from nocraven.engine.component import Component, EngineContext
+from nocraven.ingest.flow import FlowComponent
 from nocraven.ingest.syslog import SyslogComponent
 from nocraven.ingest.winevents import WineventsComponent
 
@@ -18,5 +20,7 @@ def build_components(ctx: EngineContext) -> list[Component]:
     return [
         BufferComponent(ctx),
         SyslogComponent(ctx),
+        FlowComponent(ctx),
+        DiagComponent(ctx),
         WineventsComponent(ctx),
     ]

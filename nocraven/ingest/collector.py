@@ -176,6 +176,8 @@ class CollectorProcess(Component):
             for listener in self.bound:
                 self.log.info("%s listening on %s/%s", self.name, listener.address, listener.proto)
             ready()
+        elif kind == FrameKind.DETAIL:
+            self.on_detail(payload, now)
         elif kind == FrameKind.LOG:
             entry = self._payloads.log(payload)
             self.last_message = entry.message
@@ -190,6 +192,11 @@ class CollectorProcess(Component):
         stdin.write(encode_frame(FrameKind.DURABLE, token + (b"\x01" if durable else b"\x00")))
         with contextlib.suppress(ConnectionError):
             await stdin.drain()
+
+    def on_detail(self, payload: bytes, now: float) -> None:
+        """A DETAIL frame: what only this collector reports, in its own Struct (raise
+        FrameError for one that does not decode). Collectors without one never send it."""
+        raise FrameError(f"DETAIL frame: the {self.name} collector has none")
 
     def _sample(self, chunk: bytes, count: int, now: float) -> None:
         self._since_sample += count
