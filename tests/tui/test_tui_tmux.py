@@ -78,7 +78,7 @@ def test_console_modes_in_a_real_terminal(shared_engine: RunningEngine, tmux: Tm
     tmux.start(str(CONSOLE), console_env(shared_engine))
     screen = tmux.wait_for("engine up")
     assert status["hostname"][:8] in screen
-    assert "1 Dashboard" in screen and "4 Windows" in screen and "5 System" in screen
+    assert "1 Dashboard" in screen and "5 Windows" in screen and "6 System" in screen
     assert "Components" in screen
 
     tmux.keys("2")
@@ -88,7 +88,7 @@ def test_console_modes_in_a_real_terminal(shared_engine: RunningEngine, tmux: Tm
     screen = tmux.wait_for("following", timeout=5)
     assert "sampled of" in screen
 
-    tmux.keys("5")
+    tmux.keys("6")
     screen = tmux.wait_for("Interfaces", timeout=5)
     assert status["version"] in screen and "127.0.0.1/8" in screen
 
