@@ -81,6 +81,7 @@ CAPABILITIES: tuple[Capability, ...] = (
         buffer_service="winevent",
         cli_group="winevents",
         mode="windows",
+        built=True,
     ),
     Capability(
         name="forward",

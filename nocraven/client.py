@@ -35,6 +35,7 @@ from nocraven.schema.flow import FlowExporters, FlowTemplates, FlowTop
 from nocraven.schema.records import Record, decode_record
 from nocraven.schema.snmptrap import MibAdded, MibUpload, TrapAgents, TrapMibs
 from nocraven.schema.vpn import VpnStateChanged
+from nocraven.schema.winevents import WineventsAgents
 
 __all__ = ["AsyncClient", "Client", "EngineUnreachable", "VpnStateChanged", "default_socket"]
 
@@ -331,6 +332,9 @@ class Api:
     traps_agents = Endpoint(lambda: get("/v1/traps/agents", TrapAgents))
     traps_mibs = Endpoint(lambda: get("/v1/traps/mibs", TrapMibs))
     traps_add_mib = Endpoint(_add_mib)
+
+    # winevents
+    winevents_agents = Endpoint(lambda: get("/v1/winevents/agents", WineventsAgents))
 
 
 # ---- transports --------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from nocraven_tui.screens.flows import FlowsScreen
 from nocraven_tui.screens.live import LiveScreen
 from nocraven_tui.screens.system import SystemScreen
 from nocraven_tui.screens.traps import TrapsScreen
+from nocraven_tui.screens.windows import WindowsScreen
 
 NUMBER_KEYS = "1234567890"
 
@@ -28,6 +29,7 @@ SCREENS: dict[str, type[ModeScreen]] = {
     "flows": FlowsScreen,
     "traps": TrapsScreen,
     "diagnostics": DiagnosticsScreen,
+    "windows": WindowsScreen,
 }
 
 

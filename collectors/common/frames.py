@@ -101,8 +101,10 @@ class FrameError(Exception):
 class PayloadDecoder:
     """Typed decoding of frame payloads; every error is a FrameError naming the frame kind."""
 
-    def __init__(self) -> None:
-        self._counters = msgspec.json.Decoder(Counters)
+    def __init__(self, counters: type[Counters] = Counters) -> None:
+        # A collector with counters of its own sends a subclass of Counters (winevents: per
+        # agent); its engine part decodes that, and any other reader gets the common part.
+        self._counters = msgspec.json.Decoder(counters)
         self._drops = msgspec.json.Decoder(list[Drop])
         self._ready = msgspec.json.Decoder(Ready)
         self._log = msgspec.json.Decoder(LogLine)

@@ -14,6 +14,7 @@ from nocraven.engine.component import Component, EngineContext
 from nocraven.ingest.flow import FlowComponent
 from nocraven.ingest.snmptrap import SnmptrapComponent
 from nocraven.ingest.syslog import SyslogComponent
+from nocraven.ingest.winevents import WineventsComponent
 
 
 def build_components(ctx: EngineContext) -> list[Component]:
@@ -23,4 +24,5 @@ def build_components(ctx: EngineContext) -> list[Component]:
         FlowComponent(ctx),
         DiagComponent(ctx),
         SnmptrapComponent(ctx),
+        WineventsComponent(ctx),
     ]

@@ -59,6 +59,7 @@ class RecordSink:
 class CollectorProcess(Component):
     module: ClassVar[str]  # e.g. "collectors.syslog.service"
     service: ClassVar[str]  # the buffer service its records belong to
+    counters_type: ClassVar[type[Counters]] = Counters  # its COUNTERS payload (a subclass for more)
 
     def __init__(self, ctx: EngineContext) -> None:
         super().__init__(ctx)
@@ -72,7 +73,7 @@ class CollectorProcess(Component):
         self._rate_mark: tuple[float, int] | None = None
         self._next_sample = 0.0
         self._since_sample = 0
-        self._payloads = PayloadDecoder()
+        self._payloads = PayloadDecoder(self.counters_type)
         self._stdin: asyncio.StreamWriter | None = None
         self._confirmations: set[asyncio.Task[None]] = set()
 
@@ -105,9 +106,6 @@ class CollectorProcess(Component):
             )
         finally:
             self.bound = []
-            self._stdin = None
-            for task in list(self._confirmations):
-                task.cancel()
             if proc.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
                     proc.terminate()
@@ -119,6 +117,11 @@ class CollectorProcess(Component):
                     with contextlib.suppress(ProcessLookupError):
                         proc.kill()
                 await proc.wait()
+            # Confirmations went on while the collector stopped (the buffer stops after it), so
+            # a sender answered during the stop was answered the truth; nothing is left to say.
+            self._stdin = None
+            for task in list(self._confirmations):
+                task.cancel()
             stderr_task.cancel()
 
     async def _pump(self, stdout: asyncio.StreamReader, decoder: FrameDecoder, ready: Callable[[], None]) -> None:

@@ -21,8 +21,9 @@ from nocraven.schema.buffer import BufferStats
 from nocraven.schema.engine import SystemInfo
 from nocraven.schema.events import Published
 from nocraven.schema.snmptrap import TrapAgents, TrapMibs
+from nocraven.schema.winevents import WineventsAgents
 from nocraven_tui import exchange, messages
-from nocraven_tui.screens import traps
+from nocraven_tui.screens import traps, windows
 from nocraven_tui.screens.system import SYSTEM as SYSTEM_READ
 
 NOW = 1_795_759_200.0  # 2026-11-27 06:00:00 UTC
@@ -34,7 +35,6 @@ PLANNED = {
     "health": "health monitoring",
     "ports": "listener port management",
     "vpn": "VPN management",
-    "winevents": "the Windows event collector",
 }
 
 
@@ -101,6 +101,19 @@ def _status(role: str) -> dict[str, Any]:
             "sources": {},
         },
     }
+    components["winevents"] = {
+        "state": "running",
+        "since": STARTED + 2,
+        "restarts": 0,
+        "last_error": None,
+        "detail": {
+            "listeners": [
+                {"listener": "listen", "proto": "tcp", "address": "0.0.0.0:8084", "counters": {"messages": 412_907}}
+            ],
+            "totals": _winevents_counters(-1),
+            "sources": {"10.20.8.5": {"messages": 301_220, "formats": {"winlogbeat": 301_220}, "last_seen": NOW - 2}},
+        },
+    }
     return {
         "version": "0.1.0",
         "hostname": "raven-arena-01",
@@ -128,6 +141,21 @@ def _syslog_counters(t: int) -> dict[str, Any]:
         "framing_errors": 0,
         "rate_mps": round(rate, 1),
         "sources": 37,
+        "records_stored": messages_total,
+        "lost_without_buffer": 0,
+    }
+
+
+def _winevents_counters(t: int) -> dict[str, Any]:
+    messages_total = 412_907 + 40 * t
+    return {
+        "messages": messages_total,
+        "bytes": messages_total * 820,
+        "rejected": 3,
+        "kernel_drops": 0,
+        "framing_errors": 0,
+        "rate_mps": round(40 + 8 * math.sin(t / 11), 1),
+        "sources": 4,
         "records_stored": messages_total,
         "lost_without_buffer": 0,
     }
@@ -239,6 +267,15 @@ def watch_lines(role: str = "admin") -> list[dict[str, Any]]:
                 "kind": "counters.updated",
                 "at": at,
                 "data": {"component": "buffer", "counters": _buffer_counters(t)},
+            }
+        )
+        seq += 1
+        lines.append(
+            {
+                "seq": seq,
+                "kind": "counters.updated",
+                "at": at,
+                "data": {"component": "winevents", "counters": _winevents_counters(t)},
             }
         )
     records = _records()
@@ -428,6 +465,8 @@ def replay(app: App[Any], role: str = "admin") -> None:
         assert message is not None
         app.post_message(message)
     extra: list[Message] = [
+        messages.ReadCompleted(windows.AGENTS.key, msgspec.convert(WINEVENTS_AGENTS, WineventsAgents)),
+        messages.ReadCompleted(windows.RECENT_EVENTS.key, _winevent_records()),
         messages.ReadCompleted(exchange.BUFFER_STATS.key, msgspec.convert(BUFFER_STATS, BufferStats)),
         messages.ReadCompleted(SYSTEM_READ.key, msgspec.convert(SYSTEM, SystemInfo)),
         messages.ReadCompleted(traps.TRAP_AGENTS.key, msgspec.convert(TRAP_AGENTS, TrapAgents)),
@@ -436,3 +475,53 @@ def replay(app: App[Any], role: str = "admin") -> None:
     ]
     for message in extra:
         app.post_message(message)
+
+
+# The Windows screen's reads: the newest winevent records and the agents.
+WINEVENT_SAMPLES = [
+    ("DC01.venue.local", 4624, None, "An account was successfully logged on."),
+    ("POS-07.venue.local", 4625, "logon.failure", "An account failed to log on."),
+    ("DC01.venue.local", 4740, "account.lockout", "A user account was locked out."),
+    ("FS01.venue.local", 7, None, "The device, \\Device\\Harddisk1\\DR1, has a bad block."),
+    ("POS-07.venue.local", 4625, "logon.failure", "An account failed to log on."),
+    ("DC01.venue.local", 4728, "group.member_added", "A member was added to a security-enabled global group."),
+]
+
+
+def _winevent_records() -> list[dict[str, Any]]:
+    records = []
+    for i in range(24):
+        computer, event_id, security, message = WINEVENT_SAMPLES[i % len(WINEVENT_SAMPLES)]
+        records.append(
+            {
+                "service": "winevent",
+                "received_at": f"2026-11-27T05:5{6 + i // 8}:{(i % 8) * 7:02d}.000Z",
+                "source": "10.20.8.5:50211",
+                "event_id": event_id,
+                "channel": "System" if event_id == 7 else "Security",
+                "computer": computer,
+                "level": "information",
+                "record_id": 1_193_400 + i,
+                "time_created": f"2026-11-27T05:5{6 + i // 8}:{(i % 8) * 7:02d}Z",
+                "message": message,
+                "event_data": {},
+                "dialect": "winlogbeat",
+                "security": security,
+                "agent": "dc01",
+                "parse_warnings": [],
+            }
+        )
+    return records
+
+
+WINEVENTS_AGENTS: dict[str, Any] = {
+    "agents": {
+        "(unauthenticated)": {"requests": 3, "errors": 3, "last_seen": NOW - 600, "last_error": "bad token"},
+        "dc01": {"requests": 9_400, "events": 301_220, "security_events": 1_204, "last_seen": NOW - 2},
+        "pos-07": {"requests": 2_100, "events": 111_687, "security_events": 96, "last_seen": NOW - 4},
+        "fs01": {},
+    },
+    "configured": ["dc01", "fs01", "pos-07"],
+    "listeners": [],
+    "busy_refusals": 0,
+}

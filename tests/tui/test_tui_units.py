@@ -351,3 +351,21 @@ def test_login_shell_refuses_anything_but_nocraven(command: str, capsys: pytest.
     assert login.run_restricted(command) == login.REFUSED
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "only `nocraven ...` commands are allowed" in err
+
+
+# ---- Windows screen ---------------------------------------------------------------------------
+
+
+def test_windows_counts_failed_logons_per_minute_and_events_per_computer() -> None:
+    from nocraven_tui.screens.windows import failed_logons_per_minute, per_computer
+
+    records = [
+        {"computer": "DC01", "security": "logon.failure", "received_at": "2026-11-27T05:58:01.000Z"},
+        {"computer": "DC01", "security": None, "received_at": "2026-11-27T05:58:30.000Z"},
+        {"computer": "POS-07", "security": "logon.failure", "received_at": "2026-11-27T05:59:02.000Z"},
+        {"computer": "POS-07", "security": "logon.failure", "received_at": "2026-11-27T05:59:40.000Z"},
+        {"computer": "POS-07", "security": "account.lockout", "received_at": "2026-11-27T05:59:41.000Z"},
+        {"computer": None, "security": None, "received_at": "2026-11-27T05:59:50.000Z"},
+    ]
+    assert failed_logons_per_minute(records) == [("2026-11-27T05:58", 1), ("2026-11-27T05:59", 2)]
+    assert per_computer(records) == [("POS-07", 3, 3), ("DC01", 2, 1), ("-", 1, 0)]
