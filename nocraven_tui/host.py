@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from nocraven_tui.exchange import Read, Write
+from nocraven_tui.exchange import EngineMatch, Read, Write
 from nocraven_tui.state import ConsoleState
 from nocraven_tui.theme import Glyphs
 
@@ -23,6 +23,10 @@ class ConsoleHost(Protocol):
 
     def write(self, write: Write[Any]) -> None:
         """Change the box; the outcome lands in `state.writes[write.key]` and topic "action"."""
+
+    def follow_matching(self, match: EngineMatch | None) -> None:
+        """Follow every record the engine finds matching `match` (records land in `state.matched`,
+        an end in `state.match_ended` and topic "live_match"); None stops it."""
 
     def show_error(self, title: str, message: str, code: str | None = None) -> None: ...
 
