@@ -111,6 +111,6 @@ class StatusHeader(Widget):
             if supervisor is None:
                 return f"{head}; nothing starts it again: start it on the box"
             return f"{head}; {supervisor} starts it again, waiting for it"
-        head = f"{stale}. {reason}" if stale else reason
+        head = stale or reason  # when stale, the reason is in the alerts: the banner stays short
         retry = max(0.0, (state.retry_at or now) - now)
         return f"{head}; reconnecting in {retry:.0f}s (press ctrl+p, Reconnect)"
