@@ -25,18 +25,29 @@ from textual.worker import Worker, WorkerState
 from nocraven.client import default_socket
 from nocraven_tui import messages
 from nocraven_tui.connection import EngineLink
-from nocraven_tui.exchange import Read, Stream, Write
+from nocraven_tui.exchange import EngineMatch, Read, Stream, Write
 from nocraven_tui.host import ConsoleHost
 from nocraven_tui.modes import BuiltMode, built_modes
 from nocraven_tui.screens.base import ModeScreen
 from nocraven_tui.state import ConsoleState
 from nocraven_tui.theme import ASCII, MODERN, PLAIN, UNICODE, PlainScrollBarRender, wants_plain
 from nocraven_tui.widgets.error import ErrorModal
+from nocraven_tui.widgets.keys import KeysModal
 
 LINK_WORKER = "engine-link"
+MATCH_WORKER = "live-match"
 Work = Callable[[], Coroutine[None, None, None]]
 PREWARM_AFTER_S = 0.3  # after the first paint with engine data
 QUIET_READ_CODES = frozenset({"not_available", "not_found", "unreachable"})
+
+
+# Textual's own keys (tab focus, copy, ctrl+q, the palette's): not listed as the console's keys.
+TEXTUAL_KEYS = frozenset(
+    (key.strip(), binding.action)
+    for binding in (*App.BINDINGS, *Screen.BINDINGS, Binding(App.COMMAND_PALETTE_BINDING, "command_palette"))
+    if isinstance(binding, Binding)
+    for key in binding.key.split(",")
+)
 
 
 def _mode_bindings() -> list[BindingType]:
@@ -53,8 +64,11 @@ class NocRavenApp(App[None]):
     DEFAULT_MODE = built_modes()[0].spec.name  # the first screen paints without a detour
     BINDINGS = [
         *_mode_bindings(),
+        Binding("question_mark", "show_keys", "Keys", key_display="?"),
+        Binding("f1", "show_keys", "Keys", show=False),
         Binding("q", "quit", "Quit"),
-        Binding("ctrl+c", "ctrl_c", show=False, priority=True),
+        # Both leave the console, as the README says (and stop `nocraven demo`); see widgets/keys.py.
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
     ]
 
     def __init__(
@@ -167,10 +181,19 @@ class NocRavenApp(App[None]):
 
     def on_records_sampled(self, message: messages.RecordsSampled) -> None:
         # Hot path: append only; the Live screen takes batches from the ring on its own tick.
-        self.state.live.extend(message.records, message.total)
+        self.state.live.extend(message.records, message.total, message.at)
+
+    def on_records_matched(self, message: messages.RecordsMatched) -> None:
+        if message.generation == self.state.match_generation:  # else: a filter since replaced
+            self.state.matched.extend(message.records, len(message.records))
+
+    def on_match_stream_ended(self, message: messages.MatchStreamEnded) -> None:
+        if message.generation == self.state.match_generation:
+            self.state.match_ended = message.reason
+            self.publish("live_match")
 
     def on_engine_stopping(self, message: messages.EngineStopping) -> None:
-        self.state.mark_stopping(message.reason)
+        self.state.mark_stopping(message.reason, self.clock())
         self.publish("status")
 
     def on_watch_dropped(self, message: messages.WatchDropped) -> None:
@@ -255,6 +278,15 @@ class NocRavenApp(App[None]):
             # (whichever StreamEnded comes first counts).
             self.post_message(messages.StreamEnded(key, log.run, "cancelled", "cancelled from the console"))
 
+    def follow_matching(self, match: EngineMatch | None) -> None:
+        """Start (or replace, or with None stop) the engine-filtered follow stream for the Live screen."""
+        self.workers.cancel_group(self, MATCH_WORKER)
+        generation = self.state.start_match(match)
+        if match is None or self.link is None:
+            return  # offline (tests, snapshots): records come as RecordsMatched messages
+        work: Work = partial(self.link.follow_matching, generation, match)
+        self._spawn(work, group=MATCH_WORKER)
+
     # ---- actions and the command palette -------------------------------------------------
 
     def action_goto(self, mode: str) -> None:
@@ -264,9 +296,34 @@ class NocRavenApp(App[None]):
         if self.link is not None:
             self.link.retry_now()
 
-    def action_ctrl_c(self) -> None:
-        # Ctrl-C must never end a kiosk session by accident.
-        self.notify("Ctrl-C does not quit here: press q.", timeout=3)
+    def action_show_keys(self) -> None:
+        """The keys that work on the current screen, in a modal that Escape closes."""
+        if isinstance(self.screen, KeysModal):
+            self.screen.dismiss(None)
+            return
+        by_action: dict[tuple[str, str], list[str]] = {}  # one line per action, its keys together
+        for key, active in self.screen.active_bindings.items():
+            binding = active.binding
+            # The console's own keys: a focused widget's cursor keys and Textual's defaults are noise here.
+            if active.node not in (self, self.screen) or binding.system or (key, binding.action) in TEXTUAL_KEYS:
+                continue
+            if not active.enabled or not binding.description or binding.action == "show_keys":
+                continue
+            description = binding.description
+            if binding.action.startswith("goto("):
+                description = f"go to {description}"
+            shown = by_action.setdefault((binding.action, description), [])
+            if (display := self.get_key_display(binding)) not in shown:
+                shown.append(display)
+        keys = [(" / ".join(displays), description) for (_, description), displays in by_action.items()]
+        keys.append(("ctrl+p", "every command, searchable"))
+        keys.append(("? / F1", "these keys"))
+        title = next((m.spec.title for m in self.modes_built if m.spec.name == self.current_mode), "console")
+        self.push_screen(KeysModal(f"Keys: {title}", keys))
+
+    def action_show_help_panel(self) -> None:
+        # Textual's side panel squeezes an 80x24 screen and ignores Escape: the modal replaces it.
+        self.action_show_keys()
 
     async def _run_screen_command(self, mode: str, action: str) -> None:
         await self.switch_mode(mode)
@@ -286,7 +343,7 @@ class NocRavenApp(App[None]):
                     command.title, command.help, partial(self._run_screen_command, mode.spec.name, command.action)
                 )
         yield SystemCommand("Reconnect to the engine", "Retry the engine connection now", self.action_reconnect)
-        yield SystemCommand("Keys", "Show the keys that work here", self.action_show_help_panel)
+        yield SystemCommand("Keys", "Show the keys that work here (? or F1)", self.action_show_keys)
         yield SystemCommand("Quit", "Leave the console (ends a kiosk session)", self.action_quit)
 
 

@@ -20,9 +20,10 @@ from textual.message import Message
 from nocraven.client import AsyncClient, EngineUnreachable
 from nocraven.errors import ApiError
 from nocraven_tui import messages
-from nocraven_tui.exchange import Read, Stream, Write
+from nocraven_tui.exchange import EngineMatch, Read, Stream, Write
 
 Post = Callable[[Message], object]
+MATCH_FLUSH_S = 0.1  # matched records reach the screen in batches, at most this late
 
 
 class Backoff:
@@ -110,6 +111,49 @@ class EngineLink:
             return f"the engine refused the event stream: {exc.message}"
         except Exception as exc:  # a torn stream or a bad line must not end the worker
             return f"event stream failed: {type(exc).__name__}: {exc}"
+
+    async def follow_matching(self, generation: int, match: EngineMatch) -> None:
+        """Follow the buffer's tail filtered in the engine (every record, not a sample); post the
+        records in batches a few times a second, and MatchStreamEnded when the stream ends."""
+        pending: list[dict[str, Any]] = []
+
+        async def pump(client: AsyncClient) -> None:
+            stream = client.buffer_tail(
+                service=match.service,
+                limit=match.limit,
+                follow=True,
+                source=match.source or None,
+                grep=match.grep or None,
+            )
+            async for record in stream:
+                pending.append(record)
+
+        def flush() -> None:
+            if pending:
+                self.post(messages.RecordsMatched(generation, pending.copy()))
+                pending.clear()
+
+        try:
+            async with AsyncClient(self.socket_path) as client:
+                task = asyncio.create_task(pump(client))
+                try:
+                    while not task.done():
+                        await asyncio.wait({task}, timeout=MATCH_FLUSH_S)
+                        flush()
+                    task.result()
+                finally:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await task
+            reason = "the engine ended the filtered stream"
+        except EngineUnreachable as exc:
+            reason = f"no engine answers on {exc.socket_path} ({exc.reason})"
+        except ApiError as exc:
+            reason = f"the engine refused the filtered stream: {exc.message}"
+        except Exception as exc:
+            reason = f"filtered stream failed: {type(exc).__name__}: {exc}"
+        flush()
+        self.post(messages.MatchStreamEnded(generation, reason))
 
     async def read(self, read: Read[Any]) -> None:
         try:

@@ -54,3 +54,14 @@ class Stream(Generic[T]):
 
 # Reads more than one screen shows (the dashboard and the header show the buffer's fill).
 BUFFER_STATS: Read[BufferStats] = Read("buffer_stats", lambda client: client.buffer_stats(), refresh_with="buffer")
+
+
+@dataclass(frozen=True)
+class EngineMatch:
+    """A filter the engine applies to every record of the follow stream (`buffer tail --source
+    --grep`): source is part of the sender's "IP:PORT", grep part of any field's text."""
+
+    service: str | None = None  # an exact buffer service, or None for all
+    source: str = ""
+    grep: str = ""
+    limit: int = 200  # matching records from before the filter started, shown first

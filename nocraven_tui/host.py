@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from nocraven_tui.exchange import Read, Stream, Write
+from nocraven_tui.exchange import EngineMatch, Read, Stream, Write
 from nocraven_tui.state import ConsoleState
 from nocraven_tui.theme import Glyphs
 
@@ -30,6 +30,10 @@ class ConsoleHost(Protocol):
 
     def cancel_stream(self, key: str) -> None:
         """Close the stream running under `key`, if any (the engine stops the job)."""
+
+    def follow_matching(self, match: EngineMatch | None) -> None:
+        """Follow every record the engine finds matching `match` (records land in `state.matched`,
+        an end in `state.match_ended` and topic "live_match"); None stops it."""
 
     def show_error(self, title: str, message: str, code: str | None = None) -> None: ...
 

@@ -80,6 +80,25 @@ class RecordsSampled(Message):
         self.at = at
 
 
+class RecordsMatched(Message):
+    """Records the engine's filtered follow stream sent: every record that matched, none sampled.
+    `generation` names the filter they answer; the app drops those of a filter since replaced."""
+
+    def __init__(self, generation: int, records: list[dict[str, Any]]) -> None:
+        super().__init__()
+        self.generation = generation
+        self.records = records
+
+
+class MatchStreamEnded(Message):
+    """The filtered follow stream ended (engine gone, reader too slow); the Live screen says why."""
+
+    def __init__(self, generation: int, reason: str) -> None:
+        super().__init__()
+        self.generation = generation
+        self.reason = reason
+
+
 class EngineStopping(Message):
     def __init__(self, reason: str) -> None:
         super().__init__()

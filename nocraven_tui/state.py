@@ -14,10 +14,11 @@ from typing import Any, TypeVar, cast
 
 import msgspec
 
+from nocraven.humanize import clock_time
 from nocraven.schema.buffer import BufferCounters
 from nocraven.schema.collector import CollectorStatus, CollectorSummary
 from nocraven.schema.engine import EMPTY_DETAIL, ComponentStatus, Description, EngineStatus
-from nocraven_tui.exchange import BUFFER_STATS, Read
+from nocraven_tui.exchange import BUFFER_STATS, EngineMatch, Read
 from nocraven_tui.figures import BUFFER, Counters
 
 T = TypeVar("T")
@@ -114,6 +115,9 @@ class RateHistory:
         return [sums[i] / hits[i] if hits[i] else None for i in range(count)]
 
 
+RATE_WINDOW_S = 5.0  # the sampled view's "N of M records/s" is averaged over this long
+
+
 class LiveRing:
     """The newest sampled records, bounded; `appended` lets a view take only what is new."""
 
@@ -121,15 +125,31 @@ class LiveRing:
         self.records: deque[dict[str, Any]] = deque(maxlen=capacity)
         self.appended = 0  # records ever appended (the ring forgets, this does not)
         self.represented = 0  # ingested records the samples stand for (their `total`)
+        # (engine time, records sampled, records they stand for) per batch, for the sampling rate
+        self._batches: deque[tuple[float, int, int]] = deque()
 
     @property
     def capacity(self) -> int:
         return self.records.maxlen or 0
 
-    def extend(self, records: list[dict[str, Any]], total: int) -> None:
+    def extend(self, records: list[dict[str, Any]], total: int, at: float | None = None) -> None:
         self.records.extend(records)
         self.appended += len(records)
         self.represented += max(total, len(records))
+        if at is not None:
+            self._batches.append((at, len(records), max(total, len(records))))
+            while self._batches and self._batches[0][0] <= at - RATE_WINDOW_S:
+                self._batches.popleft()
+
+    def sampling_rate(self) -> tuple[float, float] | None:
+        """(records shown, records ingested) per second over the last few seconds of samples."""
+        if not self._batches:
+            return None
+        newest = self._batches[-1][0]
+        span = max(1.0, newest - self._batches[0][0]) if len(self._batches) > 1 else 1.0
+        shown = sum(batch[1] for batch in self._batches)
+        ingested = sum(batch[2] for batch in self._batches)
+        return shown / span, ingested / span
 
     def since(self, mark: int) -> tuple[list[dict[str, Any]], int]:
         """Records appended after `mark` that the ring still holds, and the new mark."""
@@ -199,12 +219,19 @@ class ConsoleState:
         self.connection = "connecting"  # connecting | connected | stopping | down
         self.down_reason: str | None = None
         self.retry_at: float | None = None
+        # When the engine was last heard from before it went away: every live figure is from then.
+        self.stale_since: float | None = None
         self.status: EngineStatus | None = None  # the last snapshot, its components aside
         self.status_at: float | None = None  # console clock time the snapshot arrived
         self.seq = 0
         self.components: dict[str, ComponentView] = {}
         self.rates: dict[str, RateHistory] = {}
         self.live = LiveRing(live_capacity)
+        # The Live screen's engine-filtered stream: every matching record, not a sample.
+        self.matched = LiveRing(live_capacity)
+        self.match: EngineMatch | None = None  # the filter the engine applies, None when sampling
+        self.match_generation = 0  # which filter the records in `matched` answer
+        self.match_ended: str | None = None  # why the filtered stream stopped, while it is stopped
         self.reads: dict[str, ReadOutcome] = {}  # by `Read.key`
         self.writes: dict[str, str] = {}  # the last outcome by `Write.key`, newest last
         self.streams: dict[str, StreamLog] = {}  # the newest run by `Stream.key`
@@ -217,6 +244,7 @@ class ConsoleState:
         self.connection = "connected"
         self.down_reason = None
         self.retry_at = None
+        self.stale_since = None
         self.seq = seq
         self.status = status
         self.status_at = now
@@ -289,14 +317,29 @@ class ConsoleState:
             log.message = message
             log.ended_at = now
 
-    def mark_stopping(self, reason: str) -> None:
+    def mark_stopping(self, reason: str, now: float) -> None:
+        self._went_stale(now)
         self.connection = "stopping"
         self.down_reason = f"engine stopping ({reason})"
 
     def mark_down(self, reason: str, now: float, retry_in: float) -> None:
+        self._went_stale(now)
         self.connection = "down"
         self.down_reason = reason
         self.retry_at = now + retry_in
+
+    def start_match(self, match: EngineMatch | None) -> int:
+        """A new engine-side filter: forget the old one's records; returns its generation."""
+        self.match = match
+        self.match_generation += 1
+        self.matched.clear()
+        self.match_ended = None
+        return self.match_generation
+
+    def _went_stale(self, now: float) -> None:
+        # Only the first loss counts: every retry that fails again must not move "since when".
+        if self.stale_since is None and self.connection in ("connected", "stopping"):
+            self.stale_since = now
 
     # ---- what screens read --------------------------------------------------------------
 
@@ -315,6 +358,18 @@ class ConsoleState:
     @property
     def connected(self) -> bool:
         return self.connection == "connected"
+
+    @property
+    def stale(self) -> bool:
+        """The figures on screen are the last ones the engine sent before it went away."""
+        return self.stale_since is not None and not self.connected
+
+    def stale_note(self) -> str | None:
+        """Says since when the figures are stale ("engine unreachable since 12:03:41Z: ..."); None while live."""
+        if not self.stale or self.stale_since is None:
+            return None
+        what = "stopped" if self.connection == "stopping" else "unreachable"
+        return f"engine {what} since {clock_time(self.stale_since)}Z: figures are from then"
 
     @property
     def role(self) -> str:

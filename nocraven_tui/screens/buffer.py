@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from rich.text import Text
 from textual import on
@@ -12,8 +12,8 @@ from textual.containers import Horizontal, Vertical
 from textual.markup import escape
 from textual.widgets import Button, DataTable, Static
 
-from nocraven.capabilities import buffer_services
-from nocraven.humanize import epoch_seconds, human_bytes, human_duration, timestamp
+from nocraven.capabilities import CAPABILITIES, buffer_services
+from nocraven.humanize import epoch_seconds, human_bytes, human_count, human_duration, timestamp
 from nocraven.schema.buffer import BufferStats, Purged
 from nocraven_tui.exchange import BUFFER_STATS, Write
 from nocraven_tui.screens.base import ModeScreen, ScreenCommand
@@ -67,12 +67,14 @@ class BufferScreen(ModeScreen):
         self.query_one("#buffer-total").border_title = "Buffer"
         services = self.query_one("#services", DataTable)
         services.border_title = "Services"
+        # Three sizes, named for what they are: what senders sent, the same as JSON records, and
+        # those records compressed on disk. Only the last two make the compression figure.
         for label, key in (
             ("Service", "service"),
             ("Records", "records"),
-            ("Raw", "raw"),
-            ("Stored", "stored"),
-            ("Ratio", "ratio"),
+            ("Received", "received"),
+            ("As records", "raw"),
+            ("On disk", "stored"),
             ("Oldest", "oldest"),
             ("Newest", "newest"),
             ("Dropped", "dropped"),
@@ -119,11 +121,16 @@ class BufferScreen(ModeScreen):
         forecast = stats.forecast_days
         g = self.console.glyphs
         forecast_text = f"holds {forecast:.1f} days at current rates" if forecast is not None else "no ingest yet"
+        received = self._received(stats.services)
         lines = [
             f"{fill_bar(fill, FILL_BAR_WIDTH, g.bar_full, g.bar_empty)} [b]{fill:.1f}%[/b] of "
             f"{human_bytes(total.budget_bytes)}; {forecast_text}",
-            f"{total.records:,} records, {human_bytes(total.raw_bytes)} raw, {human_bytes(total.stored_bytes)} stored",
+            f"{total.records:,} records: {human_bytes(received)} received, "
+            f"{human_bytes(total.raw_bytes)} as records, {human_bytes(total.stored_bytes)} on disk",
         ]
+        if total.stored_bytes:
+            ratio = total.raw_bytes / total.stored_bytes
+            lines.append(f"on disk the records take {ratio:.1f}x less room than as records")
         if error:
             lines.append(f"[$warning]last refresh failed: {escape(error)}[/]")
         show(panel, "\n".join(lines))
@@ -133,18 +140,29 @@ class BufferScreen(ModeScreen):
         rows: list[Row] = []
         for name, svc in sorted(stats.services.items() if stats is not None else ()):
             raw, stored, dropped = svc.raw_bytes, svc.stored_bytes, svc.dropped_records
+            received = self._received({name: svc})
             cells = (
                 Text(name),
-                f"{svc.records:,}",
+                f"{svc.records:,}" if wide else human_count(svc.records),  # every column fits 80
+                human_bytes(received) if received is not None else "-",
                 human_bytes(raw),
                 human_bytes(stored),
-                f"{raw / stored:.1f}x" if stored else "-",
                 self._when(svc.oldest, wide),
                 self._when(svc.newest, wide),
                 self.styled(f"{dropped:,}", "warning" if dropped else "muted"),
             )
             rows.append((name, cells, 1))
         self._services.show(rows)
+
+    def _received(self, services: Mapping[str, object]) -> int | None:
+        """Bytes the collectors of `services` took off the wire (their own counters); None if none reports."""
+        found = [
+            summary.bytes
+            for capability in CAPABILITIES
+            if capability.buffer_service in services
+            and (summary := self.state.component(capability.name).summary) is not None
+        ]
+        return sum(found) if found else None
 
     def _when(self, value: str | None, wide: bool) -> str:
         """How far back the buffer reaches: an age fits 80 columns, a wide screen also gets the time."""

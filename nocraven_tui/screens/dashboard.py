@@ -10,7 +10,7 @@ from textual.containers import Horizontal
 from textual.markup import escape
 from textual.widgets import DataTable, Static
 
-from nocraven.humanize import human_bytes, human_count, human_duration, human_rate
+from nocraven.humanize import clock_time, human_bytes, human_count, human_duration, human_rate
 from nocraven_tui.exchange import BUFFER_STATS
 from nocraven_tui.figures import Counters, summary_fields
 from nocraven_tui.screens.base import ModeScreen, ScreenCommand
@@ -92,24 +92,30 @@ class DashboardScreen(ModeScreen):
             return
         history = state.rates.get(name)
         rate = history.latest if history else None
-        headline = f"[b]{human_rate(rate)}[/b]"
-        if view.state != "running":
-            headline += f" {state_markup(view.state)}"
+        stale = state.stale
+        if stale:
+            headline = f"{human_rate(rate)} [b]stale[/b]"  # the last rate, greyed with the panel
+        else:
+            headline = f"[b]{human_rate(rate)}[/b]"
+            if view.state != "running":
+                headline += f" {state_markup(view.state)}"
         summary = view.summary
         if summary is None:
-            panel.show(headline, history, [f"rec [b]{human_count(None)}[/b]", "rej - kdrop -"])
+            panel.show(headline, history, ["- messages", "- rejected"], stale=stale)
             return
         lines = [
-            f"rec [b]{human_count(summary.messages)}[/b]",
-            f"rej {human_count(summary.rejected)} kdrop {human_count(summary.kernel_drops)}",
+            f"[b]{human_count(summary.messages)}[/b] messages",
+            f"{human_count(summary.rejected)} rejected",
+            f"{human_count(summary.kernel_drops)} dropped by OS",
             # Shown when the panel is tall enough (wide terminals); clipped otherwise.
             f"[$text-muted]{human_bytes(summary.bytes)} received[/]",
-            f"[$text-muted]{summary.sources:,} sources[/]",
+            f"[$text-muted]{summary.sources:,} senders[/]",
         ]
-        panel.show(headline, history, lines)
+        panel.show(headline, history, lines, stale=stale)
 
     def _refresh_buffer(self, state: ConsoleState) -> None:
         panel = self.query_one("#buffer-panel", Static)
+        panel.set_class(state.stale, "-stale")
         if not state.component("buffer").available:
             show(panel, "[$text-muted]not available\nin this build[/]")
             return
@@ -129,6 +135,7 @@ class DashboardScreen(ModeScreen):
 
     def _refresh_forwarding(self, state: ConsoleState) -> None:
         panel = self.query_one("#forward-panel", Static)
+        panel.set_class(state.stale, "-stale")
         view = state.component("forward")
         if not view.available:
             show(panel, "[$text-muted]not available\nin this build[/]")
@@ -158,19 +165,29 @@ class DashboardScreen(ModeScreen):
         table = self.query_one("#components", DataTable)
         status = self.state.status
         table.border_subtitle = f"engine {status.version}" if status is not None and status.version else None
+        stale = self.state.stale
+        table.set_class(stale, "-stale")
+        table.border_title = (
+            f"Components, as last seen at {clock_time(self.state.stale_since or 0)}Z" if stale else "Components"
+        )
         now = self.console.clock()
         rows: list[Row] = []
         for view in self.state.sorted_components():
-            since = human_duration(now - view.since) if view.since and view.available else "-"
+            since = human_duration(now - view.since) if view.since and view.available and not stale else "-"
             detail = view.last_error if view.state in ("failed", "restarting") and view.last_error else None
             if detail is None:
                 detail = view.description if not view.available else _counter_summary(view.counters)
+            state_cell = self.styled(view.state.replace("_", " "), STATE_KIND.get(view.state, "muted"))
+            if stale and view.available:
+                # Nobody knows what runs now: say what it was, greyed, never a green "running".
+                state_cell = self.styled("unknown", "muted")
+                detail = f"was {view.state.replace('_', ' ')}; {detail}" if detail else f"was {view.state}"
             cells = (
                 Text(view.name),
-                self.styled(view.state.replace("_", " "), STATE_KIND.get(view.state, "muted")),
+                state_cell,
                 since,
                 str(view.restarts) if view.available else "-",
-                self.styled(detail, "muted" if not view.available else None),
+                self.styled(detail, "muted" if not view.available or stale else None),
             )
             rows.append((view.name, cells, 1))
         self._components.show(rows)
@@ -180,16 +197,40 @@ class DashboardScreen(ModeScreen):
         return ()
 
 
+# Counter fields in the words a technician uses (a field not listed is shown with its name spelled out).
+COUNTER_WORDS = {
+    "messages": "messages",
+    "bytes": "received",
+    "rejected": "rejected",
+    "kernel_drops": "dropped by the OS",
+    "framing_errors": "framing errors",
+    "rate_mps": "per second",
+    "sources": "senders",
+    "records_stored": "stored",
+    "lost_without_buffer": "lost while no buffer ran",
+    "records": "records",
+    "raw_bytes": "as records",
+    "stored_bytes": "on disk",
+    "fill_percent": "full",
+    "forecast_days": "days left",
+    "dropped_records": "dropped",
+}
+
+
 def _counter_summary(counters: Counters | None) -> str:
     parts = []
     for key, value in summary_fields(counters) if counters is not None else ():
         if not isinstance(value, int | float) or isinstance(value, bool):
             continue
-        label = key.replace("_", " ")
-        if key.endswith("bytes"):
-            parts.append(f"{label} {human_bytes(value)}")
+        label = COUNTER_WORDS.get(key, key.replace("_", " "))
+        if key == "rate_mps":
+            parts.append(f"{human_rate(value)}")
+        elif key.endswith("bytes"):
+            parts.append(f"{human_bytes(value)} {label}")
         elif key.endswith("percent"):
-            parts.append(f"{label.removesuffix(' percent')} {value:.1f}%")
+            parts.append(f"{value:.1f}% {label}")
+        elif key.endswith("days"):
+            parts.append(f"{value:.1f} {label}")
         else:
-            parts.append(f"{label} {human_count(value)}")
+            parts.append(f"{human_count(value)} {label}")
     return ", ".join(parts)

@@ -1,8 +1,10 @@
-"""Live: a tail of the records the engine samples, filtered by service, source and text; pausable.
+"""Live: a tail of the records the engine samples, or of every record matching a filter; pausable.
 
-The app's handler only appends sampled records to a bounded ring. This screen takes what is new
-a few times a second, keeps at most ROW_CAP matching rows, and the view formats only the lines on
-screen: thousands of records a second cost a few milliseconds per tick.
+Unfiltered, the view shows what the engine samples for live views and says how much that is.
+A source or text filter runs in the engine over every record (the buffer's follow stream with
+`source`/`grep`), so a filtered view misses nothing. Either way the app's handler only appends to
+a bounded ring; this screen takes what is new a few times a second, keeps at most ROW_CAP rows,
+and the view formats only the lines on screen.
 """
 
 from __future__ import annotations
@@ -16,23 +18,28 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.css.query import NoMatches
+from textual.markup import escape
 from textual.timer import Timer
 from textual.widgets import Input, Label, Static
 
+from nocraven.capabilities import buffer_services
 from nocraven.humanize import human_count
+from nocraven_tui.exchange import EngineMatch
 from nocraven_tui.records import RecordFilter
 from nocraven_tui.screens.base import ModeScreen, ScreenCommand
-from nocraven_tui.state import ConsoleState
+from nocraven_tui.state import ConsoleState, LiveRing
 from nocraven_tui.widgets.record_view import RecordView
 from nocraven_tui.widgets.sync import show
 
 ROW_CAP = 1000  # rows kept for scrolling back while paused
 TICK_S = 0.2
+FILTER_SETTLE_S = 0.4  # the engine is asked once typing pauses, not once per key
 
 
 class LiveScreen(ModeScreen):
     HELP = "Live tail of sampled records, with filters"
-    TOPICS = frozenset({"status", "connected"})  # records arrive through the ring, not through topics
+    # Records arrive through the rings, not through topics.
+    TOPICS = frozenset({"status", "connected", "live_match"})
     BINDINGS = [
         Binding("space", "toggle_pause", "Pause/resume"),
         Binding("slash", "focus_filter('text')", "Filter"),
@@ -48,6 +55,7 @@ class LiveScreen(ModeScreen):
         self._mark = 0  # the ring position this view has taken up to
         self._missed_while_paused = 0
         self._render_timer: Timer | None = None
+        self._filter_timer: Timer | None = None
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="live-filters"):
@@ -79,6 +87,39 @@ class LiveScreen(ModeScreen):
     def refresh_body(self) -> None:
         self._render_status()
 
+    def tick(self) -> None:
+        self._render_status()  # the sampling rate
+
+    def on_engine_connected(self) -> None:
+        if self.state.match is not None:
+            self._ask_engine()  # the filtered stream ended with the old connection
+
+    # ---- where records come from --------------------------------------------------------
+
+    def _engine_match(self) -> EngineMatch | None:
+        """The part of the filter the engine runs over every record; None leaves the view sampled."""
+        if not (self.filter.source or self.filter.text):
+            return None
+        service = self.filter.service if self.filter.service in buffer_services() else None
+        return EngineMatch(service=service, source=self.filter.source, grep=self.filter.text, limit=ROW_CAP)
+
+    def _ask_engine(self) -> None:
+        self._filter_timer = None
+        match = self._engine_match()
+        if match is not None or self.state.match is not None:  # a new filter, a reconnect, or back to sampling
+            self.console.follow_matching(match)
+        self._rebuild()
+
+    def _ring(self) -> LiveRing:
+        return self.state.matched if self.state.match is not None else self.state.live
+
+    def _local_filter(self) -> RecordFilter:
+        """What the screen still filters itself: everything when sampling, the service prefix when
+        the engine filters (it takes only an exact service)."""
+        if self.state.match is not None:
+            return RecordFilter(service=self.filter.service)
+        return self.filter
+
     # ---- taking records from the ring ---------------------------------------------------
 
     def take_new_records(self) -> None:
@@ -86,7 +127,7 @@ class LiveScreen(ModeScreen):
             self._take_new_records()
 
     def _take_new_records(self) -> None:
-        ring = self.state.live
+        ring = self._ring()
         if ring.appended == self._mark:
             return
         if self.paused:
@@ -97,10 +138,11 @@ class LiveScreen(ModeScreen):
         self._add_rows(new)
 
     def _add_rows(self, new: list[dict[str, Any]]) -> None:
-        if self.filter.active:
+        local = self._local_filter()
+        if local.active:
             matched: list[dict[str, Any]] = []
             for record in reversed(new):  # newest first: stop once the cap is met
-                if self.filter.matches(record):
+                if local.matches(record):
                     matched.append(record)
                     if len(matched) >= ROW_CAP:
                         break
@@ -117,23 +159,35 @@ class LiveScreen(ModeScreen):
     def _rebuild(self) -> None:
         """Re-filter what the ring holds (the filter changed, or a resume after a pause)."""
         self.rows = []
-        everything, self._mark = self.state.live.since(0)
+        everything, self._mark = self._ring().since(0)
         self._missed_while_paused = 0
         self.query_one(RecordView).set_rows([], follow=True)
         self._add_rows(everything)
 
     def _render_status(self) -> None:
-        ring = self.state.live
         if self.paused:
             head = f"[b $warning]PAUSED[/] {human_count(self._missed_while_paused)} new (space resumes)"
         else:
             head = "[$success]following[/]"
         shown = f"{len(self.rows):,} shown"
-        sampled = f"{human_count(ring.appended)} sampled of {human_count(ring.represented)} ingested"
-        status = f" {head}  {shown}  [$text-muted]{sampled}[/]"
+        status = f" {head}  {shown}  {self._source_note()}"
         if not self.state.connected:
             status += "  [$error]engine down[/]"
         show(self.query_one("#live-status", Static), status)
+
+    def _source_note(self) -> str:
+        """Where the rows come from, honestly: every matching record, or a sample and how much."""
+        if self._filter_timer is not None:
+            return "[$text-muted]asking the engine...[/]"
+        if self.state.match is not None:
+            if self.state.match_ended:
+                return f"[$warning]filter stopped: {escape(self.state.match_ended)}[/]"
+            return "[$text-muted]every match, filtered in the engine[/]"
+        rate = self.state.live.sampling_rate()
+        if rate is None:
+            return "[$text-muted]sampled: nothing yet[/]"
+        shown, ingested = rate
+        return f"[$warning]sampled[/][$text-muted]: {shown:,.0f} of {ingested:,.0f} records/s shown[/]"
 
     # ---- actions ------------------------------------------------------------------------
 
@@ -153,7 +207,7 @@ class LiveScreen(ModeScreen):
 
     def action_clear(self) -> None:
         self.rows = []
-        self._mark = self.state.live.appended
+        self._mark = self._ring().appended
         self._missed_while_paused = 0
         self.query_one(RecordView).set_rows([], follow=True)
         self._render_status()
@@ -175,7 +229,14 @@ class LiveScreen(ModeScreen):
             source=self.query_one("#filter-source", Input).value.strip(),
             text=self.query_one("#filter-text", Input).value.strip(),
         )
-        self._rebuild()
+        if self._filter_timer is not None:
+            self._filter_timer.stop()
+            self._filter_timer = None
+        if self._engine_match() is None and self.state.match is None:
+            self._rebuild()  # sampled before and after: filter what the ring holds, at once
+            return
+        self._filter_timer = self.set_timer(FILTER_SETTLE_S, self._ask_engine)
+        self._render_status()
 
     @on(Input.Submitted)
     def _filter_submitted(self) -> None:

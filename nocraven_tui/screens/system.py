@@ -30,6 +30,21 @@ RESTART: Write[StopRequested] = Write(
     lambda client: client.stop_engine(),
     lambda _: "Engine restart requested; the console reconnects when it is back.",
 )
+# Without a supervisor a stop is final: the console says so rather than promise a restart.
+STOP: Write[StopRequested] = Write(
+    "stop",
+    "Stop engine",
+    lambda client: client.stop_engine(),
+    lambda _: "Engine stop requested; nothing starts it again until someone does on the box.",
+)
+START_BY_HAND = "`nocraven engine`, or `systemctl start nocraven` where it is installed"
+
+
+def supervisor(state: ConsoleState) -> str | None:
+    """Who starts the engine again after a stop ("systemd", "demo"), None when nobody does."""
+    return state.status.supervisor if state.status is not None else None
+
+
 BUNDLE: Write[BundleWritten] = Write(
     "bundle",
     "Support bundle",
@@ -45,9 +60,11 @@ class SystemScreen(ModeScreen):
     BINDINGS = [
         Binding("r", "refresh", "Refresh"),
         Binding("b", "bundle", "Support bundle"),
+        # One key, two meanings: check_action enables the one that matches the engine's supervisor.
         Binding("R", "restart_engine", "Restart engine"),
+        Binding("R", "stop_engine", "Stop engine"),
     ]
-    WRITE_ACTIONS = frozenset({"bundle", "restart_engine"})
+    WRITE_ACTIONS = frozenset({"bundle", "restart_engine", "stop_engine"})
     TOPICS = frozenset({"system", "status", "role", "action", "connected"})
 
     def __init__(self, mode: str) -> None:
@@ -93,11 +110,23 @@ class SystemScreen(ModeScreen):
     def on_engine_connected(self) -> None:
         self.action_refresh()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("restart_engine", "stop_engine"):
+            wanted = "restart_engine" if supervisor(self.state) else "stop_engine"
+            if action != wanted:
+                return False
+        return super().check_action(action, parameters)
+
     def refresh_body(self) -> None:
         can_write = self.state.can_write
         for button_id in ("#restart", "#bundle"):
             self.query_one(button_id).display = can_write
-        result = self.state.write_result(RESTART.key, BUNDLE.key)
+        restart = self.query_one("#restart", Button)
+        label = "Restart engine" if supervisor(self.state) else "Stop engine"
+        if str(restart.label) != label:
+            restart.label = label
+            self.refresh_bindings()
+        result = self.state.write_result(RESTART.key, STOP.key, BUNDLE.key)
         if not can_write:
             result = "Read-only role: restart and support bundle need the admin role."
         panel = self.query_one("#action-result", Static)
@@ -205,29 +234,48 @@ class SystemScreen(ModeScreen):
         if self.state.can_write:
             self.console.write(BUNDLE)
 
+    def action_stop_engine(self) -> None:
+        self.action_restart_engine()
+
     @on(Button.Pressed, "#restart")
     def action_restart_engine(self) -> None:
         if not self.state.can_write:
             return
+        by = supervisor(self.state)
+        write = RESTART if by else STOP
 
         def confirmed(ok: bool | None) -> None:
             if ok:
-                self.console.write(RESTART)
+                self.console.write(write)
 
-        self.app.push_screen(
-            ConfirmModal(
+        if by:
+            modal = ConfirmModal(
                 "Restart the engine?",
-                "Collectors stop for a few seconds while the engine restarts; senders over UDP lose "
-                "what they send meanwhile. Buffered records are kept. The console reconnects by itself.",
+                f"The engine stops and {by} starts it again; collectors pause for a few seconds and "
+                "senders over UDP lose what they send meanwhile. Buffered records are kept. The console "
+                "waits for the engine to come back and reconnects by itself.",
                 "Restart",
-            ),
-            confirmed,
-        )
+            )
+        else:
+            modal = ConfirmModal(
+                "Stop the engine?",
+                "Nothing will start it again: no service manager watches this engine. Until someone "
+                f"starts it on the box ({START_BY_HAND}), nothing is collected and senders lose what "
+                "they send. Buffered records are kept.",
+                "Stop",
+            )
+        self.app.push_screen(modal, confirmed)
 
     @classmethod
     def palette_commands(cls, state: ConsoleState) -> Iterable[ScreenCommand]:
         yield ScreenCommand("System: refresh", "Ask the engine for interfaces and listeners again", "refresh")
-        yield ScreenCommand(
-            "System: restart engine", "Stop the engine; systemd starts it again", "restart_engine", write=True
-        )
+        by = supervisor(state)
+        if by:
+            yield ScreenCommand(
+                "System: restart engine", f"Stop the engine; {by} starts it again", "restart_engine", write=True
+            )
+        else:
+            yield ScreenCommand(
+                "System: stop engine", "Stop the engine for good: nothing starts it again", "stop_engine", write=True
+            )
         yield ScreenCommand("System: export support bundle", "Write a support bundle on the box", "bundle", True)

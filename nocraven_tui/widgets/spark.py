@@ -37,6 +37,7 @@ class SparkPanel(Widget):
         padding: 0 1;
     }
     SparkPanel.-na { border: round $secondary 40%; color: $text-muted; }
+    SparkPanel.-stale { border: round $secondary 40%; color: $text-muted; }
     """
 
     def __init__(self, title: str, glyphs: Glyphs, id: str | None = None) -> None:
@@ -47,12 +48,21 @@ class SparkPanel(Widget):
         self._history: RateHistory | None = None
         self._lines: list[str] = []
         self._available = True
+        self._stale = False
         self._shown: object = None
 
-    def show(self, headline: str, history: RateHistory | None, lines: list[str], available: bool = True) -> None:
-        """Headline and lines are Textual markup; the sparkline is drawn to the panel's width."""
+    def show(
+        self,
+        headline: str,
+        history: RateHistory | None,
+        lines: list[str],
+        available: bool = True,
+        stale: bool = False,
+    ) -> None:
+        """Headline and lines are Textual markup; the sparkline is drawn to the panel's width.
+        `stale`: the engine is gone, so the panel greys out rather than show old figures as live."""
         newest = history.samples[-1] if history and history.samples else None
-        key = (headline, tuple(lines), available, id(history), newest)
+        key = (headline, tuple(lines), available, stale, id(history), newest)
         if key == self._shown:
             return  # nothing new: no render
         self._shown = key
@@ -60,7 +70,9 @@ class SparkPanel(Widget):
         self._history = history
         self._lines = lines
         self._available = available
+        self._stale = stale
         self.set_class(not available, "-na")
+        self.set_class(stale, "-stale")
         self.refresh()
 
     def render(self) -> Content:
@@ -68,6 +80,7 @@ class SparkPanel(Widget):
         rows = [self._headline]
         if self._available:
             buckets = self._history.buckets(width, BUCKET_S) if self._history else [None] * width
-            rows.append(f"[$primary]{sparkline(buckets, self._glyphs)}[/]")
+            colour = "$text-muted" if self._stale else "$primary"
+            rows.append(f"[{colour}]{sparkline(buckets, self._glyphs)}[/]")
         rows.extend(self._lines)
         return Content.from_markup("\n".join(rows))

@@ -63,13 +63,15 @@ class StatusHeader(Widget):
         parts = [self._engine_markup(state, now)]
         vpn = state.vpn_label()
         vpn_style = {"up": "$success", "down": "$error"}.get(vpn, "$text-muted")
+        if state.stale:
+            vpn_style = "$text-muted"  # the last word from an engine that is gone: greyed, not green
         parts.append(f"VPN [{vpn_style}]{escape(vpn)}[/]")
         fill = state.buffer_fill()
         if fill is None:
             parts.append("Buffer [$text-muted]n/a[/]")
         else:
             fill_style = "$error" if fill >= 90 else "$warning" if fill >= 75 else "$success"
-            parts.append(f"Buffer [{fill_style}]{fill:.0f}%[/]")
+            parts.append(f"Buffer [{'$text-muted' if state.stale else fill_style}]{fill:.0f}%[/]")
         alerts = state.alerts()
         critical = any(a.severity == "critical" for a in alerts)
         alert_style = "$error" if critical else "$warning" if alerts else "$success"
@@ -101,8 +103,14 @@ class StatusHeader(Widget):
 
     @staticmethod
     def _banner_text(state: ConsoleState, now: float) -> str:
+        stale = state.stale_note()
         reason = state.down_reason or "engine unreachable"
         if state.connection == "stopping":
-            return f"{reason}; waiting for it to come back"
+            head = f"{reason}; figures are from {clock_time(state.stale_since)}Z" if state.stale_since else reason
+            supervisor = state.status.supervisor if state.status is not None else None
+            if supervisor is None:
+                return f"{head}; nothing starts it again: start it on the box"
+            return f"{head}; {supervisor} starts it again, waiting for it"
+        head = stale or reason  # when stale, the reason is in the alerts: the banner stays short
         retry = max(0.0, (state.retry_at or now) - now)
-        return f"{reason}; reconnecting in {retry:.0f}s (press ctrl+p, Reconnect)"
+        return f"{head}; reconnecting in {retry:.0f}s (press ctrl+p, Reconnect)"

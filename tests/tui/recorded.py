@@ -125,6 +125,7 @@ def _status(role: str) -> dict[str, Any]:
         "api_tcp": None,
         "watchers": 2,
         "role": role,
+        "supervisor": "systemd",  # an installed box: systemd starts the engine again after a stop
         "components": components,
     }
 
@@ -238,6 +239,11 @@ def _records() -> list[dict[str, Any]]:
         },
     )
     return records
+
+
+def sampled_records() -> list[dict[str, Any]]:
+    """The records the recording's one `records.sampled` event carries (what an engine filter sees)."""
+    return _records()
 
 
 def published(line: dict[str, Any]) -> Published:

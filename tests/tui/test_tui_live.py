@@ -5,14 +5,17 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import msgspec
 from textual.message import Message
 
+from nocraven.buffer.filter import RecordFilter as EngineFilter
 from nocraven_tui import messages
 from nocraven_tui.app import NocRavenApp
+from nocraven_tui.exchange import EngineMatch
 from nocraven_tui.screens.live import ROW_CAP, LiveScreen
 from nocraven_tui.widgets.record_view import RecordView
 from tests.tui.conftest import frozen_clock, screen_text, wait_for, wait_for_text
-from tests.tui.recorded import replay
+from tests.tui.recorded import replay, sampled_records
 
 
 def offline_app(**kwargs: Any) -> NocRavenApp:
@@ -34,6 +37,13 @@ def syslog_batch(start: int, count: int) -> list[dict[str, Any]]:
     ]
 
 
+def engine_answers(app: NocRavenApp, source: str = "", grep: str = "") -> None:
+    """What the engine's filtered follow stream would send for the recorded records (its own filter)."""
+    match = EngineFilter(source=source or None, text=grep or None)
+    found = [r for r in sampled_records() if match(msgspec.json.encode(r))]
+    app.post_message(messages.RecordsMatched(app.state.match_generation, found))
+
+
 async def test_live_tail_filters_on_service_source_and_text() -> None:
     app = offline_app()
     async with app.run_test(size=(80, 24)) as pilot:
@@ -43,21 +53,26 @@ async def test_live_tail_filters_on_service_source_and_text() -> None:
         assert "IF-MIB::linkDown" in text or "core-sw1" in text
 
         await pilot.press("slash", *"core-sw2")
+        await wait_for(pilot, lambda: app.state.match == EngineMatch(grep="core-sw2", limit=ROW_CAP), "the filter")
+        engine_answers(app, grep="core-sw2")
         text = await wait_for_text(pilot, "6 shown")
         assert "core-sw1" not in text and text.count("core-sw2 SPANTREE") == 6
 
         screen = app.screen
         assert isinstance(screen, LiveScreen)
         screen.action_clear_filters()
+        await wait_for(pilot, lambda: app.state.match is None, "back to samples")
         await wait_for_text(pilot, "33 shown")
         screen.action_focus_filter("service")
-        await pilot.press(*"tr")
+        await pilot.press(*"tr")  # a service alone filters the samples, at once
         text = await wait_for_text(pilot, "1 shown")
         assert "IF-MIB::linkDown from 10.20.0.12" in text
 
         screen.action_clear_filters()
         screen.action_focus_filter("source")
         await pilot.press(*"10.20.4.")
+        await wait_for(pilot, lambda: app.state.match == EngineMatch(source="10.20.4.", limit=ROW_CAP), "the filter")
+        engine_answers(app, source="10.20.4.")
         text = await wait_for_text(pilot, "6 shown")
         assert "fw-edge filterlog" in text
         await pilot.press("escape")

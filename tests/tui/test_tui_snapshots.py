@@ -13,8 +13,9 @@ from textual.pilot import Pilot
 
 from nocraven_tui import messages
 from nocraven_tui.app import NocRavenApp
-from tests.tui.conftest import frozen_clock, key
+from tests.tui.conftest import frozen_clock, key, wait_for
 from tests.tui.recorded import replay
+from tests.tui.test_tui_live import engine_answers
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
 MODES = [(mode, key(mode)) for mode in ("dashboard", "buffer", "live", "traps", "windows", "system")]
@@ -54,8 +55,25 @@ def test_buffer_purge_confirmation(snap_compare: Any) -> None:
 
 
 def test_live_filtered_and_paused(snap_compare: Any) -> None:
-    keys = ("slash", *"core-sw2", "escape", "space")
-    assert snap_compare(offline_app(), terminal_size=(80, 24), run_before=replayed("3", then=keys))
+    """A text filter runs in the engine: the screen shows what the engine's filtered stream sent."""
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        app = pilot.app
+        assert isinstance(app, NocRavenApp)
+        replay(app)
+        await pilot.pause()
+        await pilot.press("3", "slash", *"core-sw2", "escape")
+        await wait_for(pilot, lambda: app.state.match is not None, "the engine filter")
+        engine_answers(app, grep="core-sw2")
+        await pilot.pause(0.3)  # the Live screen takes new records five times a second
+        await pilot.press("space")
+        await pilot.pause()
+
+    assert snap_compare(offline_app(), terminal_size=(80, 24), run_before=run_before)
+
+
+def test_keys_float_over_the_screen(snap_compare: Any) -> None:
+    assert snap_compare(offline_app(), terminal_size=(80, 24), run_before=replayed("1", then=("question_mark",)))
 
 
 def test_engine_down(snap_compare: Any) -> None:

@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+import zlib
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -199,6 +200,49 @@ class DevTools:
                 self._note(await self.ws.receive_json(timeout=1))
         raise AssertionError(f"{wanted} never arrived over the page's websocket ({len(self.frames)} frames)")
 
+    async def page_text(self, wanted: tuple[str, ...], timeout: float) -> str:
+        """The page's visible text (`document.body.innerText`) once it holds all of `wanted`."""
+        deadline = time.monotonic() + timeout
+        text = ""
+        while time.monotonic() < deadline:
+            text = await self._visible_text()
+            if all(w in text for w in wanted):
+                return text
+            await asyncio.sleep(0.5)
+        raise AssertionError(f"{wanted} not in the page's text: {text[-2000:]!r}")
+
+    async def _visible_text(self) -> str:
+        """The page's text and, since xterm.js paints the terminal on a canvas (no DOM text), the
+        rows of the terminal the page's own script made, found among the page's objects."""
+        page = await self.call("Runtime.evaluate", expression="document.body.innerText", returnByValue=True)
+        prototype = await self.call("Runtime.evaluate", expression="Object.prototype")
+        found = await self.call("Runtime.queryObjects", prototypeObjectId=prototype["result"]["objectId"])
+        rows = await self.call(
+            "Runtime.callFunctionOn",
+            objectId=found["objects"]["objectId"],
+            functionDeclaration=TERMINAL_ROWS_JS,
+            returnByValue=True,
+        )
+        await self.call("Runtime.releaseObjectGroup", objectGroup="console")
+        return "\n".join(str(part.get("result", {}).get("value") or "") for part in (page, rows))
+
+
+# `this` is every object on the page: the terminal is the one with an xterm buffer.
+TERMINAL_ROWS_JS = """function () {
+  for (const o of this) {
+    const t = o && o.terminal;
+    if (t && t.buffer && t.buffer.active && typeof t.rows === "number") {
+      const lines = [];
+      for (let i = 0; i < t.rows; i++) {
+        const line = t.buffer.active.getLine(t.buffer.active.viewportY + i);
+        lines.push(line ? line.translateToString(true) : "");
+      }
+      return lines.join("\\n");
+    }
+  }
+  return "";
+}"""
+
 
 @contextlib.asynccontextmanager
 async def _devtools_page(profile: Path) -> AsyncIterator[DevTools]:
@@ -257,3 +301,73 @@ def test_panel_prints_its_token_once_per_start() -> None:
         proc.send_signal(signal.SIGTERM)
         proc.wait(10)
     assert len(tokens) == 2 and tokens[0] != tokens[1] and len(tokens[0]) >= 32
+
+
+@needs_chromium
+async def test_chromium_screenshot_of_the_dashboard(panel: Panel, shared_engine: RunningEngine, tmp_path: Path) -> None:
+    """What a technician's browser shows: the page draws the dashboard, seen by its screenshot and its text."""
+    with Client(shared_engine.socket) as client:
+        hostname = to_plain(client.status())["hostname"]
+    async with asyncio.timeout(60), _devtools_page(tmp_path / "profile") as cdp:
+        await cdp.call("Network.enable")
+        await cdp.call("Page.enable")
+        await cdp.call("Emulation.setDeviceMetricsOverride", width=1024, height=640, deviceScaleFactor=1, mobile=False)
+        await cdp.call("Page.navigate", url=panel.url)
+        await cdp.websocket_text(("engine up", hostname, "Components"), timeout=30)
+        text = await cdp.page_text(("NoC Raven", hostname, "Components"), timeout=20)
+        shot = await cdp.call("Page.captureScreenshot", format="png")
+    rows = " ".join(text.split())
+    assert "NoC Raven" in rows and hostname in rows
+    assert "1 Dashboard" in rows and "Components" in rows and "engine up" in rows
+    (tmp_path / "dashboard.png").write_bytes(png := base64.b64decode(shot["data"]))
+    width, height, pixels = _png_pixels(png)
+    assert (width, height) == (1024, 640)
+    # Painted, not blank: a page of text in the theme's colours has many distinct colours.
+    assert len(set(pixels)) >= 16, f"only {len(set(pixels))} colours on the screenshot"
+    background = max(set(pixels), key=pixels.count)
+    assert pixels.count(background) < 0.95 * len(pixels)
+
+
+def _png_pixels(png: bytes) -> tuple[int, int, list[bytes]]:
+    """Width, height and a sample of pixels of an 8-bit RGB(A) PNG (Chromium's), without Pillow."""
+    assert png[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    offset, idat, header = 8, b"", b""
+    while offset < len(png):
+        length = int.from_bytes(png[offset : offset + 4], "big")
+        kind = png[offset + 4 : offset + 8]
+        body = png[offset + 8 : offset + 8 + length]
+        if kind == b"IHDR":
+            header = body
+        elif kind == b"IDAT":
+            idat += body
+        offset += 12 + length
+    width, height = int.from_bytes(header[0:4], "big"), int.from_bytes(header[4:8], "big")
+    depth, colour = header[8], header[9]
+    assert depth == 8 and colour in (2, 6), f"unexpected PNG format: depth {depth}, colour type {colour}"
+    channels = 3 if colour == 2 else 4
+    raw = zlib.decompress(idat)
+    stride = width * channels
+    assert len(raw) == height * (stride + 1)
+    # Undo the per-row filters (PNG spec, section 9) for every 8th row: enough to tell paint from blank.
+    previous = bytearray(stride)
+    pixels: list[bytes] = []
+    for y in range(height):
+        kind, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1 : (y + 1) * (stride + 1)])
+        for i in range(stride):
+            left = line[i - channels] if i >= channels else 0
+            up, corner = previous[i], previous[i - channels] if i >= channels else 0
+            if kind == 1:
+                line[i] = (line[i] + left) & 0xFF
+            elif kind == 2:
+                line[i] = (line[i] + up) & 0xFF
+            elif kind == 3:
+                line[i] = (line[i] + (left + up) // 2) & 0xFF
+            elif kind == 4:
+                estimate = left + up - corner
+                pa, pb, pc = abs(estimate - left), abs(estimate - up), abs(estimate - corner)
+                predictor = left if pa <= pb and pa <= pc else up if pb <= pc else corner
+                line[i] = (line[i] + predictor) & 0xFF
+        previous = line
+        if y % 8 == 0:
+            pixels.extend(bytes(line[x : x + 3]) for x in range(0, stride, channels))
+    return width, height, pixels
