@@ -29,6 +29,7 @@ from nocraven.errors import ApiError, ErrorCode
 from nocraven.schema.buffer import BufferStats, Ledger, Purged, PurgeRequest
 from nocraven.schema.engine import BundleWritten, EngineStatus, StopRequested, SystemInfo
 from nocraven.schema.events import EVENT_TYPES, Event, Published, Snapshot
+from nocraven.schema.forward import ForwardStatus, SinkRequest, SinksControlled
 from nocraven.schema.records import Record, decode_record
 
 ENV_SOCKET = "NOCRAVEN_SOCKET"
@@ -236,6 +237,15 @@ def _export_lines(service: str, since: str | None = None, until: str | None = No
     return Call("GET", "/v1/buffer/export", bytes, _params(service=service, since=since, until=until))
 
 
+def _forward_pause(sink: str | None = None) -> Call[SinksControlled]:
+    """Pause one sink, or every sink when `sink` is None (admin)."""
+    return post("/v1/forward/pause", SinksControlled, SinkRequest(sink=sink))
+
+
+def _forward_resume(sink: str | None = None) -> Call[SinksControlled]:
+    return post("/v1/forward/resume", SinksControlled, SinkRequest(sink=sink))
+
+
 class Api:
     """Every call of the control API, described once. A capability adds its calls here."""
 
@@ -254,6 +264,11 @@ class Api:
     buffer_tail = StreamEndpoint(_tail)
     buffer_export = StreamEndpoint(_export)
     buffer_export_lines = StreamEndpoint(_export_lines)
+
+    # forward
+    forward_status = Endpoint(lambda: get("/v1/forward/status", ForwardStatus))
+    forward_pause = Endpoint(_forward_pause)
+    forward_resume = Endpoint(_forward_resume)
 
 
 # ---- transports --------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from typer._click import exceptions as click  # typer 0.2x carries its own click
 
 from nocraven import __version__
 from nocraven.capabilities import CAPABILITIES, Capability
-from nocraven.cli import buffer, config_cmd, planned, run, status
+from nocraven.cli import buffer, config_cmd, forward, planned, run, status
 from nocraven.cli.common import err, state
 from nocraven.client import ENV_SOCKET, EngineUnreachable
 from nocraven.errors import ApiError
@@ -56,7 +56,7 @@ app.add_typer(config_cmd.app, name="config")
 GROUPS: dict[str, typer.Typer] = {
     "buffer": buffer.app,
     "ports": planned.ports,
-    "forward": planned.forward,
+    "forward": forward.app,
     "vpn": planned.vpn,
     "diag": planned.diag,
 }

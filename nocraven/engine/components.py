@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from nocraven.buffer.component import BufferComponent
 from nocraven.engine.component import Component, EngineContext
+from nocraven.forward.component import ForwardComponent
 from nocraven.ingest.syslog import SyslogComponent
 
 
@@ -17,4 +18,5 @@ def build_components(ctx: EngineContext) -> list[Component]:
     return [
         BufferComponent(ctx),
         SyslogComponent(ctx),
+        ForwardComponent(ctx),  # after the buffer: stops first, its cursors saved before the store closes
     ]
