@@ -86,7 +86,7 @@ class SinkRunner:
         self.poll_s = poll_s
         self.quarantine_dir = quarantine_dir
         now = clock()
-        self.health = SinkHealth(settings.requires_vpn, rng, backoff)
+        self.health = SinkHealth(settings.requires_vpn, rng, backoff or Backoff(cap_s=settings.retry_max_s))
         self.bucket = TokenBucket(float(settings.max_bytes_per_s), now)
         self.meter = DrainMeter()
         self.lanes = {service: Lane(service, store.cursor(settings.name, service)) for service in self.services}
@@ -399,12 +399,15 @@ class SinkRunner:
             pending = lane.pending_records(self.store.sealed_seq(service))
             if not pending:
                 continue
-            records += pending
             first = self.store.segments_after(service, lane.acked, 1)
-            if first:
-                meta = first[0]
-                size += int(pending * meta.raw_bytes / max(meta.record_count, 1))
-                oldest = meta.first_received if oldest is None else min(oldest, meta.first_received)
+            if not first:
+                continue  # all of it was evicted: the ledger (gap events) accounts for it
+            meta = first[0]
+            # Records between the cursor and the oldest segment kept were evicted: not backlog.
+            pending = max(0, pending - max(0, meta.first_seq - 1 - lane.acked))
+            records += pending
+            size += int(pending * meta.raw_bytes / max(meta.record_count, 1))
+            oldest = meta.first_received if oldest is None else min(oldest, meta.first_received)
         rate = self.meter.rate(now)
         shown = progress(records, size, oldest, rate, now)
         decision = self.health.decide(self._backlog())
