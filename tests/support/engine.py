@@ -112,11 +112,12 @@ def start_engine(directory: Path, extra_config: str = "", wait: float = 20) -> R
         if proc.poll() is not None:
             raise RuntimeError(f"engine exited with {proc.returncode}:\n{engine.log()}")
         # status answers 1 when a component failed: the engine is up all the same
-        try:
-            if engine.socket.exists() and engine.cli("status", "--json", timeout=5).returncode in (0, 1):
-                return engine
-        except subprocess.TimeoutExpired:
-            pass  # a loaded machine: the CLI itself was slow; ask again until `wait` is over
+        if engine.socket.exists():
+            try:
+                if engine.cli("status", "--json", timeout=5).returncode in (0, 1):
+                    return engine
+            except subprocess.TimeoutExpired:
+                pass  # a loaded machine: ask again until the deadline
         time.sleep(0.1)
     engine.stop()
     raise RuntimeError(f"engine did not answer within {wait} s:\n{engine.log()}")
