@@ -64,6 +64,7 @@ class ForwardComponent(Component):
         # Kept across restarts of this component: an operator's pause and the last VPN state.
         self._paused: set[str] = set()
         self._vpn_up = False
+        self._published: ForwardStatus | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -93,7 +94,7 @@ class ForwardComponent(Component):
     async def _follow(self, forwarder: Forwarder, store: SegmentStore) -> None:
         """Follow the VPN, publish counters each second, and fail if a sink's loop died or the
         buffer was reopened under it (the supervisor then restarts this component)."""
-        vpn_events = self.ctx.bus.subscribe(kinds={VPN_UP, VPN_DOWN})
+        vpn_events = self.ctx.bus.subscribe(kinds={VPN_UP, VPN_DOWN}, component=self.name)
         waiting: asyncio.Task[list[Published]] | None = None
         try:
             while True:
@@ -104,7 +105,7 @@ class ForwardComponent(Component):
                     batch = waiting.result()
                     waiting = None
                     if not batch:  # dropped as too slow (never expected for two rare kinds)
-                        vpn_events = self.ctx.bus.subscribe(kinds={VPN_UP, VPN_DOWN})
+                        vpn_events = self.ctx.bus.subscribe(kinds={VPN_UP, VPN_DOWN}, component=self.name)
                     for published in batch:
                         self._vpn_changed(forwarder, published.event.kind == VPN_UP)
                 failure = forwarder.failure()
@@ -112,7 +113,10 @@ class ForwardComponent(Component):
                     raise RuntimeError(f"forwarding stopped: {failure}")
                 if self.ctx.buffer.store is not store:
                     raise RuntimeError("the buffer was closed or reopened; forwarding restarts on it")
-                self.ctx.bus.publish(CountersUpdated.of(self.name, self.status()))
+                counters = self.status()
+                if counters != self._published:  # unchanged figures are not news (no sinks, idle)
+                    self._published = counters
+                    self.ctx.bus.publish(CountersUpdated.of(self.name, counters))
         finally:
             vpn_events.close()
             if waiting is not None:
