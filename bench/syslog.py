@@ -37,6 +37,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.support.engine import write_config  # noqa: E402 - the same test config as the suite
+
 LOADGEN_SRC = ROOT / "bench" / "loadgen.c"
 LOADGEN = ROOT / "bench" / "bin" / "loadgen"
 NOCRAVEN = Path(sys.executable).parent / "nocraven"
@@ -182,34 +186,20 @@ def cli_json(socket_path: Path, *args: str) -> dict[str, Any]:
 def start_nocraven(directory: Path, receivers_cpus: list[int] | None) -> Receiver:
     directory.mkdir(parents=True)
     socket_path = directory / "ctl.sock"
-    config = directory / "nocraven.toml"
-    config.write_text(
+    config = write_config(
+        directory,
         f"""[engine]
-data_dir = "{directory / "data"}"
-socket = "{socket_path}"
+log_level = "info"
 
 [syslog]
-udp = "127.0.0.1:0"
-tcp = "127.0.0.1:0"
 receive_buffer_bytes = {RECEIVE_BUFFER_BYTES}
-
-[flow]
-netflow = ""
-ipfix = ""
-sflow = ""
-
-[snmptrap]
-udp = ""
-
-[winevents]
-listen = ""
 
 [buffer]
 total_bytes = {32 * 1024**3}
 
 [buffer.services.syslog]
 quota_bytes = {32 * 1024**3}
-"""
+""",
     )
     command = [str(NOCRAVEN), "engine", "--config", str(config)]
     if receivers_cpus:

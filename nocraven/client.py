@@ -31,6 +31,9 @@ from nocraven.schema.engine import BundleWritten, EngineStatus, StopRequested, S
 from nocraven.schema.events import EVENT_TYPES, Event, Published, Snapshot
 from nocraven.schema.forward import ForwardStatus, SinkRequest, SinksControlled
 from nocraven.schema.records import Record, decode_record
+from nocraven.schema.vpn import VpnStateChanged
+
+__all__ = ["AsyncClient", "Client", "EngineUnreachable", "VpnStateChanged", "default_socket"]
 
 ENV_SOCKET = "NOCRAVEN_SOCKET"
 SYSTEM_SOCKET = Path("/run/nocraven/control.sock")

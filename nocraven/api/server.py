@@ -13,6 +13,7 @@ import os
 import socket
 import ssl
 import stat
+import struct
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from pathlib import Path
@@ -193,7 +194,27 @@ def _socket_answers(path: Path) -> bool:
         probe.close()
 
 
-def bind_control_socket(path: Path, tech_group: str) -> socket.socket:
+_ACL_USER_OBJ, _ACL_GROUP_OBJ, _ACL_GROUP, _ACL_MASK, _ACL_OTHER = 0x01, 0x04, 0x08, 0x10, 0x20
+_ACL_UNDEFINED_ID = 0xFFFFFFFF
+_ACL_RW = 0o6
+
+
+def grant_group(path: Path, gid: int) -> None:
+    """Let a second group connect too (the admin group, when the socket's group is the tech
+    group): a POSIX access ACL with the same rights as the owning group, nothing for others.
+    Raises OSError where the filesystem has no ACLs."""
+    entries = [
+        (_ACL_USER_OBJ, _ACL_RW, _ACL_UNDEFINED_ID),
+        (_ACL_GROUP_OBJ, _ACL_RW, _ACL_UNDEFINED_ID),
+        (_ACL_GROUP, _ACL_RW, gid),
+        (_ACL_MASK, _ACL_RW, _ACL_UNDEFINED_ID),
+        (_ACL_OTHER, 0, _ACL_UNDEFINED_ID),
+    ]
+    data = struct.pack("<I", 2) + b"".join(struct.pack("<HHI", tag, perm, ident) for tag, perm, ident in entries)
+    os.setxattr(path, "system.posix_acl_access", data)
+
+
+def bind_control_socket(path: Path, tech_group: str, admin_group: str | None = None) -> socket.socket:
     """Create the listening control socket with its final mode; refuse if another engine answers."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
     try:
@@ -222,6 +243,19 @@ def bind_control_socket(path: Path, tech_group: str) -> socket.socket:
         # Ownership, not mode: the socket was never more open than 0660 to its first group.
         with contextlib.suppress(OSError):
             os.chown(path, -1, gid)
+    admin_gid = group_id(admin_group) if admin_group else None
+    if admin_gid is not None and admin_gid != gid and os.getuid() == 0:
+        # Members of either group connect; the role decides what they may do.
+        try:
+            grant_group(path, admin_gid)
+        except OSError as exc:
+            log.warning(
+                "cannot let group %s reach %s (%s): its members need the %s group too",
+                admin_group,
+                path,
+                exc.strerror,
+                tech_group,
+            )
     sock.listen(128)
     sock.setblocking(False)
     return sock
@@ -241,6 +275,7 @@ class ApiServer:
         self._routes = routes
         self._socket_path = socket_path
         self._tech_group = tech_group
+        self._admin_group = admin_group
         self._unix_roles = UnixRoles(admin_group, tech_group)
         self._tcp = tcp
         self._runners: list[web.AppRunner] = []
@@ -249,7 +284,7 @@ class ApiServer:
 
     async def start(self) -> None:
         try:
-            self._sock = bind_control_socket(self._socket_path, self._tech_group)
+            self._sock = bind_control_socket(self._socket_path, self._tech_group, self._admin_group)
         except OSError as exc:
             raise ListenerFailed(
                 "engine.socket", self._socket_path, f"cannot create the socket: {exc.strerror}"

@@ -22,7 +22,7 @@ from nocraven.cli.common import (
 )
 from nocraven.exitcodes import ExitCode
 from nocraven.humanize import human_bytes, one_line
-from nocraven.schema.buffer import BufferStats
+from nocraven.schema.buffer import BufferStats, Ledger
 
 app = typer.Typer(help="The store-and-forward buffer.", no_args_is_help=True)
 
@@ -46,7 +46,7 @@ def render_stats(data: BufferStats) -> None:
         ("newest", "left"),
         ("dropped", "right"),
     ]:
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+        table.add_column(column, justify=justify, no_wrap=True)  # type: ignore[arg-type]
     for name, svc in sorted(data.services.items()):
         ratio = svc.raw_bytes / svc.stored_bytes if svc.stored_bytes else None
         table.add_row(
@@ -133,6 +133,46 @@ def _output(path: str) -> Iterator[BinaryIO]:
         raise fail(f"cannot write {path}: {exc.strerror}", ExitCode.USAGE) from None
     with file:
         yield file
+
+
+@app.command("ledger")
+def ledger(
+    service: str = typer.Option(None, "--service", help="syslog, flow, trap or winevent"),
+    since_id: int = typer.Option(None, "--since-id", min=0, help="Only entries after this id"),
+    limit: int = typer.Option(100, "--limit", min=1, max=10000),
+    as_json: bool = JsonOption,
+) -> None:
+    """Every drop the buffer accounted: service, reason, records, bytes, source, time range."""
+    with client() as c:
+        emit(c.buffer_ledger(since_id=since_id, limit=limit, service=service), as_json, render_ledger)
+
+
+def render_ledger(data: Ledger) -> None:
+    if not data.entries:
+        err.print("nothing dropped", markup=False)
+        return
+    table = Table(box=None, pad_edge=False)
+    for column, justify in [
+        ("id", "right"),
+        ("recorded", "left"),
+        ("service", "left"),
+        ("reason", "left"),
+        ("records", "right"),
+        ("bytes", "right"),
+        ("source", "left"),
+    ]:
+        table.add_column(column, justify=justify, no_wrap=column != "source")  # type: ignore[arg-type]
+    for entry in data.entries:
+        table.add_row(
+            str(entry.id),
+            _when(entry.recorded_at),
+            entry.service,
+            entry.reason,
+            f"{entry.records:,}",
+            human_bytes(entry.bytes),
+            entry.source or "-",
+        )
+    out.print(table)
 
 
 @app.command("purge")

@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -78,16 +79,8 @@ def demo(
     log_path = config.engine.data_dir / "demo-engine.log"
     config.engine.data_dir.mkdir(parents=True, exist_ok=True)
     err.print(f"Starting the engine (socket {socket_path}, log {log_path}) ...", markup=False)
-    with open(log_path, "ab") as log_file:
-        # Its own session: the console's terminal signals must not reach the engine directly.
-        env = {k: v for k, v in os.environ.items() if k != config_mod.ENV_CONFIG}
-        engine_proc = subprocess.Popen(
-            [sys.executable, "-m", "nocraven.engine"],
-            stdout=log_file,
-            stderr=log_file,
-            start_new_session=True,
-            env=env,
-        )
+    engine = DemoEngine(log_path)
+    engine_proc = engine.start()
     venue: subprocess.Popen[bytes] | None = None
     try:
         if not _wait_for_engine(socket_path, engine_proc, timeout=20):
@@ -102,9 +95,10 @@ def demo(
         err.print(
             f"Engine ready; a simulated venue sends {rate:g} syslog messages/s to 127.0.0.1:{udp_port}.", markup=False
         )
+        engine.keep_running()  # "Restart engine" in the console stops it; the demo starts it again
         if no_console:
             err.print("Press Ctrl-C to stop.", markup=False)
-            while engine_proc.poll() is None:
+            while True:
                 time.sleep(0.5)
         else:
             subprocess.call(_console_argv_for(socket_path))
@@ -114,13 +108,60 @@ def demo(
         if venue is not None:
             venue.terminate()
             venue.wait(5)
-        if engine_proc.poll() is None:
-            engine_proc.send_signal(signal.SIGTERM)
-            try:
-                engine_proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                engine_proc.kill()
+        engine.stop()
         err.print("Demo stopped.", markup=False)
+
+
+class DemoEngine:
+    """The demo's engine process, restarted whenever it exits (a console's "Restart engine", a
+    crash) until the demo ends: the demo is its service manager, as systemd is on a box."""
+
+    def __init__(self, log_path: Path) -> None:
+        self.log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self.restarts = 0
+
+    def start(self) -> subprocess.Popen[bytes]:
+        with open(self.log_path, "ab") as log_file:
+            # Its own session: the console's terminal signals must not reach the engine directly.
+            env = {k: v for k, v in os.environ.items() if k != config_mod.ENV_CONFIG}
+            env["NOCRAVEN_SUPERVISOR"] = "demo"  # nocraven.engine.core.SUPERVISOR_ENV
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "nocraven.engine"],
+                stdout=log_file,
+                stderr=log_file,
+                start_new_session=True,
+                env=env,
+            )
+        return self.proc
+
+    def keep_running(self) -> None:
+        threading.Thread(target=self._watch, name="demo-engine", daemon=True).start()
+
+    def _watch(self) -> None:
+        while not self._stopping.wait(0.3):
+            with self._lock:
+                proc = self.proc
+                if proc is None or proc.poll() is None or self._stopping.is_set():
+                    continue
+                proc.wait()  # reaped: no zombie left behind
+                self.restarts += 1
+                self.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        with self._lock:
+            proc = self.proc
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def _console_argv_for(socket_path: Path) -> list[str]:

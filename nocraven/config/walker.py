@@ -99,7 +99,8 @@ def build(cls: Any, table: dict[str, Any], prefix: str, problems: list[str]) -> 
         for check in fields[name].metadata.get("checks", ()):
             reason = check(converted)
             if reason:
-                problems.append(f"{key} = {value!r}: {reason}")
+                shown = "***" if fields[name].metadata.get("secret") else repr(value)  # never echo a secret
+                problems.append(f"{key} = {shown}: {reason}")
                 break
         else:
             default_factory = fields[name].default_factory

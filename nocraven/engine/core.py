@@ -37,6 +37,17 @@ from nocraven.schema.events import EngineStopping
 
 log = logging.getLogger("nocraven.engine")
 
+# Set by whatever restarts the engine when it stops (the demo launcher); systemd sets its own.
+SUPERVISOR_ENV = "NOCRAVEN_SUPERVISOR"
+
+
+def supervisor_name() -> str | None:
+    if os.environ.get(SUPERVISOR_ENV):
+        return os.environ[SUPERVISOR_ENV]
+    if os.environ.get("INVOCATION_ID"):  # systemd sets it for every unit it runs
+        return "systemd"
+    return None
+
 
 class Engine:
     def __init__(self, config: Config) -> None:
@@ -116,6 +127,7 @@ class Engine:
             watchers=self.bus.watcher_count,
             components=components,
             role=role.name.lower(),
+            supervisor=supervisor_name(),
         )
 
     async def system_info(self) -> SystemInfo:

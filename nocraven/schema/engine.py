@@ -38,6 +38,9 @@ class EngineStatus(Body):
     watchers: int
     components: dict[str, ComponentStatus]
     role: str = "none"
+    # Who starts the engine again after a stop: "systemd", "demo", or None (a stop is final,
+    # so a front end offers "Stop" rather than promising a restart).
+    supervisor: str | None = None
 
 
 class Interface(Body):

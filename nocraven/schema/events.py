@@ -91,7 +91,10 @@ EVENT_TYPES: dict[str, type[Event]] = {
 }
 
 
-def register(cls: type[Event]) -> type[Event]:
+E = TypeVar("E", bound="Event")
+
+
+def register(cls: type[E]) -> type[E]:
     """Capabilities add their event kinds here (a class decorator) so clients can decode them."""
     EVENT_TYPES[cls.kind] = cls
     return cls

@@ -20,6 +20,7 @@ from tests.support.users import cli_as, run_as
 NOBODY = 65534
 TECH_GID = 64201  # a group that exists only in this test: config names it by number
 OTHER_GID = 64202
+ADMIN_GID = 64203
 
 pytestmark = pytest.mark.skipif(os.getuid() != 0, reason="switching to another uid needs root")
 
@@ -67,6 +68,14 @@ def test_a_tech_user_cannot_stop_the_engine(shared_engine: RunningEngine) -> Non
     outcome = run_as(NOBODY, TECH_GID, stop)
     assert outcome.stdout.strip() == "403 forbidden", outcome.stderr
     assert shared_engine.proc.poll() is None
+
+
+def test_admin_group_members_connect_and_may_write(shared_engine: RunningEngine) -> None:
+    status = cli_as(NOBODY, ADMIN_GID, str(shared_engine.socket), "status", "--json")
+    assert status.code == 0, status.stderr
+    assert json.loads(status.stdout)["role"] == "admin"
+    purge = cli_as(NOBODY, ADMIN_GID, str(shared_engine.socket), "buffer", "purge", "--service", "flow", "--yes")
+    assert purge.code == 0, purge.stderr
 
 
 def test_others_are_refused_with_exit_4(shared_engine: RunningEngine) -> None:

@@ -255,3 +255,17 @@ def test_a_refused_token_is_never_echoed(role_token: str) -> None:
     assert role_token[-4:] not in roles.role_of(f"Bearer {role_token}").who
     assert "9876" not in roles.role_of("Bearer admin-token-zyxwvu987654").who
     assert "zzzz" not in roles.role_of("Bearer nope-zzzz").who
+
+
+def test_the_ledger_shows_every_drop(engine: RunningEngine) -> None:
+    send(engine, ["<13>1 - h ledgered - - - before the purge"])
+    wait_for_syslog(engine, lambda rs: any(r["app_name"] == "ledgered" for r in rs))
+    time.sleep(1.5)  # sealed
+    assert engine.cli("buffer", "purge", "--service", "syslog", "--yes").returncode == 0
+    ledger = engine.cli("buffer", "ledger", "--json")
+    assert ledger.returncode == 0, ledger.stderr
+    entries = json.loads(ledger.stdout)["entries"]
+    purged = [e for e in entries if e["reason"] == "purged"]
+    assert purged and purged[0]["service"] == "syslog" and purged[0]["records"] >= 1
+    human = engine.cli("buffer", "ledger", "--service", "syslog")
+    assert human.returncode == 0 and "purged" in human.stdout

@@ -115,7 +115,7 @@ def test_unreadable_and_missing_files(tmp_path: Path) -> None:
 
 
 def test_secrets_are_masked_in_the_api_view() -> None:
-    cfg = config.from_toml_text("[winevents]\ntokens = ['s3cret']\n", "t")
+    cfg = config.from_toml_text("[winevents]\ntokens = ['dc01:s3cret-0123456789ab']\n", "t")
     view = config.to_dict(cfg)
     assert view["winevents"]["tokens"] == ["***"]
     assert "s3cret" not in repr(view)
