@@ -13,6 +13,7 @@ from typing import Any, Generic, TypeVar
 
 from nocraven.client import AsyncClient
 from nocraven.schema.buffer import BufferStats
+from nocraven.schema.forward import ForwardStatus
 
 T = TypeVar("T")
 
@@ -40,3 +41,7 @@ class Write(Generic[T]):
 
 # Reads more than one screen shows (the dashboard and the header show the buffer's fill).
 BUFFER_STATS: Read[BufferStats] = Read("buffer_stats", lambda client: client.buffer_stats(), refresh_with="buffer")
+
+# Every sink's state and backlog: the Forwarding screen polls it; the dashboard and the header
+# read the same figures from the forward component's counters.
+FORWARD_STATUS: Read[ForwardStatus] = Read("forward_status", lambda client: client.forward_status())

@@ -14,6 +14,7 @@ from nocraven.capabilities import CAPABILITIES, Capability
 from nocraven_tui.screens.base import ModeScreen
 from nocraven_tui.screens.buffer import BufferScreen
 from nocraven_tui.screens.dashboard import DashboardScreen
+from nocraven_tui.screens.forwarding import ForwardingScreen
 from nocraven_tui.screens.live import LiveScreen
 from nocraven_tui.screens.system import SystemScreen
 
@@ -22,6 +23,7 @@ NUMBER_KEYS = "1234567890"
 # A capability's console mode (`Capability.mode`) -> its screen.
 SCREENS: dict[str, type[ModeScreen]] = {
     "buffer": BufferScreen,
+    "forwarding": ForwardingScreen,
 }
 
 

@@ -1,9 +1,9 @@
 """The forwarder's engine part: runs the `Forwarder` on the open buffer, serves /v1/forward/*,
 turns the forwarder's facts into watch events, and follows the VPN.
 
-The VPN hook: any component publishing an event of kind `vpn.connected` or `vpn.disconnected`
-on the bus opens or closes the path of the sinks with `requires_vpn = true`; this component
-needs nothing else from the VPN. Until the first such event, such sinks wait (buffering).
+The VPN hook: a `VpnStateChanged` event on the bus (`vpn.state_changed`, published by the VPN
+component) opens or closes the path of the sinks with `requires_vpn = true`; this component needs
+nothing else from the VPN. Until the first such event, such sinks wait (buffering).
 
 Stop order: listed after the buffer in `build_components`, so it stops (and persists its
 cursors) before the buffer flushes and closes the store.
@@ -35,11 +35,10 @@ from nocraven.schema.forward import (
     SinksControlled,
     SinkStatus,
 )
+from nocraven.schema.vpn import VpnStateChanged
 
 log = logging.getLogger("nocraven.forward")
 
-VPN_UP = "vpn.connected"
-VPN_DOWN = "vpn.disconnected"
 COUNTERS_EVERY_S = 1.0
 
 
@@ -94,7 +93,7 @@ class ForwardComponent(Component):
     async def _follow(self, forwarder: Forwarder, store: SegmentStore) -> None:
         """Follow the VPN, publish counters each second, and fail if a sink's loop died or the
         buffer was reopened under it (the supervisor then restarts this component)."""
-        vpn_events = self.ctx.bus.subscribe(kinds={VPN_UP, VPN_DOWN}, component=self.name)
+        vpn_events = self.ctx.bus.subscribe(kinds={VpnStateChanged.kind}, component=self.name)
         waiting: asyncio.Task[list[Published]] | None = None
         try:
             while True:
@@ -105,9 +104,10 @@ class ForwardComponent(Component):
                     batch = waiting.result()
                     waiting = None
                     if not batch:  # dropped as too slow (never expected for two rare kinds)
-                        vpn_events = self.ctx.bus.subscribe(kinds={VPN_UP, VPN_DOWN}, component=self.name)
+                        vpn_events = self.ctx.bus.subscribe(kinds={VpnStateChanged.kind}, component=self.name)
                     for published in batch:
-                        self._vpn_changed(forwarder, published.event.kind == VPN_UP)
+                        if isinstance(published.event, VpnStateChanged):
+                            self._vpn_changed(forwarder, published.event.connected)
                 failure = forwarder.failure()
                 if failure is not None:
                     raise RuntimeError(f"forwarding stopped: {failure}")

@@ -8,7 +8,6 @@ import dataclasses
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import ClassVar
 
 import pytest
 
@@ -18,21 +17,14 @@ from nocraven.config import Config, from_toml_text
 from nocraven.engine.bus import EventBus
 from nocraven.engine.component import EngineContext
 from nocraven.forward.component import ForwardComponent
-from nocraven.schema.events import Event
 from nocraven.schema.forward import ForwardStateChanged, ForwardStatus
+from nocraven.schema.vpn import VpnStateChanged
 from tests.support.forwarding import free_port
 
 
-class VpnConnected(Event, frozen=True, kw_only=True):
-    """What the VPN component publishes (its own type; only the kind matters here)."""
-
-    kind: ClassVar[str] = "vpn.connected"
-    profile: str = "hq"
-
-
-class VpnDisconnected(Event, frozen=True, kw_only=True):
-    kind: ClassVar[str] = "vpn.disconnected"
-    profile: str = "hq"
+def vpn(connected: bool) -> VpnStateChanged:
+    """What the VPN component publishes when the tunnel comes up or goes down."""
+    return VpnStateChanged(profile="hq" if connected else None, connected=connected)
 
 
 def config(tmp_path: Path, requires_vpn: bool) -> Config:
@@ -100,10 +92,10 @@ async def test_vpn_events_open_and_close_the_path_of_a_sink_that_requires_the_vp
         await eventually(lambda: "VPN down" in running.status().sinks[0].reason, "the VPN reason")
         assert running.status().state == "buffering"
         assert bus.watcher_count == 1  # the test's own; the component's subscription is no watcher
-        bus.publish(VpnConnected())
+        bus.publish(vpn(True))
         # Now the sink tries the NOC itself, which does not answer.
         await eventually(lambda: "unreachable" in running.status().sinks[0].reason, "a connection attempt")
-        bus.publish(VpnDisconnected())
+        bus.publish(vpn(False))
         await eventually(lambda: "VPN down" in running.status().sinks[0].reason, "the VPN reason again")
     finally:
         await running.stop()
@@ -121,7 +113,7 @@ async def test_the_vpn_state_and_a_pause_survive_a_restart_of_the_component(
     ctx.buffer.attach(store)
     running = Running(ctx)
     await running.start()
-    bus.publish(VpnConnected())
+    bus.publish(vpn(True))
     await eventually(lambda: "unreachable" in running.status().sinks[0].reason, "a connection attempt")
     assert running.component.forwarder is not None
     running.component._paused.add("noc")  # as POST /v1/forward/pause records it

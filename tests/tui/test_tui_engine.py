@@ -78,7 +78,7 @@ async def test_every_mode_renders_with_engine_data(shared_engine: RunningEngine)
         text = await wait_for_text(pilot, "following")
         assert "sampled of" in text
 
-        await pilot.press("4")
+        await pilot.press("5")
         await wait_for(pilot, lambda: isinstance(app.state.value(SYSTEM), SystemInfo), "system answer")
         text = await wait_for_text(pilot, "Interfaces")
         assert status["version"] in text
@@ -109,7 +109,7 @@ async def test_read_only_role_sees_no_write_controls(shared_engine: RunningEngin
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: app.state.connected, "the snapshot")
         assert not app.state.can_write
-        await pilot.press("4")
+        await pilot.press("5")
         text = await wait_for_text(pilot, "Interfaces")
         assert not app.screen.query_one("#restart", Button).display
         assert not app.screen.query_one("#bundle", Button).display
@@ -131,7 +131,7 @@ async def test_admin_sees_write_controls(shared_engine: RunningEngine) -> None:
     app = NocRavenApp(shared_engine.socket)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: app.state.connected, "the snapshot")
-        await pilot.press("4")
+        await pilot.press("5")
         text = await wait_for_text(pilot, "Restart engine")
         assert "Export support bundle" in text
         titles = [command.title for command in app.get_system_commands(app.screen)]

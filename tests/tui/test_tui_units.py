@@ -128,14 +128,14 @@ def test_modes_are_numbered_in_registry_order_with_system_last() -> None:
         ("1", "dashboard"),
         ("2", "buffer"),
         ("3", "live"),
-        ("4", "system"),
+        ("4", "forwarding"),
+        ("5", "system"),
     ]
     assert REGISTRY[-1].name == "system"
     assert reserved_names() == [
         "flows",
         "traps",
         "windows",
-        "forwarding",
         "vpn",
         "diagnostics",
         "health",
