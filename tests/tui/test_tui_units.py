@@ -160,8 +160,8 @@ def test_a_capability_screen_is_one_line(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setitem(SCREENS, "radar", RadarScreen)
     built = built_modes(registry(capabilities))
     assert [(m.key, m.spec.name, m.spec.title) for m in built][-2:] == [
-        ("4", "radar", "Radar"),
-        ("5", "system", "System"),
+        ("5", "radar", "Radar"),
+        ("6", "system", "System"),
     ]
     assert built[-2].spec.help == "What the radar sees" and built[-2].spec.component == "radar"
 
