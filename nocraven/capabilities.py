@@ -88,8 +88,10 @@ CAPABILITIES: tuple[Capability, ...] = (
         title="Forwarding",
         description="forwarding to the NOC",
         api_prefix="/v1/forward",
+        config_section="forward",
         cli_group="forward",
         mode="forwarding",
+        built=True,
     ),
     Capability(
         name="vpn",

@@ -32,6 +32,7 @@ from nocraven.schema.buffer import BufferStats, Ledger, Purged, PurgeRequest
 from nocraven.schema.engine import BundleWritten, EngineStatus, StopRequested, SystemInfo
 from nocraven.schema.events import EVENT_TYPES, Event, Published, Snapshot
 from nocraven.schema.flow import FlowExporters, FlowTemplates, FlowTop
+from nocraven.schema.forward import ForwardStatus, SinkRequest, SinksControlled
 from nocraven.schema.records import Record, decode_record
 from nocraven.schema.snmptrap import MibAdded, MibUpload, TrapAgents, TrapMibs
 from nocraven.schema.vpn import VpnStateChanged
@@ -294,6 +295,15 @@ def _add_mib(text: str, filename: str | None = None) -> Call[MibAdded]:
     return post("/v1/traps/mibs", MibAdded, MibUpload(text=text, filename=filename), timeout=150.0)
 
 
+def _forward_pause(sink: str | None = None) -> Call[SinksControlled]:
+    """Pause one sink, or every sink when `sink` is None (admin)."""
+    return post("/v1/forward/pause", SinksControlled, SinkRequest(sink=sink))
+
+
+def _forward_resume(sink: str | None = None) -> Call[SinksControlled]:
+    return post("/v1/forward/resume", SinksControlled, SinkRequest(sink=sink))
+
+
 class Api:
     """Every call of the control API, described once. A capability adds its calls here."""
 
@@ -335,6 +345,10 @@ class Api:
 
     # winevents
     winevents_agents = Endpoint(lambda: get("/v1/winevents/agents", WineventsAgents))
+    # forward
+    forward_status = Endpoint(lambda: get("/v1/forward/status", ForwardStatus))
+    forward_pause = Endpoint(_forward_pause)
+    forward_resume = Endpoint(_forward_resume)
 
 
 # ---- transports --------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from typing import Any, Generic, TypeVar
 
 from nocraven.client import AsyncClient
 from nocraven.schema.buffer import BufferStats
+from nocraven.schema.forward import ForwardStatus
 
 T = TypeVar("T")
 
@@ -65,3 +66,8 @@ class EngineMatch:
     source: str = ""
     grep: str = ""
     limit: int = 200  # matching records from before the filter started, shown first
+
+
+# Every sink's state and backlog: the Forwarding screen polls it; the dashboard and the header
+# read the same figures from the forward component's counters.
+FORWARD_STATUS: Read[ForwardStatus] = Read("forward_status", lambda client: client.forward_status())

@@ -1,8 +1,8 @@
 """Which wire Struct each component's counters come in, from the capability registry.
 
 A collector (a capability with a buffer service) reports `CollectorSummary`, the buffer
-`BufferCounters`; a capability this console has no schema for yet keeps its figures as a plain
-mapping, shown as they come.
+`BufferCounters`, the forwarder `ForwardStatus`; a capability this console has no schema for yet
+keeps its figures as a plain mapping, shown as they come.
 """
 
 from __future__ import annotations
@@ -13,9 +13,11 @@ from nocraven.capabilities import BY_NAME
 from nocraven.schema.buffer import BufferCounters
 from nocraven.schema.collector import CollectorSummary
 from nocraven.schema.events import CountersUpdated
+from nocraven.schema.forward import ForwardStatus
 
 BUFFER = "buffer"
-Counters = CollectorSummary | BufferCounters | dict[str, object]
+FORWARD = "forward"
+Counters = CollectorSummary | BufferCounters | ForwardStatus | dict[str, object]
 
 
 def is_collector(component: str) -> bool:
@@ -28,6 +30,8 @@ def decode_counters(event: CountersUpdated) -> Counters:
     try:
         if event.component == BUFFER:
             return event.counters_as(BufferCounters)
+        if event.component == FORWARD:
+            return event.counters_as(ForwardStatus)
         if is_collector(event.component):
             return event.counters_as(CollectorSummary)
     except msgspec.ValidationError:
@@ -40,3 +44,19 @@ def summary_fields(counters: Counters) -> list[tuple[str, object]]:
     if isinstance(counters, dict):
         return list(counters.items())
     return [(name, getattr(counters, name)) for name in counters.__struct_fields__]
+
+
+# A sink's state (and the worst of all sinks) by theme colour kind ("muted" is dimmed text).
+SINK_STATE_KIND = {
+    "forwarding": "success",
+    "draining": "primary",
+    "paused": "warning",
+    "buffering": "warning",
+    "failing": "error",
+}
+
+
+def sink_state_markup(state: str | None) -> str:
+    kind = SINK_STATE_KIND.get(state or "", "muted")
+    variable = "$text-muted" if kind == "muted" else f"${kind}"
+    return f"[{variable}]{state or 'no sink'}[/]"

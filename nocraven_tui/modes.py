@@ -16,6 +16,7 @@ from nocraven_tui.screens.buffer import BufferScreen
 from nocraven_tui.screens.dashboard import DashboardScreen
 from nocraven_tui.screens.diagnostics import DiagnosticsScreen
 from nocraven_tui.screens.flows import FlowsScreen
+from nocraven_tui.screens.forwarding import ForwardingScreen
 from nocraven_tui.screens.live import LiveScreen
 from nocraven_tui.screens.system import SystemScreen
 from nocraven_tui.screens.traps import TrapsScreen
@@ -30,6 +31,7 @@ SCREENS: dict[str, type[ModeScreen]] = {
     "traps": TrapsScreen,
     "diagnostics": DiagnosticsScreen,
     "windows": WindowsScreen,
+    "forwarding": ForwardingScreen,
 }
 
 

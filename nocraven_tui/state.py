@@ -18,8 +18,9 @@ from nocraven.humanize import clock_time
 from nocraven.schema.buffer import BufferCounters
 from nocraven.schema.collector import CollectorStatus, CollectorSummary
 from nocraven.schema.engine import EMPTY_DETAIL, ComponentStatus, Description, EngineStatus
-from nocraven_tui.exchange import BUFFER_STATS, EngineMatch, Read
-from nocraven_tui.figures import BUFFER, Counters
+from nocraven.schema.forward import ForwardStatus
+from nocraven_tui.exchange import BUFFER_STATS, FORWARD_STATUS, EngineMatch, Read
+from nocraven_tui.figures import BUFFER, FORWARD, Counters
 
 T = TypeVar("T")
 
@@ -415,6 +416,16 @@ class ConsoleState:
             return figures.fill_percent
         stats = self.value(BUFFER_STATS)
         return stats.total.fill_percent if stats is not None and self.component(BUFFER).available else None
+
+    def forward_figures(self) -> ForwardStatus | None:
+        """Every sink and the worst state: the forwarder's live counters, else its status detail,
+        else the Forwarding screen's last read."""
+        view = self.component(FORWARD)
+        if not view.available:
+            return None
+        if isinstance(view.counters, ForwardStatus):
+            return view.counters
+        return view.detail_as(ForwardStatus) or self.value(FORWARD_STATUS)
 
     def vpn_label(self) -> str:
         vpn = self.component("vpn")

@@ -15,7 +15,7 @@ from typer._click import exceptions as click  # typer 0.2x carries its own click
 
 from nocraven import __version__
 from nocraven.capabilities import CAPABILITIES, Capability
-from nocraven.cli import buffer, config_cmd, diag, flow, planned, run, status, traps, winevents
+from nocraven.cli import buffer, config_cmd, diag, flow, forward, planned, run, status, traps, winevents
 from nocraven.cli.common import err, state
 from nocraven.client import ENV_SOCKET, EngineUnreachable
 from nocraven.errors import ApiError
@@ -59,7 +59,7 @@ GROUPS: dict[str, typer.Typer] = {
     "traps": traps.app,
     "winevents": winevents.app,
     "ports": planned.ports,
-    "forward": planned.forward,
+    "forward": forward.app,
     "vpn": planned.vpn,
     "diag": diag.app,
 }

@@ -14,7 +14,6 @@ from nocraven.cli.common import JsonOption, client, emit, fail, print_json
 from nocraven.exitcodes import ExitCode
 
 ports = typer.Typer(help="Listener ports: list, change.", no_args_is_help=True)
-forward = typer.Typer(help="Forwarding to the NOC.", no_args_is_help=True)
 vpn = typer.Typer(help="VPN profiles and failover.", no_args_is_help=True)
 
 
@@ -45,24 +44,6 @@ def ports_set(
 ) -> None:
     """Move a listener to another address, live."""
     _post("/v1/ports/set", {"listener": listener, "address": address})
-
-
-@forward.command("status")
-def forward_status(as_json: bool = JsonOption) -> None:
-    """Each sink: state, backlog, last delivery."""
-    _get("/v1/forward/status", as_json)
-
-
-@forward.command("pause")
-def forward_pause() -> None:
-    """Stop draining the buffer (records keep arriving and are kept)."""
-    _post("/v1/forward/pause", {})
-
-
-@forward.command("resume")
-def forward_resume() -> None:
-    """Resume draining the buffer."""
-    _post("/v1/forward/resume", {})
 
 
 @vpn.command("list")

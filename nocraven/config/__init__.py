@@ -29,6 +29,7 @@ from nocraven.config import environment
 from nocraven.config.engine import ApiConfig, EngineConfig, LogLevel
 from nocraven.config.walker import ConfigError, build, to_plain
 from nocraven.diag.settings import DiagSettings
+from nocraven.forward.settings import ForwardSettings
 
 ENV_CONFIG = "NOCRAVEN_CONFIG"
 
@@ -45,6 +46,7 @@ __all__ = [
     "DiagSettings",
     "EngineConfig",
     "FlowSettings",
+    "ForwardSettings",
     "LogLevel",
     "ServiceBufferSettings",
     "SnmpUser",
@@ -73,6 +75,7 @@ class Config:
     snmptrap: SnmptrapSettings = field(default_factory=SnmptrapSettings)
     winevents: WineventsSettings = field(default_factory=WineventsSettings)
     diag: DiagSettings = field(default_factory=DiagSettings)
+    forward: ForwardSettings = field(default_factory=ForwardSettings)
     source: str = field(default="<defaults>", metadata={"internal": True})
 
     def sections(self) -> dict[str, Any]:
@@ -82,8 +85,9 @@ class Config:
 def _cross_checks(config: Config) -> list[str]:
     """Rules that span keys, owned by each section; each line still names the key to change."""
     problems = config.buffer.cross_checks(SERVICES)
+    problems.extend(config.forward.cross_checks(SERVICES))
     for name, section in config.sections().items():
-        if name != "buffer":
+        if name not in ("buffer", "forward"):
             problems.extend(section.cross_checks())
     return problems
 
@@ -150,6 +154,10 @@ def environment_problems(config: Config) -> list[str]:
             "syslog.tls_key": config.syslog.tls_key,
             "syslog.tls_client_ca": config.syslog.tls_client_ca,
         }
+    for index, sink in enumerate(config.forward.sinks):
+        for key in ("tls_ca", "tls_cert", "tls_key", "creds_file"):
+            if getattr(sink, key):
+                tls_files[f"forward.sinks[{index}].{key}"] = getattr(sink, key)
     return environment.problems(config.engine, config.api, tls_files)
 
 

@@ -17,10 +17,11 @@ from nocraven.schema.events import Event, Published
 
 
 class Subscription:
-    def __init__(self, bus: EventBus, limit: int, kinds: frozenset[str] | None) -> None:
+    def __init__(self, bus: EventBus, limit: int, kinds: frozenset[str] | None, component: str | None = None) -> None:
         self._bus = bus
         self._limit = limit
         self.kinds = kinds
+        self.component = component  # the engine component that reacts to these events; None: a watcher
         self._pending: dict[object, Published] = {}  # insertion-ordered
         self._unique = itertools.count()
         self._wake = asyncio.Event()
@@ -64,13 +65,17 @@ class EventBus:
 
     @property
     def watcher_count(self) -> int:
-        """Watch streams: subscribers to every kind. A component that reacts to a few kinds (the
-        diagnostics waiting for engine.stopping) is not someone watching the engine."""
-        return sum(1 for sub in self._subscribers if sub.kinds is None)
+        """Watch streams (API clients): subscribers to every kind that no component owns. A
+        component reacting to a few kinds (diagnostics waiting for engine.stopping, the forwarder
+        following the VPN) is not someone watching the engine."""
+        return sum(1 for sub in self._subscribers if sub.kinds is None and sub.component is None)
 
-    def subscribe(self, limit: int | None = None, kinds: set[str] | None = None) -> Subscription:
-        """`kinds` narrows what this subscriber receives (a component that reacts to one event)."""
-        sub = Subscription(self, limit or self.watcher_limit, frozenset(kinds) if kinds else None)
+    def subscribe(
+        self, limit: int | None = None, kinds: set[str] | None = None, component: str | None = None
+    ) -> Subscription:
+        """`kinds` narrows what this subscriber receives (a component that reacts to one event);
+        a component names itself in `component`."""
+        sub = Subscription(self, limit or self.watcher_limit, frozenset(kinds) if kinds else None, component)
         self._subscribers.add(sub)
         return sub
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from nocraven.buffer.component import BufferComponent
 from nocraven.diag.component import DiagComponent
 from nocraven.engine.component import Component, EngineContext
+from nocraven.forward.component import ForwardComponent
 from nocraven.ingest.flow import FlowComponent
 from nocraven.ingest.snmptrap import SnmptrapComponent
 from nocraven.ingest.syslog import SyslogComponent
@@ -21,6 +22,7 @@ def build_components(ctx: EngineContext) -> list[Component]:
     return [
         BufferComponent(ctx),
         SyslogComponent(ctx),
+        ForwardComponent(ctx),  # after the buffer: stops first, its cursors saved before the store closes
         FlowComponent(ctx),
         DiagComponent(ctx),
         SnmptrapComponent(ctx),

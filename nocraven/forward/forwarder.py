@@ -20,8 +20,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import msgspec
-
 from nocraven.buffer.store import SegmentStore
 from nocraven.forward.batching import Batch, Encoder, SeqRange, make_batch, ndjson, plan, split_by_bytes
 from nocraven.forward.gaps import GAP_SERVICE, gap_batches
@@ -30,6 +28,7 @@ from nocraven.forward.lanes import Kind, Lane
 from nocraven.forward.schedule import DrainMeter, Rotation, TokenBucket, pick, progress
 from nocraven.forward.settings import ForwardSettings, SinkSettings
 from nocraven.forward.sinks import Delivered, Rejected, Retry, Sink, SinkUnavailable, open_sink
+from nocraven.schema.forward import SinkStatus
 
 log = logging.getLogger(__name__)
 
@@ -60,26 +59,6 @@ ForwardEvent = SinkStateChanged | BatchQuarantined
 EventCallback = Callable[[ForwardEvent], None]
 
 
-class SinkStatus(msgspec.Struct, frozen=True, kw_only=True):
-    """One sink as `nocraven forward status` shows it."""
-
-    name: str
-    type: str
-    state: str
-    reason: str
-    backlog_records: int
-    backlog_bytes: int
-    oldest_age_s: float | None
-    rate_rps: float
-    eta_s: float | None
-    last_delivery: float | None  # epoch seconds
-    last_error: str
-    delivered_records: int = 0
-    duplicate_batches: int = 0  # batches the NOC already had (replays it removed)
-    quarantined_batches: int = 0
-    gap_events: int = 0
-
-
 class SinkRunner:
     """The loop of one sink (see module doc)."""
 
@@ -107,7 +86,7 @@ class SinkRunner:
         self.poll_s = poll_s
         self.quarantine_dir = quarantine_dir
         now = clock()
-        self.health = SinkHealth(settings.requires_vpn, rng, backoff)
+        self.health = SinkHealth(settings.requires_vpn, rng, backoff or Backoff(cap_s=settings.retry_max_s))
         self.bucket = TokenBucket(float(settings.max_bytes_per_s), now)
         self.meter = DrainMeter()
         self.lanes = {service: Lane(service, store.cursor(settings.name, service)) for service in self.services}
@@ -420,12 +399,15 @@ class SinkRunner:
             pending = lane.pending_records(self.store.sealed_seq(service))
             if not pending:
                 continue
-            records += pending
             first = self.store.segments_after(service, lane.acked, 1)
-            if first:
-                meta = first[0]
-                size += int(pending * meta.raw_bytes / max(meta.record_count, 1))
-                oldest = meta.first_received if oldest is None else min(oldest, meta.first_received)
+            if not first:
+                continue  # all of it was evicted: the ledger (gap events) accounts for it
+            meta = first[0]
+            # Records between the cursor and the oldest segment kept were evicted: not backlog.
+            pending = max(0, pending - max(0, meta.first_seq - 1 - lane.acked))
+            records += pending
+            size += int(pending * meta.raw_bytes / max(meta.record_count, 1))
+            oldest = meta.first_received if oldest is None else min(oldest, meta.first_received)
         rate = self.meter.rate(now)
         shown = progress(records, size, oldest, rate, now)
         decision = self.health.decide(self._backlog())
@@ -503,6 +485,16 @@ class Forwarder:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+
+    def failure(self) -> str | None:
+        """Why a sink's loop ended on its own (a bug, or the store closed under it), or None
+        while every loop runs: the engine's component then fails and is restarted."""
+        for task in self._tasks:
+            if not task.done():
+                continue
+            exc = None if task.cancelled() else task.exception()
+            return f"{task.get_name()}: {type(exc).__name__}: {exc}" if exc else f"{task.get_name()} ended"
+        return None
 
     def _pick(self, name: str | None) -> list[SinkRunner]:
         if name is None:

@@ -62,6 +62,9 @@ class SinkSettings:
     max_batch_bytes: int = checked(900 * 1024, between(4096, 64 * 1024 * 1024))
     in_flight: int = checked(8, between(1, 64))  # batches awaiting an acknowledgement
     timeout_s: float = checked(10.0, between(0.5, 300))
+    # Retries (connecting, or after a failed delivery) back off exponentially with jitter up to
+    # this: how long the NOC may wait for us after it comes back from a long outage.
+    retry_max_s: float = checked(60.0, between(1, 3600))
 
     def cross_checks(self, key: str, services: tuple[str, ...]) -> list[str]:
         problems: list[str] = []

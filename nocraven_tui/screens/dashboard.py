@@ -12,7 +12,7 @@ from textual.widgets import DataTable, Static
 
 from nocraven.humanize import clock_time, human_bytes, human_count, human_duration, human_rate
 from nocraven_tui.exchange import BUFFER_STATS
-from nocraven_tui.figures import Counters, summary_fields
+from nocraven_tui.figures import Counters, sink_state_markup, summary_fields
 from nocraven_tui.screens.base import ModeScreen, ScreenCommand
 from nocraven_tui.state import COLLECTORS, ConsoleState
 from nocraven_tui.widgets.spark import SparkPanel
@@ -140,11 +140,22 @@ class DashboardScreen(ModeScreen):
         if not view.available:
             show(panel, "[$text-muted]not available\nin this build[/]")
             return
-        lines = [state_markup(view.state)]
-        details = view.plain()  # no forwarding schema yet: its figures as they come
-        for key, value in list(details.items())[:3]:
-            if isinstance(value, str | int | float) and key != "description":
-                lines.append(f"{escape(key)} {escape(str(value))}")
+        figures = state.forward_figures()
+        if view.state != "running" or figures is None:
+            show(panel, state_markup(view.state))
+            return
+        if not figures.sinks:
+            show(panel, "[$text-muted]no sink configured[/]")
+            return
+        count = len(figures.sinks)
+        lines = [
+            f"[b]{sink_state_markup(figures.state)}[/b] ({count} sink{'s' if count > 1 else ''})",
+            f"backlog [b]{human_count(figures.backlog_records)}[/b]",
+            human_rate(figures.rate_rps),
+        ]
+        worst = next((s for s in figures.sinks if s.state == figures.state and s.reason), None)
+        if worst is not None:
+            lines.append(f"[$text-muted]{escape(worst.name)}: {escape(worst.reason)}[/]")
         show(panel, "\n".join(lines))
 
     def _refresh_alerts(self, state: ConsoleState) -> None:

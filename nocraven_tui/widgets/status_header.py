@@ -10,6 +10,7 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from nocraven.humanize import clock_time, human_duration
+from nocraven_tui.figures import sink_state_markup
 from nocraven_tui.state import ConsoleState
 from nocraven_tui.theme import Glyphs
 from nocraven_tui.widgets.sync import show
@@ -72,6 +73,9 @@ class StatusHeader(Widget):
         else:
             fill_style = "$error" if fill >= 90 else "$warning" if fill >= 75 else "$success"
             parts.append(f"Buffer [{'$text-muted' if state.stale else fill_style}]{fill:.0f}%[/]")
+        forward = state.forward_figures()
+        if forward is not None and forward.state is not None:  # the worst sink's; nothing without sinks
+            parts.append(f"Fwd {sink_state_markup(forward.state)}")
         alerts = state.alerts()
         critical = any(a.severity == "critical" for a in alerts)
         alert_style = "$error" if critical else "$warning" if alerts else "$success"
@@ -82,7 +86,9 @@ class StatusHeader(Widget):
         host = state.hostname
         if len(host) > max(room, MIN_HOSTNAME):
             host = host[: max(room, MIN_HOSTNAME) - 1] + "~"
-        show(self.query_one("#status", Static), f" [b $accent]{escape(host)}[/]{sep}{rest}")
+        # Too narrow for even a shortened hostname (80 columns with every figure): figures first.
+        shown_host = f"[b $accent]{escape(host)}[/]{sep}" if room >= MIN_HOSTNAME else ""
+        show(self.query_one("#status", Static), f" {shown_host}{rest}")
         show(self.query_one("#clock", Static), f"{clock_time(now)}Z")
         role = state.role if state.connected or state.role_override else "-"
         role_text = "admin" if role == "admin" else f"{role}: read-only" if role not in ("-", "unknown") else ""

@@ -48,6 +48,17 @@ def test_tech_group_reads_but_may_not_write(shared_engine: RunningEngine) -> Non
     assert purge.stderr.count("\n") == 1
 
 
+def test_tech_group_reads_forwarding_but_only_admins_pause_it(shared_engine: RunningEngine) -> None:
+    socket = str(shared_engine.socket)
+    status = cli_as(NOBODY, TECH_GID, socket, "forward", "status", "--json")
+    assert status.code == 0, status.stderr
+    assert json.loads(status.stdout)["sinks"] == []
+    for verb in ("pause", "resume"):
+        refused = cli_as(NOBODY, TECH_GID, socket, "forward", verb)
+        assert refused.code == 4, refused.stderr
+        assert "needs the admin role" in refused.stderr
+
+
 def test_a_tech_user_cannot_stop_the_engine(shared_engine: RunningEngine) -> None:
     def stop() -> None:
         try:

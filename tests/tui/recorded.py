@@ -20,6 +20,7 @@ from nocraven.client import decode_published
 from nocraven.schema.buffer import BufferStats
 from nocraven.schema.engine import SystemInfo
 from nocraven.schema.events import Published
+from nocraven.schema.forward import ForwardStatus
 from nocraven.schema.snmptrap import TrapAgents, TrapMibs
 from nocraven.schema.winevents import WineventsAgents
 from nocraven_tui import exchange, messages
@@ -31,7 +32,6 @@ STARTED = NOW - 3 * 86400 - 4 * 3600 - 17 * 60
 PLANNED = {
     "diag": "network diagnostics",
     "flow": "the flow collector (NetFlow/IPFIX/sFlow)",
-    "forward": "forwarding to the NOC",
     "health": "health monitoring",
     "ports": "listener port management",
     "vpn": "VPN management",
@@ -48,6 +48,13 @@ def _status(role: str) -> dict[str, Any]:
         "restarts": 0,
         "last_error": None,
         "detail": {"fill_percent": 37.4, "forecast_days": 11.6, "records": 48_213_907, "dropped_records": 0},
+    }
+    components["forward"] = {
+        "state": "running",
+        "since": STARTED + 2,
+        "restarts": 0,
+        "last_error": None,
+        "detail": FORWARD_STATUS,
     }
     components["syslog"] = {
         "state": "running",
@@ -128,6 +135,47 @@ def _status(role: str) -> dict[str, Any]:
         "supervisor": "systemd",  # an installed box: systemd starts the engine again after a stop
         "components": components,
     }
+
+
+# GET /v1/forward/status: the NOC back after an outage (draining), an archive paused by an operator.
+FORWARD_STATUS: dict[str, Any] = {
+    "state": "paused",
+    "backlog_records": 1_184_302,
+    "rate_rps": 41_250.0,
+    "site": "arena-01",
+    "sinks": [
+        {
+            "name": "noc",
+            "type": "nats",
+            "state": "draining",
+            "reason": "catching up with the backlog",
+            "backlog_records": 912_400,
+            "backlog_bytes": 214_300_000,
+            "oldest_age_s": 3 * 3600 + 20 * 60,
+            "rate_rps": 41_250.0,
+            "eta_s": 22.1,
+            "last_delivery": NOW - 0.4,
+            "last_error": "NATS nats://10.8.0.1:4222 unreachable: connection refused",
+            "delivered_records": 30_112_000,
+            "duplicate_batches": 3,
+            "quarantined_batches": 0,
+            "gap_events": 1,
+        },
+        {
+            "name": "archive",
+            "type": "http",
+            "state": "paused",
+            "reason": "paused by an operator",
+            "backlog_records": 271_902,
+            "backlog_bytes": 61_020_000,
+            "oldest_age_s": 45 * 60,
+            "rate_rps": 0.0,
+            "eta_s": None,
+            "last_delivery": NOW - 45 * 60,
+            "last_error": "",
+        },
+    ],
+}
 
 
 def _syslog_counters(t: int) -> dict[str, Any]:
@@ -478,6 +526,7 @@ def replay(app: App[Any], role: str = "admin") -> None:
         messages.ReadCompleted(traps.TRAP_AGENTS.key, msgspec.convert(TRAP_AGENTS, TrapAgents)),
         messages.ReadCompleted(traps.TRAP_MIBS.key, msgspec.convert(TRAP_MIBS, TrapMibs)),
         messages.ReadCompleted(traps.RECENT_TRAPS.key, _traps()),
+        messages.ReadCompleted(exchange.FORWARD_STATUS.key, msgspec.convert(FORWARD_STATUS, ForwardStatus)),
     ]
     for message in extra:
         app.post_message(message)

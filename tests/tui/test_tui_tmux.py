@@ -89,6 +89,9 @@ def test_console_modes_in_a_real_terminal(shared_engine: RunningEngine, tmux: Tm
     screen = tmux.wait_for("following", timeout=5)
     assert "sampled" in screen
 
+    tmux.keys(key("forwarding"))
+    tmux.wait_for("No sink configured", timeout=5)
+
     tmux.keys(key("system"))
     screen = tmux.wait_for("Interfaces", timeout=5)
     assert status["version"] in screen and "127.0.0.1/8" in screen

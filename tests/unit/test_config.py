@@ -119,3 +119,32 @@ def test_secrets_are_masked_in_the_api_view() -> None:
     view = config.to_dict(cfg)
     assert view["winevents"]["tokens"] == ["***"]
     assert "s3cret" not in repr(view)
+
+
+def test_the_documented_forward_sink_is_valid_once_uncommented() -> None:
+    text = (Path(__file__).parents[2] / "etc" / "nocraven.toml").read_text()
+    head, forward = text.split("\n[forward]\n")
+    sink = forward.split("# One table per sink:\n")[1]
+    uncommented = "\n".join(line.removeprefix("# ") for line in sink.splitlines())
+    cfg = config.from_toml_text(f'{head}\n[forward]\nsite = "arena-01"\n{uncommented}\n', "test.toml")
+    (noc,) = cfg.forward.sinks
+    assert (noc.name, noc.type, noc.urls, noc.requires_vpn) == ("noc", "nats", ["nats://10.8.0.1:4222"], False)
+    assert noc.forwarded(config.SERVICES) == ("syslog", "flow", "trap", "winevent")
+
+
+def test_a_sink_without_a_site_or_with_a_wrong_url_is_refused_by_key() -> None:
+    problems = refuse('[[forward.sinks]]\nname = "noc"\ntype = "syslog"\nurls = ["tls://10.8.0.5"]\n')
+    assert problems == [
+        "forward.site: set this appliance's name (e.g. 'arena-01') to forward to the NOC",
+        "forward.sinks[0].urls: 'tls://10.8.0.5': give the port, e.g. tls://10.8.0.1:6514",
+    ]
+
+
+def test_forward_files_that_are_missing_are_named_by_key(tmp_path: Path) -> None:
+    cfg = config.from_toml_text(
+        f'[engine]\ndata_dir = "{tmp_path}"\nsocket = "{tmp_path}/s.sock"\n[forward]\nsite = "a"\n'
+        f'[[forward.sinks]]\nname = "noc"\nurls = ["tls://10.8.0.1:4222"]\ntls_ca = "{tmp_path}/nope.pem"\n',
+        "test.toml",
+    )
+    problems = config.environment_problems(cfg)
+    assert len(problems) == 1 and problems[0].startswith("forward.sinks[0].tls_ca")

@@ -135,3 +135,15 @@ async def test_a_sink_that_requires_the_vpn_waits_for_it(store: SegmentStore) ->
     finally:
         await running.stop()
     assert sink.connects == 1
+
+
+def test_the_backlog_shown_leaves_out_records_evicted_before_they_were_sent(store: SegmentStore) -> None:
+    segments(store, "syslog", 10, 50)
+    waiting = forwarder(store, MemorySink(), [])  # never started: nothing is delivered
+    assert waiting.status()[0].backlog_records == 500
+    store.purge("syslog", time.time())  # the ledger accounts for these; gap events carry them
+    assert waiting.status()[0].backlog_records == 0
+    segments(store, "syslog", 2, 50)
+    shown = waiting.status()[0]
+    assert shown.backlog_records == 100
+    assert 0 < shown.backlog_bytes < 100 * 200
