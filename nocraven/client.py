@@ -32,10 +32,19 @@ from nocraven.schema.buffer import BufferStats, Ledger, Purged, PurgeRequest
 from nocraven.schema.engine import BundleWritten, EngineStatus, StopRequested, SystemInfo
 from nocraven.schema.events import EVENT_TYPES, Event, Published, Snapshot
 from nocraven.schema.flow import FlowExporters, FlowTemplates, FlowTop
+from nocraven.schema.health import AlertCleared, AlertRaised, HealthHistory, HealthReport
 from nocraven.schema.records import Record, decode_record
 from nocraven.schema.vpn import VpnStateChanged
 
-__all__ = ["AsyncClient", "Client", "EngineUnreachable", "VpnStateChanged", "default_socket"]
+__all__ = [
+    "AlertCleared",
+    "AlertRaised",
+    "AsyncClient",
+    "Client",
+    "EngineUnreachable",
+    "VpnStateChanged",
+    "default_socket",
+]
 
 ENV_SOCKET = "NOCRAVEN_SOCKET"
 SYSTEM_SOCKET = Path("/run/nocraven/control.sock")
@@ -287,6 +296,10 @@ def _diag_cancel(job_id: str) -> Call[diag_wire.JobCancelled]:
     return post(f"/v1/diag/jobs/{quote(job_id, safe='')}/cancel", diag_wire.JobCancelled, timeout=5.0)
 
 
+def _health_history(minutes: int = 60) -> Call[HealthHistory]:
+    return get("/v1/health/history", HealthHistory, minutes=minutes)
+
+
 class Api:
     """Every call of the control API, described once. A capability adds its calls here."""
 
@@ -321,6 +334,11 @@ class Api:
     diag_port = StreamEndpoint(_diag_port)
     diag_jobs = Endpoint(lambda: get("/v1/diag/jobs", diag_wire.DiagJobs))
     diag_cancel = Endpoint(_diag_cancel)
+
+    # health
+    health = Endpoint(lambda: get("/v1/health", HealthReport))
+    health_history = Endpoint(_health_history)
+    health_metrics = Endpoint(lambda: get_text("/v1/health/metrics"))
 
 
 # ---- transports --------------------------------------------------------------------------------

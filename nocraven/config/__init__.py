@@ -29,6 +29,7 @@ from nocraven.config import environment
 from nocraven.config.engine import ApiConfig, EngineConfig, LogLevel
 from nocraven.config.walker import ConfigError, build, to_plain
 from nocraven.diag.settings import DiagSettings
+from nocraven.health.settings import HealthSettings
 
 ENV_CONFIG = "NOCRAVEN_CONFIG"
 
@@ -73,6 +74,7 @@ class Config:
     snmptrap: SnmptrapSettings = field(default_factory=SnmptrapSettings)
     winevents: WineventsSettings = field(default_factory=WineventsSettings)
     diag: DiagSettings = field(default_factory=DiagSettings)
+    health: HealthSettings = field(default_factory=HealthSettings)
     source: str = field(default="<defaults>", metadata={"internal": True})
 
     def sections(self) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from nocraven.buffer.component import BufferComponent
 from nocraven.diag.component import DiagComponent
 from nocraven.engine.component import Component, EngineContext
+from nocraven.health.component import HealthComponent
 from nocraven.ingest.flow import FlowComponent
 from nocraven.ingest.syslog import SyslogComponent
 
@@ -18,6 +19,7 @@ from nocraven.ingest.syslog import SyslogComponent
 def build_components(ctx: EngineContext) -> list[Component]:
     return [
         BufferComponent(ctx),
+        HealthComponent(ctx),  # after the buffer: it reads the buffer's figures
         SyslogComponent(ctx),
         FlowComponent(ctx),
         DiagComponent(ctx),
