@@ -116,8 +116,10 @@ CAPABILITIES: tuple[Capability, ...] = (
         title="Health",
         description="health monitoring",
         api_prefix="/v1/health",
+        config_section="health",
         cli_group="health",
         mode="health",
+        built=True,
     ),
     Capability(
         name="ports",

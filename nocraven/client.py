@@ -33,12 +33,21 @@ from nocraven.schema.engine import BundleWritten, EngineStatus, StopRequested, S
 from nocraven.schema.events import EVENT_TYPES, Event, Published, Snapshot
 from nocraven.schema.flow import FlowExporters, FlowTemplates, FlowTop
 from nocraven.schema.forward import ForwardStatus, SinkRequest, SinksControlled
+from nocraven.schema.health import AlertCleared, AlertRaised, HealthHistory, HealthReport
 from nocraven.schema.records import Record, decode_record
 from nocraven.schema.snmptrap import MibAdded, MibUpload, TrapAgents, TrapMibs
 from nocraven.schema.vpn import VpnStateChanged
 from nocraven.schema.winevents import WineventsAgents
 
-__all__ = ["AsyncClient", "Client", "EngineUnreachable", "VpnStateChanged", "default_socket"]
+__all__ = [
+    "AlertCleared",
+    "AlertRaised",
+    "AsyncClient",
+    "Client",
+    "EngineUnreachable",
+    "VpnStateChanged",
+    "default_socket",
+]
 
 ENV_SOCKET = "NOCRAVEN_SOCKET"
 SYSTEM_SOCKET = Path("/run/nocraven/control.sock")
@@ -304,6 +313,10 @@ def _forward_resume(sink: str | None = None) -> Call[SinksControlled]:
     return post("/v1/forward/resume", SinksControlled, SinkRequest(sink=sink))
 
 
+def _health_history(minutes: int = 60) -> Call[HealthHistory]:
+    return get("/v1/health/history", HealthHistory, minutes=minutes)
+
+
 class Api:
     """Every call of the control API, described once. A capability adds its calls here."""
 
@@ -349,6 +362,11 @@ class Api:
     forward_status = Endpoint(lambda: get("/v1/forward/status", ForwardStatus))
     forward_pause = Endpoint(_forward_pause)
     forward_resume = Endpoint(_forward_resume)
+
+    # health
+    health = Endpoint(lambda: get("/v1/health", HealthReport))
+    health_history = Endpoint(_health_history)
+    health_metrics = Endpoint(lambda: get_text("/v1/health/metrics"))
 
 
 # ---- transports --------------------------------------------------------------------------------

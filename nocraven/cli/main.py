@@ -15,7 +15,7 @@ from typer._click import exceptions as click  # typer 0.2x carries its own click
 
 from nocraven import __version__
 from nocraven.capabilities import CAPABILITIES, Capability
-from nocraven.cli import buffer, config_cmd, diag, flow, forward, planned, run, status, traps, winevents
+from nocraven.cli import buffer, config_cmd, diag, flow, forward, health, planned, run, status, traps, winevents
 from nocraven.cli.common import err, state
 from nocraven.client import ENV_SOCKET, EngineUnreachable
 from nocraven.errors import ApiError
@@ -63,7 +63,7 @@ GROUPS: dict[str, typer.Typer] = {
     "vpn": planned.vpn,
     "diag": diag.app,
 }
-COMMANDS = {"health": planned.health}
+COMMANDS = {"health": health.health}
 
 
 def add_capabilities(target: typer.Typer, capabilities: tuple[Capability, ...] = CAPABILITIES) -> None:

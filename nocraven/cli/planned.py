@@ -92,13 +92,6 @@ def vpn_remove(name: str) -> None:
     _post("/v1/vpn/remove", {"name": name})
 
 
-def health(fmt: str = typer.Option("text", "--format", help="text, json or prometheus")) -> None:
-    """The appliance's health: CPU, memory, disk, temperatures, thresholds."""
-    with client() as c:
-        data = c.get("/v1/health", format=fmt)
-    print_json(data) if fmt != "prometheus" else print(data)
-
-
 def placeholder(capability: Capability) -> Callable[[], None]:
     """The CLI command of a capability this build does not have: whatever follows it, it says
     so (exit 1), as the engine does for its API paths."""

@@ -30,6 +30,7 @@ from nocraven.config.engine import ApiConfig, EngineConfig, LogLevel
 from nocraven.config.walker import ConfigError, build, to_plain
 from nocraven.diag.settings import DiagSettings
 from nocraven.forward.settings import ForwardSettings
+from nocraven.health.settings import HealthSettings
 
 ENV_CONFIG = "NOCRAVEN_CONFIG"
 
@@ -76,6 +77,7 @@ class Config:
     winevents: WineventsSettings = field(default_factory=WineventsSettings)
     diag: DiagSettings = field(default_factory=DiagSettings)
     forward: ForwardSettings = field(default_factory=ForwardSettings)
+    health: HealthSettings = field(default_factory=HealthSettings)
     source: str = field(default="<defaults>", metadata={"internal": True})
 
     def sections(self) -> dict[str, Any]:

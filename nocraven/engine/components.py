@@ -12,6 +12,7 @@ from nocraven.buffer.component import BufferComponent
 from nocraven.diag.component import DiagComponent
 from nocraven.engine.component import Component, EngineContext
 from nocraven.forward.component import ForwardComponent
+from nocraven.health.component import HealthComponent
 from nocraven.ingest.flow import FlowComponent
 from nocraven.ingest.snmptrap import SnmptrapComponent
 from nocraven.ingest.syslog import SyslogComponent
@@ -21,6 +22,7 @@ from nocraven.ingest.winevents import WineventsComponent
 def build_components(ctx: EngineContext) -> list[Component]:
     return [
         BufferComponent(ctx),
+        HealthComponent(ctx),  # after the buffer: it reads the buffer's figures
         SyslogComponent(ctx),
         ForwardComponent(ctx),  # after the buffer: stops first, its cursors saved before the store closes
         FlowComponent(ctx),

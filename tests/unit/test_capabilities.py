@@ -32,7 +32,9 @@ def test_names_are_unique_and_services_come_from_the_registry() -> None:
 
 # Built capabilities whose console screen is still to come, and why: each entry is a promise
 # the test keeps visible (and fails on once the screen lands, so the entry goes with it).
-SCREEN_PENDING: dict[str, str] = {}
+SCREEN_PENDING = {
+    "health": "the Health screen (sparklines, alert history, forecasts) is the next step of its issue",
+}
 
 
 def test_every_built_capability_with_a_mode_has_its_console_screen() -> None:
@@ -53,7 +55,9 @@ def test_every_built_capability_has_its_section_component_routes_and_cli_group()
             assert capability.config_section in sections, capability.name
         routes = components[capability.name].routes()
         assert routes, f"{capability.name} serves no API path"
-        assert all(route.path.startswith(capability.api_prefix + "/") for route in routes), capability.name
+        prefix = capability.api_prefix
+        # the prefix itself may be a path (GET /v1/health), or paths go under it
+        assert all(route.path == prefix or route.path.startswith(prefix + "/") for route in routes), capability.name
         if capability.cli_group:
             assert capability.cli_group in cli_names(cli_main.app), capability.name
 
