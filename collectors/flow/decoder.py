@@ -55,7 +55,18 @@ from collectors.flow.templates import Scope, TemplateCache
 Version = int | str
 ACCEPT_ALL: frozenset[Version] = frozenset({5, 9, 10, "sflow5"})
 SFLOW5 = b"\x00\x00\x00\x05"
-DECODE_ERRORS = (struct.error, ValueError, IndexError, OverflowError, UnicodeDecodeError)
+# A malformed datagram (or a template that declares an element oddly) ends as one of these;
+# it is counted against its exporter and the rest of the batch goes on.
+DECODE_ERRORS = (
+    struct.error,
+    ValueError,
+    IndexError,
+    OverflowError,
+    UnicodeDecodeError,
+    TypeError,
+    ArithmeticError,
+    KeyError,
+)
 MAX_SEQUENCE_SCOPES = 100_000
 NAMES: dict[Version, str] = {5: "NetFlow v5", 9: "NetFlow v9", 10: "IPFIX", "sflow5": "sFlow v5"}
 

@@ -366,7 +366,9 @@ def _time_expr(
     """The expression for a flow's start or end from the best time element the template has."""
     for ie, template in absolute.items():
         index = by_element.get((ie, 0))
-        if index is not None and exprs[index].startswith(("v", "ntp_ns")):
+        # Only a field decoded as an integer (its plain value, or an NTP time) is a time: a
+        # template may declare the element with an odd length, which decodes to hex text.
+        if index is not None and (exprs[index] == f"v{index}" or exprs[index].startswith("ntp_ns(")):
             consumed.add(index)
             return _ms_text_expr(template.format(v=f"v{index}"), slot)
     index = by_element.get((uptime_ie, 0))

@@ -124,6 +124,8 @@ def test_secrets_are_masked_in_the_api_view() -> None:
 def test_the_documented_forward_sink_is_valid_once_uncommented() -> None:
     text = (Path(__file__).parents[2] / "etc" / "nocraven.toml").read_text()
     head, forward = text.split("\n[forward]\n")
+    forward, _, after = forward.partition("\n[")  # the sections documented after it
+    head = f"{head}\n[{after}" if after else head
     sink = forward.split("# One table per sink:\n")[1]
     uncommented = "\n".join(line.removeprefix("# ") for line in sink.splitlines())
     cfg = config.from_toml_text(f'{head}\n[forward]\nsite = "arena-01"\n{uncommented}\n', "test.toml")

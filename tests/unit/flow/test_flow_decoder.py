@@ -447,3 +447,24 @@ def test_workers_share_what_they_learn_so_data_reaching_another_worker_decodes()
     assert second.templates.samplers[("192.0.2.1", 50000, 10, 1)] == {1: 64}
     assert second.templates.take_fresh() is None  # adopted templates are not sent back
     assert second.adopt(b"not a dump", NOW) == [] and second.stats.exporters["other"]["decode_errors"] == 1
+
+
+def test_a_time_element_declared_with_an_odd_length_is_kept_as_hex_not_a_crash() -> None:
+    """flowStartMilliseconds (152) declared variable-length decodes to hex text: it cannot be a
+    start time, and must not be used as one (a fuzzed template found this)."""
+    import struct
+    import time
+
+    from collectors.flow.decoder import LISTENER_VERSIONS, decoder_for
+    from collectors.flow.settings import FlowSettings
+
+    decoder = decoder_for(FlowSettings(), LISTENER_VERSIONS["netflow"])
+    template = struct.pack("!HHHH", 256, 2, 8, 4) + struct.pack("!HH", 152, 65535)
+    template_set = struct.pack("!HH", 2, 4 + len(template)) + template
+    data = struct.pack("!I", 1) + bytes([3]) + b"abc" + b"\0\0\0\0"
+    data_set = struct.pack("!HH", 256, 4 + len(data)) + data
+    body = template_set + data_set
+    datagram = struct.pack("!HHIII", 10, 16 + len(body), int(time.time()), 1, 0) + body
+    [record] = decoder.decode(datagram, ("127.0.0.1", 4739), time.time())
+    assert record["start"] is None and record["flowStartMilliseconds"] == "616263"
+    assert record["src_addr"] == "0.0.0.1"
