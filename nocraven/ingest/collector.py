@@ -82,7 +82,14 @@ class CollectorProcess(Component):
         `collectors/<name>/settings.py` dataclass, as the config holds it)."""
         raise NotImplementedError
 
+    def enabled(self) -> bool:
+        """Whether any listener of this collector is configured; with none, no process runs."""
+        return True
+
     async def run(self, ready: Callable[[], None]) -> None:
+        if not self.enabled():  # turned off in the config: ready at once, no process, no port
+            ready()
+            await asyncio.Event().wait()
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",

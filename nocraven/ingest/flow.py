@@ -51,6 +51,10 @@ class FlowComponent(CollectorProcess):
         self._marks: dict[str, tuple[float, int]] = {}
         self._decode_report = msgspec.json.Decoder(FlowReport).decode
 
+    def enabled(self) -> bool:
+        flow = self.ctx.config.flow
+        return bool(flow.netflow or flow.ipfix or flow.sflow)
+
     def child_settings(self) -> FlowSetup:
         return FlowSetup(flow=self.ctx.config.flow, state_dir=str(self.ctx.config.engine.data_dir / "flow"))
 

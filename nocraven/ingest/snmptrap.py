@@ -50,6 +50,9 @@ class SnmptrapComponent(CollectorProcess):
         configured = self.ctx.config.snmptrap.mib_dir
         return Path(configured) if configured else self.state_dir / "mibs"
 
+    def enabled(self) -> bool:
+        return bool(self.ctx.config.snmptrap.udp)
+
     def child_settings(self) -> TrapSetup:
         return TrapSetup(settings=self.ctx.config.snmptrap, state_dir=str(self.state_dir), mib_dir=str(self.mib_dir))
 

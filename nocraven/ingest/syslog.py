@@ -16,6 +16,10 @@ class SyslogComponent(CollectorProcess):
     module = "collectors.syslog.service"
     service = "syslog"
 
+    def enabled(self) -> bool:
+        syslog = self.ctx.config.syslog
+        return bool(syslog.udp or syslog.tcp or syslog.tls)
+
     def child_settings(self) -> SyslogSettings:
         return self.ctx.config.syslog
 

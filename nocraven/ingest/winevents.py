@@ -4,9 +4,6 @@ committed it (`CollectorProcess` answers its RECORDS_DURABLE frames)."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
-
 from aiohttp import web
 
 from collectors.winevents.report import AgentCounters, WineventsCounters
@@ -27,11 +24,8 @@ class WineventsComponent(CollectorProcess):
     def child_settings(self) -> WineventsSettings:
         return self.ctx.config.winevents
 
-    async def run(self, ready: Callable[[], None]) -> None:
-        if not self.ctx.config.winevents.listen:  # turned off: no process, no port
-            ready()
-            await asyncio.Event().wait()
-        await super().run(ready)
+    def enabled(self) -> bool:
+        return bool(self.ctx.config.winevents.listen)
 
     def agents(self) -> WineventsAgents:
         counters = self.counters
