@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, ParamSpec, TypeVar, overload
+from urllib.parse import quote
 
 import httpx
 import msgspec
@@ -30,6 +31,18 @@ from nocraven.schema.buffer import BufferStats, Ledger, Purged, PurgeRequest
 from nocraven.schema.engine import BundleWritten, EngineStatus, StopRequested, SystemInfo
 from nocraven.schema.events import EVENT_TYPES, Event, Published, Snapshot
 from nocraven.schema.records import Record, decode_record
+from nocraven.schema.vpn import (
+    VpnCredentials,
+    VpnExport,
+    VpnHistory,
+    VpnImported,
+    VpnImportRequest,
+    VpnNameRequest,
+    VpnProfile,
+    VpnProfiles,
+    VpnRemoved,
+    VpnStatus,
+)
 
 ENV_SOCKET = "NOCRAVEN_SOCKET"
 SYSTEM_SOCKET = Path("/run/nocraven/control.sock")
@@ -236,6 +249,37 @@ def _export_lines(service: str, since: str | None = None, until: str | None = No
     return Call("GET", "/v1/buffer/export", bytes, _params(service=service, since=since, until=until))
 
 
+def _vpn_import(
+    name: str,
+    text: str,
+    priority: int = 100,
+    files: dict[str, str] | None = None,
+    credentials: VpnCredentials | None = None,
+) -> Call[VpnImported]:
+    body = VpnImportRequest(name=name, text=text, priority=priority, files=files or {}, credentials=credentials)
+    return post("/v1/vpn/import", VpnImported, body, timeout=30.0)
+
+
+def _vpn_profile(name: str) -> Call[VpnProfile]:
+    return get(f"/v1/vpn/profiles/{quote(name, safe='')}", VpnProfile)
+
+
+def _vpn_export(name: str) -> Call[VpnExport]:
+    return get(f"/v1/vpn/profiles/{quote(name, safe='')}/export", VpnExport)
+
+
+def _vpn_remove(name: str) -> Call[VpnRemoved]:
+    return post("/v1/vpn/remove", VpnRemoved, VpnNameRequest(name=name))
+
+
+def _vpn_connect(name: str) -> Call[VpnStatus]:
+    return post("/v1/vpn/connect", VpnStatus, VpnNameRequest(name=name))
+
+
+def _vpn_history(limit: int | None = None) -> Call[VpnHistory]:
+    return get("/v1/vpn/history", VpnHistory, limit=limit)
+
+
 class Api:
     """Every call of the control API, described once. A capability adds its calls here."""
 
@@ -254,6 +298,18 @@ class Api:
     buffer_tail = StreamEndpoint(_tail)
     buffer_export = StreamEndpoint(_export)
     buffer_export_lines = StreamEndpoint(_export_lines)
+
+    # vpn
+    vpn_status = Endpoint(lambda: get("/v1/vpn/status", VpnStatus))
+    vpn_history = Endpoint(_vpn_history)
+    vpn_profiles = Endpoint(lambda: get("/v1/vpn/profiles", VpnProfiles))
+    vpn_profile = Endpoint(_vpn_profile)
+    vpn_export = Endpoint(_vpn_export)
+    vpn_import = Endpoint(_vpn_import)
+    vpn_remove = Endpoint(_vpn_remove)
+    vpn_connect = Endpoint(_vpn_connect)
+    vpn_auto = Endpoint(lambda: post("/v1/vpn/auto", VpnStatus))
+    vpn_disconnect = Endpoint(lambda: post("/v1/vpn/disconnect", VpnStatus))
 
 
 # ---- transports --------------------------------------------------------------------------------

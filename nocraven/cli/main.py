@@ -15,7 +15,7 @@ from typer._click import exceptions as click  # typer 0.2x carries its own click
 
 from nocraven import __version__
 from nocraven.capabilities import CAPABILITIES, Capability
-from nocraven.cli import buffer, config_cmd, planned, run, status
+from nocraven.cli import buffer, config_cmd, planned, run, status, vpn
 from nocraven.cli.common import err, state
 from nocraven.client import ENV_SOCKET, EngineUnreachable
 from nocraven.errors import ApiError
@@ -57,7 +57,7 @@ GROUPS: dict[str, typer.Typer] = {
     "buffer": buffer.app,
     "ports": planned.ports,
     "forward": planned.forward,
-    "vpn": planned.vpn,
+    "vpn": vpn.app,
     "diag": planned.diag,
 }
 COMMANDS = {"health": planned.health}

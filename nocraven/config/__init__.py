@@ -28,6 +28,7 @@ from nocraven.capabilities import buffer_services
 from nocraven.config import environment
 from nocraven.config.engine import ApiConfig, EngineConfig, LogLevel
 from nocraven.config.walker import ConfigError, build, to_plain
+from nocraven.vpn.settings import VpnSettings
 
 ENV_CONFIG = "NOCRAVEN_CONFIG"
 
@@ -48,6 +49,7 @@ __all__ = [
     "SnmpUser",
     "SnmptrapSettings",
     "SyslogSettings",
+    "VpnSettings",
     "WineventsSettings",
     "check_environment",
     "embedded_default",
@@ -70,6 +72,7 @@ class Config:
     flow: FlowSettings = field(default_factory=FlowSettings)
     snmptrap: SnmptrapSettings = field(default_factory=SnmptrapSettings)
     winevents: WineventsSettings = field(default_factory=WineventsSettings)
+    vpn: VpnSettings = field(default_factory=VpnSettings)
     source: str = field(default="<defaults>", metadata={"internal": True})
 
     def sections(self) -> dict[str, Any]:

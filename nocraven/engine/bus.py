@@ -61,15 +61,22 @@ class EventBus:
         self.seq = 0
         self.watcher_limit = watcher_limit
         self._subscribers: set[Subscription] = set()
+        self._retained: dict[str, Published] = {}  # the latest event per retain_key
 
     @property
     def watcher_count(self) -> int:
         return len(self._subscribers)
 
     def subscribe(self, limit: int | None = None, kinds: set[str] | None = None) -> Subscription:
-        """`kinds` narrows what this subscriber receives (a component that reacts to one event)."""
+        """`kinds` narrows what this subscriber receives (a component that reacts to one event);
+        the latest retained event of each of those kinds is handed over at once. (Watchers, who
+        subscribe to everything, read the current state from their snapshot instead.)"""
         sub = Subscription(self, limit or self.watcher_limit, frozenset(kinds) if kinds else None)
         self._subscribers.add(sub)
+        if kinds:
+            for published in self._retained.values():
+                if published.event.kind in kinds:
+                    sub.offer(published)
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
@@ -78,6 +85,9 @@ class EventBus:
     def publish(self, event: Event) -> Published:
         self.seq += 1
         published = Published(seq=self.seq, at=time.time(), event=event)
+        retain_key = event.retain_key
+        if retain_key is not None:
+            self._retained[retain_key] = published
         for sub in list(self._subscribers):
             sub.offer(published)
         return published

@@ -11,10 +11,12 @@ from __future__ import annotations
 from nocraven.buffer.component import BufferComponent
 from nocraven.engine.component import Component, EngineContext
 from nocraven.ingest.syslog import SyslogComponent
+from nocraven.vpn.component import VpnComponent
 
 
 def build_components(ctx: EngineContext) -> list[Component]:
     return [
         BufferComponent(ctx),
         SyslogComponent(ctx),
+        VpnComponent(ctx),
     ]

@@ -17,6 +17,7 @@ from nocraven.schema.engine import EngineStatus
 from nocraven.schema.records import Record, decode_record
 
 T = TypeVar("T")
+E = TypeVar("E", bound="Event")
 
 
 class Event(msgspec.Struct, frozen=True, kw_only=True):
@@ -24,6 +25,12 @@ class Event(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def coalesce_key(self) -> str | None:
+        return None
+
+    @property
+    def retain_key(self) -> str | None:
+        """Set on state-like facts (the tunnel is up): the bus keeps the latest per key and hands
+        it to a component subscribing to its kind later, so it need not wait for the next change."""
         return None
 
 
@@ -91,7 +98,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
 }
 
 
-def register(cls: type[Event]) -> type[Event]:
+def register(cls: type[E]) -> type[E]:
     """Capabilities add their event kinds here (a class decorator) so clients can decode them."""
     EVENT_TYPES[cls.kind] = cls
     return cls
