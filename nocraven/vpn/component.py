@@ -182,13 +182,14 @@ class VpnComponent(Component):
         supervisor = self.supervisor
         if supervisor is None:
             return wire.VpnHistory(entries=[])
+        now = time.time()
         entries = [
             wire.VpnHistoryEntry(
                 profile=entry.profile,
                 started=rfc3339(entry.started) or "",
                 connected=rfc3339(entry.connected),
                 ended=rfc3339(entry.ended),
-                duration_s=round(entry.duration_s, 3) if entry.duration_s is not None else None,
+                duration_s=_connected_for(entry.connected, entry.ended, now),
                 reason_started=entry.reason_started,
                 reason_ended=entry.reason_ended,
             )
@@ -198,7 +199,7 @@ class VpnComponent(Component):
         probes = (
             [
                 wire.VpnProbe(at=rfc3339(at) or "", ok=ok, latency_ms=latency, loss_percent=loss, jitter_ms=jitter)
-                for at, ok, latency, loss, jitter in supervisor.memory.probes(active, time.time() - PROBES_SHOWN_S)
+                for at, ok, latency, loss, jitter in supervisor.memory.probes(active, now - PROBES_SHOWN_S)
             ]
             if active
             else []
@@ -305,6 +306,13 @@ def _store_error(exc: StoreError) -> ApiError:
     if isinstance(exc, BadProfileName):
         return ApiError(ErrorCode.BAD_REQUEST, str(exc))
     return ApiError(ErrorCode.CONFLICT, str(exc))
+
+
+def _connected_for(connected: float | None, ended: float | None, now: float) -> float | None:
+    """How long a connection was (or, still open, has been) up; None when it never came up."""
+    if connected is None:
+        return None
+    return round((ended if ended is not None else now) - connected, 3)
 
 
 def _one_line(message: str) -> str:
