@@ -193,13 +193,15 @@ def measure_terminal(socket_path: Path) -> dict[str, Any]:
 
 
 def syslog_target(socket_path: Path) -> tuple[str, int] | None:
+    from nocraven.schema.collector import CollectorStatus
+
     with Client(socket_path) as client:
-        syslog = client.status()["components"].get("syslog", {})
-    if syslog.get("state") != "running":
+        syslog = client.status().components.get("syslog")
+    if syslog is None or syslog.state != "running":
         return None
-    for listener in syslog.get("detail", {}).get("listeners", []):
-        if listener.get("proto") == "udp":
-            host, _, port = listener["address"].rpartition(":")
+    for listener in syslog.detail_as(CollectorStatus).listeners:
+        if listener.proto == "udp":
+            host, _, port = listener.address.rpartition(":")
             return host, int(port)
     return None
 
@@ -253,6 +255,7 @@ def measure_engine_tail(socket_path: Path) -> dict[str, Any]:
 
 async def inprocess_tail() -> dict[str, Any]:
     """RecordsSampled injected into a headless app at TAIL_RATE; CPU of this process meanwhile."""
+    from nocraven.schema.engine import EngineStatus
     from nocraven_tui import messages
     from nocraven_tui.app import NocRavenApp
 
@@ -274,7 +277,20 @@ async def inprocess_tail() -> dict[str, Any]:
     ]
     app = NocRavenApp(connect=False)
     async with app.run_test(size=SIZE) as pilot:
-        app.post_message(messages.SnapshotReceived(1, {"hostname": "bench", "uptime_s": 1, "role": "admin"}))
+        status = EngineStatus(
+            version="bench",
+            hostname="bench",
+            pid=os.getpid(),
+            started_at=time.time() - 1,
+            uptime_s=1,
+            config="-",
+            socket="-",
+            api_tcp=None,
+            watchers=1,
+            components={},
+            role="admin",
+        )
+        app.post_message(messages.SnapshotReceived(1, status))
         await pilot.press("3")
         await asyncio.sleep(1.0)  # the app composes its other screens once after the first snapshot
         period = batch / TAIL_RATE
@@ -324,7 +340,7 @@ def main() -> None:
         "bench": "console",
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "terminal": f"{SIZE[0]}x{SIZE[1]} pty, TERM=xterm-256color",
-        "engine_components": sorted(k for k, v in status["components"].items() if v["state"] != "not_available"),
+        "engine_components": sorted(k for k, v in status.components.items() if v.state != "not_available"),
         **terminal,
         "live_tail_10k_inprocess": tail,
         "live_tail_10k_engine": engine_tail,

@@ -41,8 +41,11 @@ from nocraven.schema.vpn import (
     VpnProfile,
     VpnProfiles,
     VpnRemoved,
+    VpnStateChanged,
     VpnStatus,
 )
+
+__all__ = ["AsyncClient", "Client", "EngineUnreachable", "VpnStateChanged", "default_socket"]
 
 ENV_SOCKET = "NOCRAVEN_SOCKET"
 SYSTEM_SOCKET = Path("/run/nocraven/control.sock")

@@ -3,6 +3,8 @@
 The one connection worker (EngineLink.watch_forever) and the request workers only post messages
 (nocraven_tui.messages). The handlers below are the only code that changes `self.state`; they then
 tell the mode screens on the stack which topic changed, and the screens redraw from the state.
+Screens see the app as a `ConsoleHost`: they ask for their declared reads and writes by value, so
+a new screen needs nothing here.
 """
 
 from __future__ import annotations
@@ -16,18 +18,18 @@ from typing import Any
 
 from textual.app import App, SystemCommand, UnknownModeError
 from textual.binding import Binding, BindingType
-from textual.message import Message
 from textual.screen import Screen
 from textual.scrollbar import ScrollBar, ScrollBarRender
 from textual.worker import Worker, WorkerState
 
 from nocraven.client import default_socket
-from nocraven.humanize import human_bytes
 from nocraven_tui import messages
 from nocraven_tui.connection import EngineLink
+from nocraven_tui.exchange import Read, Write
+from nocraven_tui.host import ConsoleHost
 from nocraven_tui.modes import BuiltMode, built_modes
 from nocraven_tui.screens.base import ModeScreen
-from nocraven_tui.state import ConsoleState, ReadOutcome
+from nocraven_tui.state import ConsoleState
 from nocraven_tui.theme import ASCII, MODERN, PLAIN, UNICODE, PlainScrollBarRender, wants_plain
 from nocraven_tui.widgets.error import ErrorModal
 
@@ -78,13 +80,15 @@ class NocRavenApp(App[None]):
         self.state = ConsoleState(role_override=role_override)
         self.socket_path = socket_path or default_socket()
         self.link = EngineLink(self.socket_path, self.post_message) if connect else None
-        # The last write's outcome by action ("purge:syslog", "bundle", ...), for the screens to show.
-        self.action_results: dict[str, str] = {}
         self._prewarmed = False
         self._last_read_failure: dict[str, tuple[str, str]] = {}
         self.modes_built: list[BuiltMode] = built_modes()
         for mode in self.modes_built:
             self.add_mode(mode.spec.name, partial(mode.screen, mode.spec.name))
+        # Reads some screen shows that go stale with every snapshot (the header's buffer fill).
+        self._snapshot_reads = {
+            read.key: read for mode in self.modes_built for read in mode.screen.READS if read.refresh_with
+        }
 
     # ---- lifecycle ----------------------------------------------------------------------
 
@@ -146,8 +150,9 @@ class NocRavenApp(App[None]):
         if self.state.role != role_before:
             self.publish("role")
         self.publish("connected")
-        if self.state.component("buffer").available:
-            self.request_buffer_stats()
+        for read in self._snapshot_reads.values():
+            if read.refresh_with is not None and self.state.component(read.refresh_with).available:
+                self.read(read)
         if not self._prewarmed and self.link is not None:  # offline (tests, snapshots): no surprises
             self._prewarmed = True
             self.set_timer(PREWARM_AFTER_S, self._prewarm_modes)
@@ -175,87 +180,54 @@ class NocRavenApp(App[None]):
         self.state.mark_down(message.reason, self.clock(), message.retry_in)
         self.publish("status")
 
-    def on_buffer_stats_received(self, message: messages.BufferStatsReceived) -> None:
-        self.state.buffer_stats = ReadOutcome(data=message.stats, at=self.clock())
-        self._last_read_failure.pop("buffer_stats", None)
-        self.publish("buffer_stats")
-
-    def on_system_info_received(self, message: messages.SystemInfoReceived) -> None:
-        self.state.system = ReadOutcome(data=message.info, at=self.clock())
-        self._last_read_failure.pop("system", None)
-        self.publish("system")
+    def on_read_completed(self, message: messages.ReadCompleted) -> None:
+        self.state.apply_read(message.key, message.value, self.clock())
+        self._last_read_failure.pop(message.key, None)
+        self.publish(message.key)
 
     def on_read_failed(self, message: messages.ReadFailed) -> None:
-        outcome: ReadOutcome = getattr(self.state, message.what)
-        # Keep the last good figures on screen and say why they are not fresh.
-        keep = None if message.code in ("not_available", "not_found") else outcome.data
-        setattr(
-            self.state,
-            message.what,
-            ReadOutcome(data=keep, error_code=message.code, error_message=message.message, at=self.clock()),
-        )
-        self.publish(message.what)
+        self.state.apply_read_failure(message.key, message.code, message.message, self.clock())
+        self.publish(message.key)
         failure = (message.code, message.message)
-        if message.code in QUIET_READ_CODES or self._last_read_failure.get(message.what) == failure:
+        if message.code in QUIET_READ_CODES or self._last_read_failure.get(message.key) == failure:
             return
-        self._last_read_failure[message.what] = failure
-        self.show_error(f"Could not read {message.what.replace('_', ' ')}", message.message, message.code)
+        self._last_read_failure[message.key] = failure
+        self.show_error(f"Could not read {message.key.replace('_', ' ')}", message.message, message.code)
 
-    def on_action_succeeded(self, message: messages.ActionSucceeded) -> None:
-        text = _describe_result(message.action, message.title, message.result)
-        self._note_result(message.action, text)
-        self.notify(text, title=message.title)
-        if message.action.startswith("purge"):
-            self.request_buffer_stats()
+    def on_action_completed(self, message: messages.ActionCompleted) -> None:
+        write = message.write
+        text = write.describe(message.result)
+        self.state.apply_write(write.key, text)
+        self.notify(text, title=write.title)
+        for read in write.then_read:
+            self.read(read)
         self.publish("action")
 
     def on_action_failed(self, message: messages.ActionFailed) -> None:
-        self._note_result(message.action, f"{message.title} failed: {message.message}")
+        self.state.apply_write(message.action, f"{message.title} failed: {message.message}")
         self.publish("action")
         self.show_error(f"{message.title} failed", message.message, message.code)
-
-    def _note_result(self, action: str, text: str) -> None:
-        self.action_results.pop(action, None)  # re-insert: the dict's order is newest last
-        self.action_results[action] = text
-
-    def action_result(self, *prefixes: str) -> str | None:
-        """The newest outcome among actions whose name starts with one of `prefixes`."""
-        found = [text for action, text in self.action_results.items() if action.startswith(prefixes)]
-        return found[-1] if found else None
 
     def show_error(self, title: str, message: str, code: str | None = None) -> None:
         self.push_screen(ErrorModal(title, message, code))
 
     # ---- requests: each runs in a worker that ends in a message ---------------------------
 
-    def request_buffer_stats(self) -> None:
-        self._read("buffer_stats", "/v1/buffer/stats", messages.BufferStatsReceived)
-
-    def request_system(self) -> None:
-        self._read("system", "/v1/system", messages.SystemInfoReceived)
-
-    def purge_buffer(self, service: str) -> None:
-        self._write(f"purge:{service}", f"Purge {service}", "/v1/buffer/purge", {"service": service})
-
-    def restart_engine(self) -> None:
-        self._write("restart", "Restart engine", "/v1/engine/stop", {})
-
-    def export_bundle(self) -> None:
-        self._write("bundle", "Support bundle", "/v1/system/bundle", {})
-
-    def _read(self, what: str, path: str, make: Callable[[Any], Message]) -> None:
+    def read(self, read: Read[Any]) -> None:
         if self.link is None:
             return
         # A partial, not a coroutine: an exclusive worker cancelled before it starts leaves nothing unawaited.
-        work: Work = partial(self.link.read, what, path, make)
-        self._spawn(work, group=f"read:{what}", exclusive=True)
+        work: Work = partial(self.link.read, read)
+        self._spawn(work, group=f"read:{read.key}", exclusive=True)
 
-    def _write(self, action: str, title: str, path: str, body: dict[str, Any]) -> None:
+    def write(self, write: Write[Any]) -> None:
         if self.link is None:
-            self.post_message(messages.ActionFailed(action, title, "unreachable", "this console has no engine link"))
+            self.post_message(
+                messages.ActionFailed(write.key, write.title, "unreachable", "this console has no engine link")
+            )
             return
-        work: Work = partial(self.link.write, action, title, path, body)
-        self._spawn(work, group=f"write:{action}")
+        work: Work = partial(self.link.write, write)
+        self._spawn(work, group=f"write:{write.key}")
 
     # ---- actions and the command palette -------------------------------------------------
 
@@ -292,14 +264,6 @@ class NocRavenApp(App[None]):
         yield SystemCommand("Quit", "Leave the console (ends a kiosk session)", self.action_quit)
 
 
-def _describe_result(action: str, title: str, result: Any) -> str:
-    if action == "bundle" and isinstance(result, dict):
-        return f"Support bundle written on the box: {result.get('path')} ({human_bytes(result.get('bytes'))})"
-    if action == "restart":
-        return "Engine restart requested; the console reconnects when it is back."
-    if action.startswith("purge") and isinstance(result, dict):
-        purged = result.get("records")
-        if not isinstance(purged, int):
-            return f"{title}: done"
-        return f"{title}: done, {purged:,} records ({human_bytes(result.get('bytes'))}) deleted"
-    return f"{title}: done"
+def _as_host(app: NocRavenApp) -> ConsoleHost:
+    """Not called: here mypy checks that the app gives screens all that `ConsoleHost` promises."""
+    return app

@@ -2,8 +2,8 @@
 
 `EngineLink.watch_forever` is the body of the app's one connection worker: it follows
 /v1/watch, posts a message per event, and when the engine goes away posts EngineDisconnected and
-reconnects with backoff. `read` and `write` are bodies for short request workers. None of them
-touches a widget or the console's state; they only post.
+reconnects with backoff. `read` and `write` run a screen's declared `Read` or `Write` in a
+short request worker. None of them touches a widget or the console's state; they only post.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from textual.message import Message
 from nocraven.client import AsyncClient, EngineUnreachable
 from nocraven.errors import ApiError
 from nocraven_tui import messages
+from nocraven_tui.exchange import Read, Write
 
 Post = Callable[[Message], object]
 
@@ -101,30 +102,30 @@ class EngineLink:
         except Exception as exc:  # a torn stream or a bad line must not end the worker
             return f"event stream failed: {type(exc).__name__}: {exc}"
 
-    async def read(self, what: str, path: str, make: Callable[[Any], Message], **params: Any) -> None:
+    async def read(self, read: Read[Any]) -> None:
         try:
-            body = await self._request_client().get(path, **params)
+            value = await read.fetch(self._request_client())
         except EngineUnreachable as exc:
             await self._drop_request_client()
-            self.post(messages.ReadFailed(what, "unreachable", str(exc), unreachable=True))
+            self.post(messages.ReadFailed(read.key, "unreachable", str(exc), unreachable=True))
         except ApiError as exc:
-            self.post(messages.ReadFailed(what, str(exc.code), exc.message))
+            self.post(messages.ReadFailed(read.key, str(exc.code), exc.message))
         except Exception as exc:
             await self._drop_request_client()
-            self.post(messages.ReadFailed(what, "internal", f"{type(exc).__name__}: {exc}"))
+            self.post(messages.ReadFailed(read.key, "internal", f"{type(exc).__name__}: {exc}"))
         else:
-            self.post(make(body))
+            self.post(messages.ReadCompleted(read.key, value))
 
-    async def write(self, action: str, title: str, path: str, body: dict[str, Any] | None = None) -> None:
+    async def write(self, write: Write[Any]) -> None:
         # Writes get their own client: a support bundle may take longer than reads may wait.
         try:
             async with AsyncClient(self.socket_path, timeout=60.0) as client:
-                result = await client.post(path, body)
+                result = await write.perform(client)
         except EngineUnreachable as exc:
-            self.post(messages.ActionFailed(action, title, "unreachable", str(exc)))
+            self.post(messages.ActionFailed(write.key, write.title, "unreachable", str(exc)))
         except ApiError as exc:
-            self.post(messages.ActionFailed(action, title, str(exc.code), exc.message))
+            self.post(messages.ActionFailed(write.key, write.title, str(exc.code), exc.message))
         except Exception as exc:
-            self.post(messages.ActionFailed(action, title, "internal", f"{type(exc).__name__}: {exc}"))
+            self.post(messages.ActionFailed(write.key, write.title, "internal", f"{type(exc).__name__}: {exc}"))
         else:
-            self.post(messages.ActionSucceeded(action, title, result))
+            self.post(messages.ActionCompleted(write, result))

@@ -1,18 +1,20 @@
 """Textual messages: the engine's events under the same names, plus the answers to requests.
 
 Workers only ever post these; the app's handlers turn them into state. `from_event` is the one
-place that maps a watch-stream line to a message.
+place that maps a watch-stream event to a message. Every read ends in `ReadCompleted` or
+`ReadFailed` and every write in `ActionCompleted` or `ActionFailed`, whatever it reads or writes.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import msgspec
 from textual.message import Message
 
-from nocraven.api.wire import to_plain
 from nocraven.schema import events
+from nocraven.schema.engine import EngineStatus
+from nocraven_tui.exchange import Write
+from nocraven_tui.figures import Counters, decode_counters
 
 
 class EngineConnected(Message):
@@ -33,7 +35,7 @@ class EngineDisconnected(Message):
 
 
 class SnapshotReceived(Message):
-    def __init__(self, seq: int, status: dict[str, Any]) -> None:
+    def __init__(self, seq: int, status: EngineStatus) -> None:
         super().__init__()
         self.seq = seq
         self.status = status
@@ -61,7 +63,7 @@ class ComponentStateChanged(Message):
 
 
 class CountersUpdated(Message):
-    def __init__(self, component: str, counters: dict[str, Any], at: float = 0.0, seq: int = 0) -> None:
+    def __init__(self, component: str, counters: Counters, at: float = 0.0, seq: int = 0) -> None:
         super().__init__()
         self.component = component
         self.counters = counters
@@ -92,34 +94,32 @@ class WatchDropped(Message):
         self.reason = reason
 
 
-class BufferStatsReceived(Message):
-    def __init__(self, stats: dict[str, Any]) -> None:
-        super().__init__()
-        self.stats = stats
+class ReadCompleted(Message):
+    """The answer to a `Read`, typed as the read declares it."""
 
-
-class SystemInfoReceived(Message):
-    def __init__(self, info: dict[str, Any]) -> None:
+    def __init__(self, key: str, value: object) -> None:
         super().__init__()
-        self.info = info
+        self.key = key
+        self.value = value
 
 
 class ReadFailed(Message):
-    """A read the console asked for did not work; `what` names it ("buffer_stats", "system")."""
+    """A read the console asked for did not work; `key` names it ("buffer_stats", "system")."""
 
-    def __init__(self, what: str, code: str, message: str, unreachable: bool = False) -> None:
+    def __init__(self, key: str, code: str, message: str, unreachable: bool = False) -> None:
         super().__init__()
-        self.what = what
+        self.key = key
         self.code = code
         self.message = message
         self.unreachable = unreachable
 
 
-class ActionSucceeded(Message):
-    def __init__(self, action: str, title: str, result: Any) -> None:
+class ActionCompleted(Message):
+    """A write the engine carried out; `write.describe(result)` says what it did."""
+
+    def __init__(self, write: Write[Any], result: object) -> None:
         super().__init__()
-        self.action = action
-        self.title = title
+        self.write = write
         self.result = result
 
 
@@ -138,9 +138,9 @@ def from_event(published: events.Published) -> Message | None:
     """The message for one watch-stream event; None for kinds this console does not know."""
     event, seq, at = published.event, published.seq, published.at
     if isinstance(event, events.Snapshot):
-        return SnapshotReceived(seq, to_plain(event.status))
+        return SnapshotReceived(seq, event.status)
     if isinstance(event, events.CountersUpdated):
-        return CountersUpdated(event.component, msgspec.json.decode(event.counters), at, seq)
+        return CountersUpdated(event.component, decode_counters(event), at, seq)
     if isinstance(event, events.RecordsSampled):
         return RecordsSampled(event.service, event.decoded(), event.total, at)
     if isinstance(event, events.ComponentStateChanged):

@@ -1,14 +1,16 @@
-"""The registry of console modes: the one place a capability adds its screen.
+"""The registry of console modes: capabilities' modes from `nocraven.capabilities`, plus the console's own.
 
-Order is display order. A mode with a screen class gets the next number key (1..9, then 0)
-and its palette commands; a mode without one is a reserved name for a later capability and
-shows nowhere. System stays last.
+Display order: Dashboard, then every capability that has a mode, in the capability registry's
+order (Live follows Buffer), then System. A mode with a screen class gets the next number key
+(1..9, then 0) and its palette commands; a capability's mode without one is reserved for a later
+capability and shows nowhere. Adding a capability's screen is one line in `SCREENS`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from nocraven.capabilities import CAPABILITIES, Capability
 from nocraven_tui.screens.base import ModeScreen
 from nocraven_tui.screens.buffer import BufferScreen
 from nocraven_tui.screens.dashboard import DashboardScreen
@@ -16,6 +18,11 @@ from nocraven_tui.screens.live import LiveScreen
 from nocraven_tui.screens.system import SystemScreen
 
 NUMBER_KEYS = "1234567890"
+
+# A capability's console mode (`Capability.mode`) -> its screen.
+SCREENS: dict[str, type[ModeScreen]] = {
+    "buffer": BufferScreen,
+}
 
 
 @dataclass(frozen=True)
@@ -27,20 +34,33 @@ class ModeSpec:
     component: str | None = None  # the engine component the screen is about, if any
 
 
-REGISTRY: tuple[ModeSpec, ...] = (
-    ModeSpec("dashboard", "Dashboard", DashboardScreen, "Ingest rates, buffer, forwarding, alerts, components"),
-    ModeSpec("buffer", "Buffer", BufferScreen, "What the store-and-forward buffer holds, per service", "buffer"),
-    ModeSpec("live", "Live", LiveScreen, "Live tail of sampled records, with filters"),
-    ModeSpec("flows", "Flows", None, "Top talkers and exporters", "flow"),
-    ModeSpec("traps", "Traps", None, "SNMP traps by agent and OID", "snmptrap"),
-    ModeSpec("windows", "Windows", None, "Windows events by channel and host", "winevents"),
-    ModeSpec("forwarding", "Forwarding", None, "Sinks, backlog and drain to the NOC", "forward"),
-    ModeSpec("vpn", "VPN", None, "Tunnel profiles, state and failover history", "vpn"),
-    ModeSpec("diagnostics", "Diagnostics", None, "Ping, traceroute, DNS, bandwidth, port check", "diag"),
-    ModeSpec("health", "Health", None, "Host health, thresholds and trends", "health"),
-    ModeSpec("ports", "Ports", None, "Listener ports, conflicts and rebinding", "ports"),
-    ModeSpec("system", "System", SystemScreen, "Engine, interfaces, listeners, restart, support bundle"),
-)
+def _console_mode(name: str, title: str, screen: type[ModeScreen]) -> ModeSpec:
+    return ModeSpec(name, title, screen, screen.HELP)
+
+
+DASHBOARD = _console_mode("dashboard", "Dashboard", DashboardScreen)
+LIVE = _console_mode("live", "Live", LiveScreen)  # follows Buffer: a tail of what it takes in
+SYSTEM = _console_mode("system", "System", SystemScreen)
+FOLLOWING: dict[str, tuple[ModeSpec, ...]] = {"buffer": (LIVE,)}
+
+
+def _capability_mode(capability: Capability, mode: str) -> ModeSpec:
+    screen = SCREENS.get(mode)
+    return ModeSpec(mode, capability.title, screen, screen.HELP if screen else capability.description, capability.name)
+
+
+def registry(capabilities: tuple[Capability, ...] = CAPABILITIES) -> tuple[ModeSpec, ...]:
+    specs = [DASHBOARD]
+    for capability in capabilities:
+        if capability.mode is None:
+            continue
+        specs.append(_capability_mode(capability, capability.mode))
+        specs.extend(FOLLOWING.get(capability.mode, ()))
+    specs.append(SYSTEM)
+    return tuple(specs)
+
+
+REGISTRY: tuple[ModeSpec, ...] = registry()
 
 
 @dataclass(frozen=True)
@@ -51,11 +71,10 @@ class BuiltMode:
 
 
 def built_modes(registry: tuple[ModeSpec, ...] = REGISTRY) -> list[BuiltMode]:
-    built = [spec for spec in registry if spec.screen is not None]
+    built = [(spec, spec.screen) for spec in registry if spec.screen is not None]
     return [
-        BuiltMode(spec, spec.screen, NUMBER_KEYS[i] if i < len(NUMBER_KEYS) else None)
-        for i, spec in enumerate(built)
-        if spec.screen is not None
+        BuiltMode(spec, screen, NUMBER_KEYS[i] if i < len(NUMBER_KEYS) else None)
+        for i, (spec, screen) in enumerate(built)
     ]
 
 

@@ -10,7 +10,17 @@ import math
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, cast
+
+import msgspec
+
+from nocraven.schema.buffer import BufferCounters
+from nocraven.schema.collector import CollectorStatus, CollectorSummary
+from nocraven.schema.engine import EMPTY_DETAIL, ComponentStatus, Description, EngineStatus
+from nocraven_tui.exchange import BUFFER_STATS, Read
+from nocraven_tui.figures import BUFFER, Counters
+
+T = TypeVar("T")
 
 # Collector components and how the dashboard titles them, in display order.
 COLLECTORS: tuple[tuple[str, str], ...] = (
@@ -19,8 +29,6 @@ COLLECTORS: tuple[tuple[str, str], ...] = (
     ("snmptrap", "SNMP traps"),
     ("winevents", "Windows events"),
 )
-# The counter that counts ingested records, by the names collectors use for it.
-RECORD_COUNTER_KEYS = ("messages", "records", "flows", "traps", "events")
 NOT_AVAILABLE = "not_available"
 
 # Buffer fill thresholds for alerts, in percent.
@@ -35,17 +43,44 @@ class ComponentView:
     since: float | None = None
     restarts: int = 0
     last_error: str | None = None
-    detail: dict[str, Any] = field(default_factory=dict)
-    counters: dict[str, Any] = field(default_factory=dict)
+    # The component's own detail Struct, as the status carried it (decoded on demand by `detail_as`).
+    detail: msgspec.Raw = field(default_factory=lambda: EMPTY_DETAIL)
+    counters: Counters | None = None  # its latest counters Struct, once it reported (or its totals)
     counters_at: float | None = None
+    _decoded: dict[type, object] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_status(cls, name: str, status: ComponentStatus) -> ComponentView:
+        return cls(name, str(status.state), status.since, status.restarts, status.last_error, status.detail)
 
     @property
     def available(self) -> bool:
         return self.state != NOT_AVAILABLE
 
+    def detail_as(self, tp: type[T]) -> T | None:
+        """The detail as `tp`, decoded once; None when the detail is something else."""
+        if tp not in self._decoded:
+            try:
+                self._decoded[tp] = msgspec.json.decode(self.detail, type=tp)
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                self._decoded[tp] = None
+        return cast("T | None", self._decoded[tp])
+
     @property
     def description(self) -> str:
-        return str(self.detail.get("description") or self.name)
+        found = self.detail_as(Description)
+        return found.description if found is not None and found.description else self.name
+
+    @property
+    def summary(self) -> CollectorSummary | None:
+        """A collector's totals: its latest counters, else those its status detail carried."""
+        return self.counters if isinstance(self.counters, CollectorSummary) else None
+
+    def plain(self) -> dict[str, object]:
+        """Detail and counters as a mapping, for capabilities this console has no schema for."""
+        detail = self.detail_as(dict[str, object]) or {}
+        counters = self.counters if isinstance(self.counters, dict) else {}
+        return {**detail, **counters}
 
 
 class RateHistory:
@@ -118,9 +153,9 @@ class Alert:
 
 @dataclass
 class ReadOutcome:
-    """The last answer to a read (buffer stats, system): data, or why there is none."""
+    """The last answer to a read (`state.reads[key]`): its value, or why there is none."""
 
-    data: Any = None
+    value: Any = None
     error_code: str | None = None
     error_message: str | None = None
     at: float | None = None
@@ -136,41 +171,34 @@ class ConsoleState:
         self.connection = "connecting"  # connecting | connected | stopping | down
         self.down_reason: str | None = None
         self.retry_at: float | None = None
-        self.status: dict[str, Any] = {}
+        self.status: EngineStatus | None = None  # the last snapshot, its components aside
         self.status_at: float | None = None  # console clock time the snapshot arrived
         self.seq = 0
         self.components: dict[str, ComponentView] = {}
         self.rates: dict[str, RateHistory] = {}
         self.live = LiveRing(live_capacity)
-        self.buffer_stats = ReadOutcome()
-        self.system = ReadOutcome()
+        self.reads: dict[str, ReadOutcome] = {}  # by `Read.key`
+        self.writes: dict[str, str] = {}  # the last outcome by `Write.key`, newest last
 
     # ---- what handlers apply ------------------------------------------------------------
 
-    def apply_snapshot(self, data: dict[str, Any], seq: int, now: float) -> None:
+    def apply_snapshot(self, status: EngineStatus, seq: int, now: float) -> None:
         self.connection = "connected"
         self.down_reason = None
         self.retry_at = None
         self.seq = seq
-        self.status = {k: v for k, v in data.items() if k != "components"}
+        self.status = status
         self.status_at = now
         previous = self.components
         self.components = {}
-        for name, comp in (data.get("components") or {}).items():
-            view = ComponentView(
-                name=name,
-                state=comp.get("state", NOT_AVAILABLE),
-                since=comp.get("since"),
-                restarts=comp.get("restarts") or 0,
-                last_error=comp.get("last_error"),
-                detail=dict(comp.get("detail") or {}),
-            )
+        for name, comp in status.components.items():
+            view = ComponentView.from_status(name, comp)
             if name in previous:  # keep counters across a reconnect until fresh ones arrive
                 view.counters = previous[name].counters
                 view.counters_at = previous[name].counters_at
-            totals = view.detail.get("totals")
-            if isinstance(totals, dict) and not view.counters:
-                view.counters = dict(totals)  # collectors report their totals in the status detail
+            collector = view.detail_as(CollectorStatus)
+            if collector is not None and view.counters is None:
+                view.counters = collector.totals  # collectors report their totals in the status detail
             self.components[name] = view
 
     def apply_state_change(self, component: str, state: str, error: str | None, restarts: int, at: float) -> None:
@@ -181,16 +209,28 @@ class ConsoleState:
         if error is not None:
             view.last_error = error
 
-    def apply_counters(self, component: str, counters: dict[str, Any], at: float) -> None:
+    def apply_counters(self, component: str, counters: Counters, at: float) -> None:
         view = self.components.get(component)
         if view is None:
             # A component that started after our snapshot: it runs, since it counts.
             view = self.components[component] = ComponentView(name=component, state="running")
-        rate = _rate(view.counters, view.counters_at, counters, at)
         view.counters = counters
         view.counters_at = at
-        if rate is not None:
-            self.rates.setdefault(component, RateHistory()).add(at, rate)
+        if isinstance(counters, CollectorSummary):
+            self.rates.setdefault(component, RateHistory()).add(at, counters.rate_mps)
+
+    def apply_read(self, key: str, value: object, now: float) -> None:
+        self.reads[key] = ReadOutcome(value=value, at=now)
+
+    def apply_read_failure(self, key: str, code: str, message: str, now: float) -> None:
+        outcome = self.reads.get(key) or ReadOutcome()
+        # Keep the last good figures on screen and say why they are not fresh.
+        keep = None if code in (NOT_AVAILABLE, "not_found") else outcome.value
+        self.reads[key] = ReadOutcome(value=keep, error_code=code, error_message=message, at=now)
+
+    def apply_write(self, key: str, text: str) -> None:
+        self.writes.pop(key, None)  # re-insert: the dict's order is newest last
+        self.writes[key] = text
 
     def mark_stopping(self, reason: str) -> None:
         self.connection = "stopping"
@@ -203,13 +243,25 @@ class ConsoleState:
 
     # ---- what screens read --------------------------------------------------------------
 
+    def outcome(self, read: Read[Any]) -> ReadOutcome:
+        return self.reads.get(read.key) or ReadOutcome()
+
+    def value(self, read: Read[T]) -> T | None:
+        """The read's last good answer, typed as the read declares it."""
+        return cast("T | None", self.outcome(read).value)
+
+    def write_result(self, *prefixes: str) -> str | None:
+        """The newest outcome among writes whose key starts with one of `prefixes`."""
+        found = [text for key, text in self.writes.items() if key.startswith(prefixes)]
+        return found[-1] if found else None
+
     @property
     def connected(self) -> bool:
         return self.connection == "connected"
 
     @property
     def role(self) -> str:
-        return self.role_override or str(self.status.get("role") or "unknown")
+        return self.role_override or (self.status.role if self.status is not None else "unknown")
 
     @property
     def can_write(self) -> bool:
@@ -217,48 +269,41 @@ class ConsoleState:
 
     @property
     def hostname(self) -> str:
-        return str(self.status.get("hostname") or "-")
+        return self.status.hostname if self.status is not None and self.status.hostname else "-"
 
     def uptime(self, now: float) -> float | None:
-        if not self.connected or self.status_at is None or "uptime_s" not in self.status:
+        if not self.connected or self.status_at is None or self.status is None:
             return None
-        return float(self.status["uptime_s"]) + max(0.0, now - self.status_at)
+        return self.status.uptime_s + max(0.0, now - self.status_at)
 
     def component(self, name: str) -> ComponentView:
         return self.components.get(name) or ComponentView(name=name)
 
     def record_count(self, name: str) -> int | None:
-        counters = self.component(name).counters
-        for key in RECORD_COUNTER_KEYS:
-            if key in counters:
-                return int(counters[key])
-        return None
+        summary = self.component(name).summary
+        return summary.messages if summary is not None else None
 
-    def buffer_summary(self) -> dict[str, Any]:
-        """The buffer's latest figures: live counters over the status detail over the last stats read."""
-        summary: dict[str, Any] = {}
-        stats = self.buffer_stats.data
-        if isinstance(stats, dict):
-            total = stats.get("total") or {}
-            summary.update({k: total.get(k) for k in ("records", "raw_bytes", "stored_bytes", "fill_percent")})
-            summary["budget_bytes"] = total.get("budget_bytes")
-            summary["forecast_days"] = stats.get("forecast_days")
-        buffer = self.component("buffer")
-        summary.update({k: v for k, v in buffer.detail.items() if k != "description"})
-        summary.update(buffer.counters)
-        return summary
+    def buffer_figures(self) -> BufferCounters | None:
+        """The buffer's latest figures: its live counters, else its status detail."""
+        view = self.component(BUFFER)
+        if not view.available:
+            return None
+        if isinstance(view.counters, BufferCounters):
+            return view.counters
+        return view.detail_as(BufferCounters)
 
     def buffer_fill(self) -> float | None:
-        if not self.component("buffer").available:
-            return None
-        fill = self.buffer_summary().get("fill_percent")
-        return float(fill) if fill is not None else None
+        figures = self.buffer_figures()
+        if figures is not None:
+            return figures.fill_percent
+        stats = self.value(BUFFER_STATS)
+        return stats.total.fill_percent if stats is not None and self.component(BUFFER).available else None
 
     def vpn_label(self) -> str:
         vpn = self.component("vpn")
         if not vpn.available:
             return "n/a"
-        connected = vpn.detail.get("connected", vpn.counters.get("connected"))
+        connected = vpn.plain().get("connected")
         if connected is None:
             return "down" if vpn.state in ("failed", "stopped") else vpn.state
         return "up" if connected else "down"
@@ -273,30 +318,19 @@ class ConsoleState:
                 found.append(Alert("critical", f"{view.name} failed: {view.last_error or 'no reason given'}"))
             elif view.state == "restarting":
                 found.append(Alert("warning", f"{view.name} restarting (restart {view.restarts})"))
-            kernel_drops = view.counters.get("kernel_drops")
-            if kernel_drops:
-                found.append(Alert("warning", f"{view.name}: {kernel_drops:,} datagrams dropped by the kernel"))
+            summary = view.summary
+            if summary is not None and summary.kernel_drops:
+                found.append(Alert("warning", f"{view.name}: {summary.kernel_drops:,} datagrams dropped by the kernel"))
         fill = self.buffer_fill()
         if fill is not None and fill >= FILL_CRITICAL:
             found.append(Alert("critical", f"buffer {fill:.0f}% full"))
         elif fill is not None and fill >= FILL_WARNING:
             found.append(Alert("warning", f"buffer {fill:.0f}% full"))
-        dropped = self.buffer_summary().get("dropped_records") if self.component("buffer").available else None
-        if dropped:
-            found.append(Alert("warning", f"buffer dropped {dropped:,} records"))
+        figures = self.buffer_figures()
+        if figures is not None and figures.dropped_records:
+            found.append(Alert("warning", f"buffer dropped {figures.dropped_records:,} records"))
         return found
 
     def sorted_components(self) -> Iterable[ComponentView]:
         """Running and failing first, the not-yet-available last, each group by name."""
         return sorted(self.components.values(), key=lambda v: (not v.available, v.name))
-
-
-def _rate(before: dict[str, Any], before_at: float | None, after: dict[str, Any], after_at: float) -> float | None:
-    if "rate_mps" in after:
-        return float(after["rate_mps"])
-    if before_at is None or after_at <= before_at:
-        return None
-    for key in RECORD_COUNTER_KEYS:
-        if key in after and key in before:
-            return max(0.0, (float(after[key]) - float(before[key])) / (after_at - before_at))
-    return None

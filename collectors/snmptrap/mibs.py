@@ -84,7 +84,7 @@ def _stub_reader(stubs: _ImportStubs) -> Any:
     from pysmi.mibinfo import MibInfo
     from pysmi.reader.base import AbstractReader
 
-    class StubReader(AbstractReader):
+    class StubReader(AbstractReader):  # type: ignore[misc]  # pysmi ships no type hints
         def get_data(self, mibname: str, **options: Any) -> tuple[Any, str]:
             text = stubs.text(mibname)
             if text is None:

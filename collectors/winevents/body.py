@@ -97,7 +97,8 @@ def _inflate(body: bytes, inflater: Any, what: str, limit: int) -> bytes:
         if inflater.unused_data and what == "gzip":
             # Concatenated gzip members are legal (RFC 1952 §2.2); inflate them in turn.
             following = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-            return out + _inflate(inflater.unused_data, following, what, limit - len(out))
+            rest: bytes = _inflate(inflater.unused_data, following, what, limit - len(out))
+            return bytes(out) + rest
         return bytes(out)
     except zlib.error as exc:
         raise BodyError(f"{what} body is not valid {what} data ({exc})", code="bad_encoding") from None

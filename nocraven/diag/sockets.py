@@ -146,7 +146,7 @@ def arrival_from_ancillary(ancdata: list[tuple[int, int, bytes]]) -> float | Non
     for level, kind, data in ancdata:
         if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= _TIMESPEC.size:
             seconds, nanoseconds = _TIMESPEC.unpack_from(data)
-            return float(seconds) + nanoseconds / 1e9
+            return float(seconds) + float(nanoseconds) / 1e9
     return None
 
 

@@ -33,9 +33,9 @@ class VpnStateChanged(Event, frozen=True, kw_only=True):
     """The tunnel came up or went down (or is being brought up): the fact to act on."""
 
     kind: ClassVar[str] = "vpn.state_changed"
-    profile: str | None  # the profile the state is about; None when no profile is in play
-    connected: bool  # a tunnel is up now
-    reason: str
+    profile: str | None  # the profile in use, being tried or just dropped; None when none is in play
+    connected: bool  # a tunnel is up now: sinks that require the VPN wait while this is false
+    reason: str = ""
     state: TunnelState = TunnelState.IDLE
 
     @property

@@ -1,11 +1,15 @@
-"""What every mode screen shares: the status header, the footer, refresh on state changes, palette commands."""
+"""What every mode screen shares: the status header, the footer, refresh on state changes, palette commands.
+
+A screen reaches the app only through `ConsoleHost` (`self.console`): it reads the state, and asks
+for its declared `READS` and for `Write`s; it never imports the app.
+"""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, cast
+from typing import Any, ClassVar, cast
 
 from rich.style import Style
 from rich.text import Text
@@ -15,12 +19,11 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer
 
+from nocraven_tui.exchange import Read
+from nocraven_tui.host import ConsoleHost
 from nocraven_tui.state import ConsoleState
 from nocraven_tui.theme import rich_color
 from nocraven_tui.widgets.status_header import StatusHeader
-
-if TYPE_CHECKING:
-    from nocraven_tui.app import NocRavenApp
 
 
 @dataclass(frozen=True)
@@ -38,7 +41,11 @@ class ModeScreen(Screen[None]):
     WRITE_ACTIONS: ClassVar[frozenset[str]] = frozenset()
     # State topics this screen's body shows; others only touch the header.
     TOPICS: ClassVar[frozenset[str]] = frozenset({"status", "counters", "connected", "role", "action"})
-    # Screens that show more than the watch stream carries poll the engine this often (seconds).
+    # What the screen is for, in the palette ("Go to ...").
+    HELP: ClassVar[str] = ""
+    # What this screen shows beyond the watch stream; `action_refresh` asks for it again.
+    READS: ClassVar[tuple[Read[Any], ...]] = ()
+    # Screens with READS poll the engine this often (seconds), while shown.
     poll_every_s: ClassVar[float | None] = None
 
     def __init__(self, mode: str) -> None:
@@ -49,8 +56,8 @@ class ModeScreen(Screen[None]):
         self._stale = False
 
     @property
-    def console(self) -> NocRavenApp:
-        return cast("NocRavenApp", self.app)
+    def console(self) -> ConsoleHost:
+        return cast(ConsoleHost, self.app)
 
     @property
     def state(self) -> ConsoleState:
@@ -94,7 +101,9 @@ class ModeScreen(Screen[None]):
                 timer.pause()
 
     def action_refresh(self) -> None:
-        """Ask the engine for what this screen shows beyond the watch stream (polled screens)."""
+        """Ask the engine for what this screen shows beyond the watch stream (its READS)."""
+        for read in self.READS:
+            self.console.read(read)
 
     def _on_tick(self) -> None:
         if self._stale:
@@ -125,8 +134,8 @@ class ModeScreen(Screen[None]):
         """Redraw the body from `self.state`; called on every relevant state change."""
 
     def state_changed(self, topic: str) -> None:
-        """The app's handlers changed `topic` ("status", "counters", "connected", "buffer_stats",
-        "system", "role", "action")."""
+        """The app's handlers changed `topic` ("status", "counters", "connected", "role", "action",
+        or a read's key such as "buffer_stats")."""
         if topic == "role":
             self.refresh_bindings()
         if topic == "connected" and self.is_current:

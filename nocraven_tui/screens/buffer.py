@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 from rich.text import Text
 from textual import on
@@ -13,7 +12,10 @@ from textual.containers import Horizontal, Vertical
 from textual.markup import escape
 from textual.widgets import Button, DataTable, Static
 
+from nocraven.capabilities import buffer_services
 from nocraven.humanize import epoch_seconds, human_bytes, human_duration, timestamp
+from nocraven.schema.buffer import BufferStats, Purged
+from nocraven_tui.exchange import BUFFER_STATS, Write
 from nocraven_tui.screens.base import ModeScreen, ScreenCommand
 from nocraven_tui.screens.dashboard import FILL_BAR_WIDTH, fill_bar
 from nocraven_tui.state import ConsoleState
@@ -21,10 +23,22 @@ from nocraven_tui.widgets.confirm import ConfirmModal
 from nocraven_tui.widgets.sync import Row, TableSync, show
 
 WIDE = 110  # columns from which oldest/newest show the time as well as the age
-KNOWN_SERVICES = ("syslog", "flow", "trap", "winevent")
+
+
+def purge(service: str) -> Write[Purged]:
+    title = f"Purge {service}"
+    return Write(
+        f"purge:{service}",
+        title,
+        lambda client: client.buffer_purge(service),
+        lambda done: f"{title}: done, {done.records:,} records ({human_bytes(done.bytes)}) deleted",
+        then_read=(BUFFER_STATS,),
+    )
 
 
 class BufferScreen(ModeScreen):
+    HELP = "What the store-and-forward buffer holds, per service"
+    READS = (BUFFER_STATS,)
     poll_every_s = 5.0
     BINDINGS = [
         Binding("r", "refresh", "Refresh"),
@@ -72,15 +86,12 @@ class BufferScreen(ModeScreen):
         self._drops = TableSync(drops)
         super().on_mount()
 
-    def action_refresh(self) -> None:
-        self.console.request_buffer_stats()
-
     def on_engine_connected(self) -> None:
         self.action_refresh()
 
     def refresh_body(self) -> None:
-        outcome = self.state.buffer_stats
-        stats = outcome.data if isinstance(outcome.data, dict) else None
+        outcome = self.state.outcome(BUFFER_STATS)
+        stats = self.state.value(BUFFER_STATS)
         buffer_available = self.state.component("buffer").available
         na = self.query_one("#buffer-na", Static)
         body = self.query_one("#buffer-body")
@@ -93,51 +104,49 @@ class BufferScreen(ModeScreen):
         body.display = True
         na.display = False
         self.query_one("#purge").display = self.state.can_write
-        show(self.query_one("#buffer-result", Static), escape(self.console.action_result("purge:") or ""))
+        show(self.query_one("#buffer-result", Static), escape(self.state.write_result("purge:") or ""))
         self._render_total(stats, outcome.error_message)
         self._render_services(stats)
         self._render_drops(stats)
 
-    def _render_total(self, stats: dict[str, Any] | None, error: str | None) -> None:
+    def _render_total(self, stats: BufferStats | None, error: str | None) -> None:
         panel = self.query_one("#buffer-total", Static)
         if stats is None:
             show(panel, f"[$text-muted]{escape(error or 'loading...')}[/]")
             return
-        total = stats.get("total") or {}
-        fill = float(total.get("fill_percent") or 0.0)
-        forecast = stats.get("forecast_days")
+        total = stats.total
+        fill = total.fill_percent
+        forecast = stats.forecast_days
         g = self.console.glyphs
         forecast_text = f"holds {forecast:.1f} days at current rates" if forecast is not None else "no ingest yet"
         lines = [
             f"{fill_bar(fill, FILL_BAR_WIDTH, g.bar_full, g.bar_empty)} [b]{fill:.1f}%[/b] of "
-            f"{human_bytes(total.get('budget_bytes'))}; {forecast_text}",
-            f"{total.get('records', 0):,} records, {human_bytes(total.get('raw_bytes'))} raw, "
-            f"{human_bytes(total.get('stored_bytes'))} stored",
+            f"{human_bytes(total.budget_bytes)}; {forecast_text}",
+            f"{total.records:,} records, {human_bytes(total.raw_bytes)} raw, {human_bytes(total.stored_bytes)} stored",
         ]
         if error:
             lines.append(f"[$warning]last refresh failed: {escape(error)}[/]")
         show(panel, "\n".join(lines))
 
-    def _render_services(self, stats: dict[str, Any] | None) -> None:
+    def _render_services(self, stats: BufferStats | None) -> None:
         wide = self.size.width >= WIDE
         rows: list[Row] = []
-        for name, svc in sorted(((stats or {}).get("services") or {}).items()):
-            raw, stored = svc.get("raw_bytes") or 0, svc.get("stored_bytes") or 0
-            dropped = svc.get("dropped_records") or 0
+        for name, svc in sorted(stats.services.items() if stats is not None else ()):
+            raw, stored, dropped = svc.raw_bytes, svc.stored_bytes, svc.dropped_records
             cells = (
                 Text(name),
-                f"{svc.get('records', 0):,}",
+                f"{svc.records:,}",
                 human_bytes(raw),
                 human_bytes(stored),
                 f"{raw / stored:.1f}x" if stored else "-",
-                self._when(svc.get("oldest"), wide),
-                self._when(svc.get("newest"), wide),
+                self._when(svc.oldest, wide),
+                self._when(svc.newest, wide),
                 self.styled(f"{dropped:,}", "warning" if dropped else "muted"),
             )
             rows.append((name, cells, 1))
         self._services.show(rows)
 
-    def _when(self, value: Any, wide: bool) -> str:
+    def _when(self, value: str | None, wide: bool) -> str:
         """How far back the buffer reaches: an age fits 80 columns, a wide screen also gets the time."""
         epoch = epoch_seconds(value)
         if epoch is None:
@@ -149,11 +158,11 @@ class BufferScreen(ModeScreen):
         if self._poll is not None:  # mounted: the tables have their columns
             self.refresh_body()
 
-    def _render_drops(self, stats: dict[str, Any] | None) -> None:
+    def _render_drops(self, stats: BufferStats | None) -> None:
         rows: list[Row] = []
-        for name, svc in sorted(((stats or {}).get("services") or {}).items()):
-            for reason, count in sorted((svc.get("dropped_by_reason") or {}).items()):
-                cells = (Text(name), Text(reason), f"{count.get('records', 0):,}", human_bytes(count.get("bytes")))
+        for name, svc in sorted(stats.services.items() if stats is not None else ()):
+            for reason, count in sorted(svc.dropped_by_reason.items()):
+                cells = (Text(name), Text(reason), f"{count.records:,}", human_bytes(count.bytes))
                 rows.append((f"{name}:{reason}", cells, 1))
         if not rows:
             cells = (self.styled("none", "muted"), self.styled("nothing dropped", "muted"), "0", "0 B")
@@ -187,7 +196,7 @@ class BufferScreen(ModeScreen):
 
         def confirmed(ok: bool | None) -> None:
             if ok:
-                self.console.purge_buffer(service)
+                self.console.write(purge(service))
 
         self.app.push_screen(
             ConfirmModal(
@@ -205,8 +214,8 @@ class BufferScreen(ModeScreen):
         yield ScreenCommand("Buffer: refresh statistics", "Ask the engine for fresh buffer statistics", "refresh")
         if not state.component("buffer").available:
             return
-        stats = state.buffer_stats.data if isinstance(state.buffer_stats.data, dict) else {}
-        services = sorted((stats.get("services") or {}).keys()) or list(KNOWN_SERVICES)
+        stats = state.value(BUFFER_STATS)
+        services = sorted(stats.services if stats is not None else ()) or list(buffer_services())
         for service in services:
             yield ScreenCommand(
                 f"Buffer: purge {service}",

@@ -11,6 +11,8 @@ from textual.markup import escape
 from textual.widgets import DataTable, Static
 
 from nocraven.humanize import human_bytes, human_count, human_duration, human_rate
+from nocraven_tui.exchange import BUFFER_STATS
+from nocraven_tui.figures import Counters, summary_fields
 from nocraven_tui.screens.base import ModeScreen, ScreenCommand
 from nocraven_tui.state import COLLECTORS, ConsoleState
 from nocraven_tui.widgets.spark import SparkPanel
@@ -42,6 +44,8 @@ def fill_bar(percent: float, width: int, full: str, empty: str) -> str:
 
 
 class DashboardScreen(ModeScreen):
+    HELP = "Ingest rates, buffer, forwarding, alerts, components"
+    READS = (BUFFER_STATS,)  # read with every snapshot (the buffer's fill), never polled here
     TOPICS = frozenset({"status", "counters", "connected", "role", "buffer_stats"})
 
     def compose_body(self) -> ComposeResult:
@@ -91,16 +95,17 @@ class DashboardScreen(ModeScreen):
         headline = f"[b]{human_rate(rate)}[/b]"
         if view.state != "running":
             headline += f" {state_markup(view.state)}"
-        counters = view.counters
+        summary = view.summary
+        if summary is None:
+            panel.show(headline, history, [f"rec [b]{human_count(None)}[/b]", "rej - kdrop -"])
+            return
         lines = [
-            f"rec [b]{human_count(state.record_count(name))}[/b]",
-            f"rej {human_count(counters.get('rejected'))} kdrop {human_count(counters.get('kernel_drops'))}",
+            f"rec [b]{human_count(summary.messages)}[/b]",
+            f"rej {human_count(summary.rejected)} kdrop {human_count(summary.kernel_drops)}",
+            # Shown when the panel is tall enough (wide terminals); clipped otherwise.
+            f"[$text-muted]{human_bytes(summary.bytes)} received[/]",
+            f"[$text-muted]{summary.sources:,} sources[/]",
         ]
-        # Shown when the panel is tall enough (wide terminals); clipped otherwise.
-        if "bytes" in counters:
-            lines.append(f"[$text-muted]{human_bytes(counters['bytes'])} received[/]")
-        if "sources" in counters:
-            lines.append(f"[$text-muted]{counters['sources']:,} sources[/]")
         panel.show(headline, history, lines)
 
     def _refresh_buffer(self, state: ConsoleState) -> None:
@@ -108,17 +113,17 @@ class DashboardScreen(ModeScreen):
         if not state.component("buffer").available:
             show(panel, "[$text-muted]not available\nin this build[/]")
             return
-        summary = state.buffer_summary()
+        figures = state.buffer_figures()
         fill = state.buffer_fill()
         g = self.console.glyphs
         lines = []
         if fill is not None:
             lines.append(f"{fill_bar(fill, FILL_BAR_WIDTH, g.bar_full, g.bar_empty)} [b]{fill:.1f}%[/b]")
-        forecast = summary.get("forecast_days")
+        forecast = figures.forecast_days if figures is not None else None
         lines.append(f"forecast {f'{forecast:.1f} days' if forecast is not None else '-'}")
-        lines.append(f"{human_bytes(summary.get('stored_bytes'))} stored")
-        dropped = summary.get("dropped_records")
-        if dropped is not None:
+        lines.append(f"{human_bytes(figures.stored_bytes if figures is not None else None)} stored")
+        if figures is not None:
+            dropped = figures.dropped_records
             lines.append(f"dropped [{'$warning' if dropped else '$text-muted'}]{human_count(dropped)}[/]")
         show(panel, "\n".join(lines))
 
@@ -129,7 +134,7 @@ class DashboardScreen(ModeScreen):
             show(panel, "[$text-muted]not available\nin this build[/]")
             return
         lines = [state_markup(view.state)]
-        details = {**view.detail, **view.counters}
+        details = view.plain()  # no forwarding schema yet: its figures as they come
         for key, value in list(details.items())[:3]:
             if isinstance(value, str | int | float) and key != "description":
                 lines.append(f"{escape(key)} {escape(str(value))}")
@@ -151,8 +156,8 @@ class DashboardScreen(ModeScreen):
         if not self.is_mounted:
             return
         table = self.query_one("#components", DataTable)
-        version = self.state.status.get("version")
-        table.border_subtitle = f"engine {version}" if version else None
+        status = self.state.status
+        table.border_subtitle = f"engine {status.version}" if status is not None and status.version else None
         now = self.console.clock()
         rows: list[Row] = []
         for view in self.state.sorted_components():
@@ -175,9 +180,9 @@ class DashboardScreen(ModeScreen):
         return ()
 
 
-def _counter_summary(counters: dict[str, object]) -> str:
+def _counter_summary(counters: Counters | None) -> str:
     parts = []
-    for key, value in counters.items():
+    for key, value in summary_fields(counters) if counters is not None else ():
         if not isinstance(value, int | float) or isinstance(value, bool):
             continue
         label = key.replace("_", " ")

@@ -31,6 +31,7 @@ TICK_S = 0.2
 
 
 class LiveScreen(ModeScreen):
+    HELP = "Live tail of sampled records, with filters"
     TOPICS = frozenset({"status", "connected"})  # records arrive through the ring, not through topics
     BINDINGS = [
         Binding("space", "toggle_pause", "Pause/resume"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+import msgspec
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -13,14 +14,33 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.markup import escape
 from textual.widgets import Button, DataTable, Static
 
-from nocraven.humanize import human_count, human_duration
+from nocraven.humanize import human_bytes, human_count, human_duration
+from nocraven.schema.collector import CollectorStatus
+from nocraven.schema.engine import BundleWritten, Listener, StopRequested, SystemInfo
+from nocraven_tui.exchange import Read, Write
 from nocraven_tui.screens.base import ModeScreen, ScreenCommand
 from nocraven_tui.state import ConsoleState
 from nocraven_tui.widgets.confirm import ConfirmModal
 from nocraven_tui.widgets.sync import Row, TableSync, show
 
+SYSTEM: Read[SystemInfo] = Read("system", lambda client: client.system())
+RESTART: Write[StopRequested] = Write(
+    "restart",
+    "Restart engine",
+    lambda client: client.stop_engine(),
+    lambda _: "Engine restart requested; the console reconnects when it is back.",
+)
+BUNDLE: Write[BundleWritten] = Write(
+    "bundle",
+    "Support bundle",
+    lambda client: client.write_bundle(),
+    lambda written: f"Support bundle written on the box: {written.path} ({human_bytes(written.bytes)})",
+)
+
 
 class SystemScreen(ModeScreen):
+    HELP = "Engine, interfaces, listeners, restart, support bundle"
+    READS = (SYSTEM,)
     poll_every_s = 10.0
     BINDINGS = [
         Binding("r", "refresh", "Refresh"),
@@ -77,7 +97,7 @@ class SystemScreen(ModeScreen):
         can_write = self.state.can_write
         for button_id in ("#restart", "#bundle"):
             self.query_one(button_id).display = can_write
-        result = self.console.action_result("restart", "bundle")
+        result = self.state.write_result(RESTART.key, BUNDLE.key)
         if not can_write:
             result = "Read-only role: restart and support bundle need the admin role."
         panel = self.query_one("#action-result", Static)
@@ -89,7 +109,7 @@ class SystemScreen(ModeScreen):
     def _render_engine(self) -> None:
         state = self.state
         status = state.status
-        system = state.system.data if isinstance(state.system.data, dict) else {}
+        system = state.value(SYSTEM)
         uptime = state.uptime(self.console.clock())
 
         room = self.query_one("#engine-panel", Static).content_size.width - 9
@@ -105,22 +125,24 @@ class SystemScreen(ModeScreen):
             plain = str(left[1] if left[1] is not None else "-")
             return pair(*left) + " " * max(1, 20 - len(plain)) + pair(*right)
 
+        version = status.version if status else system.version if system else None
+        hostname = status.hostname if status else system.hostname if system else None
         lines = [
-            row(("Version", status.get("version") or system.get("version")), ("Uptime", human_duration(uptime))),
-            row(("Hostname", status.get("hostname") or system.get("hostname")), ("PID", status.get("pid"))),
+            row(("Version", version), ("Uptime", human_duration(uptime))),
+            row(("Hostname", hostname), ("PID", status.pid if status else None)),
             row(("State", state.connection), ("Role", state.role)),
-            pair("Config", status.get("config")),
-            pair("Socket", status.get("socket")),
+            pair("Config", status.config if status else None),
+            pair("Socket", status.socket if status else None),
         ]
-        if status.get("api_tcp"):
-            lines.append(pair("NOC API", status.get("api_tcp")))
+        if status is not None and status.api_tcp:
+            lines.append(pair("NOC API", status.api_tcp))
         show(self.query_one("#engine-panel", Static), "\n".join(lines), layout=True)
 
     def _render_tables(self) -> None:
-        outcome = self.state.system
-        info: dict[str, Any] = outcome.data if isinstance(outcome.data, dict) else {}
+        outcome = self.state.outcome(SYSTEM)
+        info = self.state.value(SYSTEM)
         note = self.query_one("#system-note", Static)
-        if not info:
+        if info is None:
             reason = outcome.error_message or "loading..."
             show(note, f"[$text-muted]{'not available: ' if outcome.not_available else ''}{escape(reason)}[/]")
             note.display = True
@@ -129,51 +151,50 @@ class SystemScreen(ModeScreen):
             return
         note.display = False
         interfaces: list[Row] = []
-        for index, iface in enumerate(info.get("interfaces") or []):
-            state = str(iface.get("state") or "-")
+        for index, iface in enumerate(info.interfaces):
+            state = iface.state or "-"
             kind = "success" if state == "up" else "error" if state == "down" else "muted"
-            addresses = list(iface.get("addresses") or [])
             cells: tuple[Any, ...] = (
-                Text(str(iface.get("name") or "-")),
+                Text(iface.name or "-"),
                 self.styled(state, kind),
-                Text(str(iface.get("mac") or "-")),
-                str(iface.get("mtu") or "-"),
-                Text("\n".join(addresses) or "-"),
+                Text(iface.mac or "-"),
+                str(iface.mtu or "-"),
+                Text("\n".join(iface.addresses) or "-"),
             )
-            interfaces.append((f"{index}:{iface.get('name')}", cells, max(1, len(addresses))))
+            interfaces.append((f"{index}:{iface.name}", cells, max(1, len(iface.addresses))))
         self._interfaces.show(interfaces)
         listeners: list[Row] = []
-        for index, entry in enumerate(info.get("listeners") or []):
-            service = str(entry.get("service") or "-")
-            # A listener without its own state is as up as the component that owns it.
+        for index, entry in enumerate(info.listeners):
+            service = entry.service or "-"
+            # A running listener is as up as the component that owns it.
             owner = self.state.component(service).state
-            state = str(entry.get("state") or ("listening" if owner == "running" else owner))
+            state = str(entry.state) if entry.state != "running" else "listening" if owner == "running" else owner
             kind = "success" if state in ("listening", "bound", "up", "running") else "warning"
-            counters = entry.get("counters") or {}
-            if isinstance(counters.get("messages"), int):
-                received = human_count(counters["messages"])
-            elif isinstance(counters.get("active_connections"), int):
-                received = f"{counters['active_connections']} conn"
-            else:
-                received = "-"
             row: tuple[Any, ...] = (
                 Text(service),
-                Text(str(entry.get("listener") or "-")),
-                Text(str(entry.get("address") or "-")),
-                Text(str(entry.get("proto") or "-")),
+                Text(entry.listener or "-"),
+                Text(entry.address or "-"),
+                Text(entry.proto or "-"),
                 self.styled(state, kind),
-                received,
+                self._received(entry),
             )
-            listeners.append((f"{index}:{service}:{entry.get('listener')}", row, 1))
+            listeners.append((f"{index}:{service}:{entry.listener}", row, 1))
         if not listeners:
             row = (self.styled("none", "muted"), self.styled("no collector listens yet", "muted"), "", "", "", "")
             listeners.append(("none", row, 1))
         self._listeners.show(listeners)
 
-    # ---- actions ------------------------------------------------------------------------
+    def _received(self, listener: Listener) -> str:
+        """What the listener took, from its collector's status detail (the listing has no counters)."""
+        collector = self.state.component(listener.service).detail_as(CollectorStatus)
+        found = next((s for s in collector.listeners if s.listener == listener.listener), None) if collector else None
+        if found is None:
+            return "-"
+        if found.counters.messages or found.counters.active_connections is msgspec.UNSET:
+            return human_count(found.counters.messages)
+        return f"{found.counters.active_connections} conn"
 
-    def action_refresh(self) -> None:
-        self.console.request_system()
+    # ---- actions ------------------------------------------------------------------------
 
     @on(Button.Pressed, "#refresh")
     def _refresh_pressed(self) -> None:
@@ -182,7 +203,7 @@ class SystemScreen(ModeScreen):
     @on(Button.Pressed, "#bundle")
     def action_bundle(self) -> None:
         if self.state.can_write:
-            self.console.export_bundle()
+            self.console.write(BUNDLE)
 
     @on(Button.Pressed, "#restart")
     def action_restart_engine(self) -> None:
@@ -191,7 +212,7 @@ class SystemScreen(ModeScreen):
 
         def confirmed(ok: bool | None) -> None:
             if ok:
-                self.console.restart_engine()
+                self.console.write(RESTART)
 
         self.app.push_screen(
             ConfirmModal(

@@ -2,8 +2,9 @@
 
 The watch lines (snapshot, state changes, one counters.updated per component a second for three
 minutes, sampled records) are what /v1/watch sends once the buffer and syslog components run;
-`BUFFER_STATS` and `SYSTEM` are GET /v1/buffer/stats and GET /v1/system bodies. Everything is
-derived from NOW, the frozen console clock.
+`BUFFER_STATS` and `SYSTEM` are GET /v1/buffer/stats and GET /v1/system bodies. They stay wire
+data (plain JSON values); `replay` decodes them as the client would. Everything is derived from
+NOW, the frozen console clock.
 """
 
 from __future__ import annotations
@@ -16,8 +17,11 @@ from textual.app import App
 from textual.message import Message
 
 from nocraven.client import decode_published
+from nocraven.schema.buffer import BufferStats
+from nocraven.schema.engine import SystemInfo
 from nocraven.schema.events import Published
-from nocraven_tui import messages
+from nocraven_tui import exchange, messages
+from nocraven_tui.screens.system import SYSTEM as SYSTEM_READ
 
 NOW = 1_795_759_200.0  # 2026-11-27 06:00:00 UTC
 STARTED = NOW - 3 * 86400 - 4 * 3600 - 17 * 60
@@ -49,7 +53,24 @@ def _status(role: str) -> dict[str, Any]:
         "since": NOW - 2 * 3600 - 5 * 60,
         "restarts": 1,
         "last_error": "OSError: [Errno 98] Address already in use",
-        "detail": {},
+        "detail": {
+            "listeners": [
+                {
+                    "listener": "udp",
+                    "proto": "udp",
+                    "address": "0.0.0.0:514",
+                    "counters": {"messages": 30_112_402, "bytes": 5_420_232_360, "rejected": 42, "kernel_drops": 17},
+                },
+                {
+                    "listener": "tcp",
+                    "proto": "tcp",
+                    "address": "0.0.0.0:514",
+                    "counters": {"messages": 0, "connections": 15, "active_connections": 12},
+                },
+            ],
+            "totals": _syslog_counters(-1),
+            "sources": {"10.20.0.11": {"messages": 12_004_311, "bytes": 2_172_780_291, "last_seen": NOW - 1}},
+        },
     }
     return {
         "version": "0.1.0",
@@ -75,8 +96,11 @@ def _syslog_counters(t: int) -> dict[str, Any]:
         "bytes": messages_total * 181,
         "rejected": 42,
         "kernel_drops": 17,
+        "framing_errors": 0,
         "rate_mps": round(rate, 1),
         "sources": 37,
+        "records_stored": messages_total,
+        "lost_without_buffer": 0,
     }
 
 
@@ -216,6 +240,11 @@ BUFFER_STATS: dict[str, Any] = {
                 "quota": {"records": 1200, "bytes": 219_400},
                 "oversize": {"records": 4, "bytes": 713},
             },
+            "unsealed_records": 1412,
+            "quota_bytes": 0,
+            "fair_share_bytes": 1_431_655_765,
+            "ingest_records_per_s": 1800.0,
+            "forecast_days": 11.6,
         },
         "trap": {
             "records": 88_412,
@@ -227,6 +256,11 @@ BUFFER_STATS: dict[str, Any] = {
             "dropped_records": 0,
             "dropped_bytes": 0,
             "dropped_by_reason": {},
+            "unsealed_records": 0,
+            "quota_bytes": 0,
+            "fair_share_bytes": 357_913_941,
+            "ingest_records_per_s": 0.0,
+            "forecast_days": None,
         },
         "winevent": {
             "records": 6_223_382,
@@ -238,6 +272,11 @@ BUFFER_STATS: dict[str, Any] = {
             "dropped_records": 0,
             "dropped_bytes": 0,
             "dropped_by_reason": {},
+            "unsealed_records": 0,
+            "quota_bytes": 0,
+            "fair_share_bytes": 357_913_941,
+            "ingest_records_per_s": 0.0,
+            "forecast_days": None,
         },
     },
     "total": {
@@ -247,6 +286,15 @@ BUFFER_STATS: dict[str, Any] = {
         "budget_bytes": 2_147_483_648,
         "fill_percent": 37.4,
         "dropped_by_reason": {"quota": {"records": 1200, "bytes": 219_400}, "oversize": {"records": 4, "bytes": 713}},
+        "segments": 3065,
+        "unsealed_records": 1412,
+        "effective_budget_bytes": 2_147_483_648,
+        "disk_free_bytes": 51_539_607_552,
+        "disk_limited": False,
+        "storage_failing": False,
+        "quarantined_segments": 0,
+        "compression_ratio": 11.7,
+        "ingest_records_per_s": 1800.0,
     },
     "forecast_days": 11.6,
 }
@@ -273,14 +321,12 @@ SYSTEM: dict[str, Any] = {
             "listener": "udp",
             "address": "0.0.0.0:514",
             "proto": "udp",
-            "counters": {"messages": 30_112_402, "bytes": 5_420_232_360, "rejected": 42, "kernel_drops": 17},
         },
         {
             "service": "syslog",
             "listener": "tcp",
             "address": "0.0.0.0:514",
             "proto": "tcp",
-            "counters": {"active_connections": 12},
         },
         {"service": "syslog", "listener": "tls", "address": "0.0.0.0:6514", "proto": "tcp", "state": "failed"},
     ],
@@ -293,6 +339,9 @@ def replay(app: App[Any], role: str = "admin") -> None:
         message = messages.from_event(published(line))
         assert message is not None
         app.post_message(message)
-    extra: list[Message] = [messages.BufferStatsReceived(BUFFER_STATS), messages.SystemInfoReceived(SYSTEM)]
+    extra: list[Message] = [
+        messages.ReadCompleted(exchange.BUFFER_STATS.key, msgspec.convert(BUFFER_STATS, BufferStats)),
+        messages.ReadCompleted(SYSTEM_READ.key, msgspec.convert(SYSTEM, SystemInfo)),
+    ]
     for message in extra:
         app.post_message(message)

@@ -13,8 +13,13 @@ from textual.widgets import Button, DataTable
 from nocraven.api.wire import to_plain
 from nocraven.client import Client
 from nocraven.humanize import human_duration
+from nocraven.schema.buffer import BufferStats, Purged
+from nocraven.schema.engine import BundleWritten, SystemInfo
 from nocraven_tui import messages
 from nocraven_tui.app import NocRavenApp
+from nocraven_tui.exchange import BUFFER_STATS
+from nocraven_tui.screens.buffer import purge
+from nocraven_tui.screens.system import SYSTEM
 from nocraven_tui.widgets.error import ErrorModal
 from tests.support.engine import RunningEngine, start_engine
 from tests.tui.conftest import in_thread, screen_text, wait_for, wait_for_text
@@ -60,20 +65,21 @@ async def test_every_mode_renders_with_engine_data(shared_engine: RunningEngine)
         await wait_for(pilot, lambda: app.state.connected, "the snapshot")
 
         await pilot.press("2")
-        await wait_for(pilot, lambda: app.state.buffer_stats.at is not None, "buffer stats answer")
+        await wait_for(pilot, lambda: app.state.outcome(BUFFER_STATS).at is not None, "buffer stats answer")
         text = await wait_for_text(pilot, "Buffer")
-        if app.state.buffer_stats.not_available:
+        stats = app.state.value(BUFFER_STATS)
+        if app.state.outcome(BUFFER_STATS).not_available:
             assert "Buffer: not available" in text
         else:
-            total = app.state.buffer_stats.data["total"]
-            assert f"{total['records']:,} records" in text
+            assert isinstance(stats, BufferStats)
+            assert f"{stats.total.records:,} records" in text
 
         await pilot.press("3")
         text = await wait_for_text(pilot, "following")
         assert "sampled of" in text
 
         await pilot.press("4")
-        await wait_for(pilot, lambda: app.state.system.at is not None, "system answer")
+        await wait_for(pilot, lambda: isinstance(app.state.value(SYSTEM), SystemInfo), "system answer")
         text = await wait_for_text(pilot, "Interfaces")
         assert status["version"] in text
         assert status["hostname"] in text
@@ -143,10 +149,10 @@ async def test_support_bundle_from_the_palette(shared_engine: RunningEngine) -> 
         await pilot.pause(0.3)
         await pilot.press("enter")
         await wait_for(
-            pilot, lambda: any(isinstance(m, messages.ActionSucceeded) for m in seen), "the bundle answer", 20
+            pilot, lambda: any(isinstance(m, messages.ActionCompleted) for m in seen), "the bundle answer", 20
         )
-        result = next(m for m in seen if isinstance(m, messages.ActionSucceeded)).result
-        assert Path(result["path"]).exists()
+        result = next(m for m in seen if isinstance(m, messages.ActionCompleted)).result
+        assert isinstance(result, BundleWritten) and Path(result.path).exists()
         assert app.current_mode == "system"
         await wait_for_text(pilot, "Support bundle written")
 
@@ -156,11 +162,11 @@ async def test_refused_action_shows_a_modal_not_a_traceback(shared_engine: Runni
     app = NocRavenApp(shared_engine.socket)
     async with app.run_test(size=(80, 24), message_hook=seen.append) as pilot:
         await wait_for(pilot, lambda: app.state.connected, "the snapshot")
-        app.purge_buffer("no-such-service")  # refused: no buffer in this build, or no such service
+        app.write(purge("no-such-service"))  # refused: no buffer in this build, or no such service
         await wait_for(pilot, lambda: isinstance(app.screen, ErrorModal), "the error modal")
         failure = next(m for m in seen if isinstance(m, messages.ActionFailed))
-        text = screen_text(app)
-        assert "Purge no-such-service failed" in text
+        # The modal is on the stack a frame before it is painted: wait for its words.
+        text = await wait_for_text(pilot, "Purge no-such-service failed")
         assert failure.code in text
         assert "Traceback" not in text
         await pilot.press("enter")
@@ -174,7 +180,8 @@ async def test_engine_restart_shows_down_then_reconnects(tmp_path: Path) -> None
     try:
         async with app.run_test(size=(80, 24), message_hook=seen.append) as pilot:
             await wait_for(pilot, lambda: app.state.connected, "the first snapshot")
-            first_pid = app.state.status["pid"]
+            assert app.state.status is not None
+            first_pid = app.state.status.pid
 
             await in_thread(engine.stop)
             await wait_for(pilot, lambda: app.state.connection == "down", "the down state")
@@ -186,7 +193,7 @@ async def test_engine_restart_shows_down_then_reconnects(tmp_path: Path) -> None
 
             engine = await in_thread(start_engine, tmp_path / "engine")  # same config, same socket
             await wait_for(pilot, lambda: app.state.connected, "the reconnect", timeout=15)
-            assert app.state.status["pid"] != first_pid
+            assert app.state.status.pid != first_pid
             text = await wait_for_text(pilot, "engine up")
             assert "DOWN" not in text
             assert sum(isinstance(m, messages.SnapshotReceived) for m in seen) >= 2
@@ -258,10 +265,11 @@ async def test_admin_purges_a_service_through_the_typed_confirmation(tmp_path: P
             await wait_for_text(pilot, "Type syslog to confirm")
             await pilot.press(*"syslog", "enter")
             await wait_for(
-                pilot, lambda: any(isinstance(m, messages.ActionSucceeded) for m in seen), "the purge answer", 15
+                pilot, lambda: any(isinstance(m, messages.ActionCompleted) for m in seen), "the purge answer", 15
             )
-            done = next(m for m in seen if isinstance(m, messages.ActionSucceeded))
-            assert done.action == "purge:syslog" and done.result["service"] == "syslog"
+            done = next(m for m in seen if isinstance(m, messages.ActionCompleted))
+            assert done.write.key == "purge:syslog"
+            assert isinstance(done.result, Purged) and done.result.service == "syslog"
             assert app.current_mode == "buffer"
             await wait_for_text(pilot, "Purge syslog: done")
     finally:

@@ -5,12 +5,20 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import msgspec
 import pytest
 
+from nocraven.capabilities import CAPABILITIES, Capability
 from nocraven.humanize import human_bytes, human_count, human_duration, short_time, timestamp
+from nocraven.schema import events
+from nocraven.schema.buffer import BufferCounters
+from nocraven.schema.collector import CollectorSummary
 from nocraven_tui import login, messages
-from nocraven_tui.modes import REGISTRY, built_modes, reserved_names
+from nocraven_tui.exchange import Read
+from nocraven_tui.figures import decode_counters
+from nocraven_tui.modes import REGISTRY, SCREENS, built_modes, registry, reserved_names
 from nocraven_tui.records import RecordFilter, one_line
+from nocraven_tui.screens.base import ModeScreen
 from nocraven_tui.state import ConsoleState, LiveRing, RateHistory
 from nocraven_tui.theme import ASCII, UNICODE, wants_plain
 from nocraven_tui.widgets.spark import sparkline
@@ -24,6 +32,7 @@ ALLOWED_ENGINE_MODULES = {
     "nocraven.schema",
     "nocraven.api.wire",
     "nocraven.humanize",
+    "nocraven.capabilities",
 }
 
 
@@ -47,6 +56,67 @@ def test_console_imports_only_the_client_side_of_the_engine() -> None:
                     continue  # `from nocraven import events`
                 offenders.append(f"{path.relative_to(ROOT)}: {name}")
     assert offenders == []
+
+
+def console_imports() -> dict[str, set[str]]:
+    """Every nocraven_tui module -> the nocraven_tui modules it imports, TYPE_CHECKING ones included."""
+    package = ROOT / "nocraven_tui"
+    modules = {
+        ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): path
+        for path in package.rglob("*.py")
+    }
+    graph: dict[str, set[str]] = {}
+    for module, path in modules.items():
+        is_package = path.name == "__init__.py"
+        found: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                found.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    parent = module.split(".")[: len(module.split(".")) - node.level + (1 if is_package else 0)]
+                    base = ".".join([*parent, base] if base else parent)
+                found.add(base)
+                found.update(f"{base}.{alias.name}" for alias in node.names)
+        graph[module] = {name for name in found if name in modules and name != module}
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    done: set[str] = set()
+
+    def visit(node: str, path: list[str]) -> list[str] | None:
+        if node in path:
+            return [*path[path.index(node) :], node]
+        if node in done:
+            return None
+        for target in sorted(graph.get(node, ())):
+            cycle = visit(target, [*path, node])
+            if cycle:
+                return cycle
+        done.add(node)
+        return None
+
+    for start in sorted(graph):
+        cycle = visit(start, [])
+        if cycle:
+            return cycle
+    return None
+
+
+def test_console_modules_import_in_no_circle() -> None:
+    graph = console_imports()
+    assert "nocraven_tui.app" in graph and "nocraven_tui.screens.base" in graph["nocraven_tui.screens.buffer"]
+    assert find_cycle(graph) is None
+    for module, targets in graph.items():
+        if module.startswith("nocraven_tui.screens."):
+            assert "nocraven_tui.app" not in targets, f"{module} imports the app; use nocraven_tui.host"
+
+
+def test_cycle_finder_finds_a_circle() -> None:
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b", "c"}, "b": {"c"}, "c": set()}) is None
 
 
 # ---- registry ---------------------------------------------------------------------------------
@@ -73,6 +143,29 @@ def test_modes_are_numbered_in_registry_order_with_system_last() -> None:
     ]
 
 
+def test_modes_come_from_the_capability_registry() -> None:
+    with_mode = [c for c in CAPABILITIES if c.mode]
+    assert [spec.name for spec in REGISTRY if spec.component] == [c.mode for c in with_mode]
+    assert [spec.title for spec in REGISTRY if spec.component] == [c.title for c in with_mode]
+    assert set(reserved_names()) == {c.mode for c in with_mode if c.mode not in SCREENS}
+
+
+def test_a_capability_screen_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    class RadarScreen(ModeScreen):
+        HELP = "What the radar sees"
+
+    radar = Capability(name="radar", title="Radar", description="the radar", api_prefix="/v1/radar", mode="radar")
+    capabilities = (*CAPABILITIES, radar)
+    assert "radar" in reserved_names(registry(capabilities))  # no screen yet: reserved, shown nowhere
+    monkeypatch.setitem(SCREENS, "radar", RadarScreen)
+    built = built_modes(registry(capabilities))
+    assert [(m.key, m.spec.name, m.spec.title) for m in built][-2:] == [
+        ("4", "radar", "Radar"),
+        ("5", "system", "System"),
+    ]
+    assert built[-2].spec.help == "What the radar sees" and built[-2].spec.component == "radar"
+
+
 # ---- state ------------------------------------------------------------------------------------
 
 
@@ -92,7 +185,8 @@ def test_state_from_the_recording() -> None:
     apply_recording(state)
     assert state.connected and state.role == "admin" and state.can_write
     assert state.hostname == "raven-arena-01"
-    assert state.uptime(NOW + 10) == pytest.approx(state.status["uptime_s"] + 10)
+    assert state.status is not None
+    assert state.uptime(NOW + 10) == pytest.approx(state.status.uptime_s + 10)
     assert state.buffer_fill() == pytest.approx(37.4)
     assert state.vpn_label() == "n/a"
     assert state.record_count("syslog") == 31_406_112 + 1800 * 179
@@ -121,12 +215,42 @@ def test_down_and_failed_components_are_alerts() -> None:
     assert state.uptime(NOW) is None
 
 
-def test_counters_without_rate_give_a_rate_from_deltas() -> None:
+def counters_event(component: str, counters: dict[str, object]) -> events.CountersUpdated:
+    return events.CountersUpdated(component=component, counters=msgspec.Raw(msgspec.json.encode(counters)))
+
+
+def test_counters_are_decoded_as_their_components_struct() -> None:
+    totals = {name: 0 for name in CollectorSummary.__struct_fields__} | {"messages": 3000, "rate_mps": 1000.0}
+    summary = decode_counters(counters_event("flow", totals))
+    assert isinstance(summary, CollectorSummary)  # a collector, by the capability registry
+    assert isinstance(decode_counters(counters_event("buffer", {"records": 5})), BufferCounters)
+    # A capability this console has no schema for, or an engine of another version: kept as sent.
+    assert decode_counters(counters_event("vpn", {"connected": True})) == {"connected": True}
+    assert decode_counters(counters_event("syslog", {"messages": 3})) == {"messages": 3}
     state = ConsoleState()
-    state.apply_counters("flow", {"records": 1000}, 100.0)
-    state.apply_counters("flow", {"records": 3000}, 102.0)
+    state.apply_counters("flow", summary, 102.0)
     assert state.rates["flow"].latest == pytest.approx(1000.0)
+    assert state.record_count("flow") == 3000
     assert state.component("flow").state == "running"  # appeared after the snapshot
+
+
+def test_reads_and_writes_are_kept_by_key() -> None:
+    state = ConsoleState()
+    report: Read[dict[str, object]] = Read("config_report", lambda client: client.config())
+    assert state.value(report) is None and state.outcome(report).at is None
+    state.apply_read("config_report", {"buffer": {}}, NOW)
+    assert state.value(report) == {"buffer": {}}
+    state.apply_read_failure("config_report", "too_slow", "the engine took too long", NOW + 1)
+    assert state.value(report) == {"buffer": {}}  # the last good answer stays, with why it is not fresh
+    assert state.outcome(report).error_message == "the engine took too long"
+    state.apply_read_failure("config_report", "not_available", "no such thing in this build", NOW + 2)
+    assert state.value(report) is None and state.outcome(report).not_available
+    state.apply_write("purge:syslog", "Purge syslog: done")
+    state.apply_write("bundle", "Support bundle written")
+    assert state.write_result("purge:") == "Purge syslog: done"
+    assert state.write_result("purge:", "bundle") == "Support bundle written"
+    state.apply_write("purge:syslog", "Purge syslog failed")
+    assert state.write_result("purge:", "bundle") == "Purge syslog failed"  # newest last
 
 
 def test_rate_history_buckets() -> None:

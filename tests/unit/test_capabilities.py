@@ -30,6 +30,14 @@ def test_names_are_unique_and_services_come_from_the_registry() -> None:
     assert tuple(c.buffer_service for c in CAPABILITIES if c.buffer_service) == SERVICES
 
 
+def test_every_built_capability_with_a_mode_has_its_console_screen() -> None:
+    from nocraven_tui import modes
+
+    built = {spec.name for spec in modes.registry() if spec.screen is not None}
+    missing = [c.name for c in BUILT if c.mode and c.mode not in built]
+    assert missing == []
+
+
 def test_every_built_capability_has_its_section_component_routes_and_cli_group() -> None:
     ctx = EngineContext(config=Config(), bus=EventBus())
     components = {component.name: component for component in build_components(ctx)}
@@ -79,3 +87,6 @@ def test_adding_a_capability_touches_only_the_registry() -> None:
     result = CliRunner().invoke(app, ["lidar", "points", "--json"])
     assert result.exit_code == 1
     assert "the lidar collector is not available in this build" in result.output
+    from nocraven_tui import modes  # the console reserves its mode from the same line
+
+    assert "lidar" in modes.reserved_names(modes.registry(registry))
