@@ -49,7 +49,8 @@ STARTS = 5
 MODE_MARKERS = {
     "2": ("Services", "Buffer: not available"),
     "3": ("following",),
-    "4": ("Interfaces",),
+    "4": ("selection", "VPN manager off"),
+    "5": ("Interfaces",),
     "1": ("Components",),
 }
 

@@ -44,6 +44,8 @@ from nocraven.schema.vpn import (
     VpnStateChanged,
     VpnStatus,
 )
+from nocraven.vpn.profile import ProfileError
+from nocraven.vpn.upload import read_upload
 
 __all__ = ["AsyncClient", "Client", "EngineUnreachable", "VpnStateChanged", "default_socket"]
 
@@ -263,6 +265,16 @@ def _vpn_import(
     return post("/v1/vpn/import", VpnImported, body, timeout=30.0)
 
 
+def _vpn_import_file(path: Path, name: str | None = None, priority: int = 100) -> Call[VpnImported]:
+    """Import a profile file: it and the files it names are read here, on the caller's side. A
+    file that cannot be read is refused like the engine refuses a profile (`profile_refused`)."""
+    try:
+        text, files = read_upload(path)
+    except ProfileError as exc:
+        raise ApiError(ErrorCode.PROFILE_REFUSED, str(exc)) from None
+    return _vpn_import(name or path.stem, text, priority, files)
+
+
 def _vpn_profile(name: str) -> Call[VpnProfile]:
     return get(f"/v1/vpn/profiles/{quote(name, safe='')}", VpnProfile)
 
@@ -309,6 +321,7 @@ class Api:
     vpn_profile = Endpoint(_vpn_profile)
     vpn_export = Endpoint(_vpn_export)
     vpn_import = Endpoint(_vpn_import)
+    vpn_import_file = Endpoint(_vpn_import_file)
     vpn_remove = Endpoint(_vpn_remove)
     vpn_connect = Endpoint(_vpn_connect)
     vpn_auto = Endpoint(lambda: post("/v1/vpn/auto", VpnStatus))

@@ -16,12 +16,14 @@ from nocraven_tui.screens.buffer import BufferScreen
 from nocraven_tui.screens.dashboard import DashboardScreen
 from nocraven_tui.screens.live import LiveScreen
 from nocraven_tui.screens.system import SystemScreen
+from nocraven_tui.screens.vpn import VpnScreen
 
 NUMBER_KEYS = "1234567890"
 
 # A capability's console mode (`Capability.mode`) -> its screen.
 SCREENS: dict[str, type[ModeScreen]] = {
     "buffer": BufferScreen,
+    "vpn": VpnScreen,
 }
 
 

@@ -1,8 +1,8 @@
 """`nocraven vpn ...`: OpenVPN profiles, the tunnel in use, and its failover history.
 
 `vpn import FILE` reads the profile and the files it references (`ca ca.crt`, resolved next to
-the profile) here, on the technician's side, and uploads their text: the engine never reads the
-technician's files, and a refusal names the line of the file as written.
+the profile) on the technician's side (`Client.vpn_import_file`) and uploads their text: the
+engine never reads the technician's files, and a refusal names the line of the file as written.
 """
 
 from __future__ import annotations
@@ -19,39 +19,11 @@ from nocraven.errors import ApiError, ErrorCode
 from nocraven.exitcodes import ExitCode
 from nocraven.humanize import human_bytes, human_duration
 from nocraven.schema.vpn import VpnHistory, VpnProfile, VpnProfiles, VpnStatus
-from nocraven.vpn.profile import ProfileError, parse_profile, referenced_files
 
 app = typer.Typer(help="VPN profiles and failover.", no_args_is_help=True)
 
 
 # ---- import / remove / export -------------------------------------------------------------------
-
-
-def read_upload(path: Path) -> tuple[str, dict[str, str]]:
-    """The profile's text and every file it names, by the name written in it. Raises
-    ProfileError (one line naming the file, the directive and the line) when one is missing."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ProfileError(f"cannot read {path}: {exc.strerror}") from None
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ProfileError(f"the profile is not UTF-8 text (byte {exc.start})") from None
-    base = path.resolve().parent
-    files: dict[str, str] = {}
-    for directive in referenced_files(parse_profile(text)):
-        name = directive.args[0]
-        target = Path(name) if Path(name).is_absolute() else base / name
-        where = f"line {directive.line}: {directive.name}"
-        try:
-            files[name] = target.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise ProfileError(f"{where}: file {name!r} not found (looked in {target})") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-            raise ProfileError(f"{where}: cannot read file {name!r} ({target}): {reason}") from None
-    return text, files
 
 
 @app.command("import")
@@ -62,14 +34,9 @@ def import_(
     as_json: bool = JsonOption,
 ) -> None:
     """Import an .ovpn profile: checked (directives, certificates, key, chain) before it is kept (admin)."""
-    profile_name = name or file.stem
-    try:
-        text, files = read_upload(file)
-    except ProfileError as exc:
-        raise fail(f"{file}: {exc}", ExitCode.FAILED) from None
     with client(timeout=30.0) as c:
         try:
-            result = c.vpn_import(profile_name, text, priority=priority, files=files)
+            result = c.vpn_import_file(file, name=name, priority=priority)
         except ApiError as exc:
             if exc.code == ErrorCode.PROFILE_REFUSED:
                 raise fail(f"{file}: {exc.message}", ExitCode.FAILED) from None

@@ -10,6 +10,7 @@ connect/drop the supervisor reports is published as it is and summed up as one
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import time
@@ -23,7 +24,7 @@ from nocraven.api.routes import Result, Route
 from nocraven.engine.component import Component, EngineContext
 from nocraven.errors import ApiError, ErrorCode
 from nocraven.schema import vpn as wire
-from nocraven.schema.events import Event
+from nocraven.schema.events import CountersUpdated, Event
 from nocraven.vpn.profile import Credentials, ProfileError
 from nocraven.vpn.store import BadProfileName, ProfileExists, ProfileMeta, ProfileNotFound, ProfileStore, StoreError
 from nocraven.vpn.supervisor import VpnSupervisor
@@ -32,6 +33,7 @@ log = logging.getLogger("nocraven.vpn")
 
 PROBES_SHOWN_S = 3600.0  # the active tunnel's probes in GET /v1/vpn/history (a sparkline's worth)
 PRIORITY_MAX = 1_000_000
+COUNTERS_EVERY_S = 1.0
 
 
 class VpnComponent(Component):
@@ -60,7 +62,9 @@ class VpnComponent(Component):
             await supervisor.start()  # restores the profile that ran before a restart, or picks one
             self.supervisor = supervisor
             ready()
-            await asyncio.Event().wait()
+            while True:  # live figures (state, traffic) for the console's header and VPN screen
+                self._publish_counters()
+                await asyncio.sleep(COUNTERS_EVERY_S)
         finally:
             self.supervisor = None
             last = supervisor.policy.active
@@ -88,10 +92,16 @@ class VpnComponent(Component):
     def _set_state(self, profile: str | None, connected: bool, reason: str, state: wire.TunnelState) -> None:
         self._state = wire.VpnStateChanged(profile=profile, connected=connected, reason=reason, state=state)
         self.ctx.bus.publish(self._state)
+        with contextlib.suppress(RuntimeError):  # no loop: nothing watches yet
+            # Once the supervisor has applied the change, so the figures agree with the event.
+            asyncio.get_running_loop().call_soon(self._publish_counters)
         if state is wire.TunnelState.CONNECTING:
             self._last_probe = None
         if state in (wire.TunnelState.CONNECTED, wire.TunnelState.DISCONNECTED):
             log.info("vpn %s %s: %s", profile, state.value, reason)
+
+    def _publish_counters(self) -> None:
+        self.ctx.bus.publish(CountersUpdated.of(self.name, self.status()))
 
     # ---- status ------------------------------------------------------------------------------
 

@@ -63,7 +63,8 @@ class StatusHeader(Widget):
         parts = [self._engine_markup(state, now)]
         vpn = state.vpn_label()
         vpn_style = {"up": "$success", "down": "$error"}.get(vpn, "$text-muted")
-        parts.append(f"VPN [{vpn_style}]{escape(vpn)}[/]")
+        profile = state.vpn_profile()
+        parts.append(f"VPN [{vpn_style}]{escape(vpn)}[/]" + (f" {escape(profile)}" if profile else ""))
         fill = state.buffer_fill()
         if fill is None:
             parts.append("Buffer [$text-muted]n/a[/]")

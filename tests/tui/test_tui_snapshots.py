@@ -17,7 +17,7 @@ from tests.tui.conftest import frozen_clock
 from tests.tui.recorded import replay
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
-MODES = [("dashboard", "1"), ("buffer", "2"), ("live", "3"), ("system", "4")]
+MODES = [("dashboard", "1"), ("buffer", "2"), ("live", "3"), ("vpn", "4"), ("system", "5")]
 
 
 def offline_app(role: str | None = None, plain: bool = False) -> NocRavenApp:
@@ -46,7 +46,7 @@ def test_dashboard_plain_linux_console(snap_compare: Any) -> None:
 
 
 def test_system_read_only(snap_compare: Any) -> None:
-    assert snap_compare(offline_app(role="tech"), terminal_size=(80, 24), run_before=replayed("4"))
+    assert snap_compare(offline_app(role="tech"), terminal_size=(80, 24), run_before=replayed("5"))
 
 
 def test_buffer_purge_confirmation(snap_compare: Any) -> None:

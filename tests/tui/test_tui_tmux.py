@@ -88,7 +88,7 @@ def test_console_modes_in_a_real_terminal(shared_engine: RunningEngine, tmux: Tm
     screen = tmux.wait_for("following", timeout=5)
     assert "sampled of" in screen
 
-    tmux.keys("4")
+    tmux.keys("5")
     screen = tmux.wait_for("Interfaces", timeout=5)
     assert status["version"] in screen and "127.0.0.1/8" in screen
 
