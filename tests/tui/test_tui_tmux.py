@@ -78,7 +78,7 @@ def test_console_modes_in_a_real_terminal(shared_engine: RunningEngine, tmux: Tm
     tmux.start(str(CONSOLE), console_env(shared_engine))
     screen = tmux.wait_for("engine up")
     assert status["hostname"][:8] in screen
-    assert "1 Dashboard" in screen and "4 System" in screen
+    assert "1 Dashboard" in screen and "4 VPN" in screen and "5 System" in screen
     assert "Components" in screen
 
     tmux.keys("2")
@@ -87,6 +87,9 @@ def test_console_modes_in_a_real_terminal(shared_engine: RunningEngine, tmux: Tm
     tmux.keys("3")
     screen = tmux.wait_for("following", timeout=5)
     assert "sampled of" in screen
+
+    tmux.keys("4")
+    tmux.wait_for("selection automatic", timeout=5)
 
     tmux.keys("5")
     screen = tmux.wait_for("Interfaces", timeout=5)
