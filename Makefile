@@ -1,5 +1,5 @@
 # The two commands of the README, and the checks CI runs.
-.PHONY: demo test lint bench venv
+.PHONY: demo test quick lint bench venv
 
 venv:
 	@scripts/bootstrap
@@ -10,6 +10,10 @@ demo: venv
 test:
 	@scripts/bootstrap --with-debian-packages
 	.venv/bin/python -m pytest -q -p no:cacheprovider
+
+# The inner loop: everything but the tests that start real servers and take long.
+quick: venv
+	.venv/bin/python -m pytest -q -p no:cacheprovider -m "not slow and not integration"
 
 lint: venv
 	.venv/bin/ruff check .

@@ -49,8 +49,7 @@ STARTS = 5
 MODE_MARKERS = {
     "2": ("Services", "Buffer: not available"),
     "3": ("following",),
-    "4": ("selection", "VPN manager off"),
-    "5": ("Interfaces",),
+    "4": ("Interfaces",),
     "1": ("Components",),
 }
 

@@ -59,6 +59,7 @@ CAPABILITIES: tuple[Capability, ...] = (
         buffer_service="flow",
         cli_group="flow",
         mode="flows",
+        built=True,
     ),
     Capability(
         name="snmptrap",
@@ -69,6 +70,7 @@ CAPABILITIES: tuple[Capability, ...] = (
         buffer_service="trap",
         cli_group="traps",
         mode="traps",
+        built=True,
     ),
     Capability(
         name="winevents",
@@ -79,6 +81,7 @@ CAPABILITIES: tuple[Capability, ...] = (
         buffer_service="winevent",
         cli_group="winevents",
         mode="windows",
+        built=True,
     ),
     Capability(
         name="forward",
@@ -103,8 +106,10 @@ CAPABILITIES: tuple[Capability, ...] = (
         title="Diagnostics",
         description="network diagnostics",
         api_prefix="/v1/diag",
+        config_section="diag",
         cli_group="diag",
         mode="diagnostics",
+        built=True,
     ),
     Capability(
         name="health",

@@ -27,10 +27,13 @@ import msgspec
 from nocraven.api import wire
 from nocraven.config import user_state_dir
 from nocraven.errors import ApiError, ErrorCode
+from nocraven.schema import diag as diag_wire
 from nocraven.schema.buffer import BufferStats, Ledger, Purged, PurgeRequest
 from nocraven.schema.engine import BundleWritten, EngineStatus, StopRequested, SystemInfo
 from nocraven.schema.events import EVENT_TYPES, Event, Published, Snapshot
+from nocraven.schema.flow import FlowExporters, FlowTemplates, FlowTop
 from nocraven.schema.records import Record, decode_record
+from nocraven.schema.snmptrap import MibAdded, MibUpload, TrapAgents, TrapMibs
 from nocraven.schema.vpn import (
     VpnCredentials,
     VpnExport,
@@ -44,6 +47,7 @@ from nocraven.schema.vpn import (
     VpnStateChanged,
     VpnStatus,
 )
+from nocraven.schema.winevents import WineventsAgents
 from nocraven.vpn.profile import ProfileError
 from nocraven.vpn.upload import read_upload
 
@@ -295,6 +299,56 @@ def _vpn_history(limit: int | None = None) -> Call[VpnHistory]:
     return get("/v1/vpn/history", VpnHistory, limit=limit)
 
 
+def _flow_top(by: str = "bytes", minutes: int = 5, limit: int | None = None) -> Call[FlowTop]:
+    """The busiest hosts and protocols over the last `minutes` (bytes, packets or flows)."""
+    return get("/v1/flow/top", FlowTop, by=by, minutes=minutes, limit=limit)
+
+
+def _diag(path: str, request: object) -> Call[diag_wire.DiagEvent]:
+    """A diagnostic started by a POST of its request, answered by its NDJSON event stream."""
+    return Call("POST", path, _diag_event, body=msgspec.json.encode(request))
+
+
+def _diag_event(line: bytes) -> diag_wire.DiagEvent:
+    try:
+        return diag_wire.decode_event(line)
+    except msgspec.ValidationError as exc:
+        raise ApiError(ErrorCode.INTERNAL, f"the engine's answer does not fit this client: {exc}") from None
+
+
+def _diag_ping(request: diag_wire.PingRequest) -> Call[diag_wire.DiagEvent]:
+    return _diag("/v1/diag/ping", request)
+
+
+def _diag_trace(request: diag_wire.TraceRequest) -> Call[diag_wire.DiagEvent]:
+    return _diag("/v1/diag/trace", request)
+
+
+def _diag_dns(request: diag_wire.DnsRequest) -> Call[diag_wire.DiagEvent]:
+    return _diag("/v1/diag/dns", request)
+
+
+def _diag_bandwidth(request: diag_wire.BandwidthRequest) -> Call[diag_wire.DiagEvent]:
+    return _diag("/v1/diag/bandwidth", request)
+
+
+def _diag_iperf(request: diag_wire.IperfRequest) -> Call[diag_wire.DiagEvent]:
+    return _diag("/v1/diag/iperf", request)
+
+
+def _diag_port(request: diag_wire.PortRequest) -> Call[diag_wire.DiagEvent]:
+    return _diag("/v1/diag/port", request)
+
+
+def _diag_cancel(job_id: str) -> Call[diag_wire.JobCancelled]:
+    return post(f"/v1/diag/jobs/{quote(job_id, safe='')}/cancel", diag_wire.JobCancelled, timeout=5.0)
+
+
+def _add_mib(text: str, filename: str | None = None) -> Call[MibAdded]:
+    """Store a MIB file's text and restart the trap collector; answers once it compiled (or not)."""
+    return post("/v1/traps/mibs", MibAdded, MibUpload(text=text, filename=filename), timeout=150.0)
+
+
 class Api:
     """Every call of the control API, described once. A capability adds its calls here."""
 
@@ -326,6 +380,28 @@ class Api:
     vpn_connect = Endpoint(_vpn_connect)
     vpn_auto = Endpoint(lambda: post("/v1/vpn/auto", VpnStatus))
     vpn_disconnect = Endpoint(lambda: post("/v1/vpn/disconnect", VpnStatus))
+    # flow
+    flow_exporters = Endpoint(lambda: get("/v1/flow/exporters", FlowExporters))
+    flow_templates = Endpoint(lambda: get("/v1/flow/templates", FlowTemplates))
+    flow_top = Endpoint(_flow_top)
+
+    # diagnostics: each a stream of DiagEvent (job.started, progress, summary, job.ended);
+    # closing the stream cancels the job in the engine
+    diag_ping = StreamEndpoint(_diag_ping)
+    diag_trace = StreamEndpoint(_diag_trace)
+    diag_dns = StreamEndpoint(_diag_dns)
+    diag_bandwidth = StreamEndpoint(_diag_bandwidth)
+    diag_iperf = StreamEndpoint(_diag_iperf)
+    diag_port = StreamEndpoint(_diag_port)
+    diag_jobs = Endpoint(lambda: get("/v1/diag/jobs", diag_wire.DiagJobs))
+    diag_cancel = Endpoint(_diag_cancel)
+    # SNMP traps
+    traps_agents = Endpoint(lambda: get("/v1/traps/agents", TrapAgents))
+    traps_mibs = Endpoint(lambda: get("/v1/traps/mibs", TrapMibs))
+    traps_add_mib = Endpoint(_add_mib)
+
+    # winevents
+    winevents_agents = Endpoint(lambda: get("/v1/winevents/agents", WineventsAgents))
 
 
 # ---- transports --------------------------------------------------------------------------------

@@ -19,11 +19,13 @@ class ErrorCode(StrEnum):
     NOT_AVAILABLE = "not_available"  # the capability is not part of this build yet
     CONFLICT = "conflict"
     PROFILE_REFUSED = "profile_refused"  # a VPN profile that cannot be used; the message names the line
+    BUSY = "busy"  # at capacity right now (e.g. too many diagnostics running); retry later
     PORT_IN_USE = "port_in_use"
     UNAVAILABLE = "unavailable"  # the component exists but is not running right now
     TIMEOUT = "timeout"
     TOO_SLOW = "too_slow"  # a stream reader fell too far behind and was cut off
     UNREACHABLE = "unreachable"  # (client side) no engine answers on the socket
+    WRITE_FAILED = "write_failed"  # the engine could not write a file it was given (permissions, disk)
     INTERNAL = "internal"
 
 
@@ -37,11 +39,13 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.NOT_AVAILABLE: 501,
     ErrorCode.CONFLICT: 409,
     ErrorCode.PROFILE_REFUSED: 422,
+    ErrorCode.BUSY: 429,
     ErrorCode.PORT_IN_USE: 409,
     ErrorCode.UNAVAILABLE: 503,
     ErrorCode.TIMEOUT: 504,
     ErrorCode.TOO_SLOW: 503,
     ErrorCode.UNREACHABLE: 503,
+    ErrorCode.WRITE_FAILED: 500,
     ErrorCode.INTERNAL: 500,
 }
 

@@ -25,7 +25,7 @@ from textual.worker import Worker, WorkerState
 from nocraven.client import default_socket
 from nocraven_tui import messages
 from nocraven_tui.connection import EngineLink
-from nocraven_tui.exchange import Read, Write
+from nocraven_tui.exchange import Read, Stream, Write
 from nocraven_tui.host import ConsoleHost
 from nocraven_tui.modes import BuiltMode, built_modes
 from nocraven_tui.screens.base import ModeScreen
@@ -208,6 +208,14 @@ class NocRavenApp(App[None]):
         self.publish("action")
         self.show_error(f"{message.title} failed", message.message, message.code)
 
+    def on_stream_event(self, message: messages.StreamEvent) -> None:
+        self.state.apply_stream_event(message.key, message.run, message.event)
+        self.publish(message.key)
+
+    def on_stream_ended(self, message: messages.StreamEnded) -> None:
+        self.state.apply_stream_end(message.key, message.run, message.code, message.message, self.clock())
+        self.publish(message.key)
+
     def show_error(self, title: str, message: str, code: str | None = None) -> None:
         self.push_screen(ErrorModal(title, message, code))
 
@@ -228,6 +236,24 @@ class NocRavenApp(App[None]):
             return
         work: Work = partial(self.link.write, write)
         self._spawn(work, group=f"write:{write.key}")
+
+    def stream(self, stream: Stream[Any]) -> None:
+        # Exclusive per key: a new run closes the one before it (the engine cancels that job).
+        run = self.state.start_stream(stream.key, self.clock())
+        self.publish(stream.key)
+        if self.link is None:
+            self.post_message(messages.StreamEnded(stream.key, run, "unreachable", "this console has no engine link"))
+            return
+        work: Work = partial(self.link.stream, stream, run)
+        self._spawn(work, group=f"stream:{stream.key}", exclusive=True)
+
+    def cancel_stream(self, key: str) -> None:
+        self.workers.cancel_group(self, f"stream:{key}")
+        log = self.state.streams.get(key)
+        if log is not None and log.running:
+            # A worker cancelled before it began posts nothing; the state hears it ended here
+            # (whichever StreamEnded comes first counts).
+            self.post_message(messages.StreamEnded(key, log.run, "cancelled", "cancelled from the console"))
 
     # ---- actions and the command palette -------------------------------------------------
 

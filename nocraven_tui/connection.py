@@ -3,7 +3,8 @@
 `EngineLink.watch_forever` is the body of the app's one connection worker: it follows
 /v1/watch, posts a message per event, and when the engine goes away posts EngineDisconnected and
 reconnects with backoff. `read` and `write` run a screen's declared `Read` or `Write` in a
-short request worker. None of them touches a widget or the console's state; they only post.
+short request worker; `stream` follows a `Stream` event by event. None of them touches a widget
+or the console's state; they only post.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from textual.message import Message
 from nocraven.client import AsyncClient, EngineUnreachable
 from nocraven.errors import ApiError
 from nocraven_tui import messages
-from nocraven_tui.exchange import Read, Write
+from nocraven_tui.exchange import Read, Stream, Write
 
 Post = Callable[[Message], object]
 
@@ -42,8 +43,16 @@ class Backoff:
 
 
 class EngineLink:
-    def __init__(self, socket_path: Path, post: Post, backoff: Backoff | None = None) -> None:
+    def __init__(
+        self,
+        socket_path: Path,
+        post: Post,
+        backoff: Backoff | None = None,
+        stream_client: Callable[[], AsyncClient] | None = None,
+    ) -> None:
         self.socket_path = socket_path
+        # A stream holds its connection for as long as it runs: each gets its own client.
+        self.stream_client = stream_client or (lambda: AsyncClient(self.socket_path))
         self.post = post
         self.backoff = backoff or Backoff()
         self._retry_now = asyncio.Event()
@@ -129,3 +138,30 @@ class EngineLink:
             self.post(messages.ActionFailed(write.key, write.title, "internal", f"{type(exc).__name__}: {exc}"))
         else:
             self.post(messages.ActionCompleted(write, result))
+
+    async def stream(self, stream: Stream[Any], run: int) -> None:
+        """Post each event of the stream, then how it ended. Cancelling this body (the app cancels
+        the worker) closes the generator and the connection: the engine cancels the job."""
+        ended = messages.StreamEnded(stream.key, run)
+        try:
+            async with self.stream_client() as client:
+                events = stream.open(client)
+                try:
+                    async for event in events:
+                        self.post(messages.StreamEvent(stream.key, run, event))
+                finally:
+                    aclose = getattr(events, "aclose", None)
+                    if aclose is not None:
+                        with contextlib.suppress(Exception):
+                            await aclose()
+        except asyncio.CancelledError:
+            ended = messages.StreamEnded(stream.key, run, "cancelled", "cancelled from the console")
+            raise
+        except EngineUnreachable as exc:
+            ended = messages.StreamEnded(stream.key, run, "unreachable", str(exc))
+        except ApiError as exc:
+            ended = messages.StreamEnded(stream.key, run, str(exc.code), exc.message)
+        except Exception as exc:
+            ended = messages.StreamEnded(stream.key, run, "internal", f"{type(exc).__name__}: {exc}")
+        finally:
+            self.post(ended)

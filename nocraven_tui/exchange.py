@@ -7,7 +7,7 @@ and tells the screens. Adding a screen's read needs nothing in the app, the mess
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -36,6 +36,20 @@ class Write(Generic[T]):
     perform: Callable[[AsyncClient], Awaitable[T]]
     describe: Callable[[T], str]
     then_read: tuple[Read[Any], ...] = ()  # what the change makes stale
+
+
+@dataclass(frozen=True, eq=False)
+class Stream(Generic[T]):
+    """A long answer that arrives event by event (a diagnostic, later a live log).
+
+    The app iterates `open(client)` in a worker that posts one `StreamEvent` per event and a
+    `StreamEnded` at the end; its events are kept as `state.streams[key]` and announced as topic
+    `key`. Cancelling the worker (`ConsoleHost.cancel_stream`) closes the stream, which the
+    engine takes as "stop the job".
+    """
+
+    key: str
+    open: Callable[[AsyncClient], AsyncIterator[T]]
 
 
 # Reads more than one screen shows (the dashboard and the header show the buffer's fill).

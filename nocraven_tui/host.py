@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from nocraven_tui.exchange import Read, Write
+from nocraven_tui.exchange import Read, Stream, Write
 from nocraven_tui.state import ConsoleState
 from nocraven_tui.theme import Glyphs
 
@@ -23,6 +23,13 @@ class ConsoleHost(Protocol):
 
     def write(self, write: Write[Any]) -> None:
         """Change the box; the outcome lands in `state.writes[write.key]` and topic "action"."""
+
+    def stream(self, stream: Stream[Any]) -> None:
+        """Follow a stream; its events land in `state.streams[stream.key]`, topic `stream.key`.
+        A stream already running under that key is cancelled first."""
+
+    def cancel_stream(self, key: str) -> None:
+        """Close the stream running under `key`, if any (the engine stops the job)."""
 
     def show_error(self, title: str, message: str, code: str | None = None) -> None: ...
 

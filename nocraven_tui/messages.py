@@ -150,3 +150,25 @@ def from_event(published: events.Published) -> Message | None:
     if isinstance(event, events.WatchDropped):
         return WatchDropped(event.reason)
     return None
+
+
+class StreamEvent(Message):
+    """One event of a `Stream` the console follows (`key` names it, as in `state.streams`)."""
+
+    def __init__(self, key: str, run: int, event: object) -> None:
+        super().__init__()
+        self.key = key
+        self.run = run  # which run of `key` (the state drops a replaced run's late events)
+        self.event = event
+
+
+class StreamEnded(Message):
+    """A followed stream is over: `code` is None when it ended by itself, "cancelled" when the
+    console closed it, else an error code with its one-line `message`."""
+
+    def __init__(self, key: str, run: int, code: str | None = None, message: str = "") -> None:
+        super().__init__()
+        self.key = key
+        self.run = run
+        self.code = code
+        self.message = message

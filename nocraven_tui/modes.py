@@ -14,9 +14,13 @@ from nocraven.capabilities import CAPABILITIES, Capability
 from nocraven_tui.screens.base import ModeScreen
 from nocraven_tui.screens.buffer import BufferScreen
 from nocraven_tui.screens.dashboard import DashboardScreen
+from nocraven_tui.screens.diagnostics import DiagnosticsScreen
+from nocraven_tui.screens.flows import FlowsScreen
 from nocraven_tui.screens.live import LiveScreen
 from nocraven_tui.screens.system import SystemScreen
+from nocraven_tui.screens.traps import TrapsScreen
 from nocraven_tui.screens.vpn import VpnScreen
+from nocraven_tui.screens.windows import WindowsScreen
 
 NUMBER_KEYS = "1234567890"
 
@@ -24,6 +28,10 @@ NUMBER_KEYS = "1234567890"
 SCREENS: dict[str, type[ModeScreen]] = {
     "buffer": BufferScreen,
     "vpn": VpnScreen,
+    "flows": FlowsScreen,
+    "traps": TrapsScreen,
+    "diagnostics": DiagnosticsScreen,
+    "windows": WindowsScreen,
 }
 
 

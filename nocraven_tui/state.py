@@ -165,6 +165,34 @@ class ReadOutcome:
         return self.error_code in (NOT_AVAILABLE, "not_found")
 
 
+STREAM_EVENTS_KEPT = 2000  # per stream: a 1000-probe ping and its summary fit
+
+
+@dataclass
+class StreamLog:
+    """What a followed stream has delivered (`state.streams[key]`): its events, newest last, and
+    how it ended (`code` None while running or when it ended by itself)."""
+
+    started_at: float
+    run: int = 0  # which run of this key: a cancelled run's late messages must not touch the next
+    events: deque[Any] = field(default_factory=lambda: deque(maxlen=STREAM_EVENTS_KEPT))
+    running: bool = True
+    code: str | None = None
+    message: str = ""
+    ended_at: float | None = None
+
+    @property
+    def cancelled(self) -> bool:
+        return self.code == "cancelled"
+
+    def last(self, kind: type[T]) -> T | None:
+        """The newest event of this type (a summary), if one came."""
+        for event in reversed(self.events):
+            if isinstance(event, kind):
+                return event
+        return None
+
+
 class ConsoleState:
     def __init__(self, role_override: str | None = None, live_capacity: int = 5000) -> None:
         self.role_override = role_override
@@ -179,6 +207,9 @@ class ConsoleState:
         self.live = LiveRing(live_capacity)
         self.reads: dict[str, ReadOutcome] = {}  # by `Read.key`
         self.writes: dict[str, str] = {}  # the last outcome by `Write.key`, newest last
+        self.streams: dict[str, StreamLog] = {}  # the newest run by `Stream.key`
+        self.previous_streams: dict[str, StreamLog] = {}  # the run before it, to compare
+        self._stream_runs = 0
 
     # ---- what handlers apply ------------------------------------------------------------
 
@@ -232,6 +263,32 @@ class ConsoleState:
         self.writes.pop(key, None)  # re-insert: the dict's order is newest last
         self.writes[key] = text
 
+    def start_stream(self, key: str, now: float) -> int:
+        """A new run under `key`; the one before it (if it showed anything) is kept to compare."""
+        earlier = self.streams.get(key)
+        if earlier is not None and earlier.events:
+            self.previous_streams[key] = earlier
+        self._stream_runs += 1
+        self.streams[key] = StreamLog(started_at=now, run=self._stream_runs)
+        return self._stream_runs
+
+    def _current_run(self, key: str, run: int) -> StreamLog | None:
+        log = self.streams.get(key)
+        return log if log is not None and log.run == run and log.running else None
+
+    def apply_stream_event(self, key: str, run: int, event: object) -> None:
+        log = self._current_run(key, run)
+        if log is not None:
+            log.events.append(event)
+
+    def apply_stream_end(self, key: str, run: int, code: str | None, message: str, now: float) -> None:
+        log = self._current_run(key, run)
+        if log is not None:
+            log.running = False
+            log.code = code
+            log.message = message
+            log.ended_at = now
+
     def mark_stopping(self, reason: str) -> None:
         self.connection = "stopping"
         self.down_reason = f"engine stopping ({reason})"
@@ -262,6 +319,11 @@ class ConsoleState:
     @property
     def role(self) -> str:
         return self.role_override or (self.status.role if self.status is not None else "unknown")
+
+    @property
+    def can_diagnose(self) -> bool:
+        """The tech group runs diagnostics; read-only NOC tokens may not."""
+        return self.role in ("admin", "tech")
 
     @property
     def can_write(self) -> bool:

@@ -13,6 +13,10 @@ Frame: 1 byte kind, 4 bytes big-endian payload length, payload. The payloads are
 - RECORDS_DURABLE: an 8-byte token, then NDJSON as in RECORDS; the engine answers on the
   collector's stdin with DURABLE once those records (and all before them) are committed to disk
   (`collectors.common.durable`), so a collector can acknowledge its sender only then.
+- DETAIL: a collector's own report beyond the common counters, typed by a Struct of its own
+  module (flow: `collectors.flow.report.FlowReport`, traps: `collectors.snmptrap.report.TrapReport`);
+  the engine part of that collector decodes it. Flow also uses it between a UDP worker and its
+  collector's main process, both ways.
 
 From the engine to the collector, on the collector's stdin:
 - SETTINGS: the collector's settings object (its `settings.py`), first and once
@@ -37,6 +41,7 @@ class FrameKind(IntEnum):
     RECORDS_DURABLE = 6
     SETTINGS = 7
     DURABLE = 8
+    DETAIL = 9
 
 
 class ChannelError(Exception):

@@ -20,7 +20,7 @@ from collectors.common.channel import FrameKind
 
 LogLevel = Literal["debug", "info", "warning", "error", "critical"]
 # The ledger reasons a collector may report (the buffer's DropReason has the full list).
-DropReason = Literal["rejected_input", "kernel_drop"]
+DropReason = Literal["rejected_input", "kernel_drop", "collector_crash"]
 
 
 class ListenerCounters(msgspec.Struct, frozen=True, kw_only=True):
@@ -31,6 +31,10 @@ class ListenerCounters(msgspec.Struct, frozen=True, kw_only=True):
     rejected: int = 0  # refused: sender not allowed, framing errors, connection limit, kernel drops
     framing_errors: int = 0  # stream bytes that were not a syslog frame (over-long, bad octet count)
     connections: int = 0  # stream connections accepted since the start
+    # Stream connections closed to make room for a newcomer (idle the longest), or idle too long.
+    connections_evicted: int = 0
+    connections_idle_closed: int = 0
+    handshake_failures: int = 0  # TLS handshakes that failed or did not finish in time
     kernel_drops: int = 0  # datagrams the kernel dropped because the socket buffer was full
     # Open connections now; absent for a listener without connections (UDP).
     active_connections: int | msgspec.UnsetType = msgspec.UNSET
@@ -59,7 +63,9 @@ class Drop(msgspec.Struct, frozen=True, kw_only=True):
 
     source: str | None  # "IP:PORT", an IP, or None when the sender is unknown (kernel drops)
     reason: DropReason
-    detail: str  # the collector's own cause: sender_not_allowed, framing_error, connection_limit, ...
+    # The collector's own cause: sender_not_allowed, framing_error, connection_limit,
+    # source_connection_limit, tls_handshake_failed, kernel_drop, worker_crashed, ...
+    detail: str
     records: int
     bytes: int
     first: float  # Unix times of the first and the last drop counted
@@ -95,8 +101,10 @@ class FrameError(Exception):
 class PayloadDecoder:
     """Typed decoding of frame payloads; every error is a FrameError naming the frame kind."""
 
-    def __init__(self) -> None:
-        self._counters = msgspec.json.Decoder(Counters)
+    def __init__(self, counters: type[Counters] = Counters) -> None:
+        # A collector with counters of its own sends a subclass of Counters (winevents: per
+        # agent); its engine part decodes that, and any other reader gets the common part.
+        self._counters = msgspec.json.Decoder(counters)
         self._drops = msgspec.json.Decoder(list[Drop])
         self._ready = msgspec.json.Decoder(Ready)
         self._log = msgspec.json.Decoder(LogLine)

@@ -129,5 +129,9 @@ class Output:
     def ready(self, listeners: list[BoundListener]) -> None:
         self.write(FrameKind.READY, encode_payload(Ready(listeners=listeners)))
 
+    def detail(self, report: msgspec.Struct) -> None:
+        """The collector's own report (a DETAIL frame; its engine part knows the Struct)."""
+        self.write(FrameKind.DETAIL, encode_payload(report))
+
     def log(self, level: LogLevel, message: str) -> None:
         self.write(FrameKind.LOG, encode_payload(LogLine(level=level, message=message)))

@@ -133,6 +133,7 @@ class BatchReceiver:
         # to the end of the IPv6 address.
         self._key_len = 8 if sock.family == socket.AF_INET else 24
         self._addr_cache: dict[bytes, str] = {}
+        self.received_bytes = 0  # the size of what the last `receive` returned
 
     def receive(self, wait: bool = True) -> tuple[list[bytes], list[str]]:
         """(datagrams, senders as "IP:PORT"). With `wait`, blocks for at least one datagram and
@@ -141,14 +142,16 @@ class BatchReceiver:
         flags = MSG_WAITFORONE if wait else MSG_DONTWAIT
         count = _libc.recvmmsg(self._fd, self._msgs, self._batch, flags, None)
         if count <= 0:
+            self.received_bytes = 0
             err = ctypes.get_errno()
             if count == 0 or err in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR):
                 return [], []
             raise OSError(err, os.strerror(err))
         view = self._view
+        lengths = self._lengths[:count].tolist()
+        self.received_bytes = sum(lengths)  # one C-level sum per batch, for the crash accounting
         datagrams = [
-            view[start : start + length].tobytes()
-            for start, length in zip(self._data_offsets, self._lengths[:count].tolist(), strict=False)
+            view[start : start + length].tobytes() for start, length in zip(self._data_offsets, lengths, strict=False)
         ]
         names = self._names.raw
         key_len = self._key_len

@@ -46,6 +46,7 @@ from collectors.flow.netflow import (
     v9_templates,
 )
 from collectors.flow.plan import PlanError, SetContext, ms_text
+from collectors.flow.sequence import SequenceLog
 from collectors.flow.settings import FlowSettings
 from collectors.flow.sflow import decode_sflow
 from collectors.flow.stats import FlowStats
@@ -87,9 +88,14 @@ class FlowDecoder:
         self._next_sequence: dict[tuple[Any, ...], int] = {}
         self._released = 0  # records of earlier messages released while decoding this one
         self._peers: dict[str, tuple[str, int]] = {}  # "IP:PORT" -> (IP, PORT)
+        # Set by a UDP worker: sequence numbers are noted here for the main process to follow
+        # across workers (`collectors.flow.sequence`) instead of being followed here.
+        self.sequence_log: SequenceLog | None = None
+        self._address = ""
 
     def decode(self, datagram: bytes, exporter: tuple[str, int], now: float) -> list[dict[str, Any]]:
         address, port = exporter
+        self._address = address
         entry = self.stats.exporter(address)
         entry["datagrams"] += 1
         entry["bytes"] += len(datagram)
@@ -372,6 +378,9 @@ class FlowDecoder:
     ) -> None:
         """Infer loss from a sequence number: a forward jump is lost datagrams or records; a
         jump back (or beyond half the number space forward) is a restart or reordering."""
+        if self.sequence_log is not None:
+            self.sequence_log.note((self._address, unit, *key), sequence, count)
+            return
         expected = self._next_sequence.get(key)
         if count is None:
             self._next_sequence.pop(key, None)

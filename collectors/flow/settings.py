@@ -12,6 +12,9 @@ class FlowSettings:
     netflow: str = checked("0.0.0.0:2055", listen_address)  # v5, v9 and IPFIX, told apart by version
     ipfix: str = checked("0.0.0.0:4739", listen_address)
     sflow: str = checked("0.0.0.0:6343", listen_address)
+    # 64 MiB holds about half a second of flow datagrams at 100,000 records/s: room for a burst.
+    receive_buffer_bytes: int = checked(64 * 1024 * 1024, between(65536, 1 << 30))
+    udp_workers: int = checked(0, between(0, 64))  # decode processes per listener; 0 = one per core
     # Templates kept for all exporters, and per exporter address (all its ports and domains): a
     # bound on what a misbehaving exporter can make us hold. Real exporters use a few dozen.
     max_templates: int = checked(20_000, between(16, 1_000_000))

@@ -22,8 +22,9 @@ from typing import Any
 import pysnmp_mibs
 from pysnmp.smi import builder, view
 
+from collectors.snmptrap.mibfiles import MODULE_NAME
+
 _CACHE_MAX = 100_000
-_MODULE_NAME = re.compile(rb"^\s*([A-Za-z][\w-]*)\s+DEFINITIONS\s*::=\s*BEGIN", re.M)
 
 
 def bundled_modules() -> list[str]:
@@ -114,7 +115,7 @@ def compile_operator_mibs(source_dir: Path, output_dir: Path) -> CompileResult:
         if not path.is_file() or path.name.startswith("."):
             continue
         try:
-            match = _MODULE_NAME.search(path.read_bytes())
+            match = MODULE_NAME.search(path.read_bytes())
         except OSError as exc:
             result.problems.append(f"MIB file {path}: cannot read it ({exc.strerror}); check its permissions")
             continue

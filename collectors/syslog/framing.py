@@ -5,9 +5,12 @@ Each frame is classified on its own, so one connection may mix both framings:
   (a syslog message starts with its PRI, which is what keeps the guess safe);
 - non-transparent framing: everything else, ending at LF (CRLF tolerated) or NUL.
 
-Memory is bounded by `max_message_bytes`: an over-long line is cut at the maximum and the
-rest skipped up to its terminator; an octet count above the maximum is refused and its bytes
-skipped as they stream past. Both are counted. Nothing here raises on any input.
+Memory is bounded by `max_message_bytes`. An over-long line is cut at the maximum; an octet
+count above the maximum is a framing error (a count can lie: trusting `999999999` would swallow
+the rest of the connection). After either, the framer resynchronises: it discards bytes up to
+the next terminator or the next plausible frame, `DIGITS SP <` with a count within the maximum,
+whichever comes first. Every discarded byte is counted (`discarded_bytes`), so a lying sender
+loses at most the frame it lied about. Nothing here raises on any input.
 """
 
 from __future__ import annotations
@@ -18,6 +21,12 @@ from collections import deque
 _TERMINATOR = re.compile(rb"[\n\x00]")
 _DIGITS = re.compile(rb"[0-9]{1,10}")
 _MAX_LENGTH_DIGITS = 9  # 999,999,999 bytes: more digits than that is not a length
+# Where a frame may start again after a framing error: a terminator, or an octet count (not the
+# tail of a longer digit run) followed by a space and the `<` of a PRI.
+_RESYNC = re.compile(rb"[\n\x00]|(?<![0-9])([1-9][0-9]{0,8}) <")
+# A chunk may end in the middle of such a header: keep that tail until the next chunk.
+_DIGIT_RUN = re.compile(rb"[0-9]+")
+_HEADER_TAIL = re.compile(rb"(?<![0-9])[1-9][0-9]{0,8} ?\Z")
 _SPACE, _LT, _CR = 0x20, 0x3C, 0x0D
 
 
@@ -26,7 +35,8 @@ class SyslogFramer:
 
     Counters: `frames` messages returned, `errors` framing errors (each with a reason in
     `recent_errors`), `oversize` frames over the maximum (a subset of errors),
-    `discarded_bytes` bytes dropped by those errors.
+    `dropped_frames` frames lost whole (a refused octet count), `discarded_bytes` every byte
+    dropped by those errors (a refused frame's header included).
     """
 
     def __init__(self, max_message_bytes: int = 64 * 1024) -> None:
@@ -37,11 +47,12 @@ class SyslogFramer:
         self.errors = 0
         self.oversize = 0
         self.discarded_bytes = 0
+        self.dropped_frames = 0
         self._recent_errors: deque[str] = deque(maxlen=16)
         self._pending = bytearray()  # the start of an incomplete frame
         self._scanned = 0  # bytes of `_pending` already searched for a terminator
-        self._skip_bytes = 0  # rest of a refused octet-counted frame still to drop
-        self._skip_line = False  # dropping the rest of a truncated line
+        self._resync = False  # after a framing error: dropping bytes up to the next frame
+        self._dropped_digit = False  # the last byte dropped while resynchronising was a digit
 
     @property
     def recent_errors(self) -> tuple[str, ...]:
@@ -74,9 +85,10 @@ class SyslogFramer:
         pending = bytes(self._pending)
         self._pending = bytearray()
         self._scanned = 0
-        self._skip_line = False
-        if self._skip_bytes:
-            self._skip_bytes = 0
+        self._dropped_digit = False
+        if self._resync:
+            self._resync = False
+            self.discarded_bytes += len(pending)
             return []
         start = 0
         while start < len(pending) and pending[start] in (0x0A, 0x00):
@@ -116,20 +128,10 @@ class SyslogFramer:
         resume = self._scanned
         self._scanned = 0
         while pos < end_of_data:
-            if self._skip_bytes:
-                taken = min(self._skip_bytes, end_of_data - pos)
-                self._skip_bytes -= taken
-                self.discarded_bytes += taken
-                pos += taken
-                continue
-            if self._skip_line:
-                m = _TERMINATOR.search(buf, pos)
-                stop = end_of_data if m is None else m.start()
-                self.discarded_bytes += stop - pos
-                if m is None:
-                    return end_of_data
-                self._skip_line = False
-                pos = m.end()
+            if self._resync:
+                pos = self._resynchronise(buf, pos)
+                if self._resync:
+                    return pos  # the rest is a possible header tail, kept for the next chunk
                 continue
             first = buf[pos]
             if first == 0x0A or first == 0x00:  # empty frame, or a terminator after a count
@@ -149,7 +151,9 @@ class SyslogFramer:
                         if length > max_bytes:
                             self._error("octet_count_over_max")
                             self.oversize += 1
-                            self._skip_bytes = length
+                            self.dropped_frames += 1
+                            self.discarded_bytes += start - pos
+                            self._resync = True
                             pos = start
                             continue
                         if start + length > end_of_data:
@@ -170,20 +174,62 @@ class SyslogFramer:
                 self.frames += 1
                 self.oversize += 1
                 self._error("line_over_max_truncated")
-                self.discarded_bytes += waiting - max_bytes
-                self._skip_line = True
-                return end_of_data
+                pos += max_bytes
+                self._resync = True
+                continue
             stop = m.start()
             frame_end = stop - 1 if stop > pos and buf[stop - 1] == _CR else stop
             length = frame_end - pos
             if length > max_bytes:
+                # Truncated, and the rest dropped as when its terminator is not here yet: up to
+                # the terminator or an octet-counted frame inside the rest, whichever is first.
                 out.append(bytes(buf[pos : pos + max_bytes]))
                 self.frames += 1
                 self.oversize += 1
                 self._error("line_over_max_truncated")
-                self.discarded_bytes += length - max_bytes
-            elif length:
+                pos += max_bytes
+                self._resync = True
+                continue
+            if length:
                 out.append(bytes(buf[pos:frame_end]))
                 self.frames += 1
             pos = m.end()
         return pos
+
+    def _resynchronise(self, buf: bytes | bytearray, pos: int) -> int:
+        """Drop bytes from `pos` up to the next place a frame may start; returns where to go
+        on. Still resynchronising afterwards means the data ran out: the return value is then
+        the start of a possible header's first bytes (at most 10), kept for the next chunk."""
+        max_bytes = self.max_message_bytes
+        end_of_data = len(buf)
+        if self._dropped_digit:  # the rest of a digit run cut by the chunk boundary is no count
+            run = _DIGIT_RUN.match(buf, pos)
+            if run is not None:
+                self.discarded_bytes += run.end() - pos
+                pos = run.end()
+                if pos == end_of_data:
+                    return pos
+            self._dropped_digit = False
+        search = pos
+        while True:
+            m = _RESYNC.search(buf, search)
+            if m is None:
+                break
+            if m.group(1) is None:  # a terminator: the next frame starts after it
+                self.discarded_bytes += m.start() - pos
+                self._resync = False
+                return m.end()
+            if int(m.group(1)) <= max_bytes:
+                self.discarded_bytes += m.start() - pos
+                self._resync = False
+                return m.start()
+            # Another count over the maximum: one more frame refused, go on looking.
+            self._error("octet_count_over_max")
+            self.oversize += 1
+            self.dropped_frames += 1
+            search = m.end()
+        tail = _HEADER_TAIL.search(buf, max(pos, end_of_data - _MAX_LENGTH_DIGITS - 1))
+        stop = end_of_data if tail is None else tail.start()
+        self.discarded_bytes += stop - pos
+        self._dropped_digit = tail is None and stop > pos and 0x30 <= buf[stop - 1] <= 0x39
+        return stop

@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from collectors.common.frames import Counters, Drop, ListenerCounters, SourceCounters
+from collectors.common.frames import Counters, Drop, DropReason, ListenerCounters, SourceCounters
 from collectors.syslog.parse import parse_batch
 
 MAX_SOURCES = 10_000  # per-source counters kept; beyond that, new senders count under "other"
@@ -24,6 +24,19 @@ LISTENER_COUNTERS = tuple(name for name in ListenerCounters.__struct_fields__ if
 
 def _new_source() -> dict[str, Any]:
     return {"messages": 0, "bytes": 0, "rejected": 0, "formats": {}, "last_seen": 0.0}
+
+
+# The ledger reason of a collector's own causes; every other cause is rejected input.
+DROP_REASONS: dict[str, DropReason] = {"kernel_drop": "kernel_drop", "worker_crashed": "collector_crash"}
+
+
+def source_ip(source: str) -> str:
+    """The IP of "IP:PORT" or "[v6]:PORT" ("[v6]" for IPv6, as per-source counters key it); an
+    address without a port is returned as it is."""
+    if source.startswith("["):
+        return source[: source.find("]") + 1] or source
+    head, sep, _ = source.rpartition(":")
+    return head if sep and ":" not in head else source
 
 
 class Stats:
@@ -75,7 +88,7 @@ class Stats:
     def rejected(self, listener: str, source: str | None, records: int, size: int, detail: str, now: float) -> None:
         self.listener(listener)["rejected"] += records
         if source is not None:
-            self._source(source.rpartition(":")[0] or source)["rejected"] += records
+            self._source(source_ip(source))["rejected"] += records
         drop = self._drops.setdefault((source, detail), [0, 0, now, now])
         drop[0] += records
         drop[1] += size
@@ -86,7 +99,7 @@ class Stats:
         return [
             Drop(
                 source=source,
-                reason="kernel_drop" if detail == "kernel_drop" else "rejected_input",
+                reason=DROP_REASONS.get(detail, "rejected_input"),
                 detail=detail,
                 records=int(d[0]),
                 bytes=int(d[1]),
@@ -179,5 +192,6 @@ class Pipeline:
                 kept_messages.append(data)
                 kept_senders.append(sender)
             else:
-                self._stats.rejected(listener, sender, 1, len(data), "sender_not_allowed", now)
+                # Per IP: a ledger row per source port would let a scan flood the ledger.
+                self._stats.rejected(listener, source_ip(sender), 1, len(data), "sender_not_allowed", now)
         return kept_messages, kept_senders

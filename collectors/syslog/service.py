@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import os
 import signal
 import socket
 import ssl
@@ -31,8 +32,11 @@ from collectors.common.harness import (
     tune_gc,
     tune_malloc,
 )
+from collectors.common.logthrottle import LogThrottle
+from collectors.common.tcpinfo import bytes_received
 from collectors.common.udp import kernel_drops, set_receive_buffer
 from collectors.common.workers import WorkerPool, default_worker_count
+from collectors.syslog.connections import ConnectionTable
 from collectors.syslog.framing import SyslogFramer
 from collectors.syslog.pipeline import Allowlist, Pipeline, Stats
 from collectors.syslog.settings import SyslogSettings
@@ -40,6 +44,11 @@ from collectors.syslog.settings import SyslogSettings
 log = configure_logging("syslog")
 
 REPORT_INTERVAL_S = 1.0
+# A full listener closes a connection to admit a newcomer only if it has been idle this long:
+# idle slowloris connections make room, busy senders are not pushed out by a flood.
+EVICT_AFTER_S = 2.0
+DRAIN_S = 0.5  # at stop, how long connections may keep delivering what the kernel holds
+DRAIN_QUIET_S = 0.05
 FLUSH_BYTES = 256 * 1024  # one buffer segment's worth of NDJSON
 FLUSH_S = 0.05
 WORKER_STOP_S = 3.0  # the engine waits 5 s for the whole collector
@@ -101,6 +110,7 @@ class UdpListener:
             self._on_records,
             self._on_frame,
             on_failure,
+            self._on_lost,
         )
 
     def _on_records(self, ndjson: memoryview) -> None:
@@ -123,6 +133,11 @@ class UdpListener:
         else:  # drops and log lines go to the engine as the worker wrote them
             self._out.write(kind, payload)
 
+    def _on_lost(self, datagrams: int, size: int, why: str) -> None:
+        """A worker died with a batch it had taken from the socket: the ledger says so."""
+        self._stats.rejected(self.name, None, datagrams, size, "worker_crashed", time.time())
+        log.error("syslog.%s: %d datagrams (%d bytes) lost: %s", self.name, datagrams, size, why)
+
     def report_kernel_drops(self, now: float) -> None:
         drops = kernel_drops(self.sock)
         if drops is None or drops <= self._drops_seen:
@@ -133,68 +148,128 @@ class UdpListener:
 
 
 class StreamProtocol(asyncio.Protocol):
-    """One TCP or TLS connection: bytes in, framed messages through the pipeline."""
+    """One TCP or TLS connection: bytes in, framed messages through the pipeline. A TLS
+    connection is accepted as TCP (so it counts against the limits during its handshake),
+    then upgraded with a bounded handshake."""
 
     def __init__(self, server: StreamListener) -> None:
         self._server = server
         self._framer = SyslogFramer(server.max_message_bytes)
-        self._source = "unknown"
-        self._transport: asyncio.Transport | None = None
+        self.source = "unknown"  # "IP:PORT"
+        self.ip = "unknown"  # what limits and the ledger count by
+        self.transport: asyncio.Transport | None = None
+        self.open = False  # holds a place in the connection table
+        self.handshaking = False
+        self.bytes_in = 0
         self._errors_reported = 0
+        self._dropped_reported = 0
+        self._discarded_reported = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        self.transport = transport
         peer = transport.get_extra_info("peername")
-        self._source = (
-            f"{peer[0]}:{peer[1]}" if peer and ":" not in peer[0] else f"[{peer[0]}]:{peer[1]}" if peer else "unknown"
-        )
+        if peer:
+            self.ip = peer[0] if ":" not in peer[0] else f"[{peer[0]}]"
+            self.source = f"{self.ip}:{peer[1]}"
+        if not self._server.admit(self, transport):
+            transport.abort()
+            return
+        if self._server.tls is not None:
+            transport.pause_reading()  # the TLS layer reads from here on, once it is in place
+            self.handshaking = True
+            self._server.handshakes.add(asyncio.ensure_future(self._handshake(transport, self._server.tls)))
+
+    async def _handshake(self, raw: asyncio.Transport, context: ssl.SSLContext) -> None:
         server = self._server
-        stats = server.stats.listener(server.name)
-        now = time.time()
-        if not server.allow.allows(self._source):
-            server.stats.rejected(server.name, self._source, 1, 0, "sender_not_allowed", now)
-            transport.abort()
+        # A second descriptor for the handshake only: when it fails, asyncio closes the socket
+        # before telling us, and what the client sent is read from the kernel afterwards.
+        probe = _dup_socket(raw)
+        try:
+            tls = await asyncio.get_running_loop().start_tls(
+                raw, self, context, server_side=True, ssl_handshake_timeout=server.handshake_timeout_s
+            )
+        except Exception as exc:  # a failed or timed-out handshake, or the connection went away
+            self.handshaking = False
+            raw.abort()
+            if self.open:  # not evicted meanwhile: the client's handshake failed
+                server.handshake_failed(self, exc, bytes_received(probe))
+                server.release(self)
             return
-        if server.active >= server.max_connections:
-            server.stats.rejected(server.name, self._source, 1, 0, "connection_limit", now)
-            log.warning("refused %s on %s: %d connections already", self._source, server.address, server.active)
-            transport.abort()
+        finally:
+            if probe is not None:
+                probe.close()
+            server.handshakes.discard(asyncio.current_task())
+        self.handshaking = False
+        if tls is None or not self.open:
+            raw.abort()
             return
-        server.active += 1
-        stats["connections"] += 1
-        self._counted = True
+        self.transport = tls
 
     def data_received(self, data: bytes) -> None:
-        self._deliver(self._framer.feed(data))
+        self.bytes_in += len(data)
+        messages = self._framer.feed(data)
+        if messages:
+            self._server.table.active(self, time.monotonic())
+        self._deliver(messages)
 
     def eof_received(self) -> bool | None:
         return None
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if getattr(self, "_counted", False):
-            self._server.active -= 1
+        self.close_out()
+
+    def close_out(self) -> None:
+        """Deliver what the connection still holds (a trailing message without terminator) and
+        give up its place. Idempotent: eviction, the idle sweep and connection_lost all end here."""
+        if self.open:
+            self._server.release(self)
             self._deliver(self._framer.flush())
+
+    def abort(self) -> None:
+        """Close from our side (eviction, idle, stop): what was received is kept."""
+        self.close_out()
+        if self.transport is not None:
+            self.transport.abort()
 
     def _deliver(self, messages: list[bytes]) -> None:
         self._report_framing()
         if messages:
             server = self._server
-            senders = [self._source] * len(messages)
+            senders = [self.source] * len(messages)
             server.out.ndjson(server.pipeline.handle(server.name, messages, senders, time.time()))
 
     def _report_framing(self) -> None:
-        errors = self._framer.errors
-        if errors > self._errors_reported:
-            server = self._server
-            server.stats.listener(server.name)["framing_errors"] += errors - self._errors_reported
-            server.stats.rejected(
-                server.name, self._source, errors - self._errors_reported, 0, "framing_error", time.time()
-            )
-            self._errors_reported = errors
+        framer = self._framer
+        if framer.errors == self._errors_reported and framer.discarded_bytes == self._discarded_reported:
+            return
+        server = self._server
+        server.stats.listener(server.name)["framing_errors"] += framer.errors - self._errors_reported
+        # Records: frames lost whole; bytes: every byte dropped (a truncated line loses bytes only).
+        server.stats.rejected(
+            server.name,
+            self.ip,
+            framer.dropped_frames - self._dropped_reported,
+            framer.discarded_bytes - self._discarded_reported,
+            "framing_error",
+            time.time(),
+        )
+        self._errors_reported = framer.errors
+        self._dropped_reported = framer.dropped_frames
+        self._discarded_reported = framer.discarded_bytes
+
+
+def _dup_socket(transport: asyncio.Transport) -> socket.socket | None:
+    sock = transport.get_extra_info("socket")
+    try:
+        return socket.socket(fileno=os.dup(sock.fileno())) if sock is not None else None
+    except OSError:
+        return None
 
 
 class StreamListener:
+    """A TCP or TLS listener and the connections it holds (`ConnectionTable` decides)."""
+
     def __init__(
         self,
         name: str,
@@ -205,6 +280,7 @@ class StreamListener:
         stats: Stats,
         allow: Allowlist,
         tls: ssl.SSLContext | None,
+        throttle: LogThrottle,
     ) -> None:
         self.name = name
         self.address = address
@@ -213,18 +289,93 @@ class StreamListener:
         self.stats = stats
         self.allow = allow
         self.tls = tls
+        self.throttle = throttle
         self.max_message_bytes = settings.max_message_bytes
-        self.max_connections = settings.max_connections
-        self.active = 0
+        self.handshake_timeout_s = settings.tls_handshake_timeout_s
+        self.table: ConnectionTable[StreamProtocol] = ConnectionTable(
+            settings.max_connections,
+            settings.max_connections_per_source,
+            settings.idle_timeout_s,
+            EVICT_AFTER_S,
+        )
+        self.handshakes: set[asyncio.Future[None]] = set()
         self.server: asyncio.Server | None = None
+
+    @property
+    def active(self) -> int:
+        return len(self.table)
 
     async def start(self) -> None:
         host, port = split_host_port(self.address)
+        # TLS is started per connection (StreamProtocol._handshake), not by the server: the
+        # server's own handshakes would run before the connection counts against the limits.
         self.server = await asyncio.get_running_loop().create_server(
-            lambda: StreamProtocol(self), host, port, ssl=self.tls, reuse_address=True, backlog=512
+            lambda: StreamProtocol(self), host, port, reuse_address=True, backlog=512
         )
         bound = self.server.sockets[0].getsockname()
         self.address = f"{host}:{bound[1]}" if ":" not in host else f"[{host}]:{bound[1]}"
+
+    def admit(self, conn: StreamProtocol, transport: asyncio.Transport) -> bool:
+        now = time.time()
+        if not self.allow.allows(conn.source):
+            sent = bytes_received(transport.get_extra_info("socket"))
+            self.stats.rejected(self.name, conn.ip, 1, sent, "sender_not_allowed", now)
+            return False
+        decision = self.table.admit(conn.ip, time.monotonic())
+        if not decision.admitted:
+            assert decision.refusal is not None
+            sent = bytes_received(transport.get_extra_info("socket"))  # what it sent before the refusal
+            self.stats.rejected(self.name, conn.ip, 1, sent, decision.refusal, now)
+            self._warn(
+                decision.refusal,
+                f"syslog.{self.name}: refused {conn.ip}: {self.active} connections held, "
+                f"{self.table.from_source(conn.ip)} from it, none idle {EVICT_AFTER_S:g} s "
+                "(raise syslog.max_connections or max_connections_per_source if this is legitimate)",
+            )
+            return False
+        if decision.evict is not None:
+            self.stats.listener(self.name)["connections_evicted"] += 1
+            decision.evict.abort()
+        self.table.add(conn, conn.ip, time.monotonic())
+        conn.open = True
+        self.stats.listener(self.name)["connections"] += 1
+        return True
+
+    def release(self, conn: StreamProtocol) -> None:
+        conn.open = False
+        self.table.remove(conn)
+
+    def handshake_failed(self, conn: StreamProtocol, exc: Exception, sent: int) -> None:
+        self.stats.listener(self.name)["handshake_failures"] += 1
+        self.stats.rejected(self.name, conn.ip, 1, sent, "tls_handshake_failed", time.time())
+        reason = getattr(exc, "reason", None) or type(exc).__name__
+        self._warn(f"handshake {reason}", f"syslog.{self.name}: TLS handshake with {conn.ip} failed: {reason}")
+
+    def close_idle(self, now_monotonic: float) -> None:
+        for conn in self.table.idle(now_monotonic):
+            self.stats.listener(self.name)["connections_idle_closed"] += 1
+            conn.abort()
+
+    async def stop(self, drain_s: float) -> None:
+        """Stop accepting, read what the kernel already holds for every connection (a sender's
+        last batch, acknowledged by TCP), then close them all, keeping their trailing messages."""
+        if self.server is not None:
+            self.server.close()
+        deadline = time.monotonic() + drain_s
+        while self.active and time.monotonic() < deadline:
+            before = sum(c.bytes_in for c in self.table)
+            await asyncio.sleep(DRAIN_QUIET_S)
+            if sum(c.bytes_in for c in self.table) == before:
+                break
+        for conn in list(self.table):
+            conn.abort()
+        for handshake in list(self.handshakes):
+            handshake.cancel()
+
+    def _warn(self, kind: str, line: str) -> None:
+        held = self.throttle.allow(kind, time.monotonic())
+        if held is not None:
+            log.warning("%s%s", line, f" ({held} more like it not logged)" if held else "")
 
 
 class BindError(Exception):
@@ -258,17 +409,18 @@ async def serve(settings: SyslogSettings, out: Output) -> None:
     allow = Allowlist(settings.allow)
     pipeline = Pipeline(stats, allow)
     stop = asyncio.Event()
+    throttle = LogThrottle()
     udp: list[UdpListener] = []
     streams: list[StreamListener] = []
     if settings.udp:
         with bind_errors("udp", settings.udp):
             udp.append(UdpListener("udp", settings.udp, settings, stats, out, stop.set))
     if settings.tcp:
-        streams.append(StreamListener("tcp", settings.tcp, settings, pipeline, out, stats, allow, None))
+        streams.append(StreamListener("tcp", settings.tcp, settings, pipeline, out, stats, allow, None, throttle))
     if settings.tls:
         with bind_errors("tls", settings.tls):
             context = tls_context(settings)
-        streams.append(StreamListener("tls", settings.tls, settings, pipeline, out, stats, allow, context))
+        streams.append(StreamListener("tls", settings.tls, settings, pipeline, out, stats, allow, context, throttle))
     for stream in streams:
         with bind_errors(stream.name, stream.address):
             await stream.start()
@@ -281,11 +433,16 @@ async def serve(settings: SyslogSettings, out: Output) -> None:
         ]
     )
     loop = asyncio.get_running_loop()
+    loop.set_exception_handler(throttled_exception_handler(throttle))
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     tune_gc()
 
     def report(now: float) -> None:
+        for stream in streams:
+            stream.close_idle(time.monotonic())
+        for kind, held in throttle.held_back(time.monotonic()):
+            log.warning("%d more log lines like %r not logged", held, kind)
         for listener in udp:
             listener.report_kernel_drops(now)
         counters = stats.snapshot()
@@ -301,9 +458,9 @@ async def serve(settings: SyslogSettings, out: Output) -> None:
                 await asyncio.wait_for(stop.wait(), REPORT_INTERVAL_S)
             report(time.time())
     finally:
+        # What TCP senders sent before the stop, the kernel acknowledged: read it and keep it.
         for stream in streams:
-            if stream.server is not None:
-                stream.server.close()
+            await stream.stop(DRAIN_S)
         # The workers send what they received, and what the kernel still held, before exiting.
         for listener in udp:
             await listener.workers.stop(WORKER_STOP_S)
@@ -314,8 +471,26 @@ async def serve(settings: SyslogSettings, out: Output) -> None:
             raise WorkerFailed(f"syslog.{listener.name}: {listener.workers.failure}; restarting the collector")
 
 
+def throttled_exception_handler(
+    throttle: LogThrottle,
+) -> Callable[[asyncio.AbstractEventLoop, dict[str, object]], None]:
+    """asyncio's errors (an accept failing with EMFILE, a transport that broke) as one line
+    each, rate-limited: under attack the default handler writes a traceback per event."""
+
+    def handle(loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
+        message = str(context.get("message") or "asyncio error")
+        exc = context.get("exception")
+        kind = f"{message}: {type(exc).__name__}" if exc is not None else message
+        held = throttle.allow(kind, time.monotonic())
+        if held is not None:
+            log.error("%s%s%s", message, f": {exc}" if exc else "", f" ({held} more not logged)" if held else "")
+
+    return handle
+
+
 class WorkerFailed(Exception):
-    """A UDP worker process died; the collector exits so the engine restarts all of it."""
+    """UDP worker processes kept dying (one death is handled by the pool, which replaces the
+    worker); the collector exits so the engine restarts all of it with its backoff."""
 
 
 def main() -> None:

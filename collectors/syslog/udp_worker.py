@@ -18,7 +18,7 @@ from types import FrameType
 from collectors.common.channel import FrameKind
 from collectors.common.harness import Output, configure_logging, die_with_parent, read_settings, tune_gc, tune_malloc
 from collectors.common.udp import BatchReceiver
-from collectors.common.workers import Turn, WorkerSetup, batch_payload
+from collectors.common.workers import Turn, TurnSlots, WorkerSetup, batch_payload
 from collectors.syslog.pipeline import Allowlist, Pipeline, Stats
 from collectors.syslog.settings import SyslogSettings
 
@@ -60,21 +60,29 @@ class Worker:
             self.stopping = True
             return False
         messages: list[bytes] = []
+        size = 0
         try:
             messages, senders = self._receiver.receive(wait)
+            size = self._receiver.received_bytes
+            if messages:  # said at once: if this process dies from here on, the batch is accounted
+                self._turn.parsing(number, len(messages), size)
             if wait and 0 < len(messages) < TOP_UP_BELOW:
                 # A sibling is parsing; rather than take the next datagram or two alone, let a
                 # batch gather (the socket buffer holds it): far fewer calls, frames and turns.
                 time.sleep(TOP_UP_WAIT_S)
                 more_messages, more_senders = self._receiver.receive(wait=False)
-                messages += more_messages
-                senders += more_senders
+                if more_messages:
+                    size += self._receiver.received_bytes
+                    messages += more_messages
+                    senders += more_senders
+                    self._turn.parsing(number, len(messages), size)
         finally:
             self._turn.give(number + 1 if messages else number)
         if not messages:
             return False
         ndjson = self._pipeline.handle(self._listener, messages, senders, time.time())
         self._out.write(FrameKind.RECORDS, batch_payload(number, ndjson))
+        self._turn.parsed()
         return True
 
     def _report(self) -> None:
@@ -89,7 +97,8 @@ def main() -> None:
     tune_malloc()
     setup = read_settings(WorkerSetup[SyslogSettings])
     sock = socket.socket(fileno=setup.fd)
-    turn = Turn(*setup.turn)
+    slots = TurnSlots(setup.slots, setup.slot_count) if setup.slots >= 0 else None
+    turn = Turn(*setup.turn, slots=slots, index=setup.slot)
     worker = Worker(sock, turn, setup.listener, Allowlist(setup.settings.allow), Output())
 
     def stop(signum: int, frame: FrameType | None) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Final
 
+from collectors.winevents.report import AgentCounters
+
 UNAUTHENTICATED: Final = "(unauthenticated)"
 
 
@@ -56,3 +58,12 @@ class AgentBook:
 
     def snapshot(self) -> list[dict[str, Any]]:
         return [asdict(stats) for _, stats in sorted(self._agents.items())]
+
+    def counters(self) -> dict[str, AgentCounters]:
+        """Every agent's counters as the COUNTERS frame carries them."""
+        counters = {}
+        for name, stats in self._agents.items():
+            fields = asdict(stats)
+            del fields["name"]
+            counters[name] = AgentCounters(**fields)
+        return counters

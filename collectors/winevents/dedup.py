@@ -39,8 +39,15 @@ class RecentEvents:
     def split(self, records: Sequence[Mapping[str, Any]]) -> tuple[list[int], list[int]]:
         """Indexes of the fresh records and of the duplicates (already remembered, or repeated
         earlier in this same batch)."""
+        fresh, duplicates, _keys = self.sort_out(records)
+        return fresh, duplicates
+
+    def sort_out(self, records: Sequence[Mapping[str, Any]]) -> tuple[list[int], list[int], list[Identity]]:
+        """As `split`, plus the identities of the fresh records, so that `remember_identities`
+        need not work them out again once the batch is stored."""
         fresh: list[int] = []
         duplicates: list[int] = []
+        keys: list[Identity] = []
         in_batch: set[Identity] = set()
         seen = self._seen
         for index, record in enumerate(records):
@@ -51,15 +58,16 @@ class RecentEvents:
                 duplicates.append(index)
             else:
                 in_batch.add(key)
+                keys.append(key)
                 fresh.append(index)
-        return fresh, duplicates
+        return fresh, duplicates, keys
 
     def remember(self, records: Iterable[Mapping[str, Any]]) -> None:
+        self.remember_identities([key for key in map(identity, records) if key is not None])
+
+    def remember_identities(self, keys: Iterable[Identity]) -> None:
         seen = self._seen
-        for record in records:
-            key = identity(record)
-            if key is None:
-                continue
+        for key in keys:
             seen[key] = None
             seen.move_to_end(key)
         while len(seen) > self.capacity:

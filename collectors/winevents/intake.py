@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
 from collectors.winevents.body import ItemError
-from collectors.winevents.dedup import RecentEvents
+from collectors.winevents.dedup import Identity, RecentEvents
 from collectors.winevents.normalise import EventError, WineventRecord, normalise
 
 Outcome = Literal["stored", "duplicate", "refused"]
@@ -29,6 +29,7 @@ class ItemOutcome:
 @dataclass
 class Batch:
     records: list[WineventRecord] = field(default_factory=list)
+    identities: list[Identity] = field(default_factory=list)  # of the records, to remember once stored
     outcomes: list[ItemOutcome] = field(default_factory=list)
     stored: int = 0
     duplicates: int = 0
@@ -69,7 +70,7 @@ def prepare(
     batch.outcomes.sort(key=lambda item: item.index)
 
     by_index = {item.index: item for item in batch.outcomes}
-    fresh, duplicates = recent.split(candidates)
+    fresh, duplicates, batch.identities = recent.sort_out(candidates)
     for position in duplicates:
         by_index[candidate_index[position]].outcome = "duplicate"
     batch.records = [candidates[position] for position in fresh]

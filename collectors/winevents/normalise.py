@@ -106,10 +106,38 @@ def level_name(value: Any, numbers: tuple[str | None, ...] = _WINDOWS_LEVELS) ->
 
 _EPOCH_MS_THRESHOLD: Final = 100_000_000_000  # larger epoch numbers are milliseconds (after 1973)
 _DOTNET_DATE: Final = re.compile(r"/Date\((-?\d{1,15})(?:[+-]\d{4})?\)/\Z")
+# What most agents send (Winlogbeat, Vector, scripts): already UTC, so only the fraction needs
+# cutting to microseconds. Parsing it into a datetime and back is a tenth of an event's cost.
+_UTC_TEXT: Final = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d+))?Z\Z", re.ASCII)
+
+
+def utc_text(text: str) -> str | None:
+    """`text` as `rfc3339` writes it, when it is a valid RFC 3339 UTC time ending in Z; else None."""
+    match = _UTC_TEXT.match(text)
+    if match is None:
+        return None
+    year, month, day, hour, minute, second, fraction = match.groups()
+    try:
+        datetime(int(year), int(month), int(day), int(hour), int(minute), int(second))
+    except ValueError:
+        return None  # out of range: the full path says so
+    micros = (fraction or "")[:6].ljust(6, "0")
+    if micros == "000000":
+        return text[:19] + "Z"
+    return f"{text[:19]}.{micros}Z"
 
 
 def rfc3339(value: Any, warnings: list[str]) -> str | None:
     """An agent's timestamp as RFC 3339 UTC, or None (with a warning) when it is unreadable."""
+    if isinstance(value, str):
+        fast = utc_text(value)
+        if fast is not None:
+            return fast
+    return parsed_rfc3339(value, warnings)
+
+
+def parsed_rfc3339(value: Any, warnings: list[str]) -> str | None:
+    """`rfc3339` the long way, through a datetime: any zone, epoch numbers, .NET dates."""
     if value is None:
         return None
     if isinstance(value, bool):
@@ -127,7 +155,7 @@ def rfc3339(value: Any, warnings: list[str]) -> str | None:
         text = value.strip()
         dotnet = _DOTNET_DATE.match(text)  # PowerShell's ConvertTo-Json: /Date(ms since epoch)/
         if dotnet:
-            return rfc3339(int(dotnet.group(1)) / 1000, warnings)
+            return parsed_rfc3339(int(dotnet.group(1)) / 1000, warnings)
         try:
             moment = datetime.fromisoformat(text)
         except ValueError:

@@ -32,7 +32,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import msgspec
 from aiohttp import web
@@ -45,6 +45,7 @@ from collectors.winevents.bulk import (
     ITEM_REFUSED,
     ITEM_STORED,
     STORED_ACTIONS,
+    BulkAction,
     bulk_reply,
     item_reply,
     parse_bulk,
@@ -52,10 +53,12 @@ from collectors.winevents.bulk import (
 from collectors.winevents.dedup import RecentEvents
 from collectors.winevents.intake import Batch, prepare
 from collectors.winevents.normalise import WineventRecord
+from collectors.winevents.report import Traffic, WineventsCounters
 from collectors.winevents.settings import WineventsSettings
 from collectors.winevents.tokens import Tokens, presented_secret, token_problem
 
 Store = Callable[[list[WineventRecord]], Awaitable[None]]
+T = TypeVar("T")
 log = logging.getLogger("collectors.winevents")
 
 JSON_TYPES: Final = frozenset(
@@ -73,6 +76,10 @@ JSON_TYPES: Final = frozenset(
 INDEX_MANAGEMENT: Final = ("_index_template", "_template", "_component_template", "_ilm", "_ingest", "_data_stream")
 ES_PRODUCT_HEADER: Final = {"X-Elastic-Product": "Elasticsearch"}
 LINGER_S: Final = 2.0
+SHUTDOWN_S: Final = 3.0  # on close, requests in hand get this long to be stored and answered
+# A body this large is parsed on a thread, so one big batch does not hold up other agents'
+# requests (and TLS handshakes) for the tens of milliseconds its parsing takes.
+PARSE_ON_THREAD_BYTES: Final = 1 << 20
 
 
 class StoreBusy(Exception):
@@ -122,6 +129,7 @@ class WineventsServer:
         self.clock = clock
         self.tokens = Tokens(settings.tokens)
         self.agents = AgentBook()
+        self.traffic = Traffic()
         self.recent = RecentEvents(settings.dedup_window)
         self.ssl_context = ssl_context if ssl_context is not None else self._tls_from_settings()
         self.address: tuple[str, int] | None = None
@@ -174,6 +182,7 @@ class WineventsServer:
             # sees the answer, not a reset), then the connection is closed.
             lingering_time=LINGER_S,
             handle_signals=False,
+            shutdown_timeout=SHUTDOWN_S,
         )
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port, ssl_context=self.ssl_context, backlog=256)
@@ -186,6 +195,12 @@ class WineventsServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+    def counters(self) -> WineventsCounters:
+        """Everything counted so far, as the collector reports it to the engine."""
+        runner_server = self._runner.server if self._runner is not None else None
+        connections = len(runner_server.connections) if runner_server is not None else 0
+        return self.traffic.counters(self.agents.counters(), self.busy_refusals, self.inflight, connections)
 
     def replace_tokens(self, entries: list[str]) -> None:
         """Swap the token list on a running server; raises ValueError for a bad list."""
@@ -318,9 +333,9 @@ class WineventsServer:
                 f"the events could not be stored ({type(exc).__name__}); nothing was kept, retry later",
                 {"Retry-After": str(self.settings.retry_after_s)},
             ) from None
-        self.recent.remember(batch.records)
+        self.recent.remember_identities(batch.identities)
 
-    def _account(self, agent: str, batch: Batch) -> None:
+    def _account(self, agent: str, request: web.Request, batch: Batch, size: int) -> None:
         stats = self.agents.get(agent)
         stats.events += batch.stored
         stats.duplicates += batch.duplicates
@@ -328,9 +343,41 @@ class WineventsServer:
         stats.security_events += batch.security
         if batch.records:
             stats.last_dialect = batch.records[-1]["dialect"]
+        dialects: dict[str, int] = {}
+        for record in batch.records:
+            dialect = record["dialect"]
+            dialects[dialect] = dialects.get(dialect, 0) + 1
+        self.traffic.accepted(peer_text(request), size, dialects, batch.refused, self.clock())
 
     def _error(self, agent: str, request: web.Request, refusal: Refusal) -> None:
         self.agents.error(agent, peer_text(request), refusal.reason, self.clock())
+        self.traffic.refused(peer_text(request))
+
+    async def _off_loop_if_large(self, size: int, parse: Callable[..., T], *args: Any) -> T:
+        if size < PARSE_ON_THREAD_BYTES:
+            return parse(*args)
+        return await asyncio.to_thread(parse, *args)
+
+    def _parse_events(self, data: bytes, received_at: str, source: str, agent: str) -> Batch:
+        try:
+            documents = parse_documents(data, self.settings.max_depth)
+        except BodyError as exc:
+            raise Refusal(exc.status, exc.code, exc.reason) from None
+        return prepare(
+            documents.items, documents.errors, self.recent, received_at=received_at, source=source, agent=agent
+        )
+
+    def _parse_bulk(
+        self, data: bytes, index: str | None, received_at: str, source: str, agent: str
+    ) -> tuple[list[BulkAction], Batch]:
+        try:
+            actions = parse_bulk(data, index, self.settings.max_depth)
+        except BodyError as exc:
+            raise Refusal(exc.status, exc.code, exc.reason) from None
+        documents = [(position, item.document) for position, item in enumerate(actions) if item.error is None]
+        refused = [ItemError(position, item.error) for position, item in enumerate(actions) if item.error]
+        batch = prepare(documents, refused, self.recent, received_at=received_at, source=source, agent=agent)
+        return actions, batch
 
     # ---- /v1/events ------------------------------------------------------------------------
 
@@ -345,17 +392,8 @@ class WineventsServer:
             data = await self._read_body(request)
             self._enter()  # after the body is in: a slow sender holds its connection, not a slot
             entered = True
-            try:
-                documents = parse_documents(data, self.settings.max_depth)
-            except BodyError as exc:
-                raise Refusal(exc.status, exc.code, exc.reason) from None
-            batch = prepare(
-                documents.items,
-                documents.errors,
-                self.recent,
-                received_at=received_text(self.clock()),
-                source=peer_text(request),
-                agent=agent,
+            batch = await self._off_loop_if_large(
+                len(data), self._parse_events, data, received_text(self.clock()), peer_text(request), agent
             )
             if not batch.records and not batch.duplicates:
                 raise Refusal(
@@ -370,7 +408,7 @@ class WineventsServer:
         finally:
             if entered:
                 self.inflight -= 1
-        self._account(agent, batch)
+        self._account(agent, request, batch, len(data))
         reply = {
             "accepted": batch.stored,
             "duplicates": batch.duplicates,
@@ -490,19 +528,14 @@ class WineventsServer:
             data = await self._read_body(request)
             self._enter()
             entered = True
-            try:
-                actions = parse_bulk(data, request.match_info.get("index"), self.settings.max_depth)
-            except BodyError as exc:
-                raise Refusal(exc.status, exc.code, exc.reason) from None
-            documents = [(position, item.document) for position, item in enumerate(actions) if item.error is None]
-            refused = [ItemError(position, item.error) for position, item in enumerate(actions) if item.error]
-            batch = prepare(
-                documents,
-                refused,
-                self.recent,
-                received_at=received_text(self.clock()),
-                source=peer_text(request),
-                agent=agent,
+            actions, batch = await self._off_loop_if_large(
+                len(data),
+                self._parse_bulk,
+                data,
+                request.match_info.get("index"),
+                received_text(self.clock()),
+                peer_text(request),
+                agent,
             )
             await self._store(batch)
         except Refusal as refusal:
@@ -511,7 +544,7 @@ class WineventsServer:
         finally:
             if entered:
                 self.inflight -= 1
-        self._account(agent, batch)
+        self._account(agent, request, batch, len(data))
         items = []
         for action, outcome in zip(actions, batch.outcomes, strict=True):
             if outcome.outcome == "stored" and action.action in STORED_ACTIONS:

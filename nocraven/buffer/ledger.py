@@ -29,11 +29,15 @@ class DropReason(StrEnum):
     UNSEALED_OVERFLOW = "unsealed_overflow"
     # The database refused a seal for another reason than a full disk (I/O error).
     STORAGE_ERROR = "storage_error"
+    # Received by a collector process that died before handing them on (a UDP worker's batch).
+    COLLECTOR_CRASH = "collector_crash"
 
 
 # Reasons for records that never got a sequence number (reported by collectors or refused at
 # append); every other reason covers records that were appended.
-INPUT_REASONS = frozenset({DropReason.REJECTED_INPUT, DropReason.KERNEL_DROP, DropReason.UNSEALED_OVERFLOW})
+INPUT_REASONS = frozenset(
+    {DropReason.REJECTED_INPUT, DropReason.KERNEL_DROP, DropReason.UNSEALED_OVERFLOW, DropReason.COLLECTOR_CRASH}
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -116,6 +116,18 @@ class Budget:
     reason: DropReason  # TOTAL_BUDGET, or DISK_FULL when the filesystem is the tighter limit
 
 
+# Room a write transaction needs on the filesystem beyond the database's own pages, in seals:
+# SQLite writes every changed page to the WAL first and copies it into the database at the
+# checkpoint, so growing by N bytes briefly costs 2N; without this room a disk filled to the
+# last byte refuses the WAL, no checkpoint can finish, and every write fails from then on.
+WRITE_RESERVE_SEALS = 4
+
+
+def write_reserve(limits: BufferLimits) -> int:
+    """The free space the buffer never grows into, even with `min_free_disk_bytes = 0`."""
+    return WRITE_RESERVE_SEALS * limits.seal_bytes
+
+
 def effective_budget(
     total_bytes: int,
     used_bytes: int,

@@ -37,7 +37,7 @@ from nocraven.buffer.ledger import (
     trim_ledger,
     write_drops,
 )
-from nocraven.buffer.limits import Budget, BufferLimits, effective_budget
+from nocraven.buffer.limits import Budget, BufferLimits, effective_budget, write_reserve
 from nocraven.buffer.reporting import StoreSnapshot, build_stats
 from nocraven.buffer.results import BufferStats, DropCount, PurgeResult, ReadBatch, SeqGap
 from nocraven.buffer.schema import DB_FILENAME, connect, migrate
@@ -351,9 +351,11 @@ class SegmentStore:
     ) -> None:
         for segment_id in txn.evicted_ids:
             self._decoded.pop(segment_id, None)
-        if self._storage_failing:
+        # Recovered means records are stored again: a transaction carrying only the ledger rows
+        # of what was lost must not flip the state back and forth while data writes still fail.
+        if self._storage_failing and encoded:
             log.warning("buffer writes recovered")
-        self._storage_failing = False
+            self._storage_failing = False
         with self._lock:
             self._states = txn.states
             self._count_drops(drops)
@@ -395,7 +397,7 @@ class SegmentStore:
             used,
             fs_free,
             free_pages * self._page_size,
-            self._limits.min_free_disk_bytes,
+            max(self._limits.min_free_disk_bytes, write_reserve(self._limits)),
         )
         return budget, fs_free
 

@@ -15,7 +15,7 @@ from typer._click import exceptions as click  # typer 0.2x carries its own click
 
 from nocraven import __version__
 from nocraven.capabilities import CAPABILITIES, Capability
-from nocraven.cli import buffer, config_cmd, planned, run, status, vpn
+from nocraven.cli import buffer, config_cmd, diag, flow, planned, run, status, traps, vpn, winevents
 from nocraven.cli.common import err, state
 from nocraven.client import ENV_SOCKET, EngineUnreachable
 from nocraven.errors import ApiError
@@ -55,10 +55,13 @@ app.add_typer(config_cmd.app, name="config")
 # come keep the command shapes they will have and answer "not available" (exit 1).
 GROUPS: dict[str, typer.Typer] = {
     "buffer": buffer.app,
+    "flow": flow.app,
+    "traps": traps.app,
+    "winevents": winevents.app,
     "ports": planned.ports,
     "forward": planned.forward,
     "vpn": vpn.app,
-    "diag": planned.diag,
+    "diag": diag.app,
 }
 COMMANDS = {"health": planned.health}
 

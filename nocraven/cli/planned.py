@@ -14,7 +14,6 @@ from nocraven.exitcodes import ExitCode
 
 ports = typer.Typer(help="Listener ports: list, change.", no_args_is_help=True)
 forward = typer.Typer(help="Forwarding to the NOC.", no_args_is_help=True)
-diag = typer.Typer(help="Network diagnostics.", no_args_is_help=True)
 
 
 def _show(data: Any, as_json: bool) -> None:
@@ -62,40 +61,6 @@ def forward_pause() -> None:
 def forward_resume() -> None:
     """Resume draining the buffer."""
     _post("/v1/forward/resume", {})
-
-
-@diag.command("ping")
-def diag_ping(host: str) -> None:
-    """Ping a host."""
-    _post("/v1/diag/ping", {"host": host}, timeout=60)
-
-
-@diag.command("trace")
-def diag_trace(host: str) -> None:
-    """Traceroute to a host."""
-    _post("/v1/diag/trace", {"host": host}, timeout=120)
-
-
-@diag.command("dns")
-def diag_dns(
-    name: str,
-    rtype: str = typer.Option("A", "--type"),
-    server: str = typer.Option(None, "--server"),
-) -> None:
-    """Resolve a name."""
-    _post("/v1/diag/dns", {"name": name, "type": rtype, "server": server}, timeout=30)
-
-
-@diag.command("bandwidth")
-def diag_bandwidth(url: str) -> None:
-    """Measure download bandwidth from a URL."""
-    _post("/v1/diag/bandwidth", {"url": url}, timeout=120)
-
-
-@diag.command("port")
-def diag_port(host: str, port: int) -> None:
-    """Check that a TCP port answers."""
-    _post("/v1/diag/port", {"host": host, "port": port}, timeout=30)
 
 
 def health(fmt: str = typer.Option("text", "--format", help="text, json or prometheus")) -> None:

@@ -28,6 +28,7 @@ from nocraven.capabilities import buffer_services
 from nocraven.config import environment
 from nocraven.config.engine import ApiConfig, EngineConfig, LogLevel
 from nocraven.config.walker import ConfigError, build, to_plain
+from nocraven.diag.settings import DiagSettings
 from nocraven.vpn.settings import VpnSettings
 
 ENV_CONFIG = "NOCRAVEN_CONFIG"
@@ -42,6 +43,7 @@ __all__ = [
     "BufferSettings",
     "Config",
     "ConfigError",
+    "DiagSettings",
     "EngineConfig",
     "FlowSettings",
     "LogLevel",
@@ -73,6 +75,7 @@ class Config:
     snmptrap: SnmptrapSettings = field(default_factory=SnmptrapSettings)
     winevents: WineventsSettings = field(default_factory=WineventsSettings)
     vpn: VpnSettings = field(default_factory=VpnSettings)
+    diag: DiagSettings = field(default_factory=DiagSettings)
     source: str = field(default="<defaults>", metadata={"internal": True})
 
     def sections(self) -> dict[str, Any]:

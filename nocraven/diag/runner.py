@@ -16,7 +16,7 @@ import contextlib
 import itertools
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Literal
 
 from nocraven.diag.bandwidth import measure_bandwidth
@@ -118,7 +118,7 @@ class DiagJob:
     def cancel(self) -> None:
         self._task.cancel()
 
-    async def events(self) -> AsyncIterator[DiagEvent]:
+    async def events(self) -> AsyncGenerator[DiagEvent, None]:
         """Every event of the job, ending with its `JobEnded`; stopping early cancels the job."""
         try:
             yield JobStarted(job_id=self.job_id, tool=self.tool)

@@ -20,7 +20,7 @@ class Subscription:
     def __init__(self, bus: EventBus, limit: int, kinds: frozenset[str] | None) -> None:
         self._bus = bus
         self._limit = limit
-        self._kinds = kinds
+        self.kinds = kinds
         self._pending: dict[object, Published] = {}  # insertion-ordered
         self._unique = itertools.count()
         self._wake = asyncio.Event()
@@ -29,7 +29,7 @@ class Subscription:
     def offer(self, published: Published) -> None:
         if self.dropped_reason is not None:
             return
-        if self._kinds is not None and published.event.kind not in self._kinds:
+        if self.kinds is not None and published.event.kind not in self.kinds:
             return
         coalesce_key = published.event.coalesce_key
         key: object = coalesce_key if coalesce_key is not None else ("seq", next(self._unique))
@@ -65,7 +65,9 @@ class EventBus:
 
     @property
     def watcher_count(self) -> int:
-        return len(self._subscribers)
+        """Watch streams: subscribers to every kind. A component that reacts to a few kinds (the
+        diagnostics waiting for engine.stopping) is not someone watching the engine."""
+        return sum(1 for sub in self._subscribers if sub.kinds is None)
 
     def subscribe(self, limit: int | None = None, kinds: set[str] | None = None) -> Subscription:
         """`kinds` narrows what this subscriber receives (a component that reacts to one event);

@@ -9,8 +9,12 @@ so they stop last and flush what the collectors handed them.
 from __future__ import annotations
 
 from nocraven.buffer.component import BufferComponent
+from nocraven.diag.component import DiagComponent
 from nocraven.engine.component import Component, EngineContext
+from nocraven.ingest.flow import FlowComponent
+from nocraven.ingest.snmptrap import SnmptrapComponent
 from nocraven.ingest.syslog import SyslogComponent
+from nocraven.ingest.winevents import WineventsComponent
 from nocraven.vpn.component import VpnComponent
 
 
@@ -19,4 +23,8 @@ def build_components(ctx: EngineContext) -> list[Component]:
         BufferComponent(ctx),
         SyslogComponent(ctx),
         VpnComponent(ctx),
+        FlowComponent(ctx),
+        DiagComponent(ctx),
+        SnmptrapComponent(ctx),
+        WineventsComponent(ctx),
     ]

@@ -59,6 +59,7 @@ class RecordSink:
 class CollectorProcess(Component):
     module: ClassVar[str]  # e.g. "collectors.syslog.service"
     service: ClassVar[str]  # the buffer service its records belong to
+    counters_type: ClassVar[type[Counters]] = Counters  # its COUNTERS payload (a subclass for more)
 
     def __init__(self, ctx: EngineContext) -> None:
         super().__init__(ctx)
@@ -72,7 +73,7 @@ class CollectorProcess(Component):
         self._rate_mark: tuple[float, int] | None = None
         self._next_sample = 0.0
         self._since_sample = 0
-        self._payloads = PayloadDecoder()
+        self._payloads = PayloadDecoder(self.counters_type)
         self._stdin: asyncio.StreamWriter | None = None
         self._confirmations: set[asyncio.Task[None]] = set()
 
@@ -105,9 +106,6 @@ class CollectorProcess(Component):
             )
         finally:
             self.bound = []
-            self._stdin = None
-            for task in list(self._confirmations):
-                task.cancel()
             if proc.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
                     proc.terminate()
@@ -119,6 +117,11 @@ class CollectorProcess(Component):
                     with contextlib.suppress(ProcessLookupError):
                         proc.kill()
                 await proc.wait()
+            # Confirmations went on while the collector stopped (the buffer stops after it), so
+            # a sender answered during the stop was answered the truth; nothing is left to say.
+            self._stdin = None
+            for task in list(self._confirmations):
+                task.cancel()
             stderr_task.cancel()
 
     async def _pump(self, stdout: asyncio.StreamReader, decoder: FrameDecoder, ready: Callable[[], None]) -> None:
@@ -155,10 +158,12 @@ class CollectorProcess(Component):
             self._sample(payload, stored, now)
         elif kind == FrameKind.RECORDS_DURABLE:
             token, ndjson = payload[: TOKEN.size], payload[TOKEN.size :]
-            stored = self.sink.append(ndjson, now)
+            # No records (an SNMP INFORM retransmitted: only its ack is due): the answer is
+            # whether everything sent before is committed.
+            stored = self.sink.append(ndjson, now) if ndjson else 0
             self.records_stored += stored
             self._sample(ndjson, stored, now)
-            task = asyncio.get_running_loop().create_task(self._confirm(token, stored > 0))
+            task = asyncio.get_running_loop().create_task(self._confirm(token, stored > 0 or not ndjson))
             self._confirmations.add(task)
             task.add_done_callback(self._confirmations.discard)
         elif kind == FrameKind.COUNTERS:
@@ -173,6 +178,8 @@ class CollectorProcess(Component):
             for listener in self.bound:
                 self.log.info("%s listening on %s/%s", self.name, listener.address, listener.proto)
             ready()
+        elif kind == FrameKind.DETAIL:
+            self.on_detail(payload, now)
         elif kind == FrameKind.LOG:
             entry = self._payloads.log(payload)
             self.last_message = entry.message
@@ -187,6 +194,11 @@ class CollectorProcess(Component):
         stdin.write(encode_frame(FrameKind.DURABLE, token + (b"\x01" if durable else b"\x00")))
         with contextlib.suppress(ConnectionError):
             await stdin.drain()
+
+    def on_detail(self, payload: bytes, now: float) -> None:
+        """A DETAIL frame: what only this collector reports, in its own Struct (raise
+        FrameError for one that does not decode). Collectors without one never send it."""
+        raise FrameError(f"DETAIL frame: the {self.name} collector has none")
 
     def _sample(self, chunk: bytes, count: int, now: float) -> None:
         self._since_sample += count

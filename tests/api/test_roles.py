@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -81,3 +82,16 @@ def test_unix_roles_map_groups() -> None:
     assert roles.role_of(PeerCredentials(2**22 + 7, NOBODY, TECH_GID)).role == Role.TECH
     assert roles.role_of(PeerCredentials(2**22 + 7, NOBODY, 64203)).role == Role.ADMIN
     assert roles.role_of(PeerCredentials(2**22 + 7, NOBODY, OTHER_GID)).role == Role.NONE
+
+
+def test_the_tech_group_may_run_diagnostics_and_others_may_not(shared_engine: RunningEngine) -> None:
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        port = str(listening.getsockname()[1])
+        tech = cli_as(NOBODY, TECH_GID, str(shared_engine.socket), "diag", "port", "127.0.0.1", port, "--json")
+        other = cli_as(NOBODY, OTHER_GID, str(shared_engine.socket), "diag", "port", "127.0.0.1", port)
+    assert tech.code == 0, tech.stderr
+    assert json.loads(tech.stdout)["state"] == "open"
+    assert other.code == 4
+    assert "permission denied" in other.stderr

@@ -150,3 +150,30 @@ def test_full_disk_degrades_to_accounted_drops_and_recovers(small_disk: Path) ->
     with sqlite3.connect(small_disk / "data" / "buffer.db") as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert time.monotonic() > 0
+
+
+def test_a_full_disk_without_headroom_evicts_oldest_and_never_flaps(
+    small_disk: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Issue 9 item 7: with min_free_disk_bytes = 0 every new record was dropped once the
+    # filesystem filled, and the store flapped between failed and recovered.
+    limits = BufferLimits(total_bytes=64 * MIB, min_free_disk_bytes=0, seal_bytes=64 * 1024)
+    store = SegmentStore.open(small_disk / "data", limits, T0)
+    feeder = Feeder(store)
+    try:
+        feeder.feed(100_000)  # several times what the 8 MiB disk holds
+        assert os.statvfs(small_disk).f_bavail * os.statvfs(small_disk).f_frsize < 1 * MIB
+        caplog.clear()
+        failing = []
+        for _ in range(20):
+            feeder.feed(2_000)
+            failing.append(store.stats(feeder.now).storage_failing)
+            newest = json.loads(store.tail("syslog", 1)[0])
+            assert newest["n"] == feeder.appended - 1  # the newest is kept, the oldest go
+        assert not any(failing)
+        assert "recovered" not in caplog.text and "write failed" not in caplog.text
+        dropped = feeder.check_accounting()
+        assert set(dropped) == {"disk_full"}
+        assert store.stats(feeder.now).records > 10_000
+    finally:
+        store.close()

@@ -17,7 +17,15 @@ import pytest
 import zstandard
 
 from collectors.winevents.agents import UNAUTHENTICATED
-from tests.support.winevents import CANONICAL, EXPECTED_SECURITY, LOGON_FAILURE, RENDERERS, generic, winlogbeat
+from tests.support.winevents import (
+    BAD_INPUTS,
+    CANONICAL,
+    EXPECTED_SECURITY,
+    LOGON_FAILURE,
+    RENDERERS,
+    generic,
+    winlogbeat,
+)
 from tests.support.winevents_server import DC01_SECRET, FS01_SECRET, Endpoint, start_endpoint
 
 pytestmark = [pytest.mark.integration, pytest.mark.skipif(not shutil.which("curl"), reason="needs Debian curl")]
@@ -202,36 +210,6 @@ async def test_client_bulk_gzip_with_api_key(endpoint: Endpoint) -> None:
 
 
 # ---- refusals, while another agent keeps being served ---------------------------------------
-
-BAD_INPUTS = {
-    "truncated json": ({"Content-Type": "application/json"}, b'{"event_id": 4625, "chan', 400, "bad JSON at byte 24"),
-    "deep nesting": ({"Content-Type": "application/json"}, b'{"a":' * 50 + b"1" + b"}" * 50, 400, "nested deeper"),
-    "invalid utf-8": (
-        {"Content-Type": "application/json"},
-        b'{"event_id": 1, "message": "\xff"}',
-        400,
-        "invalid UTF-8",
-    ),
-    "wrong content type": ({"Content-Type": "application/xml"}, b"<Event/>", 415, "content type 'application/xml'"),
-    "form post": ({"Content-Type": "application/x-www-form-urlencoded"}, b"a=b", 415, "is not accepted"),
-    "oversize": ({"Content-Type": "application/json"}, b"[" + b"1," * 40_000 + b"1]", 413, "over the 65536-byte"),
-    "zip bomb": (
-        {"Content-Type": "application/json", "Content-Encoding": "gzip"},
-        gzip.compress(b"[" + b" " * (4 << 20) + b"]"),
-        413,
-        "expands beyond",
-    ),
-    "unknown encoding": ({"Content-Type": "application/json", "Content-Encoding": "br"}, b"x", 415, "'br'"),
-    "unknown dialect": ({"Content-Type": "application/json"}, b'[{"msg": "hi"}]', 422, "unknown dialect"),
-    "empty": ({"Content-Type": "application/json"}, b"", 400, "the body is empty"),
-    "missing token": ({"Content-Type": "application/json", "Authorization": ""}, b"{}", 401, "missing token"),
-    "wrong token": (
-        {"Content-Type": "application/json", "Authorization": "Bearer wrong-0123456789abcdef"},
-        b"{}",
-        401,
-        "bad token",
-    ),
-}
 
 
 @pytest.mark.parametrize("case", sorted(BAD_INPUTS))

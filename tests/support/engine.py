@@ -114,7 +114,7 @@ def start_engine(directory: Path, extra_config: str = "", wait: float = 20) -> R
         # status answers 1 when a component failed: the engine is up all the same
         if engine.socket.exists():
             try:
-                if engine.cli("status", "--json", timeout=5).returncode in (0, 1):
+                if engine.cli("status", "--json", timeout=15).returncode in (0, 1):
                     return engine
             except subprocess.TimeoutExpired:
                 pass  # a loaded machine: ask again until the deadline

@@ -8,6 +8,7 @@ what real agents send.
 
 from __future__ import annotations
 
+import gzip
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -295,3 +296,36 @@ def generic(event: WinEvent) -> dict[str, Any]:
 
 
 RENDERERS = {"nxlog": nxlog, "vector": vector, "winlogbeat": winlogbeat, "generic": generic}
+
+
+# Bodies an endpoint must refuse (headers, body, status, a piece of the reason), for an endpoint
+# with max_body_bytes = 65536 and max_decoded_bytes = 1 MiB. A token of the test's own is added.
+BAD_INPUTS = {
+    "truncated json": ({"Content-Type": "application/json"}, b'{"event_id": 4625, "chan', 400, "bad JSON at byte 24"),
+    "deep nesting": ({"Content-Type": "application/json"}, b'{"a":' * 50 + b"1" + b"}" * 50, 400, "nested deeper"),
+    "invalid utf-8": (
+        {"Content-Type": "application/json"},
+        b'{"event_id": 1, "message": "\xff"}',
+        400,
+        "invalid UTF-8",
+    ),
+    "wrong content type": ({"Content-Type": "application/xml"}, b"<Event/>", 415, "content type 'application/xml'"),
+    "form post": ({"Content-Type": "application/x-www-form-urlencoded"}, b"a=b", 415, "is not accepted"),
+    "oversize": ({"Content-Type": "application/json"}, b"[" + b"1," * 40_000 + b"1]", 413, "over the 65536-byte"),
+    "zip bomb": (
+        {"Content-Type": "application/json", "Content-Encoding": "gzip"},
+        gzip.compress(b"[" + b" " * (4 << 20) + b"]"),
+        413,
+        "expands beyond",
+    ),
+    "unknown encoding": ({"Content-Type": "application/json", "Content-Encoding": "br"}, b"x", 415, "'br'"),
+    "unknown dialect": ({"Content-Type": "application/json"}, b'[{"msg": "hi"}]', 422, "unknown dialect"),
+    "empty": ({"Content-Type": "application/json"}, b"", 400, "the body is empty"),
+    "missing token": ({"Content-Type": "application/json", "Authorization": ""}, b"{}", 401, "missing token"),
+    "wrong token": (
+        {"Content-Type": "application/json", "Authorization": "Bearer wrong-0123456789abcdef"},
+        b"{}",
+        401,
+        "bad token",
+    ),
+}

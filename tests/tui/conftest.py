@@ -54,3 +54,12 @@ async def wait_for_text(pilot: Pilot[Any], text: str, timeout: float = 10.0) -> 
 async def in_thread(fn: Callable[..., Any], *args: Any) -> Any:
     """Blocking process control (start/stop an engine) without stalling the app under test."""
     return await asyncio.to_thread(fn, *args)
+
+
+def key(mode: str) -> str:
+    """The number key of a console mode: keys follow the capability registry, so tests ask."""
+    from nocraven_tui.modes import built_modes
+
+    found = next((m.key for m in built_modes() if m.spec.name == mode), None)
+    assert found is not None, f"mode {mode} has no number key"
+    return found

@@ -20,7 +20,10 @@ from nocraven.client import decode_published
 from nocraven.schema.buffer import BufferStats
 from nocraven.schema.engine import SystemInfo
 from nocraven.schema.events import Published
+from nocraven.schema.snmptrap import TrapAgents, TrapMibs
+from nocraven.schema.winevents import WineventsAgents
 from nocraven_tui import exchange, messages
+from nocraven_tui.screens import traps, windows
 from nocraven_tui.screens.system import SYSTEM as SYSTEM_READ
 
 NOW = 1_795_759_200.0  # 2026-11-27 06:00:00 UTC
@@ -31,9 +34,7 @@ PLANNED = {
     "forward": "forwarding to the NOC",
     "health": "health monitoring",
     "ports": "listener port management",
-    "snmptrap": "the SNMP trap collector",
     "vpn": "VPN management",
-    "winevents": "the Windows event collector",
 }
 
 
@@ -72,6 +73,47 @@ def _status(role: str) -> dict[str, Any]:
             "sources": {"10.20.0.11": {"messages": 12_004_311, "bytes": 2_172_780_291, "last_seen": NOW - 1}},
         },
     }
+    components["snmptrap"] = {
+        "state": "running",
+        "since": STARTED + 6,
+        "restarts": 0,
+        "last_error": None,
+        "detail": {
+            "listeners": [
+                {
+                    "listener": "udp",
+                    "proto": "udp",
+                    "address": "0.0.0.0:162",
+                    "counters": {"messages": 18_204, "bytes": 3_112_884, "rejected": 31},
+                }
+            ],
+            "totals": {
+                "messages": 18_204,
+                "bytes": 3_112_884,
+                "rejected": 31,
+                "kernel_drops": 0,
+                "framing_errors": 0,
+                "rate_mps": 0.4,
+                "sources": 4,
+                "records_stored": 18_204,
+                "lost_without_buffer": 0,
+            },
+            "sources": {},
+        },
+    }
+    components["winevents"] = {
+        "state": "running",
+        "since": STARTED + 2,
+        "restarts": 0,
+        "last_error": None,
+        "detail": {
+            "listeners": [
+                {"listener": "listen", "proto": "tcp", "address": "0.0.0.0:8084", "counters": {"messages": 412_907}}
+            ],
+            "totals": _winevents_counters(-1),
+            "sources": {"10.20.8.5": {"messages": 301_220, "formats": {"winlogbeat": 301_220}, "last_seen": NOW - 2}},
+        },
+    }
     return {
         "version": "0.1.0",
         "hostname": "raven-arena-01",
@@ -99,6 +141,21 @@ def _syslog_counters(t: int) -> dict[str, Any]:
         "framing_errors": 0,
         "rate_mps": round(rate, 1),
         "sources": 37,
+        "records_stored": messages_total,
+        "lost_without_buffer": 0,
+    }
+
+
+def _winevents_counters(t: int) -> dict[str, Any]:
+    messages_total = 412_907 + 40 * t
+    return {
+        "messages": messages_total,
+        "bytes": messages_total * 820,
+        "rejected": 3,
+        "kernel_drops": 0,
+        "framing_errors": 0,
+        "rate_mps": round(40 + 8 * math.sin(t / 11), 1),
+        "sources": 4,
         "records_stored": messages_total,
         "lost_without_buffer": 0,
     }
@@ -210,6 +267,15 @@ def watch_lines(role: str = "admin") -> list[dict[str, Any]]:
                 "kind": "counters.updated",
                 "at": at,
                 "data": {"component": "buffer", "counters": _buffer_counters(t)},
+            }
+        )
+        seq += 1
+        lines.append(
+            {
+                "seq": seq,
+                "kind": "counters.updated",
+                "at": at,
+                "data": {"component": "winevents", "counters": _winevents_counters(t)},
             }
         )
     records = _records()
@@ -333,6 +399,65 @@ SYSTEM: dict[str, Any] = {
 }
 
 
+def _agent(traps: int, informs: int, version: str, seen: float, **more: Any) -> dict[str, Any]:
+    return {"traps": traps, "informs": informs, "last_version": version, "last_seen": seen, **more}
+
+
+TRAP_AGENTS: dict[str, Any] = {
+    "running": True,
+    "started": STARTED + 6,
+    "totals": {"traps": 17_950, "informs": 254, "auth_failures": 29, "malformed": 2, "refused": 31},
+    "agents": {
+        "10.20.0.11": _agent(9_412, 0, "v2c", NOW - 4),
+        "10.20.0.12": _agent(8_101, 0, "v2c", NOW - 63),
+        "10.20.9.2": _agent(437, 254, "v3", NOW - 20, engine_id="80001f8880aabbccdd0002"),
+        "10.20.0.77": _agent(
+            0, 0, "v2c", NOW - 300, auth_failures=29, unknown_community=29, refused={"unknown_community": 29}
+        ),
+    },
+    "receive": {"datagrams": 18_541, "acks_sent": 254, "reports_sent": 3},
+    "last_malformed": None,
+}
+TRAP_MIBS: dict[str, Any] = {
+    "running": True,
+    "status": {
+        "loaded": 274,
+        "operator": ["ARUBA-MIB"],
+        "mib_dir": "/etc/nocraven/mibs",
+        "problems": ["MIB FOO-MIB (/etc/nocraven/mibs/foo.my): imports BAR-MIB, found neither ...; add it"],
+    },
+    "upload_dir": "/etc/nocraven/mibs",
+    "files": ["ARUBA-MIB.mib", "foo.my"],
+}
+TRAPS = [
+    ("10.20.0.11", "v2c", "1.3.6.1.6.3.1.1.5.3", "IF-MIB::linkDown", "ifIndex.24", 24),
+    ("10.20.0.11", "v2c", "1.3.6.1.6.3.1.1.5.4", "IF-MIB::linkUp", "ifIndex.24", 24),
+    ("10.20.9.2", "v3", "1.3.6.1.2.1.33.2.0.1", "UPS-MIB::upsTrapOnBattery", "upsEstimatedMinutesRemaining.0", 41),
+    ("10.20.0.12", "v2c", "1.3.6.1.6.3.1.1.5.1", "SNMPv2-MIB::coldStart", "sysUpTimeInstance", 12),
+    ("10.20.0.12", "v2c", "1.3.6.1.4.1.14823.2.3.1.11.0.1", None, "1.3.6.1.4.1.14823.2.3.1.11.1.1.1", 7),
+]
+
+
+def _traps() -> list[dict[str, Any]]:
+    records = []
+    for i, (agent, version, oid, name, varbind, value) in enumerate(TRAPS * 2):
+        records.append(
+            {
+                "service": "trap",
+                "received_at": f"2026-11-27T05:{50 + i // 2:02d}:{(i * 7) % 60:02d}.000Z",
+                "source": f"{agent}:162",
+                "version": version,
+                "pdu": "trap",
+                "agent_addr": agent,
+                "trap_oid": oid,
+                "trap_name": name,
+                "uptime": 4242 + i,
+                "varbinds": [{"oid": "1.3.6.1.2.1.2.2.1.1.24", "name": varbind, "type": "Integer32", "value": value}],
+            }
+        )
+    return records
+
+
 def replay(app: App[Any], role: str = "admin") -> None:
     """Post the recording to the app, as the connection worker and request workers would."""
     for line in watch_lines(role):
@@ -340,8 +465,63 @@ def replay(app: App[Any], role: str = "admin") -> None:
         assert message is not None
         app.post_message(message)
     extra: list[Message] = [
+        messages.ReadCompleted(windows.AGENTS.key, msgspec.convert(WINEVENTS_AGENTS, WineventsAgents)),
+        messages.ReadCompleted(windows.RECENT_EVENTS.key, _winevent_records()),
         messages.ReadCompleted(exchange.BUFFER_STATS.key, msgspec.convert(BUFFER_STATS, BufferStats)),
         messages.ReadCompleted(SYSTEM_READ.key, msgspec.convert(SYSTEM, SystemInfo)),
+        messages.ReadCompleted(traps.TRAP_AGENTS.key, msgspec.convert(TRAP_AGENTS, TrapAgents)),
+        messages.ReadCompleted(traps.TRAP_MIBS.key, msgspec.convert(TRAP_MIBS, TrapMibs)),
+        messages.ReadCompleted(traps.RECENT_TRAPS.key, _traps()),
     ]
     for message in extra:
         app.post_message(message)
+
+
+# The Windows screen's reads: the newest winevent records and the agents.
+WINEVENT_SAMPLES = [
+    ("DC01.venue.local", 4624, None, "An account was successfully logged on."),
+    ("POS-07.venue.local", 4625, "logon.failure", "An account failed to log on."),
+    ("DC01.venue.local", 4740, "account.lockout", "A user account was locked out."),
+    ("FS01.venue.local", 7, None, "The device, \\Device\\Harddisk1\\DR1, has a bad block."),
+    ("POS-07.venue.local", 4625, "logon.failure", "An account failed to log on."),
+    ("DC01.venue.local", 4728, "group.member_added", "A member was added to a security-enabled global group."),
+]
+
+
+def _winevent_records() -> list[dict[str, Any]]:
+    records = []
+    for i in range(24):
+        computer, event_id, security, message = WINEVENT_SAMPLES[i % len(WINEVENT_SAMPLES)]
+        records.append(
+            {
+                "service": "winevent",
+                "received_at": f"2026-11-27T05:5{6 + i // 8}:{(i % 8) * 7:02d}.000Z",
+                "source": "10.20.8.5:50211",
+                "event_id": event_id,
+                "channel": "System" if event_id == 7 else "Security",
+                "computer": computer,
+                "level": "information",
+                "record_id": 1_193_400 + i,
+                "time_created": f"2026-11-27T05:5{6 + i // 8}:{(i % 8) * 7:02d}Z",
+                "message": message,
+                "event_data": {},
+                "dialect": "winlogbeat",
+                "security": security,
+                "agent": "dc01",
+                "parse_warnings": [],
+            }
+        )
+    return records
+
+
+WINEVENTS_AGENTS: dict[str, Any] = {
+    "agents": {
+        "(unauthenticated)": {"requests": 3, "errors": 3, "last_seen": NOW - 600, "last_error": "bad token"},
+        "dc01": {"requests": 9_400, "events": 301_220, "security_events": 1_204, "last_seen": NOW - 2},
+        "pos-07": {"requests": 2_100, "events": 111_687, "security_events": 96, "last_seen": NOW - 4},
+        "fs01": {},
+    },
+    "configured": ["dc01", "fs01", "pos-07"],
+    "listeners": [],
+    "busy_refusals": 0,
+}

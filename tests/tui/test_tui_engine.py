@@ -26,7 +26,7 @@ from nocraven_tui.widgets.error import ErrorModal
 from tests.support.engine import RunningEngine, start_engine
 from tests.support.vpn_pki import client_profile, make_pki
 from tests.support.vpn_servers import free_udp_port
-from tests.tui.conftest import in_thread, screen_text, wait_for, wait_for_text
+from tests.tui.conftest import in_thread, key, screen_text, wait_for, wait_for_text
 
 
 def engine_status(socket: Path) -> dict[str, Any]:
@@ -82,13 +82,16 @@ async def test_every_mode_renders_with_engine_data(shared_engine: RunningEngine)
         text = await wait_for_text(pilot, "following")
         assert "sampled of" in text
 
-        await pilot.press("4")
+        await pilot.press(key("traps"))
+        text = await wait_for_text(pilot, "Trap receiver")
+        assert "not listening" in text  # the shared engine's receiver is off (snmptrap.udp = "")
+
+        await pilot.press(key("vpn"))
         await wait_for(pilot, lambda: isinstance(app.state.value(VPN_STATUS), VpnStatus), "vpn status answer")
         text = await wait_for_text(pilot, "selection automatic")  # no profiles yet: idle, automatic
         assert "idle" in text and "Profiles" in text and "History" in text
-        assert "VPN idle" not in text  # the header says down, not the component's name for it
 
-        await pilot.press("5")
+        await pilot.press(key("system"))
         await wait_for(pilot, lambda: isinstance(app.state.value(SYSTEM), SystemInfo), "system answer")
         text = await wait_for_text(pilot, "Interfaces")
         assert status["version"] in text
@@ -119,7 +122,7 @@ async def test_read_only_role_sees_no_write_controls(shared_engine: RunningEngin
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: app.state.connected, "the snapshot")
         assert not app.state.can_write
-        await pilot.press("5")
+        await pilot.press(key("system"))
         text = await wait_for_text(pilot, "Interfaces")
         assert not app.screen.query_one("#restart", Button).display
         assert not app.screen.query_one("#bundle", Button).display
@@ -141,7 +144,7 @@ async def test_admin_sees_write_controls(shared_engine: RunningEngine) -> None:
     app = NocRavenApp(shared_engine.socket)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: app.state.connected, "the snapshot")
-        await pilot.press("5")
+        await pilot.press(key("system"))
         text = await wait_for_text(pilot, "Restart engine")
         assert "Export support bundle" in text
         titles = [command.title for command in app.get_system_commands(app.screen)]
@@ -296,7 +299,7 @@ async def test_vpn_import_from_a_path_and_a_refusal(shared_engine: RunningEngine
     app = NocRavenApp(shared_engine.socket)
     async with app.run_test(size=(120, 40), message_hook=seen.append) as pilot:
         await wait_for(pilot, lambda: app.state.connected, "the snapshot")
-        await pilot.press("4")
+        await pilot.press(key("vpn"))
         await wait_for_text(pilot, "Profiles")
         app.screen.query_one("#vpn-import-path", Input).value = str(good)
         app.screen.query_one("#vpn-import-priority", Input).value = "7"

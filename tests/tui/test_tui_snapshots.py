@@ -13,11 +13,11 @@ from textual.pilot import Pilot
 
 from nocraven_tui import messages
 from nocraven_tui.app import NocRavenApp
-from tests.tui.conftest import frozen_clock
+from tests.tui.conftest import frozen_clock, key
 from tests.tui.recorded import replay
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
-MODES = [("dashboard", "1"), ("buffer", "2"), ("live", "3"), ("vpn", "4"), ("system", "5")]
+MODES = [(mode, key(mode)) for mode in ("dashboard", "buffer", "live", "traps", "windows", "vpn", "system")]
 
 
 def offline_app(role: str | None = None, plain: bool = False) -> NocRavenApp:
@@ -46,7 +46,7 @@ def test_dashboard_plain_linux_console(snap_compare: Any) -> None:
 
 
 def test_system_read_only(snap_compare: Any) -> None:
-    assert snap_compare(offline_app(role="tech"), terminal_size=(80, 24), run_before=replayed("5"))
+    assert snap_compare(offline_app(role="tech"), terminal_size=(80, 24), run_before=replayed(key("system")))
 
 
 def test_buffer_purge_confirmation(snap_compare: Any) -> None:

@@ -20,6 +20,7 @@ import pytest
 from nocraven.api.wire import to_plain
 from nocraven.client import Client
 from tests.support.engine import RunningEngine
+from tests.tui.conftest import key
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (Debian package tmux)")
 
@@ -78,7 +79,7 @@ def test_console_modes_in_a_real_terminal(shared_engine: RunningEngine, tmux: Tm
     tmux.start(str(CONSOLE), console_env(shared_engine))
     screen = tmux.wait_for("engine up")
     assert status["hostname"][:8] in screen
-    assert "1 Dashboard" in screen and "4 VPN" in screen and "5 System" in screen
+    assert "1 Dashboard" in screen and f"{key('vpn')} VPN" in screen and f"{key('system')} System" in screen
     assert "Components" in screen
 
     tmux.keys("2")
@@ -88,10 +89,10 @@ def test_console_modes_in_a_real_terminal(shared_engine: RunningEngine, tmux: Tm
     screen = tmux.wait_for("following", timeout=5)
     assert "sampled of" in screen
 
-    tmux.keys("4")
+    tmux.keys(key("vpn"))
     tmux.wait_for("selection automatic", timeout=5)
 
-    tmux.keys("5")
+    tmux.keys(key("system"))
     screen = tmux.wait_for("Interfaces", timeout=5)
     assert status["version"] in screen and "127.0.0.1/8" in screen
 

@@ -124,23 +124,13 @@ def test_cycle_finder_finds_a_circle() -> None:
 
 def test_modes_are_numbered_in_registry_order_with_system_last() -> None:
     built = built_modes()
-    assert [(m.key, m.spec.name) for m in built] == [
-        ("1", "dashboard"),
-        ("2", "buffer"),
-        ("3", "live"),
-        ("4", "vpn"),
-        ("5", "system"),
-    ]
+    names = [m.spec.name for m in built]
+    assert names[:3] == ["dashboard", "buffer", "live"] and names[-1] == "system"
+    assert [m.key for m in built] == list("1234567890"[: len(built)]) + [None] * max(0, len(built) - 10)
     assert REGISTRY[-1].name == "system"
-    assert reserved_names() == [
-        "flows",
-        "traps",
-        "windows",
-        "forwarding",
-        "diagnostics",
-        "health",
-        "ports",
-    ]
+    with_screen = set(names)
+    assert reserved_names() == [c.mode for c in CAPABILITIES if c.mode and c.mode not in with_screen]
+    assert "flows" in with_screen  # built capabilities show their screen
 
 
 def test_modes_come_from_the_capability_registry() -> None:
@@ -159,10 +149,10 @@ def test_a_capability_screen_is_one_line(monkeypatch: pytest.MonkeyPatch) -> Non
     assert "radar" in reserved_names(registry(capabilities))  # no screen yet: reserved, shown nowhere
     monkeypatch.setitem(SCREENS, "radar", RadarScreen)
     built = built_modes(registry(capabilities))
-    radar_key = str(len(built) - 1)  # the next number key after the screens already built
+    count = len(built)
     assert [(m.key, m.spec.name, m.spec.title) for m in built][-2:] == [
-        (radar_key, "radar", "Radar"),
-        (str(len(built)), "system", "System"),
+        (str(count - 1), "radar", "Radar"),
+        (str(count % 10), "system", "System"),
     ]
     assert built[-2].spec.help == "What the radar sees" and built[-2].spec.component == "radar"
 
@@ -361,3 +351,21 @@ def test_login_shell_refuses_anything_but_nocraven(command: str, capsys: pytest.
     assert login.run_restricted(command) == login.REFUSED
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "only `nocraven ...` commands are allowed" in err
+
+
+# ---- Windows screen ---------------------------------------------------------------------------
+
+
+def test_windows_counts_failed_logons_per_minute_and_events_per_computer() -> None:
+    from nocraven_tui.screens.windows import failed_logons_per_minute, per_computer
+
+    records = [
+        {"computer": "DC01", "security": "logon.failure", "received_at": "2026-11-27T05:58:01.000Z"},
+        {"computer": "DC01", "security": None, "received_at": "2026-11-27T05:58:30.000Z"},
+        {"computer": "POS-07", "security": "logon.failure", "received_at": "2026-11-27T05:59:02.000Z"},
+        {"computer": "POS-07", "security": "logon.failure", "received_at": "2026-11-27T05:59:40.000Z"},
+        {"computer": "POS-07", "security": "account.lockout", "received_at": "2026-11-27T05:59:41.000Z"},
+        {"computer": None, "security": None, "received_at": "2026-11-27T05:59:50.000Z"},
+    ]
+    assert failed_logons_per_minute(records) == [("2026-11-27T05:58", 1), ("2026-11-27T05:59", 2)]
+    assert per_computer(records) == [("POS-07", 3, 3), ("DC01", 2, 1), ("-", 1, 0)]

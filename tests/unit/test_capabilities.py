@@ -30,12 +30,17 @@ def test_names_are_unique_and_services_come_from_the_registry() -> None:
     assert tuple(c.buffer_service for c in CAPABILITIES if c.buffer_service) == SERVICES
 
 
+# Built capabilities whose console screen is still to come, and why: each entry is a promise
+# the test keeps visible (and fails on once the screen lands, so the entry goes with it).
+SCREEN_PENDING: dict[str, str] = {}
+
+
 def test_every_built_capability_with_a_mode_has_its_console_screen() -> None:
     from nocraven_tui import modes
 
     built = {spec.name for spec in modes.registry() if spec.screen is not None}
-    missing = [c.name for c in BUILT if c.mode and c.mode not in built]
-    assert missing == []
+    missing = {c.name for c in BUILT if c.mode and c.mode not in built}
+    assert missing == set(SCREEN_PENDING)
 
 
 def test_every_built_capability_has_its_section_component_routes_and_cli_group() -> None:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 import socket
-import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
 
@@ -17,62 +15,9 @@ import pytest
 
 from nocraven.diag.dns_query import lookup
 from nocraven.diag.schema import DiagEvent, DnsQuerySent, DnsRequest, DnsSummary
+from tests.support.dnsmasq import running_dnsmasq, start_dnsmasq
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
-
-RECORDS = [
-    "--local=/diag.test/",  # the zone is ours alone: unknown names in it are NXDOMAIN
-    "--host-record=www.diag.test,192.0.2.10,2001:db8::10",
-    "--cname=alias.diag.test,www.diag.test",
-    "--mx-host=diag.test,mail.diag.test,10",
-    "--host-record=mail.diag.test,192.0.2.25",
-    "--txt-record=diag.test,v=spf1 -all",
-    "--ptr-record=10.2.0.192.in-addr.arpa,www.diag.test",
-    "--local-ttl=300",
-]
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def start_dnsmasq(*extra: str) -> tuple[subprocess.Popen[bytes], int]:
-    binary = shutil.which("dnsmasq")
-    if binary is None:
-        pytest.skip("dnsmasq (Debian package dnsmasq) is not installed")
-    for _attempt in range(3):
-        port = free_port()
-        process = subprocess.Popen(
-            [
-                binary,
-                "--keep-in-foreground",
-                "--conf-file=/dev/null",
-                "--no-resolv",
-                "--no-hosts",
-                "--no-poll",
-                "--listen-address=127.0.0.1",
-                "--bind-interfaces",
-                f"--port={port}",
-                "--pid-file=",
-                "--user=root",
-                *RECORDS,
-                *extra,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                dns.query.udp(dns.message.make_query("www.diag.test", "A"), "127.0.0.1", port=port, timeout=0.2)
-            except (dns.exception.Timeout, OSError):
-                continue
-            return process, port
-        process.kill()
-        process.wait(5)
-    pytest.fail("dnsmasq did not start answering on 127.0.0.1 within 5 s (3 attempts)")
 
 
 class ServfailUpstream(asyncio.DatagramProtocol):
@@ -89,16 +34,8 @@ class ServfailUpstream(asyncio.DatagramProtocol):
 
 @pytest.fixture
 def dnsmasq() -> Iterator[int]:
-    process, port = start_dnsmasq()
-    try:
+    with running_dnsmasq() as port:
         yield port
-    finally:
-        process.terminate()
-        try:
-            process.wait(5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
 
 
 async def query(request: DnsRequest) -> tuple[list[DiagEvent], DnsSummary]:

@@ -206,6 +206,9 @@ def test_status_shows_each_bound_listener_with_its_counters_and_the_busiest_sour
             "rejected": 3,
             "framing_errors": 0,
             "connections": 0,
+            "connections_evicted": 0,
+            "connections_idle_closed": 0,
+            "handshake_failures": 0,
             "kernel_drops": 2,
         },
     }

@@ -3,10 +3,12 @@ batches are numbered when taken and put back in that order, whichever worker fin
 
 from __future__ import annotations
 
+import os
+
 from hypothesis import given
 from hypothesis import strategies as st
 
-from collectors.common.workers import BatchOrder
+from collectors.common.workers import BATCH_NUMBER, BatchOrder, Turn, TurnSlots
 
 
 def batch(number: int) -> memoryview:
@@ -68,3 +70,37 @@ def test_any_arrival_order_gives_batch_order_as_soon_as_possible(data: st.DataOb
         assert out == [f"batch {n}" for n in range(first_missing) if n not in empty]
     assert order.waiting == 0
     assert order.drain() == []
+
+
+def test_a_batch_lost_with_its_worker_is_skipped_and_the_rest_goes_on() -> None:
+    # Issue 9 item 6: a dead worker leaves a gap that would hold every later batch back.
+    order = BatchOrder()
+    assert texts(order.arrived(0, batch(0))) == ["batch 0"]
+    assert order.arrived(2, batch(2)) == []
+    assert order.arrived(3, batch(3)) == []
+    assert not order.seen(1) and order.seen(2) and order.seen(0)
+    assert texts(order.skip(1)) == ["batch 2", "batch 3"]
+    assert order.waiting == 0 and order.highest == 3
+    assert order.arrived(1, batch(1)) == []  # never handed out twice
+
+
+def test_turn_slots_say_what_a_worker_holds_at_each_step() -> None:
+    slots = TurnSlots.create(2)
+    read_fd, write_fd = os.pipe()
+    try:
+        os.write(write_fd, BATCH_NUMBER.pack(7))
+        turn = Turn(read_fd, write_fd, TurnSlots(slots.fd, 2), index=1)
+        assert slots.read(1) == (-1, -1, 0, 0)
+        assert turn.take() == 7
+        assert slots.read(1) == (7, -1, 0, 0)  # died now: the token died too
+        turn.parsing(7, 512, 40_000)
+        assert slots.read(1) == (7, 7, 512, 40_000)
+        turn.give(8)
+        assert slots.read(1) == (-1, 7, 512, 40_000)  # died now: batch 7 lost, the token lives
+        turn.parsed()
+        assert slots.read(1)[:2] == (-1, -1)
+        assert slots.read(0) == (-1, -1, 0, 0)  # the other worker's slot untouched
+    finally:
+        os.close(read_fd)
+        os.close(write_fd)
+        slots.close()

@@ -115,13 +115,45 @@ def test_oversize_line_in_one_chunk_is_truncated() -> None:
     assert framer.oversize == 1
 
 
-def test_oversize_octet_count_is_refused_and_its_bytes_skipped() -> None:
+def test_oversize_octet_count_is_refused_and_its_bytes_counted_header_included() -> None:
     framer = SyslogFramer(max_message_bytes=10)
     big = b"<13>" + b"x" * 20
     got = feed_all(framer, b"24 " + big[:5], big[5:] + octet(b"<13>ok"))
     assert got == [b"<13>ok"]
-    assert (framer.errors, framer.oversize, framer.discarded_bytes) == (1, 1, 24)
+    assert (framer.errors, framer.oversize, framer.dropped_frames) == (1, 1, 1)
+    assert framer.discarded_bytes == len(b"24 ") + len(big)
     assert framer.recent_errors == ("octet_count_over_max",)
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 7, 64, 100_000])
+@pytest.mark.parametrize("framing", ["octet", "lf"])
+def test_a_lying_octet_count_does_not_swallow_the_connection(chunk: int, framing: str) -> None:
+    # Issue 9 item 3: `999999999 <13>...` then 20 good messages; before the fix none came out.
+    good = [b"<13>1 2026-12-01T10:00:00Z h app - - - good %d" % i for i in range(20)]
+    liar = b"999999999 <13>1 2026-12-01T10:00:00Z h app - - - the lie"
+    framed = b"".join(octet(m) if framing == "octet" else m + b"\n" for m in good)
+    stream = liar + (b"\n" if framing == "lf" else b"") + framed
+    framer = SyslogFramer(max_message_bytes=1024)
+    got = feed_all(framer, *(stream[i : i + chunk] for i in range(0, len(stream), chunk)))
+    got += framer.flush()
+    assert got == good
+    assert (framer.errors, framer.dropped_frames) == (1, 1)
+    assert framer.discarded_bytes == len(liar)  # every byte of the lie, nothing of the rest
+
+
+def test_counts_over_the_maximum_found_while_resynchronising_are_errors_too() -> None:
+    framer = SyslogFramer(max_message_bytes=10)
+    got = framer.feed(b"50 <13>aaaa 60 <13>bbbb 5 <13>c")
+    assert got == [b"<13>c"]
+    assert (framer.errors, framer.dropped_frames) == (2, 2)
+    assert framer.discarded_bytes == len(b"50 <13>aaaa 60 <13>bbbb ")
+
+
+def test_an_over_long_line_resynchronises_on_the_next_octet_frame() -> None:
+    framer = SyslogFramer(max_message_bytes=10)
+    got = framer.feed(b"<13>" + b"x" * 30 + octet(b"<13>next"))
+    assert got == [b"<13>xxxxxx", b"<13>next"]
+    assert framer.discarded_bytes == 24
 
 
 def test_memory_stays_bounded_while_skipping() -> None:

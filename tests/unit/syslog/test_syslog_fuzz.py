@@ -134,3 +134,32 @@ def test_framed_messages_come_out_identical_in_any_chunking(
     out += framer.flush()
     assert out == [message for _, message in messages]
     assert framer.errors == 0
+
+
+# Streams rich in what framing errors and resynchronisation look at: counts, spaces, "<", ends.
+framing_noise = st.lists(
+    st.sampled_from([b"9", b"12", b"999999999", b" ", b"<", b"<13>", b"\n", b"\x00", b"x", b"xxxxxxxx", b"5 <1>ab"]),
+    max_size=40,
+).map(b"".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(data=st.data(), stream=framing_noise, max_bytes=st.integers(1, 20))
+def test_errors_and_resynchronisation_do_not_depend_on_the_chunking(
+    data: st.DataObject, stream: bytes, max_bytes: int
+) -> None:
+    whole = SyslogFramer(max_message_bytes=max_bytes)
+    expected = whole.feed(stream) + whole.flush()
+    framer = SyslogFramer(max_message_bytes=max_bytes)
+    out: list[bytes] = []
+    for chunk in data.draw(chunkings(stream)):
+        out += framer.feed(chunk)
+    out += framer.flush()
+    assert out == expected
+    assert (framer.errors, framer.dropped_frames, framer.discarded_bytes) == (
+        whole.errors,
+        whole.dropped_frames,
+        whole.discarded_bytes,
+    )
+    # Nothing is lost unaccounted: what came out and what was discarded never exceed the input.
+    assert sum(map(len, out)) + framer.discarded_bytes <= len(stream)

@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
-import pytest
+from datetime import datetime
 
-from collectors.winevents.normalise import RECORD_KEYS, EventError, detect, level_name, normalise, rfc3339
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from collectors.winevents.normalise import (
+    RECORD_KEYS,
+    EventError,
+    detect,
+    level_name,
+    normalise,
+    parsed_rfc3339,
+    rfc3339,
+    utc_text,
+)
 from tests.support.winevents import (
     CANONICAL,
     DISK_ERROR,
@@ -146,3 +159,32 @@ def test_level_names_and_numbers() -> None:
     assert level_name("4") == "information"
     assert level_name("loud") is None
     assert level_name(True) is None
+
+
+# ---- the fast path for UTC times -----------------------------------------------------------------
+
+_DIGIT = st.sampled_from("0123456789")
+
+
+@given(
+    moment=st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)),
+    fraction=st.text(_DIGIT, max_size=9),
+)
+def test_utc_text_writes_what_the_long_way_writes(moment: datetime, fraction: str) -> None:
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S").rjust(19, "0") + (f".{fraction}" if fraction else "") + "Z"
+    assert utc_text(text) is not None
+    assert utc_text(text) == parsed_rfc3339(text, [])
+
+
+@given(st.text(st.sampled_from("0123456789-T:.Z+ \u0663"), max_size=32))
+def test_utc_text_takes_nothing_the_long_way_reads_differently(text: str) -> None:
+    fast = utc_text(text)
+    if fast is not None:
+        assert fast == parsed_rfc3339(text, [])
+
+
+@pytest.mark.parametrize(
+    "text", ["2024-02-30T00:00:00Z", "2024-13-01T00:00:00Z", "2024-03-05T24:00:00Z", "2024-03-05T14:22:31+01:00"]
+)
+def test_utc_text_leaves_the_rest_to_the_long_way(text: str) -> None:
+    assert utc_text(text) is None
