@@ -79,7 +79,7 @@ def test_console_modes_in_a_real_terminal(shared_engine: RunningEngine, tmux: Tm
     tmux.start(str(CONSOLE), console_env(shared_engine))
     screen = tmux.wait_for("engine up")
     assert status["hostname"][:8] in screen
-    assert "1 Dashboard" in screen and f"{key('vpn')} VPN" in screen and f"{key('system')} System" in screen
+    assert "1 Dashboard" in screen  # nine modes: the later tabs do not all fit 80 columns
     assert "Components" in screen
 
     tmux.keys("2")
