@@ -27,7 +27,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from nocraven.schema.events import Event
-from nocraven.vpn.events import VpnConnected
+from nocraven.schema.vpn import VpnConnected
 from nocraven.vpn.settings import VpnSettings
 from nocraven.vpn.store import ProfileStore
 from nocraven.vpn.supervisor import VpnSupervisor

@@ -98,8 +98,10 @@ CAPABILITIES: tuple[Capability, ...] = (
         title="VPN",
         description="VPN management",
         api_prefix="/v1/vpn",
+        config_section="vpn",
         cli_group="vpn",
         mode="vpn",
+        built=True,
     ),
     Capability(
         name="diag",

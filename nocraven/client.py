@@ -36,8 +36,22 @@ from nocraven.schema.forward import ForwardStatus, SinkRequest, SinksControlled
 from nocraven.schema.health import AlertCleared, AlertRaised, HealthHistory, HealthReport
 from nocraven.schema.records import Record, decode_record
 from nocraven.schema.snmptrap import MibAdded, MibUpload, TrapAgents, TrapMibs
-from nocraven.schema.vpn import VpnStateChanged
+from nocraven.schema.vpn import (
+    VpnCredentials,
+    VpnExport,
+    VpnHistory,
+    VpnImported,
+    VpnImportRequest,
+    VpnNameRequest,
+    VpnProfile,
+    VpnProfiles,
+    VpnRemoved,
+    VpnStateChanged,
+    VpnStatus,
+)
 from nocraven.schema.winevents import WineventsAgents
+from nocraven.vpn.profile import ProfileError
+from nocraven.vpn.upload import read_upload
 
 __all__ = [
     "AlertCleared",
@@ -254,6 +268,47 @@ def _export_lines(service: str, since: str | None = None, until: str | None = No
     return Call("GET", "/v1/buffer/export", bytes, _params(service=service, since=since, until=until))
 
 
+def _vpn_import(
+    name: str,
+    text: str,
+    priority: int = 100,
+    files: dict[str, str] | None = None,
+    credentials: VpnCredentials | None = None,
+) -> Call[VpnImported]:
+    body = VpnImportRequest(name=name, text=text, priority=priority, files=files or {}, credentials=credentials)
+    return post("/v1/vpn/import", VpnImported, body, timeout=30.0)
+
+
+def _vpn_import_file(path: Path, name: str | None = None, priority: int = 100) -> Call[VpnImported]:
+    """Import a profile file: it and the files it names are read here, on the caller's side. A
+    file that cannot be read is refused like the engine refuses a profile (`profile_refused`)."""
+    try:
+        text, files = read_upload(path)
+    except ProfileError as exc:
+        raise ApiError(ErrorCode.PROFILE_REFUSED, str(exc)) from None
+    return _vpn_import(name or path.stem, text, priority, files)
+
+
+def _vpn_profile(name: str) -> Call[VpnProfile]:
+    return get(f"/v1/vpn/profiles/{quote(name, safe='')}", VpnProfile)
+
+
+def _vpn_export(name: str) -> Call[VpnExport]:
+    return get(f"/v1/vpn/profiles/{quote(name, safe='')}/export", VpnExport)
+
+
+def _vpn_remove(name: str) -> Call[VpnRemoved]:
+    return post("/v1/vpn/remove", VpnRemoved, VpnNameRequest(name=name))
+
+
+def _vpn_connect(name: str) -> Call[VpnStatus]:
+    return post("/v1/vpn/connect", VpnStatus, VpnNameRequest(name=name))
+
+
+def _vpn_history(limit: int | None = None) -> Call[VpnHistory]:
+    return get("/v1/vpn/history", VpnHistory, limit=limit)
+
+
 def _flow_top(by: str = "bytes", minutes: int = 5, limit: int | None = None) -> Call[FlowTop]:
     """The busiest hosts and protocols over the last `minutes` (bytes, packets or flows)."""
     return get("/v1/flow/top", FlowTop, by=by, minutes=minutes, limit=limit)
@@ -336,6 +391,18 @@ class Api:
     buffer_export = StreamEndpoint(_export)
     buffer_export_lines = StreamEndpoint(_export_lines)
 
+    # vpn
+    vpn_status = Endpoint(lambda: get("/v1/vpn/status", VpnStatus))
+    vpn_history = Endpoint(_vpn_history)
+    vpn_profiles = Endpoint(lambda: get("/v1/vpn/profiles", VpnProfiles))
+    vpn_profile = Endpoint(_vpn_profile)
+    vpn_export = Endpoint(_vpn_export)
+    vpn_import = Endpoint(_vpn_import)
+    vpn_import_file = Endpoint(_vpn_import_file)
+    vpn_remove = Endpoint(_vpn_remove)
+    vpn_connect = Endpoint(_vpn_connect)
+    vpn_auto = Endpoint(lambda: post("/v1/vpn/auto", VpnStatus))
+    vpn_disconnect = Endpoint(lambda: post("/v1/vpn/disconnect", VpnStatus))
     # flow
     flow_exporters = Endpoint(lambda: get("/v1/flow/exporters", FlowExporters))
     flow_templates = Endpoint(lambda: get("/v1/flow/templates", FlowTemplates))

@@ -18,6 +18,7 @@ class ErrorCode(StrEnum):
     METHOD_NOT_ALLOWED = "method_not_allowed"
     NOT_AVAILABLE = "not_available"  # the capability is not part of this build yet
     CONFLICT = "conflict"
+    PROFILE_REFUSED = "profile_refused"  # a VPN profile that cannot be used; the message names the line
     BUSY = "busy"  # at capacity right now (e.g. too many diagnostics running); retry later
     PORT_IN_USE = "port_in_use"
     UNAVAILABLE = "unavailable"  # the component exists but is not running right now
@@ -37,6 +38,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.METHOD_NOT_ALLOWED: 405,
     ErrorCode.NOT_AVAILABLE: 501,
     ErrorCode.CONFLICT: 409,
+    ErrorCode.PROFILE_REFUSED: 422,
     ErrorCode.BUSY: 429,
     ErrorCode.PORT_IN_USE: 409,
     ErrorCode.UNAVAILABLE: 503,

@@ -20,6 +20,7 @@ from nocraven_tui.screens.forwarding import ForwardingScreen
 from nocraven_tui.screens.live import LiveScreen
 from nocraven_tui.screens.system import SystemScreen
 from nocraven_tui.screens.traps import TrapsScreen
+from nocraven_tui.screens.vpn import VpnScreen
 from nocraven_tui.screens.windows import WindowsScreen
 
 NUMBER_KEYS = "1234567890"
@@ -27,6 +28,7 @@ NUMBER_KEYS = "1234567890"
 # A capability's console mode (`Capability.mode`) -> its screen.
 SCREENS: dict[str, type[ModeScreen]] = {
     "buffer": BufferScreen,
+    "vpn": VpnScreen,
     "flows": FlowsScreen,
     "traps": TrapsScreen,
     "diagnostics": DiagnosticsScreen,

@@ -431,10 +431,19 @@ class ConsoleState:
         vpn = self.component("vpn")
         if not vpn.available:
             return "n/a"
-        connected = vpn.plain().get("connected")
+        figures = vpn.plain()
+        connected = figures.get("connected")
         if connected is None:
             return "down" if vpn.state in ("failed", "stopped") else vpn.state
-        return "up" if connected else "down"
+        if connected:
+            return "up"
+        return {"connecting": "connecting", "disabled": "off"}.get(str(figures.get("state")), "down")
+
+    def vpn_profile(self) -> str | None:
+        """The profile the tunnel runs on (or is being brought up on), for the header."""
+        figures = self.component("vpn").plain()
+        active = figures.get("active")
+        return str(active) if active and figures.get("state") in ("connected", "connecting") else None
 
     def alerts(self) -> list[Alert]:
         """Alerts the console derives until the health component reports its own."""

@@ -15,7 +15,7 @@ from typer._click import exceptions as click  # typer 0.2x carries its own click
 
 from nocraven import __version__
 from nocraven.capabilities import CAPABILITIES, Capability
-from nocraven.cli import buffer, config_cmd, diag, flow, forward, health, planned, run, status, traps, winevents
+from nocraven.cli import buffer, config_cmd, diag, flow, forward, health, planned, run, status, traps, vpn, winevents
 from nocraven.cli.common import err, state
 from nocraven.client import ENV_SOCKET, EngineUnreachable
 from nocraven.errors import ApiError
@@ -60,7 +60,7 @@ GROUPS: dict[str, typer.Typer] = {
     "winevents": winevents.app,
     "ports": planned.ports,
     "forward": forward.app,
-    "vpn": planned.vpn,
+    "vpn": vpn.app,
     "diag": diag.app,
 }
 COMMANDS = {"health": health.health}

@@ -4,7 +4,6 @@ ask the engine, which answers `not_available` (exit 1) until the capability land
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import typer
@@ -14,7 +13,6 @@ from nocraven.cli.common import JsonOption, client, emit, fail, print_json
 from nocraven.exitcodes import ExitCode
 
 ports = typer.Typer(help="Listener ports: list, change.", no_args_is_help=True)
-vpn = typer.Typer(help="VPN profiles and failover.", no_args_is_help=True)
 
 
 def _show(data: Any, as_json: bool) -> None:
@@ -44,52 +42,6 @@ def ports_set(
 ) -> None:
     """Move a listener to another address, live."""
     _post("/v1/ports/set", {"listener": listener, "address": address})
-
-
-@vpn.command("list")
-def vpn_list(as_json: bool = JsonOption) -> None:
-    """Imported profiles in priority order."""
-    _get("/v1/vpn/profiles", as_json)
-
-
-@vpn.command("status")
-def vpn_status(as_json: bool = JsonOption) -> None:
-    """The tunnel in use, its address and traffic."""
-    _get("/v1/vpn/status", as_json)
-
-
-@vpn.command("history")
-def vpn_history(as_json: bool = JsonOption) -> None:
-    """Connects, drops and failovers."""
-    _get("/v1/vpn/history", as_json)
-
-
-@vpn.command("import")
-def vpn_import(
-    file: Path,
-    name: str = typer.Option(None, "--name"),
-    priority: int = typer.Option(None, "--priority"),
-) -> None:
-    """Import an .ovpn profile."""
-    _post("/v1/vpn/import", {"path": str(file.resolve()), "name": name, "priority": priority})
-
-
-@vpn.command("connect")
-def vpn_connect(name: str) -> None:
-    """Connect this profile now (overrides priority until disconnect)."""
-    _post("/v1/vpn/connect", {"name": name})
-
-
-@vpn.command("disconnect")
-def vpn_disconnect() -> None:
-    """Drop the tunnel and return to automatic selection."""
-    _post("/v1/vpn/disconnect", {})
-
-
-@vpn.command("remove")
-def vpn_remove(name: str) -> None:
-    """Remove a profile."""
-    _post("/v1/vpn/remove", {"name": name})
 
 
 def placeholder(capability: Capability) -> Callable[[], None]:

@@ -31,6 +31,7 @@ from nocraven.config.walker import ConfigError, build, to_plain
 from nocraven.diag.settings import DiagSettings
 from nocraven.forward.settings import ForwardSettings
 from nocraven.health.settings import HealthSettings
+from nocraven.vpn.settings import VpnSettings
 
 ENV_CONFIG = "NOCRAVEN_CONFIG"
 
@@ -53,6 +54,7 @@ __all__ = [
     "SnmpUser",
     "SnmptrapSettings",
     "SyslogSettings",
+    "VpnSettings",
     "WineventsSettings",
     "check_environment",
     "embedded_default",
@@ -75,6 +77,7 @@ class Config:
     flow: FlowSettings = field(default_factory=FlowSettings)
     snmptrap: SnmptrapSettings = field(default_factory=SnmptrapSettings)
     winevents: WineventsSettings = field(default_factory=WineventsSettings)
+    vpn: VpnSettings = field(default_factory=VpnSettings)
     diag: DiagSettings = field(default_factory=DiagSettings)
     forward: ForwardSettings = field(default_factory=ForwardSettings)
     health: HealthSettings = field(default_factory=HealthSettings)

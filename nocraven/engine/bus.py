@@ -62,6 +62,7 @@ class EventBus:
         self.seq = 0
         self.watcher_limit = watcher_limit
         self._subscribers: set[Subscription] = set()
+        self._retained: dict[str, Published] = {}  # the latest event per retain_key
 
     @property
     def watcher_count(self) -> int:
@@ -74,9 +75,15 @@ class EventBus:
         self, limit: int | None = None, kinds: set[str] | None = None, component: str | None = None
     ) -> Subscription:
         """`kinds` narrows what this subscriber receives (a component that reacts to one event);
-        a component names itself in `component`."""
+        a component names itself in `component`. The latest retained event of each of those
+        kinds is handed over at once. (Watchers, who subscribe to everything, read the current
+        state from their snapshot instead.)"""
         sub = Subscription(self, limit or self.watcher_limit, frozenset(kinds) if kinds else None, component)
         self._subscribers.add(sub)
+        if kinds:
+            for published in self._retained.values():
+                if published.event.kind in kinds:
+                    sub.offer(published)
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
@@ -85,6 +92,9 @@ class EventBus:
     def publish(self, event: Event) -> Published:
         self.seq += 1
         published = Published(seq=self.seq, at=time.time(), event=event)
+        retain_key = event.retain_key
+        if retain_key is not None:
+            self._retained[retain_key] = published
         for sub in list(self._subscribers):
             sub.offer(published)
         return published

@@ -17,6 +17,7 @@ from nocraven.ingest.flow import FlowComponent
 from nocraven.ingest.snmptrap import SnmptrapComponent
 from nocraven.ingest.syslog import SyslogComponent
 from nocraven.ingest.winevents import WineventsComponent
+from nocraven.vpn.component import VpnComponent
 
 
 def build_components(ctx: EngineContext) -> list[Component]:
@@ -25,6 +26,7 @@ def build_components(ctx: EngineContext) -> list[Component]:
         HealthComponent(ctx),  # after the buffer: it reads the buffer's figures
         SyslogComponent(ctx),
         ForwardComponent(ctx),  # after the buffer: stops first, its cursors saved before the store closes
+        VpnComponent(ctx),
         FlowComponent(ctx),
         DiagComponent(ctx),
         SnmptrapComponent(ctx),

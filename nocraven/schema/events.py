@@ -17,6 +17,7 @@ from nocraven.schema.engine import EngineStatus
 from nocraven.schema.records import Record, decode_record
 
 T = TypeVar("T")
+E = TypeVar("E", bound="Event")
 
 
 class Event(msgspec.Struct, frozen=True, kw_only=True):
@@ -24,6 +25,12 @@ class Event(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def coalesce_key(self) -> str | None:
+        return None
+
+    @property
+    def retain_key(self) -> str | None:
+        """Set on state-like facts (the tunnel is up): the bus keeps the latest per key and hands
+        it to a component subscribing to its kind later, so it need not wait for the next change."""
         return None
 
 
@@ -89,9 +96,6 @@ EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls
     for cls in (ComponentStateChanged, CountersUpdated, RecordsSampled, EngineStopping, Snapshot, WatchDropped)
 }
-
-
-E = TypeVar("E", bound="Event")
 
 
 def register(cls: type[E]) -> type[E]:

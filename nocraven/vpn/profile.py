@@ -738,6 +738,19 @@ def load_profile(path: Path) -> tuple[Profile, Credentials | None]:
     return split_credentials(profile, lambda name: read(name, profile.first("auth-user-pass")))
 
 
+def referenced_files(profile: Profile) -> list[Directive]:
+    """The directives that name a file (`ca ca.crt`, `auth-user-pass creds.txt`), in file order:
+    what a client must send along with an uploaded profile's text."""
+    return [
+        directive
+        for directive in _walk(profile)
+        if directive.name in FILE_ARGUMENTS | OPTIONAL_FILE_ARGUMENTS
+        and directive.block is None
+        and directive.args
+        and directive.args[0] != "[inline]"
+    ]
+
+
 def inline_files(profile: Profile, read: Callable[[str, Directive], str]) -> Profile:
     """Replace `ca FILE` (and the other file directives) by inline blocks read through `read`."""
     out: list[Directive] = []

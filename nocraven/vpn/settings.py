@@ -19,7 +19,7 @@ class VpnSettings:
     connect_timeout_s: float = checked(15.0, between(2, 600))  # from launch to CONNECTED
     probe_interval_s: float = checked(5.0, between(0.5, 600))
     probe_timeout_s: float = checked(2.0, between(0.1, 60))
-    probe_target: str = ""  # address pinged through the tunnel; "" = the tunnel's remote end
+    probe_target: str = ""  # address pinged through the tunnel (e.g. the NOC concentrator); "" = no probe
     failure_threshold: int = checked(3, between(1, 100))  # failed probes in a row before failover
     holddown_s: float = checked(60.0, between(0, 86400))  # a preferred profile healthy this long before fail-back
     standby_interval_s: float = checked(15.0, between(1, 3600))  # how often a preferred profile is checked

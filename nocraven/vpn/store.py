@@ -12,16 +12,18 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from nocraven.vpn.profile import (
     Credentials,
+    Directive,
     Finding,
     Profile,
     ProfileError,
     classify,
+    inline_files,
     load_profile,
     parse_profile,
     refusals,
@@ -35,6 +37,18 @@ NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 class StoreError(ValueError):
     """A store operation refused; the message is one line saying what to do."""
+
+
+class ProfileNotFound(StoreError):
+    pass
+
+
+class ProfileExists(StoreError):
+    pass
+
+
+class BadProfileName(StoreError):
+    pass
 
 
 @dataclass(frozen=True)
@@ -89,7 +103,7 @@ class ProfileStore:
 
     def _dir(self, name: str) -> Path:
         if not NAME.match(name):
-            raise StoreError(f"{name!r} is not a valid profile name (letters, digits, '.', '_', '-'; at most 64)")
+            raise BadProfileName(f"{name!r} is not a valid profile name (letters, digits, '.', '_', '-'; at most 64)")
         return self.root / name
 
     # ---- import / remove ----------------------------------------------------------------------
@@ -116,18 +130,28 @@ class ProfileStore:
         priority: int = 100,
         allow: Iterable[str] = (),
         now: dt.datetime | None = None,
+        files: Mapping[str, str] | None = None,
+        credentials: Credentials | None = None,
     ) -> ImportResult:
-        """A profile sent as text (the API): it must be self-contained (inline blocks only)."""
-        profile, credentials = split_credentials(parse_profile(text))
-        if (
-            profile.has("auth-user-pass")
-            and credentials is None
-            and any(d.args for d in parse_profile(text).all("auth-user-pass"))
-        ):
+        """A profile sent as text (the API), with the files it references sent along by name
+        (`files`); line numbers in a refusal are the text's own. `credentials` replace the
+        profile's own `auth-user-pass`."""
+        given = files or {}
+
+        def read(file_name: str, directive: Directive | None = None) -> str:
+            if file_name in given:
+                return given[file_name]
+            where = f"line {directive.line}: {directive.name}: " if directive else ""
             raise ProfileError(
-                "auth-user-pass names a file, which an uploaded profile cannot reference; inline it as <auth-user-pass>"
+                f"{where}file {file_name!r} was not sent with the profile; inline it or import the file with the CLI",
+                line=directive.line if directive else None,
             )
-        return self.import_profile(profile, credentials, name=name, priority=priority, allow=allow, now=now)
+
+        profile = inline_files(parse_profile(text), read)
+        auth = profile.first("auth-user-pass")
+        # Credentials sent apart win: the profile's own file then need not come along.
+        profile, found = split_credentials(profile, None if credentials else lambda file_name: read(file_name, auth))
+        return self.import_profile(profile, credentials or found, name=name, priority=priority, allow=allow, now=now)
 
     def import_profile(
         self,
@@ -142,7 +166,7 @@ class ProfileStore:
         now = now or dt.datetime.now(dt.UTC)
         directory = self._dir(name)
         if directory.exists():
-            raise StoreError(
+            raise ProfileExists(
                 f"a VPN profile named {name!r} already exists; remove it first or import with another --name"
             )
         findings, refusal = check_profile(profile, allow=allow, now=now)
@@ -181,7 +205,7 @@ class ProfileStore:
     def remove(self, name: str) -> None:
         directory = self._dir(name)
         if not directory.exists():
-            raise StoreError(f"no VPN profile named {name!r}; `nocraven vpn list` shows the profiles")
+            raise ProfileNotFound(f"no VPN profile named {name!r}; `nocraven vpn list` shows the profiles")
         shutil.rmtree(directory)
 
     # ---- reading ------------------------------------------------------------------------------
@@ -200,7 +224,7 @@ class ProfileStore:
         try:
             return ProfileMeta(**json.loads(path.read_text()))
         except FileNotFoundError:
-            raise StoreError(f"no VPN profile named {name!r}; `nocraven vpn list` shows the profiles") from None
+            raise ProfileNotFound(f"no VPN profile named {name!r}; `nocraven vpn list` shows the profiles") from None
 
     def profile(self, name: str) -> Profile:
         self.meta(name)

@@ -28,8 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nocraven.schema.events import Event
-from nocraven.vpn import management as mgmt
-from nocraven.vpn.events import (
+from nocraven.schema.vpn import (
     VpnConnected,
     VpnConnecting,
     VpnDisconnected,
@@ -37,6 +36,7 @@ from nocraven.vpn.events import (
     VpnHealthRecovered,
     VpnProbed,
 )
+from nocraven.vpn import management as mgmt
 from nocraven.vpn.history import HistoryEntry, VpnMemory
 from nocraven.vpn.policy import (
     Candidate,
@@ -437,7 +437,7 @@ class VpnSupervisor:
         for decision in decisions:
             if isinstance(decision, Connect):
                 self._status.last_reason = decision.reason
-                self.on_event(VpnConnecting(decision.name, decision.reason))
+                self.on_event(VpnConnecting(profile=decision.name, reason=decision.reason))
                 self.memory.ended(decision.reason, time.time())  # the entry it replaces, if still open
                 self.memory.started(decision.name, decision.reason, time.time())
                 self._spawn(self._switch_to(decision.name, decision.reason))
@@ -478,7 +478,7 @@ class VpnSupervisor:
                 # A tunnel already down has nobody to notify of its exit: do not wait for it.
                 await current.stop(grace_s=0.3 if current.reported_down else 3.0)
                 if not current.reported_down:
-                    self.on_event(VpnDisconnected(current.name, reason))
+                    self.on_event(VpnDisconnected(profile=current.name, reason=reason))
             if name is None or self.policy.active != name:
                 return
             try:
@@ -554,7 +554,12 @@ class VpnSupervisor:
             self.memory.connected(time.time())
             self.store.update(process.name, last_connected=_utcnow())
             self.on_event(
-                VpnConnected(process.name, self._status.remote, state.local_ip, round(now - process.started_at, 3))
+                VpnConnected(
+                    profile=process.name,
+                    remote=self._status.remote,
+                    local_ip=state.local_ip,
+                    seconds_to_connect=round(now - process.started_at, 3),
+                )
             )
             self._apply(self.policy.connected(process.name, now))
             self._start_probe(
@@ -570,7 +575,7 @@ class VpnSupervisor:
             decisions = self.policy.dropped(process.name, reason, now)
             if was_connected or decisions:
                 self.memory.ended(reason, time.time())
-                self.on_event(VpnDisconnected(process.name, reason))
+                self.on_event(VpnDisconnected(profile=process.name, reason=reason))
                 process.reported_down = True
             self._apply(decisions)
 
@@ -603,7 +608,7 @@ class VpnSupervisor:
         self._spawn(process.stop())
         decisions = self.policy.dropped(process.name, reason, time.monotonic())
         self.memory.ended(reason, time.time())
-        self.on_event(VpnDisconnected(process.name, reason))
+        self.on_event(VpnDisconnected(profile=process.name, reason=reason))
         self._apply(decisions)
 
     # ---- standby checks -----------------------------------------------------------------------
@@ -698,10 +703,22 @@ class VpnSupervisor:
             result = ProbeResult(result.ok, result.latency_ms, result.loss_percent, jitter)
             self._status.probe = result
             self.memory.probed(tunnel.profile, time.time(), result.ok, result.latency_ms, result.loss_percent, jitter)
-            self.on_event(VpnProbed(tunnel.profile, result.ok, result.latency_ms, result.loss_percent, jitter))
+            self.on_event(
+                VpnProbed(
+                    profile=tunnel.profile,
+                    ok=result.ok,
+                    latency_ms=result.latency_ms,
+                    loss_percent=result.loss_percent,
+                    jitter_ms=jitter,
+                )
+            )
             alert = health_alert(result, self.settings)
             if alert != self._status.alert:
-                event = VpnHealthDegraded(tunnel.profile, alert) if alert else VpnHealthRecovered(tunnel.profile)
+                event: Event = (
+                    VpnHealthDegraded(profile=tunnel.profile, reason=alert)
+                    if alert
+                    else VpnHealthRecovered(profile=tunnel.profile)
+                )
                 self._status.alert = alert
                 self.on_event(event)
             if self.policy.active != tunnel.profile:

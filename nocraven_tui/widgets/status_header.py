@@ -64,9 +64,10 @@ class StatusHeader(Widget):
         parts = [self._engine_markup(state, now)]
         vpn = state.vpn_label()
         vpn_style = {"up": "$success", "down": "$error"}.get(vpn, "$text-muted")
+        profile = state.vpn_profile()
         if state.stale:
             vpn_style = "$text-muted"  # the last word from an engine that is gone: greyed, not green
-        parts.append(f"VPN [{vpn_style}]{escape(vpn)}[/]")
+        parts.append(f"VPN [{vpn_style}]{escape(vpn)}[/]" + (f" {escape(profile)}" if profile else ""))
         fill = state.buffer_fill()
         if fill is None:
             parts.append("Buffer [$text-muted]n/a[/]")

@@ -91,7 +91,7 @@ def test_status_human_output_is_a_table(engine: RunningEngine) -> None:
 
 @pytest.mark.parametrize(
     "argv",
-    [["vpn", "list"], ["ports", "list"]],
+    [["ports", "list"]],
 )
 def test_commands_of_capabilities_not_built_yet_exit_1_clearly(engine: RunningEngine, argv: list[str]) -> None:
     result = engine.cli(*argv)

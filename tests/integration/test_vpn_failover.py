@@ -20,7 +20,7 @@ import psutil
 import pytest
 
 from nocraven.schema.events import Event
-from nocraven.vpn.events import VpnConnected, VpnDisconnected, VpnHealthDegraded, VpnProbed
+from nocraven.schema.vpn import VpnConnected, VpnDisconnected, VpnHealthDegraded, VpnProbed
 from nocraven.vpn.settings import VpnSettings
 from nocraven.vpn.store import ProfileStore
 from nocraven.vpn.supervisor import ProbeResult, TunnelInfo, VpnSupervisor

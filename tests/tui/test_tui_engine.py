@@ -8,20 +8,24 @@ from typing import Any
 
 import pytest
 from textual.message import Message
-from textual.widgets import Button, DataTable
+from textual.widgets import Button, DataTable, Input
 
 from nocraven.api.wire import to_plain
 from nocraven.client import Client
 from nocraven.humanize import human_duration
 from nocraven.schema.buffer import BufferStats, Purged
 from nocraven.schema.engine import BundleWritten, SystemInfo
+from nocraven.schema.vpn import VpnStatus
 from nocraven_tui import messages
 from nocraven_tui.app import NocRavenApp
 from nocraven_tui.exchange import BUFFER_STATS
 from nocraven_tui.screens.buffer import purge
 from nocraven_tui.screens.system import SYSTEM
+from nocraven_tui.screens.vpn import VPN_STATUS
 from nocraven_tui.widgets.error import ErrorModal
 from tests.support.engine import RunningEngine, start_engine
+from tests.support.vpn_pki import client_profile, make_pki
+from tests.support.vpn_servers import free_udp_port
 from tests.tui.conftest import in_thread, key, screen_text, wait_for, wait_for_text
 
 
@@ -81,6 +85,11 @@ async def test_every_mode_renders_with_engine_data(shared_engine: RunningEngine)
         await pilot.press(key("traps"))
         text = await wait_for_text(pilot, "Trap receiver")
         assert "not listening" in text  # the shared engine's receiver is off (snmptrap.udp = "")
+
+        await pilot.press(key("vpn"))
+        await wait_for(pilot, lambda: isinstance(app.state.value(VPN_STATUS), VpnStatus), "vpn status answer")
+        text = await wait_for_text(pilot, "selection automatic")  # no profiles yet: idle, automatic
+        assert "idle" in text and "Profiles" in text and "History" in text
 
         await pilot.press(key("system"))
         await wait_for(pilot, lambda: isinstance(app.state.value(SYSTEM), SystemInfo), "system answer")
@@ -281,3 +290,33 @@ async def test_admin_purges_a_service_through_the_typed_confirmation(tmp_path: P
             await wait_for_text(pilot, "Purge syslog: done")
     finally:
         engine.stop()
+
+
+async def test_vpn_import_from_a_path_and_a_refusal(shared_engine: RunningEngine, tmp_path: Path) -> None:
+    pki = make_pki()
+    good = tmp_path / "noc-console.ovpn"
+    good.write_text(client_profile(pki, [("127.0.0.1", free_udp_port())]))  # nothing answers there
+    bad = tmp_path / "bad.ovpn"
+    bad.write_text(client_profile(pki, [("127.0.0.1", 1194)], extra="up /bin/true\n"))
+    seen: list[Message] = []
+    app = NocRavenApp(shared_engine.socket)
+    async with app.run_test(size=(120, 40), message_hook=seen.append) as pilot:
+        await wait_for(pilot, lambda: app.state.connected, "the snapshot")
+        await pilot.press(key("vpn"))
+        await wait_for_text(pilot, "Profiles")
+        app.screen.query_one("#vpn-import-path", Input).value = str(good)
+        app.screen.query_one("#vpn-import-priority", Input).value = "7"
+        await pilot.click("#vpn-import-go")
+        await wait_for(pilot, lambda: any(isinstance(m, messages.ActionCompleted) for m in seen), "the import", 20)
+        table = app.screen.query_one("#vpn-profiles", DataTable)
+        await wait_for(pilot, lambda: table.row_count == 1, "the profile in the table")
+        assert "noc-console" in screen_text(app) and "Imported noc-console (priority 7)" in screen_text(app)
+
+        app.screen.query_one("#vpn-import-path", Input).value = str(bad)
+        await pilot.click("#vpn-import-go")
+        await wait_for(pilot, lambda: isinstance(app.screen, ErrorModal), "the refusal")
+        failure = next(m for m in seen if isinstance(m, messages.ActionFailed))
+        assert failure.code == "profile_refused" and "up: would run a command" in failure.message
+    with Client(shared_engine.socket) as client:
+        assert [p.name for p in client.vpn_profiles().profiles] == ["noc-console"]
+        client.vpn_remove("noc-console")

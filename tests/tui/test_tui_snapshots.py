@@ -18,7 +18,9 @@ from tests.tui.recorded import replay
 from tests.tui.test_tui_live import engine_answers
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
-MODES = [(mode, key(mode)) for mode in ("dashboard", "buffer", "live", "traps", "windows", "forwarding", "system")]
+MODES = [
+    (mode, key(mode)) for mode in ("dashboard", "buffer", "live", "traps", "windows", "forwarding", "vpn", "system")
+]
 
 
 def offline_app(role: str | None = None, plain: bool = False) -> NocRavenApp:

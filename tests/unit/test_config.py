@@ -150,3 +150,15 @@ def test_forward_files_that_are_missing_are_named_by_key(tmp_path: Path) -> None
     )
     problems = config.environment_problems(cfg)
     assert len(problems) == 1 and problems[0].startswith("forward.sinks[0].tls_ca")
+
+
+def test_vpn_section_is_documented_with_its_defaults() -> None:
+    cfg = config.load(Path(__file__).parents[2] / "etc" / "nocraven.toml")
+    assert cfg.vpn == config.VpnSettings()
+
+
+def test_vpn_timers_that_would_fight_are_refused_by_key() -> None:
+    (problem,) = refuse("[vpn]\nping_s = 10\nping_restart_s = 10\n")
+    assert problem.startswith("vpn.ping_restart_s = 10 must be greater than vpn.ping_s = 10")
+    (problem,) = refuse("[vpn]\nholddown_s = -1\n")
+    assert problem.startswith("vpn.holddown_s = -1")
