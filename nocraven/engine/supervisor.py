@@ -106,6 +106,11 @@ class Supervisor:
             log.exception("component %s failed while stopping", s.component.name)
         s.task = None
 
+    def component_states(self) -> dict[str, ComponentState]:
+        """Each component's state alone, without asking it for its detail (safe to call from a
+        component's own `status()`)."""
+        return {s.component.name: s.state for s in self._order}
+
     def states(self) -> dict[str, ComponentStatus]:
         out = {}
         for s in self._order:

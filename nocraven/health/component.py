@@ -26,6 +26,7 @@ from nocraven.health.forecast import forecast_full
 from nocraven.health.history import HealthStore
 from nocraven.health.sampler import SystemSampler
 from nocraven.health.thresholds import AlertModel, Change, Threshold
+from nocraven.schema.base import ComponentState
 from nocraven.schema.buffer import BufferStats
 from nocraven.schema.engine import ComponentStatus, Listener
 from nocraven.schema.health import (
@@ -178,6 +179,10 @@ class HealthComponent(Component):
         supervisor = self.ctx.supervisor
         return supervisor.states() if supervisor is not None else {}
 
+    def _component_states(self) -> dict[str, ComponentState]:
+        supervisor = self.ctx.supervisor
+        return supervisor.component_states() if supervisor is not None else {}
+
     def report(self) -> HealthReport:
         active = self.model.active()
         supervisor = self.ctx.supervisor
@@ -187,7 +192,8 @@ class HealthComponent(Component):
         return HealthReport(
             status=status,
             system=self.system,
-            components={name: str(s.state) for name, s in self._components().items()},
+            # States only: the full statuses ask every component for its detail, this one included.
+            components={name: str(state) for name, state in self._component_states().items()},
             listeners=supervisor.listeners() if supervisor is not None else [],
             buffer_fill_percent=self.buffer.total.fill_percent if self.buffer is not None else None,
             active=active,
