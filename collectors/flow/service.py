@@ -29,7 +29,14 @@ import msgspec
 
 from collectors.common.channel import FrameKind
 from collectors.common.frames import BoundListener, Counters, Drop, ListenerCounters, SourceCounters
-from collectors.common.harness import Output, configure_logging, die_with_parent, read_settings, tune_gc, tune_malloc
+from collectors.common.harness import (
+    Output,
+    configure_logging,
+    die_with_parent,
+    read_engine_settings,
+    tune_gc,
+    tune_malloc,
+)
 from collectors.common.udp import kernel_drops, set_receive_buffer
 from collectors.common.workers import WorkerPool, default_worker_count
 from collectors.flow.report import ExporterCounters, FlowReport, FlowSetup, TemplateInfo, WorkerReport, encode
@@ -297,7 +304,7 @@ async def serve(setup: FlowSetup, out: Output) -> None:
 def main() -> None:
     die_with_parent()
     tune_malloc()
-    setup = read_settings(FlowSetup)
+    setup = read_engine_settings(FlowSetup)
     out = Output()
     try:
         asyncio.run(serve(setup, out))

@@ -39,12 +39,18 @@ def flow_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEng
     running.stop()
 
 
-def flow_port(engine: RunningEngine, name: str) -> int:
-    status = json.loads(engine.cli("status", "--json").stdout)
-    for listener in status["components"]["flow"]["detail"]["listeners"]:
-        if listener["listener"] == name:
-            return int(listener["address"].rpartition(":")[2])
-    raise AssertionError(f"no flow {name} listener in {status['components']['flow']}")
+def flow_port(engine: RunningEngine, name: str, timeout: float = 30.0) -> int:
+    """The listener's bound port, once the collector has bound it (the engine answers before
+    its collectors are up)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status = json.loads(engine.cli("status", "--json").stdout)
+        for listener in status["components"]["flow"]["detail"]["listeners"]:
+            if listener["listener"] == name:
+                return int(listener["address"].rpartition(":")[2])
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no flow {name} listener in {status['components']['flow']}")
+        time.sleep(0.2)
 
 
 class Exporter:
