@@ -44,7 +44,11 @@ def wait_status(engine: RunningEngine, check: Any, what: str, timeout: float = 1
 def test_status_pause_and_resume_with_the_noc_down(tmp_path: Path) -> None:
     engine = start_engine(tmp_path / "engine", FORWARD.format(port=free_port()), wait=60)
     try:
-        first = wait_status(engine, lambda s: s["sinks"][0]["state"] == "buffering", "buffering")
+        first = wait_status(
+            engine,
+            lambda s: s["sinks"][0]["state"] == "buffering" and "unreachable" in s["sinks"][0]["reason"],
+            "buffering, the NOC unreachable",
+        )
         sink = first["sinks"][0]
         assert set(sink) >= {
             "name",
