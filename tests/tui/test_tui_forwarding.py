@@ -11,7 +11,7 @@ from nocraven_tui.app import NocRavenApp
 from nocraven_tui.exchange import FORWARD_STATUS
 from tests.support.engine import start_engine
 from tests.support.forwarding import free_port
-from tests.tui.conftest import frozen_clock, screen_text, wait_for, wait_for_text
+from tests.tui.conftest import frozen_clock, key, screen_text, wait_for, wait_for_text
 from tests.tui.recorded import replay
 
 
@@ -24,7 +24,7 @@ async def test_one_row_per_sink_and_the_worst_state_on_the_dashboard_and_header(
         assert "Fwd paused" in text  # the header: the worst of draining and paused
         card = str(app.screen.query_one("#forward-panel").render())
         assert card.splitlines() == ["paused (2 sinks)", "backlog 1.18M", "41.2k/s", "archive: paused by an operator"]
-        await pilot.press("4")
+        await pilot.press(key("forwarding"))
         text = await wait_for_text(pilot, "Sinks")
         table = app.screen.query_one("#sinks", DataTable)
         assert [str(key.value) for key in table.rows] == ["noc", "archive"]
@@ -44,7 +44,7 @@ async def test_a_tech_user_sees_no_pause_or_resume() -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         replay(app, "tech")
         await pilot.pause()
-        await pilot.press("4")
+        await pilot.press(key("forwarding"))
         await wait_for_text(pilot, "Sinks")
         assert not app.screen.query_one("#pause", Button).display
         titles = [command.title for command in app.get_system_commands(app.screen)]
@@ -61,7 +61,7 @@ async def test_pause_and_resume_a_sink_from_the_screen(tmp_path: Path) -> None:
         app = NocRavenApp(engine.socket)
         async with app.run_test(size=(120, 40)) as pilot:
             await wait_for(pilot, lambda: app.state.connected, "the snapshot")
-            await pilot.press("4")
+            await pilot.press(key("forwarding"))
 
             def sink_state() -> str | None:
                 status = app.state.value(FORWARD_STATUS)
