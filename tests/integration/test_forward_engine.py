@@ -124,8 +124,12 @@ def test_syslog_reaches_nats_once_through_an_outage_and_pause_resume(tmp_path: P
     with running([server]):
         try:
             sent = send_tcp(engine, "fwd", 0, 1_000)
-            first = wait_for(engine, lambda s: s["backlog_records"] == 1_000, "1,000 records waiting")
-            assert first["state"] == "buffering" and "unreachable" in first["reason"]
+            first = wait_for(
+                engine,
+                lambda s: s["backlog_records"] == 1_000 and "unreachable" in s["reason"],
+                "1,000 records waiting, the NOC unreachable",
+            )
+            assert first["state"] == "buffering"
             sent += send_tcp(engine, "fwd", 1_000, 2_000)
             grown = wait_for(engine, lambda s: s["backlog_records"] == 3_000, "the backlog to grow to 3,000")
             assert grown["state"] == "buffering" and grown["backlog_bytes"] > first["backlog_bytes"]
