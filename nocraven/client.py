@@ -509,14 +509,7 @@ class Client(Api):
 
     def perform(self, call: Call[T]) -> T:
         try:
-            response = self._http.request(
-                call.method,
-                call.path,
-                params=call.params or None,
-                content=call.body,
-                headers={"Content-Type": wire.JSON} if call.body is not None else None,
-                timeout=call.timeout if call.timeout is not None else httpx.USE_CLIENT_DEFAULT,
-            )
+            response = self._http.send(_request(self._http, call))
         except (httpx.TransportError, FileNotFoundError) as exc:
             raise _transport_error(exc, self.socket_path, call.method, call.path) from None
         _raise_for_error(response.status_code, response.content)
@@ -525,14 +518,7 @@ class Client(Api):
     def perform_stream(self, call: Call[T]) -> Iterator[T]:
         with (
             _stream_errors(self.socket_path, call),
-            self._http.stream(
-                call.method,
-                call.path,
-                params=call.params or None,
-                content=call.body,
-                headers={"Content-Type": wire.JSON} if call.body is not None else None,
-                timeout=STREAM_TIMEOUT,
-            ) as response,
+            contextlib.closing(self._http.send(_request(self._http, call, STREAM_TIMEOUT), stream=True)) as response,
         ):
             if response.status_code >= 400:
                 _raise_for_error(response.status_code, response.read())
@@ -566,14 +552,7 @@ class AsyncClient(Api):
 
     async def perform(self, call: Call[T]) -> T:
         try:
-            response = await self._http.request(
-                call.method,
-                call.path,
-                params=call.params or None,
-                content=call.body,
-                headers={"Content-Type": wire.JSON} if call.body is not None else None,
-                timeout=call.timeout if call.timeout is not None else httpx.USE_CLIENT_DEFAULT,
-            )
+            response = await self._http.send(_request(self._http, call))
         except (httpx.TransportError, FileNotFoundError) as exc:
             raise _transport_error(exc, self.socket_path, call.method, call.path) from None
         _raise_for_error(response.status_code, response.content)
@@ -581,14 +560,8 @@ class AsyncClient(Api):
 
     async def perform_stream(self, call: Call[T]) -> AsyncIterator[T]:
         with _stream_errors(self.socket_path, call):
-            async with self._http.stream(
-                call.method,
-                call.path,
-                params=call.params or None,
-                content=call.body,
-                headers={"Content-Type": wire.JSON} if call.body is not None else None,
-                timeout=STREAM_TIMEOUT,
-            ) as response:
+            response = await self._http.send(_request(self._http, call, STREAM_TIMEOUT), stream=True)
+            async with contextlib.aclosing(response):
                 if response.status_code >= 400:
                     _raise_for_error(response.status_code, await response.aread())
                 async for line in _alines(response.aiter_bytes()):
@@ -601,6 +574,20 @@ class AsyncClient(Api):
 
     async def post(self, path: str, body: object = None, timeout: float | None = None) -> Any:
         return msgspec.json.decode(await self.perform(post(path, msgspec.Raw, body, timeout)))
+
+
+def _request(
+    http: httpx.Client | httpx.AsyncClient, call: Call[Any], timeout: httpx.Timeout | None = None
+) -> httpx.Request:
+    """The HTTP request for a call, the same for both clients (only sending differs)."""
+    return http.build_request(
+        call.method,
+        call.path,
+        params=call.params or None,
+        content=call.body,
+        headers={"Content-Type": wire.JSON} if call.body is not None else None,
+        timeout=timeout or (call.timeout if call.timeout is not None else httpx.USE_CLIENT_DEFAULT),
+    )
 
 
 @contextlib.contextmanager
