@@ -6,6 +6,7 @@ dead engine is replaced; one that still answers means another engine runs, and w
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import logging
@@ -97,6 +98,19 @@ class _JsonErrorServer(web.Server):
         return _JsonErrorHandler(self, loop=self._loop, **self._kwargs)
 
 
+INFLIGHT = web.AppKey("inflight", dict)
+
+
+def end_streams(app: web.Application) -> None:
+    """End the streams in progress (watch, tail --follow, a diagnostic job): they never finish
+    by themselves, and the runner would wait out its shutdown timeout for each. Requests that
+    have not started answering yet finish normally."""
+    for task, request in list(app[INFLIGHT].items()):
+        writer = request.writer
+        if writer is not None and writer.output_size > 0:
+            task.cancel()
+
+
 def build_app(
     routes: list[Route],
     identify: Callable[[web.Request], Peer],
@@ -141,7 +155,13 @@ def build_app(
         async def handle(request: web.Request) -> web.StreamResponse:
             peer = identify(request)
             _role_needed(route.role, peer, request)
-            result = await route.handler(request, peer)
+            task = asyncio.current_task()
+            assert task is not None  # aiohttp runs each request in its own task
+            inflight[task] = request
+            try:
+                result = await route.handler(request, peer)
+            finally:
+                del inflight[task]
             if isinstance(result, web.StreamResponse):
                 return result
             if isinstance(result, TextBody):
@@ -151,7 +171,9 @@ def build_app(
 
         return handle
 
+    inflight: dict[asyncio.Task[Any], web.Request] = {}
     app = web.Application(middlewares=[envelope], client_max_size=4 * 1024 * 1024)
+    app[INFLIGHT] = inflight
     for route in routes:
         key = (route.method, route.path)
         if key in table:
@@ -333,6 +355,8 @@ class ApiServer:
         log.info("API also listening on %s:%d (TLS, bearer token)", host, self.tcp_port)
 
     async def stop(self) -> None:
+        for runner in self._runners:
+            end_streams(runner.app)
         for runner in reversed(self._runners):
             await runner.cleanup()
         self._runners.clear()

@@ -72,10 +72,14 @@ class WriteTransaction:
         state = self.state(segment.service)
         # Refused seqs are accounted in the ledger, so they are never handed out again.
         state.last_seq = max(state.last_seq, segment.last_seq)
+        if state.full:
+            self.drops.append(segment_drop(segment, DropReason.OVERFLOW_NEWEST))
+            return
         plan = plan_admission(self.limits, self.usage(), segment.service, segment.stored_bytes, budget)
         if not plan.admit:
             assert plan.refuse_reason is not None
             self.drops.append(segment_drop(segment, plan.refuse_reason))
+            state.full = plan.refuse_reason is DropReason.OVERFLOW_NEWEST
             return
         for eviction in plan.evictions:
             self.evict_oldest(eviction.service, eviction.reason, bytes_to_free=eviction.bytes_to_free)

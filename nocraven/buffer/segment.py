@@ -27,6 +27,20 @@ class FramedBatch:
     rejected_records: int = 0
     rejected_bytes: int = 0
 
+    def pieces(self, size: int) -> list[FramedBatch]:
+        """Cut at record bounds into pieces of about `size` raw bytes (one record may be
+        longer), so a burst coalesced into one append still seals as bounded segments: quota
+        eviction and forwarder batches keep their grain."""
+        if self.raw_bytes <= size:
+            return [self]
+        chunk, out, start = self.chunk, [], 0
+        while start < len(chunk):
+            cut = chunk.find(NEWLINE, start + max(size - 1, 1))
+            end = len(chunk) if cut < 0 else cut
+            out.append(FramedBatch(chunk[start:end], chunk.count(NEWLINE, start, end) + 1, end - start + 1))
+            start = end + 1
+        return out
+
 
 def frame_records(records: Sequence[bytes]) -> FramedBatch:
     """Join a batch; records that are empty or contain a newline would break NDJSON framing

@@ -225,6 +225,10 @@ class SegmentStore:
             self._add_to_open(service, batch, now, source)
 
     def _add_to_open(self, service: str, batch: FramedBatch, now: float, source: str | None) -> None:
+        for piece in batch.pieces(self._limits.seal_bytes):
+            self._add_piece(service, piece, now, source)
+
+    def _add_piece(self, service: str, batch: FramedBatch, now: float, source: str | None) -> None:
         segment = self._open.get(service)
         if segment is None:
             first_seq = self._next_seq.get(service, 1)
@@ -474,6 +478,14 @@ class SegmentStore:
         a forwarder may read and ack up to it."""
         with self._lock:
             return self._states.get(service, ServiceState()).last_seq
+
+    def held(self, service: str, after_seq: int, until_seq: int | None = None) -> tables.HeldAfter:
+        """Records (and raw bytes) kept in sealed segments in (after_seq, until_seq]: a
+        forwarder's backlog, without the ranges evicted or refused since (the ledger accounts
+        for those)."""
+        with self._db_lock:
+            self._check_open()
+            return tables.held(self._conn, service, after_seq, until_seq)
 
     def segments_after(self, service: str, after_seq: int, limit: int = 64) -> list[SegmentMeta]:
         """Metadata (no blobs) of sealed segments holding seqs after `after_seq`, oldest first.

@@ -29,6 +29,9 @@ class ServiceState:
     stored_bytes: int = 0
     oldest_received: float | None = None
     newest_received: float | None = None
+    # drop_newest refused a segment: later ones are refused too until records leave (age,
+    # purge), so what is kept stays one unbroken oldest run. Not stored: a restart clears it.
+    full: bool = False
 
     def copy(self) -> ServiceState:
         return ServiceState(
@@ -39,6 +42,7 @@ class ServiceState:
             self.stored_bytes,
             self.oldest_received,
             self.newest_received,
+            self.full,
         )
 
     def add(self, segment: EncodedSegment) -> None:
@@ -55,6 +59,7 @@ class ServiceState:
         self.records -= segment.record_count
         self.raw_bytes -= segment.raw_bytes
         self.stored_bytes -= segment.stored_bytes
+        self.full = False
         if self.segments == 0:
             self.oldest_received = self.newest_received = None
 
@@ -134,6 +139,27 @@ def segments_after(conn: sqlite3.Connection, service: str, after_seq: int, limit
         (service, after_seq, limit),
     ).fetchall()
     return [meta_from_row(row) for row in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class HeldAfter:
+    """What the stored segments hold in a range of seqs (evicted or refused ranges left out)."""
+
+    records: int
+    raw_bytes: int
+    oldest_received: float | None
+
+
+def held(conn: sqlite3.Connection, service: str, after_seq: int, until_seq: int | None = None) -> HeldAfter:
+    # Segments straddling a bound count only their records inside it; raw bytes pro rata.
+    until = (1 << 62) if until_seq is None else until_seq
+    inside = "(record_count - max(0, ? - first_seq + 1) - max(0, last_seq - ?))"
+    row = conn.execute(
+        f"SELECT SUM({inside}), SUM(raw_bytes * {inside} / record_count), MIN(first_received)"
+        " FROM segments WHERE service = ? AND last_seq > ? AND first_seq <= ?",
+        (after_seq, until, after_seq, until, service, after_seq, until),
+    ).fetchone()
+    return HeldAfter(int(row[0] or 0), int(row[1] or 0), row[2])
 
 
 def newest_segments(conn: sqlite3.Connection, service: str, before_seq: int, limit: int) -> list[SegmentMeta]:

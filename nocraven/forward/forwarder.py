@@ -396,18 +396,19 @@ class SinkRunner:
         records = size = 0
         oldest: float | None = None
         for service, lane in self.lanes.items():
-            pending = lane.pending_records(self.store.sealed_seq(service))
-            if not pending:
+            if not lane.pending_records(self.store.sealed_seq(service)):
                 continue
-            first = self.store.segments_after(service, lane.acked, 1)
-            if not first:
-                continue  # all of it was evicted: the ledger (gap events) accounts for it
-            meta = first[0]
-            # Records between the cursor and the oldest segment kept were evicted: not backlog.
-            pending = max(0, pending - max(0, meta.first_seq - 1 - lane.acked))
+            held = self.store.held(service, lane.acked)
+            # Ranges delivered out of order (live first) above the cursor are not backlog.
+            delivered = sum(
+                self.store.held(service, low - 1, high).records for low, high in lane.delivered.ranges_above()
+            )
+            pending = max(0, held.records - delivered)
+            if not pending or held.oldest_received is None:
+                continue
             records += pending
-            size += int(pending * meta.raw_bytes / max(meta.record_count, 1))
-            oldest = meta.first_received if oldest is None else min(oldest, meta.first_received)
+            size += int(held.raw_bytes * pending / held.records)
+            oldest = held.oldest_received if oldest is None else min(oldest, held.oldest_received)
         rate = self.meter.rate(now)
         shown = progress(records, size, oldest, rate, now)
         decision = self.health.decide(self._backlog())

@@ -56,6 +56,10 @@ class RangeSet:
         index = bisect.bisect_right(self._ranges, (seqs.first, 1 << 62)) - 1
         return index >= 0 and self._ranges[index][0] <= seqs.first and seqs.last <= self._ranges[index][1]
 
+    def ranges_above(self) -> list[tuple[int, int]]:
+        """The delivered ranges above the floor (first, last), in order."""
+        return list(self._ranges)
+
     def count_above(self) -> int:
         """Seqs done beyond the floor."""
         return sum(high - low + 1 for low, high in self._ranges)

@@ -32,6 +32,18 @@ def test_encode_decode_roundtrip(batches: list[list[bytes]]) -> None:
     assert lines == expected
 
 
+@given(st.lists(record_bytes, min_size=1, max_size=60), st.integers(min_value=1, max_value=500))
+def test_pieces_cut_at_record_bounds_near_the_size(records: list[bytes], size: int) -> None:
+    framed = frame_records(records)
+    pieces = framed.pieces(size)
+    assert b"\n".join(p.chunk for p in pieces) == framed.chunk
+    assert sum(p.records for p in pieces) == len(records)
+    assert sum(p.raw_bytes for p in pieces) == framed.raw_bytes
+    longest = max(len(r) for r in records) + 1
+    assert all(p.raw_bytes < size + longest for p in pieces)
+    assert all(p.raw_bytes >= size for p in pieces[:-1])
+
+
 def test_frame_refuses_empty_and_multiline_records() -> None:
     framed = frame_records([b'{"a":1}', b"", b'{"b":\n2}', b'{"c":3}'])
     assert framed.chunk == b'{"a":1}\n{"c":3}'

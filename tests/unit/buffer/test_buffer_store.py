@@ -92,6 +92,21 @@ def test_quota_evicts_oldest_segments_with_exact_accounting(open_store: OpenStor
     assert stored_usage(store.path)["syslog"][2] == stats.stored_bytes
 
 
+def test_a_burst_in_one_append_seals_as_bounded_segments_so_quota_keeps_its_newest(open_store: OpenStore) -> None:
+    # The engine coalesces collector frames under load: one append can be megabytes. Sealed
+    # whole, it would be one segment larger than the quota, refused entirely.
+    store = open_store(small(syslog=ServiceLimits(quota_bytes=32 * KIB)))
+    written = make_records("syslog", 0, 3000, T0, 200)
+    store.append("syslog", written, T0)
+    store.seal_all(T0)
+    stats = store.stats(T0).services["syslog"]
+    assert stats.segments > 1 and stats.records > 0
+    kept = read_all(store, "syslog")
+    assert kept == written[-len(kept) :]
+    assert ledger_totals(store, "syslog") == {"quota": 3000 - len(kept)}
+    assert_partition(seq_ranges(store, "syslog"), 3000)
+
+
 def test_drop_newest_keeps_the_oldest(open_store: OpenStore) -> None:
     store = open_store(small(trap=ServiceLimits(quota_bytes=32 * KIB, overflow="drop_newest")))
     written = fill(store, "trap", 3000, T0)

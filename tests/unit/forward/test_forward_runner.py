@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from pathlib import Path
 
 import pytest
 
-from nocraven.buffer.limits import BufferLimits
+from nocraven.buffer.limits import BufferLimits, ServiceLimits
 from nocraven.buffer.store import SegmentStore
 from nocraven.forward.batching import Batch
 from nocraven.forward.forwarder import Forwarder, ForwardEvent, SinkStateChanged
@@ -147,3 +148,22 @@ def test_the_backlog_shown_leaves_out_records_evicted_before_they_were_sent(stor
     shown = waiting.status()[0]
     assert shown.backlog_records == 100
     assert 0 < shown.backlog_bytes < 100 * 200
+
+
+def test_the_backlog_shown_leaves_out_records_refused_by_a_full_quota(tmp_path: Path) -> None:
+    # drop_newest: once the quota is full, new segments are refused (seqs spent, ledger entry).
+    limits = BufferLimits(
+        services={"syslog": ServiceLimits(quota_bytes=64 * 1024, overflow="drop_newest")},
+        min_free_disk_bytes=0,
+    )
+    store = SegmentStore.open(tmp_path / "buffer", limits, time.time())
+    now = time.time()
+    for index in range(40):
+        records = [make_record("syslog", index * 200 + i, now, pad=os.urandom(64).hex()) for i in range(200)]
+        store.append("syslog", records, now)
+        store.seal_all(now)
+    stats = store.stats(now).services["syslog"]
+    assert "overflow_newest" in stats.dropped and stats.last_seq == 8000
+    waiting = forwarder(store, MemorySink(), [])
+    assert waiting.status()[0].backlog_records == stats.records < 8000
+    store.close()
