@@ -418,6 +418,7 @@ class Api:
     diag_port = StreamEndpoint(_diag_port)
     diag_jobs = Endpoint(lambda: get("/v1/diag/jobs", diag_wire.DiagJobs))
     diag_cancel = Endpoint(_diag_cancel)
+    diag_noc_plan = Endpoint(lambda: get("/v1/diag/noc", diag_wire.NocPlan))
     # SNMP traps
     traps_agents = Endpoint(lambda: get("/v1/traps/agents", TrapAgents))
     traps_mibs = Endpoint(lambda: get("/v1/traps/mibs", TrapMibs))
