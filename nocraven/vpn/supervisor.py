@@ -163,7 +163,11 @@ def launch_config(
         ours.append("management-query-passwords")
     if standby:
         # A health check only: no device, no routes, nothing touches the active tunnel.
-        ours += ["dev null", "route-nopull"] if uses_pull else ["dev null"]
+        ours.append("dev null")
+        if uses_pull:
+            # A server's push sets up a device openvpn then fails to configure on `dev null`
+            # ("Linux can't set mtu (1500) on null", a fatal error): drop those with the routes.
+            ours += ["route-nopull", 'pull-filter ignore "ifconfig"', 'pull-filter ignore "tun-mtu"']
     return render(Profile(tuple(kept))) + "\n".join(ours) + "\n"
 
 

@@ -47,6 +47,8 @@ def test_standby_config_touches_no_device_or_route() -> None:
     found = directives(launch_config(PROFILE, VpnSettings(), Path("/s"), standby=True, has_credentials=True))
     assert found["dev"] == [["null"]] and "route-nopull" in found
     assert "management-query-passwords" in found
+    # A pushed ifconfig or tun-mtu on `dev null` is fatal to openvpn 2.6: the check would never pass.
+    assert ["ignore", "ifconfig"] in found["pull-filter"] and ["ignore", "tun-mtu"] in found["pull-filter"]
 
 
 def test_p2p_profile_gets_no_pull_filter() -> None:
