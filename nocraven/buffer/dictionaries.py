@@ -50,6 +50,14 @@ class _ServiceBook:
     def collecting(self) -> bool:
         return self.current is None or self.segments_since_training >= RETRAIN_SEGMENTS
 
+    @property
+    def ready(self) -> bool:
+        """Enough to train on: SAMPLE_BYTES in at least MIN_SAMPLES records (or, with huge
+        records, 8x SAMPLE_BYTES in fewer: memory stays bounded and training may decline)."""
+        if self.sample_bytes >= 8 * SAMPLE_BYTES:
+            return True
+        return self.sample_bytes >= SAMPLE_BYTES and len(self.samples) >= MIN_SAMPLES
+
 
 class DictionaryBook:
     """The current dictionary of each service and the training in progress. Seal worker only
@@ -74,12 +82,12 @@ class DictionaryBook:
         """A segment was sealed: count it, and keep its records as samples if training is due."""
         book = self._books.setdefault(segment.service, _ServiceBook())
         book.segments_since_training += 1
-        if not book.collecting or book.sample_bytes >= SAMPLE_BYTES:
+        if not book.collecting or book.ready:
             return
         for record in segment.records():
             book.samples.append(record)
             book.sample_bytes += len(record)
-            if book.sample_bytes >= SAMPLE_BYTES:
+            if book.ready:
                 break
 
     def train_due(self) -> list[Dictionary]:
@@ -87,7 +95,7 @@ class DictionaryBook:
         (they are current from now on and wait in `unstored` until committed)."""
         trained = []
         for service, book in self._books.items():
-            if book.sample_bytes < SAMPLE_BYTES or len(book.samples) < MIN_SAMPLES:
+            if not book.ready:
                 continue
             samples, book.samples, book.sample_bytes = book.samples, [], 0
             try:

@@ -42,13 +42,15 @@ class FramedBatch:
         if self.raw_bytes <= size:
             return [self]
         chunk, out, start = self.chunk, [], 0
+        total, received = self.raw_bytes, self.received_bytes
         while start < len(chunk):
             cut = chunk.find(NEWLINE, start + max(size - 1, 1))
             end = len(chunk) if cut < 0 else cut
-            raw = end - start + 1
-            received = self.received_bytes * raw // self.raw_bytes  # pro rata, as the ledger does
+            # Wire bytes pro rata, cut on cumulative sizes so the pieces add up to the whole.
+            share = received * (end + 1) // total - received * start // total
+            piece = FramedBatch(chunk[start:end], chunk.count(NEWLINE, start, end) + 1, end - start + 1)
             out.append(
-                FramedBatch(chunk[start:end], chunk.count(NEWLINE, start, end) + 1, raw, received_bytes=received)
+                piece if not share else FramedBatch(piece.chunk, piece.records, piece.raw_bytes, received_bytes=share)
             )
             start = end + 1
         return out
