@@ -162,14 +162,13 @@ def fetch_dictionary(conn: sqlite3.Connection, dictionary_id: int) -> bytes | No
     return None if row is None else bytes(row[0])
 
 
-def delete_unused(conn: sqlite3.Connection, keep: set[int]) -> int:
-    """Delete dictionaries no segment names any more, except `keep` (the current ones)."""
+def delete_unused(conn: sqlite3.Connection, candidates: set[int], keep: set[int]) -> int:
+    """Delete those of `candidates` (the dictionaries of segments just deleted) that no segment
+    names any more, except `keep` (the current ones). One indexed lookup each."""
     unused = [
-        row[0]
-        for row in conn.execute(
-            "SELECT id FROM dictionaries WHERE id NOT IN (SELECT dict_id FROM segments WHERE dict_id IS NOT NULL)"
-        ).fetchall()
-        if row[0] not in keep
+        (dictionary_id,)
+        for dictionary_id in sorted(candidates - keep)
+        if conn.execute("SELECT 1 FROM segments WHERE dict_id = ? LIMIT 1", (dictionary_id,)).fetchone() is None
     ]
-    conn.executemany("DELETE FROM dictionaries WHERE id = ?", [(i,) for i in unused])
+    conn.executemany("DELETE FROM dictionaries WHERE id = ?", unused)
     return len(unused)

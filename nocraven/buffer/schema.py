@@ -115,6 +115,8 @@ def _v2(db: sqlite_utils.Database) -> None:
     _add_column(db, "service_state", "received_bytes", 0)
     _add_column(db, "quarantine", "format", 1)
     _add_column(db, "quarantine", "dict_id", None)
+    # Dictionaries leave with the last segment naming them: one indexed lookup per eviction.
+    db.table("segments").create_index(["dict_id"], if_not_exists=True)
     db.table("dictionaries").create(
         {"id": int, "service": str, "created_at": float, "data": bytes},
         pk="id",

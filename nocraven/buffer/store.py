@@ -340,8 +340,9 @@ class SegmentStore:
             txn.enforce(budget)
             unstored = self._dictionaries.unstored()
             dictionaries.insert_dictionaries(self._conn, unstored, now)
-            if txn.evicted_ids:
-                dictionaries.delete_unused(self._conn, self._dictionaries.current_ids())
+            if txn.evicted_dictionaries:
+                keep = self._dictionaries.current_ids()
+                dictionaries.delete_unused(self._conn, txn.evicted_dictionaries, keep)
             drops = coalesce([*pending, *txn.drops])
             write_drops(self._conn, drops, now)
             if drops:
@@ -777,7 +778,8 @@ class SegmentStore:
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
                 tables.delete_segments(self._conn, [meta.id for meta in rows])
-                dictionaries.delete_unused(self._conn, self._dictionaries.current_ids())
+                used = {meta.dict_id for meta in rows if meta.dict_id is not None}
+                dictionaries.delete_unused(self._conn, used, self._dictionaries.current_ids())
                 write_drops(self._conn, drops, now)
                 tables.save_states(self._conn, {service: purged_state})
                 self._conn.execute("COMMIT")

@@ -176,6 +176,29 @@ def test_dictionaries_survive_a_restart_and_leave_with_their_last_segment(
         again.close()
 
 
+def test_eviction_retires_dictionaries_no_segment_names(
+    tmp_path: Path, venue: tuple[list[bytes], list[bytes]], quick_training: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(dictionaries, "RETRAIN_SEGMENTS", 4)  # a new dictionary every few segments
+    tight = BufferLimits(total_bytes=160 * KIB, seal_bytes=16 * KIB, min_free_disk_bytes=0, evict_batch_fraction=0.0)
+    store = SegmentStore.open(tmp_path / "data", tight, T0)
+    try:
+        records, wire = venue
+        append_all(store, records, wire)
+        append_all(store, records, wire, now=T0 + 1)
+        with sqlite3.connect(store.path) as conn:
+            named = {row[0] for row in conn.execute("SELECT DISTINCT dict_id FROM segments WHERE dict_id IS NOT NULL")}
+            kept = {row[0] for row in conn.execute("SELECT id FROM dictionaries")}
+            newest = conn.execute("SELECT max(id) FROM dictionaries").fetchone()[0]
+        assert store.stats(T0 + 1).services["syslog"].dropped_records > 0  # evicted to fit the budget
+        assert newest > len(kept)  # several were trained and the early ones are gone
+        assert kept == named | {newest}  # exactly those still named, and the current one
+        held = read_all(store)
+        assert held and held == (records + records)[-len(held) :]
+    finally:
+        store.close()
+
+
 def test_a_missing_dictionary_quarantines_its_segments_instead_of_failing_reads(
     store: SegmentStore, venue: tuple[list[bytes], list[bytes]], quick_training: None
 ) -> None:
