@@ -172,7 +172,9 @@ def _latest_year(
     after received_at: `Mar  1` received in November is this March, `Dec 31` received on 1 January
     last year's. Feb 29 goes back to the last leap year."""
     limit = received_at + _AHEAD_S
-    for year in range(received_year + 1, received_year - 8, -1):
+    # Next year's date can only qualify for 1 January received on 31 December.
+    first = received_year + 1 if month == 1 and day == 1 else received_year
+    for year in range(first, received_year - 8, -1):
         days = _days_since_epoch(year, month, day)
         if days is not None and days * 86400 + second_of_day <= limit:
             return year, days
@@ -565,8 +567,11 @@ def _legacy_record(
         "parse_warnings": warnings,
     }
     # Cisco bodies start with a counter, a `*`/`.` mark or a date the BSD regex would misread
-    # ("Mar  1 18:48:50.483 UTC: %SYS-..."), so they are tried first. AireOS may write `#FAC`.
-    if ": %" in body or body[:1] == "%" or ": #" in body:
+    # ("Mar  1 18:48:50.483 UTC: %SYS-..."), so they are tried first. AireOS may write `#FAC`
+    # after its system name, task and time (and always sends a PRI): searched for in the first
+    # 200 characters only.
+    cisco_like = ": %" in body or body[:1] == "%" or (has_pri and ": #" in body[:200])
+    if cisco_like:
         match = profiles.match_cisco(body)
         if match is not None:
             _merge_profile(record, match)
@@ -623,16 +628,23 @@ def _legacy_record(
         match = fortios
     else:
         match = profiles.match_body(body)
+        if match is None and cisco_like:
+            # Relayed behind a BSD header with the origin-id first: "WLC-01: *task: ...: %X-3-Y: ..."
+            match = profiles.match_cisco(body)
         if match is None:
             tag = _TAG.match(body)
-            # A comma in the tag is a UniFi device prefix ("f4e2c6aabbcc,U6-LR-6.5.28+14491:").
-            if tag is None or "," in tag[1]:
+            if tag is None:
                 match = profiles.match_untagged(body)
-            if match is None and tag is not None:
-                record["app_name"], procid = tag.groups()
-                record["procid"] = procid or None
-                body = body[tag.end() :]
-                match = profiles.match_tagged(body)
+            else:
+                app_name, procid = tag.groups()
+                # A comma in the tag is a UniFi device prefix ("f4e2c6aabbcc,U6-LR-6.5.28+14491:").
+                if "," in app_name:
+                    match = profiles.match_untagged(body)
+                if match is None:
+                    record["app_name"] = app_name
+                    record["procid"] = procid or None
+                    body = body[tag.end() :]
+                    match = profiles.match_tagged(body)
     if match is None:
         record["message"] = body.rstrip(_TRAILING)
     else:

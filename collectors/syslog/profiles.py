@@ -13,6 +13,8 @@ import csv
 import re
 from typing import NamedTuple
 
+_TRAILING = " \t\r\n\x00\x0b\x0c"  # trimmed from the end of a message, as parse.py does
+
 # Both spellings occur: "Jan" from BSD syslogd and "JAN" from some embedded stacks.
 _MONTH_NAMES = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 MONTHS: dict[str, int] = {
@@ -234,9 +236,10 @@ def match_fortios(body: str) -> ProfileMatch | None:
     warnings: tuple[str, ...] = ()
     # FortiOS 6.2+ sends `eventtime=` in UTC nanoseconds (older releases seconds or
     # microseconds): exact, and free of the `tz` guesswork of date= and time=.
-    epoch = epoch_digits(fields.get("eventtime", ""))
-    date_m = _FORTI_DATE.fullmatch(fields.get("date", ""))
-    time_m = _FORTI_TIME.fullmatch(fields.get("time", ""))
+    eventtime = fields.get("eventtime")
+    epoch = None if eventtime is None else epoch_digits(eventtime)
+    date_m = None if epoch is not None else _FORTI_DATE.fullmatch(fields.get("date", ""))
+    time_m = None if date_m is None else _FORTI_TIME.fullmatch(fields.get("time", ""))
     if date_m and time_m:
         offset = None
         zone_unknown = False
@@ -245,8 +248,7 @@ def match_fortios(body: str) -> ProfileMatch | None:
             offset = zone_offset(zone)
             if offset is None:
                 zone_unknown = True
-                if epoch is None:
-                    warnings = ("unknown_timezone",)
+                warnings = ("unknown_timezone",)
         year, month, day = map(int, date_m.groups())
         hour, minute, second = map(int, time_m.groups())
         clock = WallClock(year, month, day, hour, minute, second, "", offset, zone_unknown)
@@ -351,37 +353,34 @@ def match_body(body: str) -> ProfileMatch | None:
 # --- Cisco Meraki: `1 <epoch> <device> <category> [event] key=value ... [key: text]` ----------
 
 # key='quoted' / key="quoted" / key=bare (Meraki writes `type= rogue_ssid_detected`: a bare value
-# after one space counts when it is no key=value itself), or `key: the rest of the line`
-# (`pattern: allow all`, `request: GET https://...`), or a word of free text.
-_MERAKI_TOKEN = re.compile(
-    r"""([A-Za-z_][\w.\-]*)=(?:'([^']*)'|"([^"]*)"|(?: (?![^\s=]*=)(?=\S))?(\S*))"""
-    r"|([A-Za-z_][\w\-]*): (.*)"
-    r"|(\S+)",
+# after one space counts when it is no key=value itself).
+_MERAKI_PAIR = re.compile(
+    r"""([A-Za-z_][\w.\-]*)=(?:'([^']*)'|"([^"]*)"|(?: (?![^\s=]*=)(?=\S))?(\S*))""",
     re.S | re.A,
 )
+# `key: the rest of the line` ends the pairs (`pattern: allow all`, `request: GET https://...`).
+_MERAKI_LINE = re.compile(r"(?:^| )([A-Za-z_][\w\-]*): ", re.A)
 _MERAKI_EVENT = re.compile(r"[a-z][a-z0-9_]*", re.A)
 
 
 def match_meraki(device: str, text: str) -> ProfileMatch:
     """The part after Meraki's epoch stamp and device name: category, event type, fields."""
     category, _, rest = text.partition(" ")
+    rest = rest.rstrip(_TRAILING)
     fields = {"category": category}
+    line = _MERAKI_LINE.search(rest)
+    pairs_text = rest if line is None else rest[: line.start()]
+    if "=" in pairs_text:
+        for key, single, double, bare in _MERAKI_PAIR.findall(pairs_text):
+            fields[key] = single or double or bare
+    if line is not None:
+        fields[line[1]] = rest[line.end() :]
     event = None
-    for index, m in enumerate(_MERAKI_TOKEN.finditer(rest)):
-        key, single, double, bare, line_key, line, word = m.groups()
-        if key is not None:
-            fields[key] = single if single is not None else double if double is not None else bare
-        elif line_key is not None:
-            fields[line_key] = line.rstrip()
-        elif index == 0:
-            # `security_event ids_alerted signature=...`: an event word when fields follow it
-            event = word if _MERAKI_EVENT.fullmatch(word) else None
-        elif index == 1 and len(fields) == 1:
-            break  # two words of free text (`events port 3 status changed ...`): a sentence
-    if event is not None and len(fields) > 1:
-        fields["event"] = event
-    else:
-        event = None
+    # `security_event ids_alerted signature=...`: a word before the fields is the event type;
+    # two words (`events port 3 status changed ...`) are a sentence.
+    word, _, after = rest.partition(" ")
+    if len(fields) > 1 and "=" not in word and _MERAKI_EVENT.fullmatch(word) and "=" in after.partition(" ")[0]:
+        event = fields["event"] = word
     return ProfileMatch(
         format="meraki",
         hostname=device,
@@ -481,9 +480,9 @@ def match_untagged(body: str) -> ProfileMatch | None:
             rest = body[m.end() :]
             found = _tagged(rest, "unifi", {"unifi": fields}, None)
             return found or ProfileMatch("unifi", None, None, None, None, rest, {"unifi": fields}, None, None, ())
-    word, sep, rest = body.partition(" ")
-    if sep and word in _SEVERITY_NAMES and rest:
-        found = _tagged(rest, "rfc3164", {}, _SEVERITY_NAMES[word])
+    space = body.find(" ", 3, 14)  # a level word: "err" to "informational"
+    if space > 0 and body[:space] in _SEVERITY_NAMES:
+        found = _tagged(body[space + 1 :], "rfc3164", {}, _SEVERITY_NAMES[body[:space]])
         if found is not None:
             f5 = _F5_ID.match(found.message)
             if f5 is not None:

@@ -703,6 +703,17 @@ def test_cisco_aireos_without_system_name_and_with_a_spaced_task() -> None:
     assert record["structured_data"]["cisco_aireos"]["task"] == "DHCP Socket Task"
 
 
+def test_cisco_aireos_relayed_behind_a_bsd_header() -> None:
+    record = parse(
+        b"<131>Nov 27 04:10:12 10.20.0.5 WLC-VENUE-01: *apfReceiveTask: Nov 27 04:10:11.456: "
+        b"%APF-3-AUTHENTICATION_TRAP: apf_80211.c:21442 Client Authenticated",
+        NOV,
+    )
+    assert (record["format"], record["hostname"]) == ("cisco_aireos", "WLC-VENUE-01")
+    assert record["timestamp"] == "2026-11-27T04:10:11.456Z"
+    assert record["msgid"] == "APF-3-AUTHENTICATION_TRAP"
+
+
 def test_a_hash_mnemonic_without_a_task_is_not_cisco() -> None:
     record = parse(b"<13>Nov 27 04:10:11 host app: #SYS-5-X: not a Cisco line", NOV)
     assert (record["format"], record["app_name"]) == ("rfc3164", "app")
@@ -906,6 +917,7 @@ def test_fortios_unknown_tz_without_eventtime_stays_unresolved() -> None:
     assert record["parse_warnings"] == ["unknown_timezone"]
     fields = record["structured_data"]["fortios"]
     assert (fields["date"], fields["time"], fields["tz"]) == ("2026-11-27", "09:40:11", "IST")
+    assert fields["local_time"] == "2026-11-27T09:40:11"
 
 
 # --- the package stays sans-IO ------------------------------------------------------------------
