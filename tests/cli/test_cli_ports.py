@@ -133,3 +133,27 @@ def test_invalid_changes_are_refused_and_change_nothing(
     assert result.returncode == code, (result.stdout, result.stderr)
     assert said in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert engine.config_path.read_text() == before
+
+
+def test_set_moves_syslog_tcp_live_and_open_connections_stay(engine: RunningEngine) -> None:
+    old_port = listener_port(engine, "tcp")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        new_port = probe.getsockname()[1]
+    run = uuid.uuid4().hex[:10]
+    with socket.create_connection(("127.0.0.1", old_port)) as before:
+        before.sendall(f"<13>Dec  1 10:00:00 sw app: {run} before\n".encode())
+        wait_for_syslog(engine, with_message(f"{run} before"))
+        result = engine.cli("ports", "set", "syslog.tcp", f"127.0.0.1:{new_port}")
+        assert result.returncode == 0, result.stderr
+        assert listener_port(engine, "tcp") == new_port
+        with socket.create_connection(("127.0.0.1", new_port)) as after:
+            after.sendall(f"<13>Dec  1 10:00:00 sw app: {run} new connection\n".encode())
+            wait_for_syslog(engine, with_message(f"{run} new connection"))
+        # The connection made before the move is not cut: it still delivers.
+        time.sleep(2.5)  # past the old listener's drain
+        before.sendall(f"<13>Dec  1 10:00:00 sw app: {run} same connection\n".encode())
+        wait_for_syslog(engine, with_message(f"{run} same connection"))
+    assert tomllib.loads(engine.config_path.read_text())["syslog"]["tcp"] == f"127.0.0.1:{new_port}"
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", old_port), timeout=5).close()
