@@ -130,6 +130,7 @@ CAPABILITIES: tuple[Capability, ...] = (
         api_prefix="/v1/ports",
         cli_group="ports",
         mode="ports",
+        built=True,
     ),
 )
 

@@ -34,6 +34,7 @@ from nocraven.schema.events import EVENT_TYPES, Event, Published, Snapshot
 from nocraven.schema.flow import FlowExporters, FlowTemplates, FlowTop
 from nocraven.schema.forward import ForwardStatus, SinkRequest, SinksControlled
 from nocraven.schema.health import AlertCleared, AlertRaised, HealthHistory, HealthReport
+from nocraven.schema.ports import PortChange, PortChanged, PortsList
 from nocraven.schema.records import Record, decode_record
 from nocraven.schema.snmptrap import MibAdded, MibUpload, TrapAgents, TrapMibs
 from nocraven.schema.vpn import (
@@ -372,6 +373,11 @@ def _health_history(minutes: int = 60) -> Call[HealthHistory]:
     return get("/v1/health/history", HealthHistory, minutes=minutes)
 
 
+def _ports_set(listener: str, address: str, check: bool = False) -> Call[PortChanged]:
+    """Move a listener live (admin); `check` only validates. Returns once the new socket serves."""
+    return post("/v1/ports/set", PortChanged, PortChange(listener=listener, address=address, check=check), timeout=30.0)
+
+
 class Api:
     """Every call of the control API, described once. A capability adds its calls here."""
 
@@ -435,6 +441,10 @@ class Api:
     health = Endpoint(lambda: get("/v1/health", HealthReport))
     health_history = Endpoint(_health_history)
     health_metrics = Endpoint(lambda: get_text("/v1/health/metrics"))
+
+    # ports
+    ports = Endpoint(lambda: get("/v1/ports", PortsList))
+    ports_set = Endpoint(_ports_set)
 
 
 # ---- transports --------------------------------------------------------------------------------

@@ -32,9 +32,11 @@ from collectors.common.harness import (
     tune_gc,
     tune_malloc,
 )
+from collectors.common.inherited import Rebind, Rebound, adopt, inherited, receive_rebind
+from collectors.common.listen import bind_socket, format_address
 from collectors.common.logthrottle import LogThrottle
 from collectors.common.tcpinfo import bytes_received
-from collectors.common.udp import kernel_drops, set_receive_buffer
+from collectors.common.udp import kernel_drops
 from collectors.common.workers import WorkerPool, default_worker_count
 from collectors.syslog.connections import ConnectionTable
 from collectors.syslog.framing import SyslogFramer
@@ -67,38 +69,23 @@ class UdpListener:
     def __init__(
         self,
         name: str,
-        address: str,
+        sock: socket.socket,
         settings: SyslogSettings,
         stats: Stats,
         out: Output,
         on_failure: Callable[[], None],
+        drops_seen: int | None = None,
     ) -> None:
-        host, port = split_host_port(address)
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self.sock = socket.socket(family, socket.SOCK_DGRAM)
-        wanted = settings.receive_buffer_bytes
-        granted = set_receive_buffer(self.sock, wanted) // 2  # Linux reports twice what it was asked
-        if granted < wanted:
-            log.warning(
-                "syslog.%s: receive buffer is %d bytes, not the %d configured: net.core.rmem_max caps it "
-                "for a process that is not root; raise that sysctl, or expect drops in bursts",
-                name,
-                granted,
-                wanted,
-            )
-        if family == socket.AF_INET6:
-            self.sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        self.sock.bind((host, port))
+        self.sock = sock
         self.name = name
-        self.address = (
-            f"{host}:{self.sock.getsockname()[1]}"
-            if family == socket.AF_INET
-            else f"[{host}]:{self.sock.getsockname()[1]}"
-        )
+        host, port = sock.getsockname()[:2]
+        self.address = format_address(host, port)
+        self.draining = False  # replaced by a port change: served a little longer, then closed
         self._stats = stats
         self._out = out
         self._payloads = PayloadDecoder()
-        self._drops_seen = kernel_drops(self.sock) or 0
+        # An inherited socket says what was reported on it before (a restart): drops since count.
+        self._drops_seen = drops_seen if drops_seen is not None else kernel_drops(self.sock) or 0
         self._pending = bytearray()
         self._flush_timer: asyncio.TimerHandle | None = None
         self.workers = WorkerPool(
@@ -300,20 +287,25 @@ class StreamListener:
         )
         self.handshakes: set[asyncio.Future[None]] = set()
         self.server: asyncio.Server | None = None
+        self.draining = False
 
     @property
     def active(self) -> int:
         return len(self.table)
 
-    async def start(self) -> None:
-        host, port = split_host_port(self.address)
+    async def start(self, sock: socket.socket) -> None:
+        """Serve on `sock`, a listening socket (the engine's, inherited, or one bound here)."""
         # TLS is started per connection (StreamProtocol._handshake), not by the server: the
         # server's own handshakes would run before the connection counts against the limits.
-        self.server = await asyncio.get_running_loop().create_server(
-            lambda: StreamProtocol(self), host, port, reuse_address=True, backlog=512
-        )
-        bound = self.server.sockets[0].getsockname()
-        self.address = f"{host}:{bound[1]}" if ":" not in host else f"[{host}]:{bound[1]}"
+        self.server = await asyncio.get_running_loop().create_server(lambda: StreamProtocol(self), sock=sock)
+        host, port = sock.getsockname()[:2]
+        self.address = format_address(host, port)
+
+    def stop_accepting(self) -> None:
+        """A port change: the new listener accepts from now on; connections held here stay."""
+        self.draining = True
+        if self.server is not None:
+            self.server.close()
 
     def admit(self, conn: StreamProtocol, transport: asyncio.Transport) -> bool:
         now = time.time()
@@ -404,69 +396,186 @@ def tls_context(settings: SyslogSettings) -> ssl.SSLContext:
     return context
 
 
-async def serve(settings: SyslogSettings, out: Output) -> None:
-    stats = Stats()
-    allow = Allowlist(settings.allow)
-    pipeline = Pipeline(stats, allow)
-    stop = asyncio.Event()
-    throttle = LogThrottle()
-    udp: list[UdpListener] = []
-    streams: list[StreamListener] = []
-    if settings.udp:
-        with bind_errors("udp", settings.udp):
-            udp.append(UdpListener("udp", settings.udp, settings, stats, out, stop.set))
-    if settings.tcp:
-        streams.append(StreamListener("tcp", settings.tcp, settings, pipeline, out, stats, allow, None, throttle))
-    if settings.tls:
-        with bind_errors("tls", settings.tls):
-            context = tls_context(settings)
-        streams.append(StreamListener("tls", settings.tls, settings, pipeline, out, stats, allow, context, throttle))
-    for stream in streams:
-        with bind_errors(stream.name, stream.address):
-            await stream.start()
-    for listener in udp:
-        listener.workers.start()
-    out.ready(
-        [
-            *(BoundListener(listener=u.name, proto="udp", address=u.address) for u in udp),
-            *(BoundListener(listener=s.name, proto="tcp", address=s.address) for s in streams),
+def own_socket(name: str, proto: str, address: str, settings: SyslogSettings) -> tuple[socket.socket, int | None]:
+    """The listener's socket: the engine's (inherited, with the kernel drops it saw reported),
+    or, when run on its own, one bound here."""
+    given = inherited().listeners.get(name)
+    if given is not None:
+        return adopt(given.fd), given.drops_seen
+    host, port = split_host_port(address)
+    with bind_errors(name, address):
+        sock, _granted = bind_socket(proto, host, port, settings.receive_buffer_bytes if proto == "udp" else 0)
+    return sock, None
+
+
+class Collector:
+    """The listeners of one collector process, and the port changes the engine asks for."""
+
+    def __init__(self, settings: SyslogSettings, out: Output) -> None:
+        self.settings = settings
+        self.out = out
+        self.stats = Stats()
+        self.allow = Allowlist(settings.allow)
+        self.pipeline = Pipeline(self.stats, self.allow)
+        self.stop = asyncio.Event()
+        self.throttle = LogThrottle()
+        self.udp: list[UdpListener] = []
+        self.streams: list[StreamListener] = []
+        self.changes: set[asyncio.Task[None]] = set()
+
+    def bound(self) -> list[BoundListener]:
+        """The listeners as served now (one being drained after a port change is not listed)."""
+        return [
+            *(BoundListener(listener=u.name, proto="udp", address=u.address) for u in self.udp if not u.draining),
+            *(BoundListener(listener=s.name, proto="tcp", address=s.address) for s in self.streams if not s.draining),
         ]
-    )
+
+    def udp_listener(self, sock: socket.socket, drops_seen: int | None) -> UdpListener:
+        return UdpListener("udp", sock, self.settings, self.stats, self.out, self.stop.set, drops_seen)
+
+    def stream_listener(self, name: str, tls: ssl.SSLContext | None) -> StreamListener:
+        settings = self.settings
+        address = settings.tls if name == "tls" else settings.tcp
+        return StreamListener(
+            name, address, settings, self.pipeline, self.out, self.stats, self.allow, tls, self.throttle
+        )
+
+    async def start(self) -> None:
+        settings = self.settings
+        if settings.udp:
+            sock, drops_seen = own_socket("udp", "udp", settings.udp, settings)
+            self.udp.append(self.udp_listener(sock, drops_seen))
+        tls: ssl.SSLContext | None = None
+        if settings.tls:
+            with bind_errors("tls", settings.tls):
+                tls = tls_context(settings)
+        for name, address in (("tcp", settings.tcp), ("tls", settings.tls)):
+            if address:
+                stream = self.stream_listener(name, tls if name == "tls" else None)
+                sock, _ = own_socket(name, "tcp", address, settings)
+                with bind_errors(name, address):
+                    await stream.start(sock)
+                self.streams.append(stream)
+        for listener in self.udp:
+            listener.workers.start()
+        self.out.ready(self.bound())
+
+    # ---- port changes ------------------------------------------------------------------
+
+    def listen_for_changes(self, control: socket.socket) -> None:
+        control.setblocking(False)
+        asyncio.get_running_loop().add_reader(control.fileno(), self._on_control, control)
+
+    def _on_control(self, control: socket.socket) -> None:
+        try:
+            received = receive_rebind(control)
+        except BlockingIOError:
+            return
+        except (OSError, ValueError, msgspec.ValidationError, msgspec.DecodeError) as exc:
+            log.error("syslog: unreadable port change request: %s", exc)
+            return
+        if received is None:  # the engine is gone; its stop reaches us as SIGTERM
+            asyncio.get_running_loop().remove_reader(control.fileno())
+            return
+        request, sock = received
+        task = asyncio.ensure_future(self._change(control, request, sock))
+        self.changes.add(task)
+        task.add_done_callback(self.changes.discard)
+
+    async def _change(self, control: socket.socket, request: Rebind, sock: socket.socket) -> None:
+        """Serve `sock` for the listener, answer, then drain and close the socket it replaces."""
+        name = request.listener
+        try:
+            if name == "udp":
+                old_udp = next(u for u in self.udp if not u.draining)
+                new_udp = self.udp_listener(sock, None)
+                new_udp.workers.start()
+                self.udp.append(new_udp)
+                old_udp.draining = True
+                address = new_udp.address
+            elif name in ("tcp", "tls"):
+                old_stream = next(s for s in self.streams if s.name == name and not s.draining)
+                new_stream = self.stream_listener(name, old_stream.tls)
+                await new_stream.start(sock)
+                self.streams.append(new_stream)
+                old_stream.draining = True
+                address = new_stream.address
+            else:
+                raise LookupError(f"syslog has no listener {name!r}")
+        except (StopIteration, LookupError, OSError) as exc:
+            sock.close()
+            reason = "it is not running" if isinstance(exc, StopIteration) else str(exc)
+            _answer(control, Rebound(listener=name, ok=False, error=f"syslog.{name}: cannot change: {reason}"))
+            return
+        self.out.ready(self.bound())
+        _answer(control, Rebound(listener=name, ok=True, address=address))
+        log.info("syslog.%s: now listening on %s; the old socket is served %.1f s more", name, address, request.drain_s)
+        await asyncio.sleep(request.drain_s)
+        if name == "udp":
+            # The workers read what the kernel still holds before they exit; then it closes.
+            await old_udp.workers.stop(WORKER_STOP_S)
+            old_udp.flush()
+            old_udp.report_kernel_drops(time.time())
+            self.udp.remove(old_udp)
+            old_udp.sock.close()
+        else:
+            old_stream.stop_accepting()  # its connections stay until they end or the collector stops
+
+    def report(self, now: float) -> None:
+        for stream in self.streams:
+            stream.close_idle(time.monotonic())
+        for kind, held in self.throttle.held_back(time.monotonic()):
+            log.warning("%d more log lines like %r not logged", held, kind)
+        for listener in self.udp:
+            listener.report_kernel_drops(now)
+        counters = self.stats.snapshot()
+        active: dict[str, int] = {}
+        for stream in self.streams:
+            active[stream.name] = active.get(stream.name, 0) + stream.active
+        for name, count in active.items():
+            stream_counters = counters.listeners.get(name, ListenerCounters())
+            counters.listeners[name] = msgspec.structs.replace(stream_counters, active_connections=count)
+        self.out.counters(counters)
+        self.out.drops(self.stats.take_drops())
+
+    async def finish(self) -> None:
+        for task in list(self.changes):
+            task.cancel()
+        # What TCP senders sent before the stop, the kernel acknowledged: read it and keep it.
+        for stream in self.streams:
+            await stream.stop(DRAIN_S)
+        # The workers send what they received, and what the kernel still held, before exiting.
+        for listener in self.udp:
+            await listener.workers.stop(WORKER_STOP_S)
+            listener.flush()
+        self.report(time.time())
+
+
+def _answer(control: socket.socket, answer: Rebound) -> None:
+    with contextlib.suppress(OSError):  # the engine went away; it will not wait for the answer
+        control.send(msgspec.json.encode(answer))
+
+
+async def serve(settings: SyslogSettings, out: Output) -> None:
+    collector = Collector(settings, out)
+    await collector.start()
+    given = inherited()
+    if given.control >= 0:
+        collector.listen_for_changes(socket.socket(fileno=given.control))
     loop = asyncio.get_running_loop()
-    loop.set_exception_handler(throttled_exception_handler(throttle))
+    loop.set_exception_handler(throttled_exception_handler(collector.throttle))
+    stop = collector.stop
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     tune_gc()
-
-    def report(now: float) -> None:
-        for stream in streams:
-            stream.close_idle(time.monotonic())
-        for kind, held in throttle.held_back(time.monotonic()):
-            log.warning("%d more log lines like %r not logged", held, kind)
-        for listener in udp:
-            listener.report_kernel_drops(now)
-        counters = stats.snapshot()
-        for stream in streams:
-            stream_counters = counters.listeners.get(stream.name, ListenerCounters())
-            counters.listeners[stream.name] = msgspec.structs.replace(stream_counters, active_connections=stream.active)
-        out.counters(counters)
-        out.drops(stats.take_drops())
-
     try:
         while not stop.is_set() and not out.broken:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), REPORT_INTERVAL_S)
-            report(time.time())
+            collector.report(time.time())
     finally:
-        # What TCP senders sent before the stop, the kernel acknowledged: read it and keep it.
-        for stream in streams:
-            await stream.stop(DRAIN_S)
-        # The workers send what they received, and what the kernel still held, before exiting.
-        for listener in udp:
-            await listener.workers.stop(WORKER_STOP_S)
-            listener.flush()
-        report(time.time())
-    for listener in udp:
+        await collector.finish()
+    for listener in collector.udp:
         if listener.workers.failure:
             raise WorkerFailed(f"syslog.{listener.name}: {listener.workers.failure}; restarting the collector")
 

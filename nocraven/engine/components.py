@@ -17,6 +17,7 @@ from nocraven.ingest.flow import FlowComponent
 from nocraven.ingest.snmptrap import SnmptrapComponent
 from nocraven.ingest.syslog import SyslogComponent
 from nocraven.ingest.winevents import WineventsComponent
+from nocraven.ports.component import PortsComponent
 from nocraven.vpn.component import VpnComponent
 
 
@@ -31,4 +32,5 @@ def build_components(ctx: EngineContext) -> list[Component]:
         DiagComponent(ctx),
         SnmptrapComponent(ctx),
         WineventsComponent(ctx),
+        PortsComponent(ctx),  # reads every listener; nothing depends on it
     ]
