@@ -16,7 +16,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from collectors.snmppoll.counters import CounterMemory
 from collectors.snmppoll.failures import PollFailure, describe, refused
@@ -128,9 +128,8 @@ class TargetState:
 
     def status(self) -> TargetStatus:
         target = self.target
-        if self.polls == 0:
-            state = "waiting"
-        else:
+        state: Literal["waiting", "ok", "failing"] = "waiting"
+        if self.polls:
             state = "failing" if self.consecutive_failures else "ok"
         cadence = self.cadence
         return TargetStatus(
@@ -231,12 +230,15 @@ class Poller:
                 f"{target.label} ({target.host}:{target.port}): the poll did not finish within its "
                 f"interval ({target.interval_s:g} s); poll fewer tables or raise interval_s",
             )
-            return self._failed(state, failure, started)
+            self._failed(state, failure, started)
+            return None
         except PollFailure as failure:
-            return self._failed(state, failure, started)
+            self._failed(state, failure, started)
+            return None
         except Exception as exc:  # an unexpected pysnmp error costs this poll, not the poller
             log.exception("poll of %s failed", target.label)
-            return self._failed(state, PollFailure("error", f"{target.label}: {type(exc).__name__}: {exc}"), started)
+            self._failed(state, PollFailure("error", f"{target.label}: {type(exc).__name__}: {exc}"), started)
+            return None
         now = time.time()
         record = build_record(answer, state.memory, now, self.name, self._common(target, now, started))
         self.emit(record)
@@ -261,7 +263,6 @@ class Poller:
         state.last_poll = now
         state.duration_s = round(now - started, 3)
         state.failed(failure, now)
-        return None
 
     def _common(self, target: PollTarget, now: float, started: float) -> dict[str, Any]:
         second = int(now)
@@ -349,7 +350,9 @@ class Poller:
             found += varbinds
         return found
 
-    async def _walk(self, target: PollTarget, auth: Any, transport: Any, context: Any, root: str, limit: int) -> list[Varbind]:
+    async def _walk(
+        self, target: PollTarget, auth: Any, transport: Any, context: Any, root: str, limit: int
+    ) -> list[Varbind]:
         hl = self._hl
         prefix = root + "."
         cells: list[Varbind] = []

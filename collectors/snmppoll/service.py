@@ -102,9 +102,7 @@ class PollService:
         self.out.detail(report)
         records = sum(s.records for s in statuses)
         sources = {
-            s.host: SourceCounters(
-                messages=s.records, rejected=s.failures, last_seen=s.last_success or 0.0
-            )
+            s.host: SourceCounters(messages=s.records, rejected=s.failures, last_seen=s.last_success or 0.0)
             for s in statuses
         }
         listener = ListenerCounters(messages=records, bytes=self._bytes, rejected=sum(s.failures for s in statuses))

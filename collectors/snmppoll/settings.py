@@ -80,7 +80,7 @@ class SnmpSettings:
                     "(name, auth_protocol, auth_key, priv_protocol, priv_key)"
                 )
             if target.version != "3" and target.user:
-                problems.append(f"{key}.user: a user is for version 3; set version = \"3\" or remove the user")
+                problems.append(f'{key}.user: a user is for version 3; set version = "3" or remove the user')
             if target.timeout_s * (target.retries + 1) > target.interval_s:
                 problems.append(
                     f"{key}.timeout_s: {target.timeout_s:g} s x {target.retries + 1} tries is longer than "

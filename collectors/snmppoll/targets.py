@@ -22,12 +22,14 @@ def mib_modules(targets: list[PollTarget]) -> list[str]:
     return ALWAYS + sorted(named - set(ALWAYS))
 
 
-def resolve_targets(targets: list[PollTarget], oid_of: Callable[[str], str | None]) -> tuple[list[TargetState], list[str]]:
+def resolve_targets(
+    targets: list[PollTarget], oid_of: Callable[[str], str | None]
+) -> tuple[list[TargetState], list[str]]:
     states: list[TargetState] = []
     problems: list[str] = []
     for index, target in enumerate(targets):
 
-        def numeric(item: str, key: str) -> str | None:
+        def numeric(item: str, key: str, index: int = index) -> str | None:
             if "::" not in item:
                 return item.lstrip(".")
             found = oid_of(item)

@@ -15,7 +15,21 @@ from typer._click import exceptions as click  # typer 0.2x carries its own click
 
 from nocraven import __version__
 from nocraven.capabilities import CAPABILITIES, Capability
-from nocraven.cli import buffer, config_cmd, diag, flow, forward, health, planned, run, snmp, status, traps, vpn, winevents
+from nocraven.cli import (
+    buffer,
+    config_cmd,
+    diag,
+    flow,
+    forward,
+    health,
+    planned,
+    run,
+    snmp,
+    status,
+    traps,
+    vpn,
+    winevents,
+)
 from nocraven.cli.common import err, state
 from nocraven.client import ENV_SOCKET, EngineUnreachable
 from nocraven.errors import ApiError

@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from nocraven.cli.common import JsonOption, client, emit, err, out
-from nocraven.humanize import clock_time, human_bits, human_duration
+from nocraven.humanize import human_bits, human_duration
 from nocraven.schema.snmppoll import PollTargets
 
 app = typer.Typer(help="SNMP polling: the devices polled for interface counters.", no_args_is_help=True)
@@ -32,42 +32,36 @@ def render_targets(data: PollTargets) -> None:
     for column, justify in [
         ("target", "left"),
         ("address", "left"),
-        ("ver", "left"),
         ("state", "left"),
         ("last poll", "left"),
         ("took", "right"),
-        ("every", "right"),
         ("polls", "right"),
         ("failed", "right"),
         ("errors", "left"),
-        ("ifaces", "right"),
-        ("busiest", "left"),
     ]:
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+        table.add_column(column, justify=justify, overflow="fold")  # type: ignore[arg-type]
     for t in data.targets:
         errors = ", ".join(f"{kind} {count:,}" for kind, count in sorted(t.errors.items()))
-        busiest = t.busiest[0] if t.busiest else None
-        load = (
-            f"{busiest.name} in {human_bits(busiest.in_bps)} out {human_bits(busiest.out_bps)}" if busiest else "-"
-        )
-        ago = f"{clock_time(t.last_poll)} ({human_duration(now - t.last_poll)} ago)" if t.last_poll else "-"
         table.add_row(
             t.target,
-            f"{t.host}:{t.port}",
-            t.version,
+            f"{t.host}:{t.port} v{t.version}",
             t.state,
-            ago,
+            f"{human_duration(now - t.last_poll)} ago" if t.last_poll else "-",
             f"{t.duration_s:.2f}s" if t.duration_s is not None else "-",
-            f"{t.interval_s:g}s",
             f"{t.polls:,}",
             f"{t.failures:,}",
             errors or "-",
-            f"{t.interfaces}",
-            load,
         )
     out.print(table)
     for t in data.targets:
+        busiest = t.busiest[0] if t.busiest else None
+        if busiest is not None:
+            out.print(
+                f"{t.target}: {t.interfaces} interfaces, busiest {busiest.name or busiest.index}: "
+                f"in {human_bits(busiest.in_bps)}, out {human_bits(busiest.out_bps)}",
+                markup=False,
+            )
         if t.last_error:
-            out.print(f"{t.target}: {t.last_error}", markup=False)
+            out.print(t.last_error, markup=False)  # it names the target itself
     for problem in data.problems:
         out.print(f"problem: {problem}", markup=False)

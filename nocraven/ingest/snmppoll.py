@@ -46,9 +46,7 @@ class SnmppollComponent(CollectorProcess):
         if report is None or not report.targets:
             # Not started (or nothing configured): the targets as configured, none polled yet.
             waiting = [
-                TargetStatus(
-                    target=t.label, host=t.host, port=t.port, version=t.version, interval_s=t.interval_s
-                )
+                TargetStatus(target=t.label, host=t.host, port=t.port, version=t.version, interval_s=t.interval_s)
                 for t in configured.poll
             ]
             return PollTargets(

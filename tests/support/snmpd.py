@@ -53,7 +53,7 @@ class Snmpd:
             capture_output=True,
             text=True,
             timeout=20,
-            env={**os.environ, "MIBS": "", "SNMP_PERSISTENT_DIR": str(self.directory / "client"), "HOME": str(self.directory)},
+            env={**os.environ, "MIBS": "", "SNMP_PERSISTENT_DIR": str(self.directory / "client")},
             check=False,
         )
         assert result.returncode == 0, result.stderr
@@ -90,8 +90,16 @@ sysContact noc@example.invalid
     log = open(directory / "snmpd.log", "wb")  # noqa: SIM115 - snmpd's for its whole life
     proc = subprocess.Popen(
         [
-            "snmpd", "-f", "-Lf", str(directory / "snmpd.out"), "-C", "-c", str(conf),
-            "-p", str(directory / "snmpd.pid"), f"--persistentDir={directory / 'persist'}",
+            "snmpd",
+            "-f",
+            "-Lf",
+            str(directory / "snmpd.out"),
+            "-C",
+            "-c",
+            str(conf),
+            "-p",
+            str(directory / "snmpd.pid"),
+            f"--persistentDir={directory / 'persist'}",
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
