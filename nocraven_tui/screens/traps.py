@@ -15,7 +15,7 @@ from textual.widgets import Button, DataTable, Static
 from nocraven.client import AsyncClient
 from nocraven.humanize import clock_time, human_bits, human_count
 from nocraven.schema.records import Record
-from nocraven.schema.snmppoll import PollTargets
+from nocraven.schema.snmppoll import InterfaceLoad, PollTargets
 from nocraven.schema.snmptrap import TrapAgents, TrapMibs
 from nocraven_tui.exchange import Read
 from nocraven_tui.screens.base import ModeScreen, ScreenCommand
@@ -240,7 +240,7 @@ class TrapsScreen(ModeScreen):
                 self.styled(target.state, kind),
                 clock_time(target.last_poll) if target.last_poll else "-",
             )
-            interfaces = target.busiest[:INTERFACES_SHOWN] or [None]
+            interfaces: list[InterfaceLoad | None] = [*target.busiest[:INTERFACES_SHOWN]] or [None]
             for n, interface in enumerate(interfaces):
                 cells = head if n == 0 else (Text(""), Text(""), "")
                 if interface is None:
