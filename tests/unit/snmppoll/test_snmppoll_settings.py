@@ -82,3 +82,16 @@ def test_failures_are_one_line_naming_the_target_and_what_to_check() -> None:
     digest = describe(WrongDigest("Wrong SNMP PDU digest"), v3)
     assert digest.kind == "auth" and "auth_key" in digest.message and "noc" in digest.message
     assert "\n" not in digest.message
+
+
+def test_the_documented_poll_targets_are_valid_once_uncommented() -> None:
+    from pathlib import Path
+
+    text = (Path(__file__).parents[3] / "etc" / "nocraven.toml").read_text()
+    section = text.split("\n[snmp]\n")[1].split("\n[winevents]\n")[0]
+    uncommented = "\n".join(line.removeprefix("# ") for line in section.splitlines())
+    cfg = from_toml_text(USER + f"\n[snmp]\n{uncommented}\n", "test.toml")
+    switch, ups = cfg.snmp.poll
+    assert (switch.label, switch.version, switch.tables) == ("core-sw1", "2c", ["IF-MIB::ifTable", "IF-MIB::ifXTable"])
+    assert (ups.label, ups.version, ups.user, ups.tables) == ("ups-hall-b", "3", "noc", [])
+    assert "UPS-MIB::upsEstimatedChargeRemaining.0" in ups.oids
