@@ -313,7 +313,7 @@ class Poller:
                 problems.append(PollFailure("no_such_object", self._missing(target, where)))
                 varbinds = await self._get_one_by_one(state, auth, transport, context, problems)
             else:
-                raise refused(str(status.prettyPrint()), self._label(where), target)
+                raise refused(_status_text(status), self._label(where), target)
         for name, value in varbinds:
             oid, tag, decoded = to_varbind(name, value)
             if oid == SYS_UPTIME_0 and isinstance(decoded, int):
@@ -378,7 +378,7 @@ class Poller:
             if status:
                 if target.version == "1" and int(status) == _V1_NO_SUCH_NAME:
                     return cells  # SNMPv1's end of the MIB
-                raise refused(str(status.prettyPrint()), self._label(root), target)
+                raise refused(_status_text(status), self._label(root), target)
             if not varbinds:
                 return cells
             for name, value in varbinds:
@@ -401,6 +401,12 @@ class Poller:
             f"{target.label}: {self._label(what)}: the {noun} on the device; check snmp.poll "
             f"{'tables' if table else 'oids'} for this target (or the device's MIB support)"
         )
+
+
+def _status_text(status: Any) -> str:
+    """pysnmp's error-status by its RFC 3416 name (an Integer32 that prints as its name)."""
+    pretty = getattr(status, "prettyPrint", None)
+    return str(pretty()) if callable(pretty) else str(status)
 
 
 def _after(oid: str, previous: str) -> bool:

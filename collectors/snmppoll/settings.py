@@ -62,7 +62,7 @@ class SnmpSettings:
     poll: list[PollTarget] = checked([])
     # Devices polled at the same moment; the others wait for a free slot, never for a slow one.
     concurrency: int = checked(32, between(1, 1024))
-    # Table rows read per device and poll at most, so one huge table cannot swamp the buffer.
+    # Table cells read per device and poll at most, so one huge table cannot swamp the buffer.
     max_rows: int = checked(10_000, positive)
 
     def cross_checks(self, users: list[str] | None = None) -> list[str]:

@@ -136,3 +136,11 @@ def test_snmp_targets_shows_state_and_errors(live: RunningEngine) -> None:
     assert text.returncode == 0, text.stderr
     assert "switch-v2c" in text.stdout and "failing" in text.stdout
     assert f"gone (127.0.0.1:{gone['port']}, SNMPv2c): no answer in 1 s x 1 tries" in " ".join(text.stdout.split())
+
+
+def test_the_poller_stops_with_the_engine(live: RunningEngine) -> None:
+    """Last in this module: SIGTERM stops the poller mid-schedule without the kill fallback."""
+    assert live.stop(timeout=30) == 0
+    log = live.log()
+    assert "snmppoll collector did not stop" not in log
+    assert "Traceback" not in log, log[-3000:]

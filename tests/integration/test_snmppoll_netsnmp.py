@@ -23,6 +23,7 @@ from tests.support.snmpd import (
     COMMUNITY,
     IF_DESCR,
     IF_HC_IN_OCTETS,
+    IF_IN_OCTETS,
     LOCATION,
     SNMP_IN_PKTS_0,
     SYS_LOCATION_0,
@@ -144,6 +145,26 @@ def test_a_poll_reads_what_snmpget_reads(agent: Snmpd, resolver: MibResolver, ve
         (loopback["in_octets"] - first_loopback["in_octets"]) * 8 / _elapsed(first, second), rel=0.01
     )
     assert states[0].status().state == "ok" and states[0].status().busiest[0].name == "lo"
+
+
+def test_snmpv1_walks_with_getnext_and_reads_the_32_bit_counters(agent: Snmpd, resolver: MibResolver) -> None:
+    """SNMPv1 has no GETBULK and no Counter64: the interfaces come with their 32-bit counters."""
+    engine, states, records = poller([target(agent, name="old-v1", version="1")], resolver)
+
+    async def once() -> None:
+        await engine.warm_up()
+        await engine.poll(states[0])
+
+    before = agent.get(f"{IF_IN_OCTETS}.1")
+    asyncio.run(once())
+    after = agent.get(f"{IF_IN_OCTETS}.1", SYS_LOCATION_0)
+    assert states[0].last_error is None, states[0].last_error
+    (record,) = records
+    assert record["version"] == "1"
+    loopback = next(i for i in record["interfaces"] if i["index"] == 1)
+    assert loopback["counter_bits"] == 32 and loopback["name"] == "lo"
+    assert int(before[f"{IF_IN_OCTETS}.1"][1]) <= loopback["in_octets"] <= int(after[f"{IF_IN_OCTETS}.1"][1])
+    assert by_oid(record)[SYS_LOCATION_0]["value"] == LOCATION
 
 
 def _elapsed(first: dict[str, Any], second: dict[str, Any]) -> float:

@@ -22,6 +22,7 @@ SYS_LOCATION_0 = "1.3.6.1.2.1.1.6.0"
 SNMP_IN_PKTS_0 = "1.3.6.1.2.1.11.1.0"
 IF_DESCR = "1.3.6.1.2.1.2.2.1.2"
 IF_HC_IN_OCTETS = "1.3.6.1.2.1.31.1.1.1.6"
+IF_IN_OCTETS = "1.3.6.1.2.1.2.2.1.10"
 
 
 def free_udp_port() -> int:
