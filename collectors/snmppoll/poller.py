@@ -142,7 +142,7 @@ class TargetState:
             last_poll=self.last_poll,
             last_success=self.last_success,
             duration_s=self.duration_s,
-            next_poll=cadence.due if cadence else None,
+            next_poll=time.time() + max(0.0, cadence.due - time.monotonic()) if cadence else None,
             polls=self.polls,
             failures=self.failures,
             consecutive_failures=self.consecutive_failures,
@@ -208,12 +208,13 @@ class Poller:
             self._engine.close_dispatcher()
 
     async def _keep_polling(self, state: TargetState) -> None:
-        cadence = state.cadence = Cadence(state.target.interval_s, time.time(), self._rng)
+        # The monotonic clock: a wall clock stepped back by NTP must not stall the schedule.
+        cadence = state.cadence = Cadence(state.target.interval_s, time.monotonic(), self._rng)
         while True:
-            await asyncio.sleep(max(0.0, cadence.due - time.time()))
+            await asyncio.sleep(max(0.0, cadence.due - time.monotonic()))
             async with self._slots:
                 await self.poll(state)
-            cadence.advance(time.time())
+            cadence.advance(time.monotonic())
 
     async def poll(self, state: TargetState) -> dict[str, Any] | None:
         """Poll one target once: its record is emitted and returned, or the failure counted."""

@@ -14,7 +14,7 @@ import contextlib
 import signal
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -22,6 +22,9 @@ from collectors.common.durable import Durability, read_engine_frames
 from collectors.common.frames import Counters, ListenerCounters, SourceCounters
 from collectors.common.harness import Output, configure_logging, die_with_parent, read_engine_settings
 from collectors.snmppoll.report import PollReport, PollSetup
+
+if TYPE_CHECKING:
+    from collectors.snmppoll.poller import Poller
 
 log = configure_logging("collectors.snmppoll")
 REPORT_INTERVAL_S = 2.0
@@ -37,6 +40,7 @@ class PollService:
         self._bytes = 0
         self._last_report = b""
         self._changed = asyncio.Event()
+        self.poller: Poller | None = None  # made once the MIBs are loaded
 
     def emit(self, record: dict[str, Any]) -> None:
         line = self._encode.encode(record)
@@ -87,7 +91,7 @@ class PollService:
             await asyncio.sleep(0.2)  # a burst of polls ending together makes one report
 
     def report(self) -> None:
-        poller = getattr(self, "poller", None)
+        poller = self.poller
         statuses = [state.status() for state in poller.states] if poller else []
         report = PollReport(
             started=self.started,

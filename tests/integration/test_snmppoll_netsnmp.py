@@ -108,7 +108,7 @@ def test_a_poll_reads_what_snmpget_reads(agent: Snmpd, resolver: MibResolver, ve
     async def twice() -> None:
         await engine.warm_up()
         await engine.poll(states[0])
-        await asyncio.sleep(1.5)
+        await asyncio.sleep(3.0)  # past snmpd's few-second interface cache
         await engine.poll(states[0])
 
     before = agent.get(f"{IF_HC_IN_OCTETS}.1", SYS_UPTIME_0, version=version)
@@ -144,7 +144,10 @@ def test_a_poll_reads_what_snmpget_reads(agent: Snmpd, resolver: MibResolver, ve
     assert loopback["in_bps"] == pytest.approx(
         (loopback["in_octets"] - first_loopback["in_octets"]) * 8 / _elapsed(first, second), rel=0.01
     )
-    assert states[0].status().state == "ok" and states[0].status().busiest[0].name == "lo"
+    status = states[0].status()
+    assert status.state == "ok" and "lo" in [i.name for i in status.busiest]
+    loads = [(i.in_bps or 0) + (i.out_bps or 0) for i in status.busiest]
+    assert loads == sorted(loads, reverse=True)  # busiest first (eth0 may beat lo on a busy machine)
 
 
 def test_snmpv1_walks_with_getnext_and_reads_the_32_bit_counters(agent: Snmpd, resolver: MibResolver) -> None:
