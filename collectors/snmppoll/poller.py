@@ -182,6 +182,7 @@ class Poller:
         self._rng = random.Random(seed)
         self._engine = hl.SnmpEngine()
         self._stamps: dict[int, str] = {}
+        self._logged: set[tuple[str, type[BaseException]]] = set()
 
     async def warm_up(self) -> None:
         """Load pysnmp's own MIB view before the first poll: it takes seconds, and spent inside
@@ -237,7 +238,9 @@ class Poller:
             self._failed(state, failure, started)
             return None
         except Exception as exc:  # an unexpected pysnmp error costs this poll, not the poller
-            log.exception("poll of %s failed", target.label)
+            if (target.label, type(exc)) not in self._logged:  # the traceback once, the count always
+                self._logged.add((target.label, type(exc)))
+                log.exception("poll of %s failed", target.label)
             self._failed(state, PollFailure("error", f"{target.label}: {type(exc).__name__}: {exc}"), started)
             return None
         now = time.time()
