@@ -36,6 +36,7 @@ from nocraven.schema.forward import ForwardStatus, SinkRequest, SinksControlled
 from nocraven.schema.health import AlertCleared, AlertRaised, HealthHistory, HealthReport
 from nocraven.schema.ports import PortChange, PortChanged, PortsList
 from nocraven.schema.records import Record, decode_record
+from nocraven.schema.snmppoll import PollTargets
 from nocraven.schema.snmptrap import MibAdded, MibUpload, TrapAgents, TrapMibs
 from nocraven.schema.vpn import (
     VpnCredentials,
@@ -429,6 +430,8 @@ class Api:
     traps_agents = Endpoint(lambda: get("/v1/traps/agents", TrapAgents))
     traps_mibs = Endpoint(lambda: get("/v1/traps/mibs", TrapMibs))
     traps_add_mib = Endpoint(_add_mib)
+    # SNMP polling
+    snmp_targets = Endpoint(lambda: get("/v1/snmp/targets", PollTargets))
 
     # winevents
     winevents_agents = Endpoint(lambda: get("/v1/winevents/agents", WineventsAgents))
