@@ -16,9 +16,10 @@ import psutil
 import pytest
 
 from nocraven.client import Client, EngineUnreachable
+from nocraven.errors import ApiError
 from tests.support.engine import NOCRAVEN
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
 
 HAS_NATS = shutil.which("nats-server") is not None or os.access("/usr/sbin/nats-server", os.X_OK)
 SERVICES = ("syslog", "flow", "trap", "winevent")
@@ -118,9 +119,9 @@ def test_ctrl_c_stops_the_engine_the_venue_and_the_noc(tmp_path: Path) -> None:
         while not ready and time.monotonic() < deadline and proc.poll() is None:
             family.look()
             try:
-                with Client(socket_path, timeout=1.0) as client:
+                with Client(socket_path, timeout=5.0) as client:
                     ready = client.status() is not None
-            except EngineUnreachable:
+            except (EngineUnreachable, ApiError):  # not up yet, or too busy starting to answer
                 time.sleep(0.3)
         assert ready, "the demo engine never answered"
         for _ in range(10):  # the venue starts after the engine answers
