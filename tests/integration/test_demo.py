@@ -124,10 +124,11 @@ def test_ctrl_c_stops_the_engine_the_venue_and_the_noc(tmp_path: Path) -> None:
             except (EngineUnreachable, ApiError):  # not up yet, or too busy starting to answer
                 time.sleep(0.3)
         assert ready, "the demo engine never answered"
-        for _ in range(10):  # the venue starts after the engine answers
+        deadline = time.monotonic() + 90  # the venue starts once the engine's listeners are bound
+        while not any("nocraven.simulate.venue" in c for c in family.names()) and time.monotonic() < deadline:
             family.look()
             time.sleep(0.3)
-        assert any("nocraven.simulate.venue" in c for c in family.names())
+        assert any("nocraven.simulate.venue" in c for c in family.names()), family.names()
         if HAS_NATS:
             assert any("nats-server" in c for c in family.names())
         proc.send_signal(signal.SIGINT)
