@@ -192,6 +192,20 @@ class NocRavenApp(App[None]):
             self.state.match_ended = message.reason
             self.publish("live_match")
 
+    def on_alert_raised(self, message: messages.AlertRaised) -> None:
+        self.state.apply_alert_raised(message.alert)
+        self.publish("alerts")
+        alert = message.alert
+        self.notify(
+            alert.message,
+            title=f"Health: {alert.severity}",
+            severity="error" if alert.severity == "critical" else "warning",
+        )
+
+    def on_alert_cleared(self, message: messages.AlertCleared) -> None:
+        self.state.apply_alert_cleared(message.alert)
+        self.publish("alerts")
+
     def on_engine_stopping(self, message: messages.EngineStopping) -> None:
         self.state.mark_stopping(message.reason, self.clock())
         self.publish("status")

@@ -140,6 +140,8 @@ class ModeScreen(Screen[None]):
             self.refresh_bindings()
         if topic == "connected" and self.is_current:
             self.on_engine_connected()
+        if topic == "alerts":
+            self.refresh_header()  # the header's alert count moves at once, on every screen
         if topic not in self.TOPICS:
             return  # the header catches up on the next tick
         if topic == "counters":

@@ -11,6 +11,11 @@ from textual.widgets import Static
 
 # Said here and in the README's demo section: both keys leave the console (and stop `nocraven demo`).
 QUIT_NOTE = "q or Ctrl-C leaves the console; in `nocraven demo` it stops the demo too."
+# How the modes are reached, said once here and in nocraven_tui/README.md (keys: nocraven_tui/modes.py).
+MODES_NOTE = (
+    "Tabs: 1-9 in order, 0 is always System; tabs past the ninth take the capital letter on "
+    "their tab (H Health). A click on a tab goes there; a click on Alerts opens Health."
+)
 
 
 class KeysModal(ModalScreen[None]):
@@ -48,7 +53,7 @@ class KeysModal(ModalScreen[None]):
             box.border_subtitle = "Escape closes"
             with VerticalScroll():
                 yield Static("\n".join(rows), id="keys-list")
-                yield Static(escape(QUIT_NOTE), id="keys-note")
+                yield Static(escape(f"{MODES_NOTE}\n{QUIT_NOTE}"), id="keys-note")
 
     def action_close(self) -> None:
         self.dismiss(None)
