@@ -271,7 +271,9 @@ class HealthScreen(ModeScreen):
                 lines.append("[$text-muted]no forecast yet: it needs a few minutes of samples[/]")
             if error:
                 lines.append(f"[$warning]last refresh failed: {escape(error)}[/]")
-        show(panel, "\n".join(lines), layout=True)
+        text = "\n".join(lines)
+        # Once a second the ages move: a new layout only when the panel gains or loses a line.
+        show(panel, text, layout=str(panel.content).count("\n") != text.count("\n"))
 
     def _render_resources(self) -> None:
         report = self.state.value(HEALTH_REPORT)
