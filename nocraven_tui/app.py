@@ -95,6 +95,9 @@ class NocRavenApp(App[None]):
         self.socket_path = socket_path or default_socket()
         self.link = EngineLink(self.socket_path, self.post_message) if connect else None
         self._prewarmed = False
+        self._asked_mode: str | None = None  # the last mode a key, click or command went to
+        self._mode_asks = 0
+        self.prewarming = False
         self._last_read_failure: dict[str, tuple[str, str]] = {}
         self.modes_built: list[BuiltMode] = built_modes()
         for mode in self.modes_built:
@@ -134,15 +137,25 @@ class NocRavenApp(App[None]):
 
     async def _prewarm_modes(self) -> None:
         """Compose every mode's screen once, unseen, so a first visit is as quick as a later one."""
-        if len(self.screen_stack) > 1 or not self.is_running:
-            return  # a modal is open, or the console is closing: first visits just take longer
+        if len(self.screen_stack) > 1 or not self.is_running or self._mode_asks:
+            # A modal is open, the console is closing, or the technician already went to a mode
+            # (a key pressed at the first paint): first visits just take longer.
+            return
         home = self.current_mode
+        # The timer runs this beside the key handlers: a mode asked for meanwhile ends it there.
+        asks = self._mode_asks
+        self.prewarming = True
         # Nothing is painted until we are back home; a console closing meanwhile drops its modes.
         with self.batch_update(), contextlib.suppress(UnknownModeError):
-            for mode in self.modes_built:
-                if mode.spec.name != home and self.is_running:
-                    await self.switch_mode(mode.spec.name)
-            await self.switch_mode(home)
+            try:
+                for mode in self.modes_built:
+                    if self._mode_asks != asks:
+                        break  # the technician is going somewhere: the rest compose on first visit
+                    if mode.spec.name != home and self.is_running:
+                        await self.switch_mode(mode.spec.name)
+            finally:
+                self.prewarming = False
+            await self.switch_mode(self._asked_mode or home)
 
     def mode_tabs(self) -> list[tuple[str | None, str, str]]:
         return [(m.key, m.spec.title, m.spec.name) for m in self.modes_built]
@@ -191,6 +204,20 @@ class NocRavenApp(App[None]):
         if message.generation == self.state.match_generation:
             self.state.match_ended = message.reason
             self.publish("live_match")
+
+    def on_alert_raised(self, message: messages.AlertRaised) -> None:
+        self.state.apply_alert_raised(message.alert)
+        self.publish("alerts")
+        alert = message.alert
+        self.notify(
+            alert.message,
+            title=f"Health: {alert.severity}",
+            severity="error" if alert.severity == "critical" else "warning",
+        )
+
+    def on_alert_cleared(self, message: messages.AlertCleared) -> None:
+        self.state.apply_alert_cleared(message.alert)
+        self.publish("alerts")
 
     def on_engine_stopping(self, message: messages.EngineStopping) -> None:
         self.state.mark_stopping(message.reason, self.clock())
@@ -290,6 +317,8 @@ class NocRavenApp(App[None]):
     # ---- actions and the command palette -------------------------------------------------
 
     def action_goto(self, mode: str) -> None:
+        self._asked_mode = mode
+        self._mode_asks += 1
         self.switch_mode(mode)
 
     def action_reconnect(self) -> None:
@@ -326,6 +355,8 @@ class NocRavenApp(App[None]):
         self.action_show_keys()
 
     async def _run_screen_command(self, mode: str, action: str) -> None:
+        self._asked_mode = mode
+        self._mode_asks += 1
         await self.switch_mode(mode)
         await self.screen.run_action(action)
 

@@ -13,6 +13,9 @@ from textual.message import Message
 
 from nocraven.schema import events
 from nocraven.schema.engine import EngineStatus
+from nocraven.schema.health import Alert
+from nocraven.schema.health import AlertCleared as AlertClearedEvent
+from nocraven.schema.health import AlertRaised as AlertRaisedEvent
 from nocraven_tui.exchange import Write
 from nocraven_tui.figures import Counters, decode_counters
 
@@ -99,6 +102,26 @@ class MatchStreamEnded(Message):
         self.reason = reason
 
 
+class AlertRaised(Message):
+    """The health monitor raised an alert (or changed its severity): `health.alert_raised`."""
+
+    def __init__(self, alert: Alert, at: float = 0.0, seq: int = 0) -> None:
+        super().__init__()
+        self.alert = alert
+        self.at = at
+        self.seq = seq
+
+
+class AlertCleared(Message):
+    """An alert's value fell back below its level and held there: `health.alert_cleared`."""
+
+    def __init__(self, alert: Alert, at: float = 0.0, seq: int = 0) -> None:
+        super().__init__()
+        self.alert = alert
+        self.at = at
+        self.seq = seq
+
+
 class EngineStopping(Message):
     def __init__(self, reason: str) -> None:
         super().__init__()
@@ -164,6 +187,10 @@ def from_event(published: events.Published) -> Message | None:
         return RecordsSampled(event.service, event.decoded(), event.total, at)
     if isinstance(event, events.ComponentStateChanged):
         return ComponentStateChanged(event.component, event.state, event.previous, event.error, event.restarts, at, seq)
+    if isinstance(event, AlertRaisedEvent):
+        return AlertRaised(event.alert, at, seq)
+    if isinstance(event, AlertClearedEvent):
+        return AlertCleared(event.alert, at, seq)
     if isinstance(event, events.EngineStopping):
         return EngineStopping(event.reason)
     if isinstance(event, events.WatchDropped):

@@ -1,14 +1,22 @@
 """The registry of console modes: capabilities' modes from `nocraven.capabilities`, plus the console's own.
 
 Display order: Dashboard, then every capability that has a mode, in the capability registry's
-order (Live follows Buffer), then System. A mode with a screen class gets the next number key
-(1..9, then 0) and its palette commands; a capability's mode without one is reserved for a later
-capability and shows nowhere. Adding a capability's screen is one line in `SCREENS`.
+order (Live follows Buffer), then System. A mode with a screen class gets a tab, a key and its
+palette commands; a capability's mode without one is reserved for a later capability and shows
+nowhere. Adding a capability's screen is one line in `SCREENS`.
+
+Keys: a few modes keep a fixed key wherever their tab lands (`FIXED_KEYS`: 0 is always System,
+the last tab); the others take 1..9 in tab order, and the tabs after the ninth take a capital
+letter: the one `FIXED_KEYS` gives them (H Health, P Ports), else the first capital of their title
+that is free. Lowercase letters stay the screens' own actions, so a mode key never shadows one (a
+test checks every screen's bindings); the tab shows each mode's key, and every tab is also a click
+and a "Go to" in the command palette.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 from nocraven.capabilities import CAPABILITIES, Capability
 from nocraven_tui.screens.base import ModeScreen
@@ -17,6 +25,7 @@ from nocraven_tui.screens.dashboard import DashboardScreen
 from nocraven_tui.screens.diagnostics import DiagnosticsScreen
 from nocraven_tui.screens.flows import FlowsScreen
 from nocraven_tui.screens.forwarding import ForwardingScreen
+from nocraven_tui.screens.health import HealthScreen
 from nocraven_tui.screens.live import LiveScreen
 from nocraven_tui.screens.ports import PortsScreen
 from nocraven_tui.screens.system import SystemScreen
@@ -24,7 +33,10 @@ from nocraven_tui.screens.traps import TrapsScreen
 from nocraven_tui.screens.vpn import VpnScreen
 from nocraven_tui.screens.windows import WindowsScreen
 
-NUMBER_KEYS = "1234567890"
+NUMBER_KEYS = "123456789"
+# Keys that stay put when modes are added: System is always 0; the modes that come after the
+# ninth tab take a capital letter (lowercase letters are the screens' actions: p is Pause).
+FIXED_KEYS: dict[str, str] = {"system": "0", "health": "H", "ports": "P"}
 
 # A capability's console mode (`Capability.mode`) -> its screen.
 SCREENS: dict[str, type[ModeScreen]] = {
@@ -36,6 +48,7 @@ SCREENS: dict[str, type[ModeScreen]] = {
     "windows": WindowsScreen,
     "forwarding": ForwardingScreen,
     "ports": PortsScreen,
+    "health": HealthScreen,
 }
 
 
@@ -81,15 +94,19 @@ REGISTRY: tuple[ModeSpec, ...] = registry()
 class BuiltMode:
     spec: ModeSpec
     screen: type[ModeScreen]
-    key: str | None  # its number key, if one is left
+    key: str | None  # None only if no letter of its title is free (a test fails on that)
 
 
 def built_modes(registry: tuple[ModeSpec, ...] = REGISTRY) -> list[BuiltMode]:
-    built = [(spec, spec.screen) for spec in registry if spec.screen is not None]
-    return [
-        BuiltMode(spec, screen, NUMBER_KEYS[i] if i < len(NUMBER_KEYS) else None)
-        for i, (spec, screen) in enumerate(built)
-    ]
+    built = [spec for spec in registry if spec.screen is not None]
+    numbers = iter(NUMBER_KEYS)
+    keys = [FIXED_KEYS.get(spec.name) or next(numbers, None) for spec in built]
+    # Past the ninth and with no fixed key: the first capital of its title no mode holds yet.
+    for index, spec in enumerate(built):
+        if keys[index] is None:
+            free = [c.upper() for c in spec.title if c.isalpha() and c.upper() not in keys]
+            keys[index] = free[0] if free else None
+    return [BuiltMode(spec, cast("type[ModeScreen]", spec.screen), key) for spec, key in zip(built, keys, strict=True)]
 
 
 def reserved_names(registry: tuple[ModeSpec, ...] = REGISTRY) -> list[str]:

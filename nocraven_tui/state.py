@@ -19,6 +19,8 @@ from nocraven.schema.buffer import BufferCounters
 from nocraven.schema.collector import CollectorStatus, CollectorSummary
 from nocraven.schema.engine import EMPTY_DETAIL, ComponentStatus, Description, EngineStatus
 from nocraven.schema.forward import ForwardStatus
+from nocraven.schema.health import Alert as HealthAlert
+from nocraven.schema.health import HealthReport
 from nocraven_tui.exchange import BUFFER_STATS, FORWARD_STATUS, EngineMatch, Read
 from nocraven_tui.figures import BUFFER, FORWARD, Counters
 
@@ -172,6 +174,52 @@ class Alert:
     text: str
 
 
+HEALTH = "health"
+HEALTH_ALERTS_HEARD = 200  # raised and cleared events kept for the Health screen's history
+
+
+class HealthAlerts:
+    """The health monitor's alerts as this console heard them: the active ones from the snapshot
+    (the health component's status detail), then every `health.alert_raised` / `alert_cleared`.
+
+    The engine keeps one active alert per metric (a change of severity is a new raise), so the
+    active set is keyed by metric. `heard` keeps the events, newest first, so the history shows
+    what came and went even between two reads of the engine's own history.
+    """
+
+    def __init__(self) -> None:
+        self.active: dict[str, HealthAlert] = {}
+        self.heard: deque[HealthAlert] = deque(maxlen=HEALTH_ALERTS_HEARD)
+
+    def reset(self, active: Iterable[HealthAlert]) -> None:
+        self.active = {alert.metric: alert for alert in active}
+
+    def raised(self, alert: HealthAlert) -> None:
+        self.active[alert.metric] = alert
+        self.heard.appendleft(alert)
+
+    def cleared(self, alert: HealthAlert) -> None:
+        current = self.active.get(alert.metric)
+        if current is not None and current.raised_at <= alert.raised_at:
+            del self.active[alert.metric]
+        self.heard.appendleft(alert)
+
+    def worst(self) -> str | None:
+        severities = {alert.severity for alert in self.active.values()}
+        return "critical" if "critical" in severities else "warning" if severities else None
+
+    def history(self, reported: Iterable[HealthAlert] = ()) -> list[HealthAlert]:
+        """Each alert once (by metric and when it was raised), its cleared copy over its raised
+        one, newest raised first: what the engine reported merged with what the console heard."""
+        by_raise: dict[tuple[str, float], HealthAlert] = {}
+        for alert in (*self.heard, *reported):
+            key = (alert.metric, alert.raised_at)
+            known = by_raise.get(key)
+            if known is None or (known.cleared_at is None and alert.cleared_at is not None):
+                by_raise[key] = alert
+        return sorted(by_raise.values(), key=lambda a: a.raised_at, reverse=True)
+
+
 @dataclass
 class ReadOutcome:
     """The last answer to a read (`state.reads[key]`): its value, or why there is none."""
@@ -238,6 +286,7 @@ class ConsoleState:
         self.streams: dict[str, StreamLog] = {}  # the newest run by `Stream.key`
         self.previous_streams: dict[str, StreamLog] = {}  # the run before it, to compare
         self._stream_runs = 0
+        self.health = HealthAlerts()
 
     # ---- what handlers apply ------------------------------------------------------------
 
@@ -260,6 +309,8 @@ class ConsoleState:
             if collector is not None and view.counters is None:
                 view.counters = collector.totals  # collectors report their totals in the status detail
             self.components[name] = view
+        report = self.component(HEALTH).detail_as(HealthReport)
+        self.health.reset(report.active if report is not None else ())
 
     def apply_state_change(self, component: str, state: str, error: str | None, restarts: int, at: float) -> None:
         view = self.components.setdefault(component, ComponentView(name=component))
@@ -278,6 +329,12 @@ class ConsoleState:
         view.counters_at = at
         if isinstance(counters, CollectorSummary):
             self.rates.setdefault(component, RateHistory()).add(at, counters.rate_mps)
+
+    def apply_alert_raised(self, alert: HealthAlert) -> None:
+        self.health.raised(alert)
+
+    def apply_alert_cleared(self, alert: HealthAlert) -> None:
+        self.health.cleared(alert)
 
     def apply_read(self, key: str, value: object, now: float) -> None:
         self.reads[key] = ReadOutcome(value=value, at=now)
@@ -446,7 +503,9 @@ class ConsoleState:
         return str(active) if active and figures.get("state") in ("connected", "connecting") else None
 
     def alerts(self) -> list[Alert]:
-        """Alerts the console derives until the health component reports its own."""
+        """The health monitor's active alerts, and those the console sees for itself (the engine
+        gone, a component failing, drops); the buffer's fill only while no health monitor runs,
+        since it has its own levels for it."""
         found: list[Alert] = []
         if self.connection == "down":
             found.append(Alert("critical", f"engine unreachable: {self.down_reason}"))
@@ -458,7 +517,9 @@ class ConsoleState:
             summary = view.summary
             if summary is not None and summary.kernel_drops:
                 found.append(Alert("warning", f"{view.name}: {summary.kernel_drops:,} datagrams dropped by the kernel"))
-        fill = self.buffer_fill()
+        for health_alert in sorted(self.health.active.values(), key=lambda a: a.severity != "critical"):
+            found.append(Alert(health_alert.severity, health_alert.message))
+        fill = None if self.component(HEALTH).available else self.buffer_fill()
         if fill is not None and fill >= FILL_CRITICAL:
             found.append(Alert("critical", f"buffer {fill:.0f}% full"))
         elif fill is not None and fill >= FILL_WARNING:

@@ -60,6 +60,9 @@ def sample_values(system: SystemSample | None, buffer: BufferStats | None) -> di
             open_files=float(system.process_open_files),
             net_rx_bytes=float(sum(i.bytes_recv for i in system.interfaces.values())),
             net_tx_bytes=float(sum(i.bytes_sent for i in system.interfaces.values())),
+            # Totals since boot, as the byte counters: the console's sparklines show their increase.
+            net_errors=float(sum(i.errors_in + i.errors_out for i in system.interfaces.values())),
+            net_drops=float(sum(i.drops_in + i.drops_out for i in system.interfaces.values())),
         )
     if buffer is not None:
         values.update(buffer=buffer.total.fill_percent, buffer_bytes=float(buffer.total.stored_bytes))

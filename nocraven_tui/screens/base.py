@@ -88,6 +88,10 @@ class ModeScreen(Screen[None]):
         self.refresh_view()
 
     def on_screen_resume(self) -> None:
+        if self.console.prewarming:
+            # Composed unseen: an input focused here would swallow a key meant for the app (a
+            # digit going to its mode). The next real visit focuses as usual.
+            self.set_focus(None)
         for timer in (self._tick, self._poll):
             if timer is not None:
                 timer.resume()
@@ -140,6 +144,8 @@ class ModeScreen(Screen[None]):
             self.refresh_bindings()
         if topic == "connected" and self.is_current:
             self.on_engine_connected()
+        if topic == "alerts":
+            self.refresh_header()  # the header's alert count moves at once, on every screen
         if topic not in self.TOPICS:
             return  # the header catches up on the next tick
         if topic == "counters":

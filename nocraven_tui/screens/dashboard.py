@@ -46,7 +46,7 @@ def fill_bar(percent: float, width: int, full: str, empty: str) -> str:
 class DashboardScreen(ModeScreen):
     HELP = "Ingest rates, buffer, forwarding, alerts, components"
     READS = (BUFFER_STATS,)  # read with every snapshot (the buffer's fill), never polled here
-    TOPICS = frozenset({"status", "counters", "connected", "role", "buffer_stats"})
+    TOPICS = frozenset({"status", "counters", "connected", "role", "buffer_stats", "alerts"})
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="collectors"):

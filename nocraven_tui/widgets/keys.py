@@ -11,6 +11,8 @@ from textual.widgets import Static
 
 # Said here and in the README's demo section: both keys leave the console (and stop `nocraven demo`).
 QUIT_NOTE = "q or Ctrl-C leaves the console; in `nocraven demo` it stops the demo too."
+# How the modes are reached, said once here and in nocraven_tui/README.md (keys: nocraven_tui/modes.py).
+MODES_NOTE = "Tabs: 1-9 in order, 0 is System, then the letter on the tab; or click a tab."
 
 
 class KeysModal(ModalScreen[None]):
@@ -27,7 +29,7 @@ class KeysModal(ModalScreen[None]):
         padding: 0 1;
     }
     KeysModal VerticalScroll { height: auto; max-height: 100%; }
-    KeysModal #keys-note { color: $text-muted; margin-top: 1; }
+    KeysModal #keys-note { color: $text-muted; margin-bottom: 1; }
     """
 
     BINDINGS = [
@@ -46,9 +48,10 @@ class KeysModal(ModalScreen[None]):
         with Vertical() as box:
             box.border_title = self._title
             box.border_subtitle = "Escape closes"
+            # The notes first: with a dozen modes the list outgrows 24 rows and scrolls.
             with VerticalScroll():
+                yield Static(escape(f"{QUIT_NOTE}\n{MODES_NOTE}"), id="keys-note")
                 yield Static("\n".join(rows), id="keys-list")
-                yield Static(escape(QUIT_NOTE), id="keys-note")
 
     def action_close(self) -> None:
         self.dismiss(None)

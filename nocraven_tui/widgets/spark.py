@@ -13,9 +13,10 @@ from nocraven_tui.theme import Glyphs
 BUCKET_S = 10.0  # one sparkline cell per 10 s: 18 cells are the last 3 minutes
 
 
-def sparkline(values: Sequence[float | None], glyphs: Glyphs) -> str:
-    """Bars scaled to the window's own peak; gaps where no sample arrived."""
-    peak = max((v for v in values if v is not None), default=0.0)
+def sparkline(values: Sequence[float | None], glyphs: Glyphs, ceiling: float | None = None) -> str:
+    """Bars scaled to the window's own peak (or to a fixed `ceiling`, 100 for a percentage, so
+    a calm 3 % does not draw as a full bar); gaps where no sample arrived."""
+    peak = ceiling if ceiling is not None else max((v for v in values if v is not None), default=0.0)
     levels = glyphs.spark
     out = []
     for value in values:
@@ -24,7 +25,7 @@ def sparkline(values: Sequence[float | None], glyphs: Glyphs) -> str:
         elif peak <= 0:
             out.append(levels[0])
         else:
-            out.append(levels[min(len(levels) - 1, int(value / peak * (len(levels) - 1) + 0.5))])
+            out.append(levels[max(0, min(len(levels) - 1, int(value / peak * (len(levels) - 1) + 0.5)))])
     return "".join(out)
 
 

@@ -15,6 +15,8 @@ from nocraven_tui.state import ConsoleState
 from nocraven_tui.theme import Glyphs
 from nocraven_tui.widgets.sync import show
 
+HEALTH_MODE = "health"
+SHORT_TITLE = 4  # "Diag", "Forw": the other tabs' titles where the whole ones do not fit
 CLOCK_WIDTH = 11  # " HH:MM:SSZ "
 MIN_HOSTNAME = 8
 
@@ -29,7 +31,7 @@ class StatusHeader(Widget):
     StatusHeader Horizontal { height: 1; }
     StatusHeader #status { width: 1fr; }
     StatusHeader #clock { width: auto; padding: 0 1; color: $text-muted; }
-    StatusHeader #tabs { width: 1fr; background: $surface; }
+    StatusHeader #tabs { width: 1fr; background: $surface; link-style: none; link-style-hover: bold; }
     StatusHeader #role { width: auto; padding: 0 1; background: $surface; color: $text-muted; }
     StatusHeader #status, StatusHeader #tabs { text-wrap: nowrap; text-overflow: ellipsis; }
     StatusHeader #banner { display: none; background: $error; color: $text; padding: 0 1; }
@@ -51,11 +53,22 @@ class StatusHeader(Widget):
             yield Static(id="role")
         yield Static(id="banner")
 
-    def _tabs_markup(self) -> str:
+    def _tabs_markup(self, width: int = 0) -> str:
+        """Every tab with its key. Where all titles do not fit (a dozen modes at 80 or 120
+        columns), the other tabs shorten their titles, then show their key alone; the active
+        tab always shows its whole title."""
+        for short in (None, SHORT_TITLE, 0):
+            labels = []
+            for key, title, name in self._tabs:
+                shown = title if name == self._active or short is None else title[:short]
+                labels.append(" " + " ".join(part for part in (key, shown) if part) + " ")
+            if not width or short == 0 or sum(len(label) for label in labels) <= width:
+                break
         parts = []
-        for key, title, name in self._tabs:
-            label = f" {key} {title} " if key else f" {title} "
-            parts.append(f"[reverse $primary]{label}[/]" if name == self._active else f"[$text-muted]{label}[/]")
+        for label, (_, _, name) in zip(labels, self._tabs, strict=True):
+            style = "reverse $primary" if name == self._active else "$text-muted"
+            # A click on a tab goes there, as its key does.
+            parts.append(f"[{style} @click=app.goto('{name}')]{escape(label)}[/]")
         return "".join(parts)
 
     def update_status(self, state: ConsoleState, now: float) -> None:
@@ -80,7 +93,11 @@ class StatusHeader(Widget):
         alerts = state.alerts()
         critical = any(a.severity == "critical" for a in alerts)
         alert_style = "$error" if critical else "$warning" if alerts else "$success"
-        parts.append(f"Alerts [{alert_style}]{len(alerts)}[/]")
+        # A click on the count (or the Health tab's key) opens the Health screen, where they are listed.
+        count = f"Alerts [{alert_style}]{len(alerts)}[/]"
+        if any(name == HEALTH_MODE for _, _, name in self._tabs):
+            count = f"[@click=app.goto('{HEALTH_MODE}')]{count}[/]"
+        parts.append(count)
         rest = sep.join(parts)
         # The hostname gets what the figures leave on the line, so they never fall off at 80 columns.
         room = self.size.width - CLOCK_WIDTH - Content.from_markup(rest).cell_length - 4
@@ -94,6 +111,8 @@ class StatusHeader(Widget):
         role = state.role if state.connected or state.role_override else "-"
         role_text = "admin" if role == "admin" else f"{role}: read-only" if role not in ("-", "unknown") else ""
         show(self.query_one("#role", Static), f"[b]NoC Raven[/b] {escape(role_text)}".rstrip(), layout=True)
+        tabs = self.query_one("#tabs", Static)
+        show(tabs, self._tabs_markup(tabs.size.width))
         self.set_class(state.connection in ("down", "stopping"), "-down")
         if state.connection in ("down", "stopping"):
             show(self.query_one("#banner", Static), escape(self._banner_text(state, now)), layout=True)

@@ -21,11 +21,12 @@ from nocraven.schema.buffer import BufferStats
 from nocraven.schema.engine import SystemInfo
 from nocraven.schema.events import Published
 from nocraven.schema.forward import ForwardStatus
+from nocraven.schema.health import HealthHistory, HealthReport
 from nocraven.schema.snmppoll import PollTargets
 from nocraven.schema.snmptrap import TrapAgents, TrapMibs
 from nocraven.schema.winevents import WineventsAgents
 from nocraven_tui import exchange, messages
-from nocraven_tui.screens import traps, windows
+from nocraven_tui.screens import health, traps, windows
 from nocraven_tui.screens.system import SYSTEM as SYSTEM_READ
 
 NOW = 1_795_759_200.0  # 2026-11-27 06:00:00 UTC
@@ -33,7 +34,6 @@ STARTED = NOW - 3 * 86400 - 4 * 3600 - 17 * 60
 PLANNED = {
     "diag": "network diagnostics",
     "flow": "the flow collector (NetFlow/IPFIX/sFlow)",
-    "health": "health monitoring",
     "ports": "listener port management",
     "vpn": "VPN management",
 }
@@ -42,6 +42,14 @@ PLANNED = {
 def _status(role: str) -> dict[str, Any]:
     components: dict[str, Any] = {
         name: {"state": "not_available", "detail": {"description": text}} for name, text in PLANNED.items()
+    }
+    components["health"] = {
+        "state": "running",
+        "since": STARTED + 1,
+        "restarts": 0,
+        "last_error": None,
+        # The health component's status detail: its report without the sample and the history.
+        "detail": {**HEALTH_REPORT, "system": None, "history": []},
     }
     components["buffer"] = {
         "state": "running",
@@ -136,6 +144,120 @@ def _status(role: str) -> dict[str, Any]:
         "supervisor": "systemd",  # an installed box: systemd starts the engine again after a stop
         "components": components,
     }
+
+
+# GET /v1/health: the data disk filling (a warning held since 05:42), a CPU spike that came and went.
+DISK_TOTAL = 64_000_000_000
+DISK_ALERT = {
+    "metric": "disk",
+    "severity": "warning",
+    "message": "data disk at 87.0 % (warning above 85 %)",
+    "value": 87.0,
+    "raised_at": NOW - 18 * 60,
+    "cleared_at": None,
+}
+CPU_SPIKE = {
+    "metric": "cpu",
+    "severity": "critical",
+    "message": "CPU at 99.2 % (critical above 98 %)",
+    "value": 99.2,
+    "raised_at": NOW - 47 * 60,
+    "cleared_at": NOW - 44 * 60,
+}
+
+
+def _interface(rx: int, tx: int, errors: int = 0, drops: int = 0) -> dict[str, int]:
+    return {
+        "bytes_recv": rx,
+        "bytes_sent": tx,
+        "errors_in": errors,
+        "errors_out": 0,
+        "drops_in": drops,
+        "drops_out": 0,
+    }
+
+
+HEALTH_REPORT: dict[str, Any] = {
+    "status": "warning",
+    "system": {
+        "at": NOW - 2,
+        "cpu_percent": 23.5,
+        "cpu_count": 4,
+        "load1": 0.92,
+        "load5": 0.81,
+        "load15": 0.66,
+        "memory_total_bytes": 8_254_000_000,
+        "memory_available_bytes": 4_411_000_000,
+        "memory_percent": 46.6,
+        "disk_path": "/var/lib/nocraven",
+        "disk_total_bytes": DISK_TOTAL,
+        "disk_used_bytes": int(DISK_TOTAL * 0.87),
+        "disk_free_bytes": int(DISK_TOTAL * 0.13),
+        "disk_percent": 87.0,
+        "inodes_total": 3_997_696,
+        "inodes_free": 3_870_112,
+        "inodes_percent": 3.2,
+        "interfaces": {
+            "enp1s0": _interface(912_400_112_331, 88_102_114, drops=1_204),
+            "tun0": _interface(1_022_331, 61_204_992_110, errors=3),
+        },
+        "process_rss_bytes": 187_400_000,
+        "process_open_files": 41,
+    },
+    "components": {
+        "buffer": "running",
+        "forward": "running",
+        "health": "running",
+        "snmptrap": "running",
+        "syslog": "running",
+        "winevents": "running",
+        "flow": "not_available",
+        "vpn": "not_available",
+    },
+    "listeners": [
+        {"service": "syslog", "listener": "udp", "proto": "udp", "address": "0.0.0.0:514", "state": "running"},
+        {"service": "syslog", "listener": "tcp", "proto": "tcp", "address": "0.0.0.0:514", "state": "running"},
+        {"service": "syslog", "listener": "tls", "proto": "tcp", "address": "0.0.0.0:6514", "state": "failed"},
+        {"service": "snmptrap", "listener": "udp", "proto": "udp", "address": "0.0.0.0:162", "state": "running"},
+    ],
+    "buffer_fill_percent": 37.4,
+    "active": [DISK_ALERT],
+    "history": [DISK_ALERT, CPU_SPIKE],
+    "forecasts": [
+        {"metric": "disk", "text": "disk full in 3.2 days at this rate", "seconds": 3.2 * 86400, "rate_per_s": 3e4},
+        {"metric": "buffer", "text": "buffer full in 9 h at this rate", "seconds": 9 * 3600.0, "rate_per_s": 41_400.0},
+    ],
+    "interval_s": 5.0,
+}
+
+
+def health_history(minutes: int = 60) -> dict[str, Any]:
+    """GET /v1/health/history: one point a minute; the CPU spike 47 minutes ago, the disk creeping up."""
+    points = []
+    for i in range(minutes):
+        age = minutes - 1 - i  # minutes before NOW
+        at = NOW - age * 60 - 2
+        spike = 44 <= age <= 47
+        points.append(
+            {
+                "at": at,
+                "values": {
+                    "cpu": 99.2 if spike else round(20 + 8 * math.sin(i / 5), 1),
+                    "memory": round(45 + i / 40, 1),
+                    "disk": round(86.1 + 0.9 * i / (minutes - 1), 2),
+                    "inodes": 3.2,
+                    "load1": round(3.9 if spike else 0.8 + 0.3 * math.sin(i / 7), 2),
+                    "rss_bytes": 180_000_000 + i * 120_000,
+                    "open_files": 41.0,
+                    "buffer": round(35.2 + 2.2 * i / (minutes - 1), 2),
+                    "net_rx_bytes": 912_000_000_000 + i * 6_600_000 + int(2_000_000 * math.sin(i / 4)),
+                    "net_tx_bytes": 61_200_000_000 + i * 72_000,
+                    "net_errors": 3.0,
+                    "net_drops": 1_185.0 + (i // 3),
+                },
+            }
+        )
+    return {"resolution_s": 60.0, "points": points}
 
 
 # GET /v1/forward/status: the NOC back after an outage (draining), an archive paused by an operator.
@@ -584,6 +706,8 @@ def replay(app: App[Any], role: str = "admin") -> None:
         messages.ReadCompleted(traps.RECENT_TRAPS.key, _traps()),
         messages.ReadCompleted(traps.POLL_TARGETS.key, msgspec.convert(POLL_TARGETS, PollTargets)),
         messages.ReadCompleted(exchange.FORWARD_STATUS.key, msgspec.convert(FORWARD_STATUS, ForwardStatus)),
+        messages.ReadCompleted(health.HEALTH_REPORT.key, msgspec.convert(HEALTH_REPORT, HealthReport)),
+        messages.ReadCompleted(health.HEALTH_HISTORY.key, msgspec.convert(health_history(), HealthHistory)),
     ]
     for message in extra:
         app.post_message(message)

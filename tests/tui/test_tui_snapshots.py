@@ -19,7 +19,8 @@ from tests.tui.test_tui_live import engine_answers
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
 MODES = [
-    (mode, key(mode)) for mode in ("dashboard", "buffer", "live", "traps", "windows", "forwarding", "vpn", "system")
+    (mode, key(mode))
+    for mode in ("dashboard", "buffer", "live", "traps", "windows", "forwarding", "vpn", "health", "system")
 ]
 
 
@@ -45,7 +46,12 @@ def test_screen(snap_compare: Any, mode: str, key: str, size: tuple[int, int]) -
 
 def test_dashboard_plain_linux_console(snap_compare: Any) -> None:
     """TERM=linux: ANSI colours and ASCII borders and sparklines."""
-    assert snap_compare(offline_app(plain=True), terminal_size=(80, 24), run_before=replayed("1"))
+    assert snap_compare(offline_app(plain=True), terminal_size=(80, 24), run_before=replayed(key("dashboard")))
+
+
+def test_health_plain_linux_console(snap_compare: Any) -> None:
+    """The kiosk's VGA console: the Health screen's sparklines in ASCII."""
+    assert snap_compare(offline_app(plain=True), terminal_size=(80, 24), run_before=replayed(key("health")))
 
 
 def test_system_read_only(snap_compare: Any) -> None:
@@ -53,7 +59,7 @@ def test_system_read_only(snap_compare: Any) -> None:
 
 
 def test_buffer_purge_confirmation(snap_compare: Any) -> None:
-    assert snap_compare(offline_app(), terminal_size=(80, 24), run_before=replayed("2", then=("x", *"sys")))
+    assert snap_compare(offline_app(), terminal_size=(80, 24), run_before=replayed(key("buffer"), then=("x", *"sys")))
 
 
 def test_live_filtered_and_paused(snap_compare: Any) -> None:
@@ -64,7 +70,7 @@ def test_live_filtered_and_paused(snap_compare: Any) -> None:
         assert isinstance(app, NocRavenApp)
         replay(app)
         await pilot.pause()
-        await pilot.press("3", "slash", *"core-sw2", "escape")
+        await pilot.press(key("live"), "slash", *"core-sw2", "escape")
         await wait_for(pilot, lambda: app.state.match is not None, "the engine filter")
         engine_answers(app, grep="core-sw2")
         await pilot.pause(0.3)  # the Live screen takes new records five times a second
@@ -75,7 +81,9 @@ def test_live_filtered_and_paused(snap_compare: Any) -> None:
 
 
 def test_keys_float_over_the_screen(snap_compare: Any) -> None:
-    assert snap_compare(offline_app(), terminal_size=(80, 24), run_before=replayed("1", then=("question_mark",)))
+    assert snap_compare(
+        offline_app(), terminal_size=(80, 24), run_before=replayed(key("dashboard"), then=("question_mark",))
+    )
 
 
 def test_engine_down(snap_compare: Any) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from textual.binding import Binding
 
 from nocraven.capabilities import CAPABILITIES, Capability
 from nocraven.humanize import human_bytes, human_count, human_duration, short_time, timestamp
@@ -14,9 +15,10 @@ from nocraven.schema import events
 from nocraven.schema.buffer import BufferCounters
 from nocraven.schema.collector import CollectorSummary
 from nocraven_tui import login, messages
+from nocraven_tui.app import NocRavenApp
 from nocraven_tui.exchange import Read
 from nocraven_tui.figures import decode_counters
-from nocraven_tui.modes import REGISTRY, SCREENS, built_modes, registry, reserved_names
+from nocraven_tui.modes import FIXED_KEYS, REGISTRY, SCREENS, BuiltMode, ModeSpec, built_modes, registry, reserved_names
 from nocraven_tui.records import RecordFilter, one_line
 from nocraven_tui.screens.base import ModeScreen
 from nocraven_tui.state import ConsoleState, LiveRing, RateHistory
@@ -126,7 +128,9 @@ def test_modes_are_numbered_in_registry_order_with_system_last() -> None:
     built = built_modes()
     names = [m.spec.name for m in built]
     assert names[:3] == ["dashboard", "buffer", "live"] and names[-1] == "system"
-    assert [m.key for m in built] == list("1234567890"[: len(built)]) + [None] * max(0, len(built) - 10)
+    numbered = [m for m in built if m.spec.name not in FIXED_KEYS]
+    assert [m.key for m in numbered[:9]] == list("123456789"[: len(numbered)])
+    assert built[-1].key == "0"
     assert REGISTRY[-1].name == "system"
     with_screen = set(names)
     assert reserved_names() == [c.mode for c in CAPABILITIES if c.mode and c.mode not in with_screen]
@@ -149,12 +153,57 @@ def test_a_capability_screen_is_one_line(monkeypatch: pytest.MonkeyPatch) -> Non
     assert "radar" in reserved_names(registry(capabilities))  # no screen yet: reserved, shown nowhere
     monkeypatch.setitem(SCREENS, "radar", RadarScreen)
     built = built_modes(registry(capabilities))
-    keys = ["1234567890"[i] if i < 10 else None for i in range(len(built))]
+    # Past the ninth tab: the first capital of its title; System keeps 0.
     assert [(m.key, m.spec.name, m.spec.title) for m in built][-2:] == [
-        (keys[-2], "radar", "Radar"),
-        (keys[-1], "system", "System"),
+        ("R", "radar", "Radar"),
+        ("0", "system", "System"),
     ]
     assert built[-2].spec.help == "What the radar sees" and built[-2].spec.component == "radar"
+
+
+def screen_keys(screen: type[ModeScreen]) -> set[str]:
+    keys = set()
+    for binding in screen.BINDINGS:
+        text = binding.key if isinstance(binding, Binding) else binding[0]
+        keys.update(key.strip() for key in text.split(","))
+    return keys
+
+
+def assert_every_mode_has_its_own_key(modes: list[BuiltMode]) -> None:
+    keys = [m.key for m in modes]
+    assert None not in keys, [m.spec.name for m in modes if m.key is None]
+    assert len(set(keys)) == len(keys), keys
+    app_keys = {key.strip() for b in NocRavenApp.BINDINGS if isinstance(b, Binding) for key in b.key.split(",")}
+    for mode in modes:
+        # A screen's own binding wins over the app's: a mode key bound by a screen is unreachable there.
+        shadowed = screen_keys(mode.screen) & set(keys)
+        assert not shadowed, f"{mode.spec.name} binds {shadowed}, the key of another mode"
+        assert mode.key in app_keys  # bound, as `goto`
+
+
+def test_every_mode_is_reachable_by_its_own_key_from_every_screen() -> None:
+    assert_every_mode_has_its_own_key(built_modes())
+    by_name = {m.spec.name: m.key for m in built_modes()}
+    assert by_name["system"] == "0" and by_name["health"] == "H"
+
+
+def test_modes_still_to_come_get_keys_too() -> None:
+    """Every reserved capability mode given a screen (Ports, which lands beside Health): twelve
+    modes and more still each have one key, System still 0, Ports P."""
+
+    class Placeholder(ModeScreen):
+        HELP = "placeholder"
+
+    everything = tuple(
+        spec if spec.screen is not None else ModeSpec(spec.name, spec.title, Placeholder, "", spec.component)
+        for spec in REGISTRY
+    )
+    modes = built_modes(everything)
+    assert len(modes) >= 12
+    keys = {m.spec.name: m.key for m in modes}
+    assert keys["system"] == "0" and keys["ports"] == "P" and keys["health"] == "H"
+    keys_only = [m.key for m in modes]
+    assert None not in keys_only and len(set(keys_only)) == len(keys_only)
 
 
 # ---- state ------------------------------------------------------------------------------------
@@ -182,7 +231,11 @@ def test_state_from_the_recording() -> None:
     assert state.vpn_label() == "n/a"
     assert state.record_count("syslog") == 31_406_112 + 1800 * 179
     assert state.rates["syslog"].latest is not None
-    assert [a.text for a in state.alerts()] == ["syslog: 17 datagrams dropped by the kernel"]
+    # the health monitor's active alert comes with the snapshot (its status detail)
+    assert [a.text for a in state.alerts()] == [
+        "syslog: 17 datagrams dropped by the kernel",
+        "data disk at 87.0 % (warning above 85 %)",
+    ]
     assert state.live.appended == 33 and state.live.represented == 5400
 
 
