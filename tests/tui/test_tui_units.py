@@ -35,6 +35,7 @@ ALLOWED_ENGINE_MODULES = {
     "nocraven.api.wire",
     "nocraven.humanize",
     "nocraven.capabilities",
+    "nocraven.ports.checks",  # sans-IO: the Ports form refuses what the engine would, as it is typed
 }
 
 
