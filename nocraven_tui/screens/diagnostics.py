@@ -352,9 +352,9 @@ class DiagnosticsScreen(ModeScreen):
         if not self.state.can_diagnose:
             self.notify(NOT_ALLOWED, severity="warning")
             return
-        plan = self.state.reads.get(NOC_PLAN.key)
+        plan = self.state.value(NOC_PLAN)
         self.console.read(NOC_PLAN)  # fresh for the next run: the config or the routes may change
-        if isinstance(plan, wire.NocPlan):
+        if plan is not None:
             self._run_noc(plan)
         else:
             self._noc_pending = True
@@ -367,8 +367,8 @@ class DiagnosticsScreen(ModeScreen):
     # ---- drawing ----
 
     def refresh_body(self) -> None:
-        plan = self.state.reads.get(NOC_PLAN.key)
-        if self._noc_pending and isinstance(plan, wire.NocPlan):
+        plan = self.state.value(NOC_PLAN)
+        if self._noc_pending and plan is not None:
             self._run_noc(plan)
         key = f"diag:{self.tool}"
         log = self.state.streams.get(key)
