@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 import msgspec  # noqa: E402
 
 from collectors.common.channel import FrameDecoder, FrameKind, encode_frame  # noqa: E402
+from collectors.common.harness import tune_gc, tune_malloc  # noqa: E402
 from collectors.common.workers import BATCH_NUMBER, batch_payload  # noqa: E402
 from collectors.syslog.parse import parse_batch  # noqa: E402
 from collectors.syslog.pipeline import Stats  # noqa: E402
@@ -130,6 +131,8 @@ def main() -> int:
     parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3, help="rounds; the median is reported")
     args = parser.parse_args()
+    tune_malloc()  # as every collector process does
+    tune_gc()
     now = time.time()
     msgs = messages(args.messages, now)
     rounds = []

@@ -70,6 +70,15 @@ class Stats:
         lst = self.listener(listener)
         lst["messages"] += len(senders)
         lst["bytes"] += total_bytes
+        if senders and senders.count(senders[0]) == len(senders):  # one sender: a TCP read, mostly
+            entry = self._source(senders[0].rpartition(":")[0])
+            entry["messages"] += len(senders)
+            entry["bytes"] += total_bytes
+            entry["last_seen"] = now
+            known = entry["formats"]
+            for fmt, count in Counter(formats).items():
+                known[fmt] = known.get(fmt, 0) + count
+            return
         # Counted per distinct sender at C speed; a batch usually holds a handful of them.
         for (sender, fmt), count in Counter(zip(senders, formats, strict=True)).items():
             entry = self._source(sender.rpartition(":")[0])
