@@ -7,8 +7,8 @@ shared machine disturbs far less than a rate. Stages, in the order a UDP message
 - parse: `parse_batch` (a worker process; TCP connections run the same code)
 - count: the pipeline's per-source and per-listener counting (`Stats.received`)
 - encode: the records to NDJSON (msgspec), as a worker sends them
-- channel: frame encode and decode for both hops (worker -> collector -> engine), with the
-  collector's coalescing in between
+- channel: frames written, read and decoded on both hops (worker -> collector -> engine),
+  through pipes, with the collector's coalescing in between
 - append: the engine's `SegmentStore.append_ndjson`
 - seal: segment encoding (zstd) and the SQLite commit (`seal_all`)
 
@@ -20,10 +20,13 @@ Usage: python bench/syslog_stages.py [--messages N] [--repeat R]
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
+import os
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from itertools import repeat
@@ -35,9 +38,9 @@ sys.path.insert(0, str(ROOT))
 
 import msgspec  # noqa: E402
 
-from collectors.common.channel import FrameDecoder, FrameKind, encode_frame  # noqa: E402
-from collectors.common.harness import tune_gc, tune_malloc  # noqa: E402
-from collectors.common.workers import BATCH_NUMBER, batch_payload  # noqa: E402
+from collectors.common.channel import FrameDecoder, FrameKind  # noqa: E402
+from collectors.common.harness import Output, tune_gc, tune_malloc  # noqa: E402
+from collectors.common.workers import BATCH_NUMBER, READ_BYTES  # noqa: E402
 from collectors.syslog.parse import parse_batch  # noqa: E402
 from collectors.syslog.pipeline import Stats  # noqa: E402
 from nocraven.buffer.limits import BufferLimits  # noqa: E402
@@ -97,23 +100,45 @@ def one_round(msgs: list[bytes], now: float, directory: Path) -> dict[str, float
     seconds["encode"] = spent
 
     def channel() -> list[bytes]:
-        # Worker -> collector: a numbered RECORDS frame per batch, read in 1 MiB pieces.
-        wire = b"".join(encode_frame(FrameKind.RECORDS, batch_payload(n, c)) for n, c in enumerate(chunks))
-        decoder = FrameDecoder()
-        pending = bytearray()
-        to_engine: list[bytes] = []
-        for offset in range(0, len(wire), 1 << 20):
-            for _kind, payload in decoder.feed(wire[offset : offset + (1 << 20)]):
-                pending += memoryview(payload)[BATCH_NUMBER.size :]
-                if len(pending) >= FLUSH_BYTES:
-                    to_engine.append(encode_frame(FrameKind.RECORDS, bytes(pending[:-1])))
-                    pending.clear()
-        if pending:
-            to_engine.append(encode_frame(FrameKind.RECORDS, bytes(pending[:-1])))
-        # Collector -> engine.
-        engine = FrameDecoder()
-        wire = b"".join(to_engine)
-        return [p for off in range(0, len(wire), 1 << 20) for _k, p in engine.feed(wire[off : off + (1 << 20)])]
+        # Both hops as the processes do them, through real pipes (threads stand in for the
+        # processes; process_time counts them all): a worker writes a numbered RECORDS frame
+        # per batch, the collector reads, coalesces and writes to the engine, which reads.
+        worker_r, worker_w = os.pipe()
+        engine_r, engine_w = os.pipe()
+        payloads: list[bytes] = []
+
+        def collector() -> None:
+            decoder, pending, out = FrameDecoder(), bytearray(), Output(engine_w)
+            while data := os.read(worker_r, READ_BYTES):
+                for _kind, payload in decoder.feed(data):
+                    pending += memoryview(payload)[BATCH_NUMBER.size :]
+                    if len(pending) >= FLUSH_BYTES:
+                        out.ndjson(pending)
+                        pending.clear()
+            out.ndjson(pending)
+            os.close(engine_w)
+
+        def engine() -> None:
+            decoder = FrameDecoder()
+            while data := os.read(engine_r, READ_BYTES):
+                payloads.extend(payload for _kind, payload in decoder.feed(data))
+
+        threads = [threading.Thread(target=collector), threading.Thread(target=engine)]
+        for thread in threads:
+            thread.start()
+        out = Output(worker_w)
+        gathered = len(inspect.signature(out.write).parameters) > 2  # older trees: one payload
+        for number, chunk in enumerate(chunks):
+            if gathered:
+                out.write(FrameKind.RECORDS, BATCH_NUMBER.pack(number), chunk)
+            else:
+                out.write(FrameKind.RECORDS, BATCH_NUMBER.pack(number) + chunk)
+        os.close(worker_w)
+        for thread in threads:
+            thread.join()
+        os.close(worker_r)
+        os.close(engine_r)
+        return payloads
 
     spent, payloads = cpu(channel)
     seconds["channel"] = spent

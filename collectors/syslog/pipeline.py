@@ -85,8 +85,9 @@ class Stats:
             entry["messages"] += count
             entry["formats"][fmt] = entry["formats"].get(fmt, 0) + count
             entry["last_seen"] = now
-        if len(set(senders)) == 1:
-            self._source(senders[0].rpartition(":")[0])["bytes"] += total_bytes
+        ips = {sender.rpartition(":")[0] for sender in set(senders)}
+        if len(ips) == 1:  # one device sending from several ports: no per-message loop
+            self._source(ips.pop())["bytes"] += total_bytes
             return
         bytes_per_sender: Counter[str] = Counter()
         for sender, size in zip(senders, sizes, strict=True):
