@@ -245,7 +245,7 @@ class StreamListener:
                 self.stats.listener(self.name)["connections_evicted"] += 1
                 self._close([decision.evict])
             conn_id = next(_CONNECTION_IDS)
-            if not self.pool.hand_over(conn, conn_id, self.name, source, ip):
+            if not self.pool.hand_over(conn, conn_id, self.name, source, ip):  # no worker running
                 self.stats.rejected(self.name, ip, 1, bytes_received(conn), "collector_busy", now)
                 return
             # The worker holds its own descriptor now; this one is closed on leaving.

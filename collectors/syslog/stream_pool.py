@@ -50,6 +50,10 @@ class StreamWorkerProcess:
     index: int
     decoder: FrameDecoder = field(default_factory=FrameDecoder)
     conns: set[int] = field(default_factory=set)
+    # Hand-overs waiting for room in the socket pair (a burst of connections): the connection
+    # stays open here until it is sent, then this copy is closed.
+    waiting: deque[tuple[bytes, socket.socket | None]] = field(default_factory=deque)
+    writer: bool = False  # waiting for the socket pair to take more
     done: asyncio.Future[int] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
@@ -104,19 +108,17 @@ class StreamPool:
         return worker
 
     def hand_over(self, sock: socket.socket, conn: int, listener: str, source: str, ip: str) -> bool:
-        """Give an accepted connection to the worker holding the fewest; False if none took it
-        (the caller closes it)."""
-        live = [w for w in self._workers if w.proc.returncode is None and w.stdout >= 0]
+        """Give an accepted connection to the worker holding the fewest; False if there is no
+        worker to take it (the caller closes it). The caller's `sock` may be closed on return:
+        a connection that has to wait for room keeps a duplicate here."""
+        live = [w for w in self._workers if w.stdout >= 0]
         if not live:
             return False
         worker = min(live, key=lambda w: len(w.conns))
         message = handoff.encode(handoff.Open(conn=conn, listener=listener, source=source, ip=ip))
-        try:
-            socket.send_fds(worker.control, [message], [sock.fileno()])
-        except OSError as exc:  # the worker's queue is full, or it is gone
-            log.warning("syslog: cannot hand a connection from %s to a stream worker: %s", source, exc)
-            return False
         worker.conns.add(conn)
+        worker.waiting.append((message, sock.dup()))
+        self._send(worker)
         return True
 
     def close(self, conns: list[int]) -> None:
@@ -125,8 +127,43 @@ class StreamPool:
             mine = [conn for conn in conns if conn in worker.conns]
             if mine:
                 worker.conns.difference_update(mine)
-                with contextlib.suppress(OSError):
-                    worker.control.send(handoff.encode(handoff.Close(conns=mine)))
+                worker.waiting.append((handoff.encode(handoff.Close(conns=mine)), None))
+                self._send(worker)
+
+    def _send(self, worker: StreamWorkerProcess) -> None:
+        """Send what waits for this worker, in order, as far as the socket pair takes it."""
+        loop = asyncio.get_running_loop()
+        while worker.waiting:
+            message, sock = worker.waiting[0]
+            try:
+                if sock is None:
+                    worker.control.send(message)
+                else:
+                    socket.send_fds(worker.control, [message], [sock.fileno()])
+            except BlockingIOError:
+                if not worker.writer:
+                    loop.add_writer(worker.control.fileno(), self._send, worker)
+                    worker.writer = True
+                return
+            except OSError:  # the worker is gone: its exit is handled by _read
+                self._drop_waiting(worker)
+                return
+            worker.waiting.popleft()
+            if sock is not None:
+                sock.close()
+        if worker.writer:
+            loop.remove_writer(worker.control.fileno())
+            worker.writer = False
+
+    def _drop_waiting(self, worker: StreamWorkerProcess) -> None:
+        for _, sock in worker.waiting:
+            if sock is not None:
+                sock.close()
+        worker.waiting.clear()
+        if worker.writer:
+            with contextlib.suppress(ValueError, OSError):
+                asyncio.get_running_loop().remove_writer(worker.control.fileno())
+            worker.writer = False
 
     def _events(self, worker: StreamWorkerProcess) -> None:
         while True:
@@ -175,6 +212,7 @@ class StreamPool:
         worker.stdout = -1
         with contextlib.suppress(ValueError, OSError):
             loop.remove_reader(worker.control.fileno())
+        self._drop_waiting(worker)
         worker.control.close()
         code = worker.proc.wait()
         worker.done.set_result(code)

@@ -38,6 +38,7 @@ DRAIN_S = 0.5  # at stop, how long connections may keep delivering what the kern
 DRAIN_QUIET_S = 0.05
 FLUSH_BYTES = 256 * 1024
 FLUSH_S = 0.02
+EVENTS_PER_MESSAGE = 2000  # connection ids per message to the main process (well under 64 KiB)
 
 
 class StreamWorkerSetup(msgspec.Struct, frozen=True, kw_only=True):
@@ -243,15 +244,25 @@ class StreamWorker:
         self.connections.pop(connection.conn, None)
         self.active.discard(connection.conn)
         self._ended.append(connection.conn)
-        self._tell()
+        self._tell()  # at once: the place it held is free for a newcomer
 
     def _tell(self) -> None:
-        if not self._ended and not self.active:
-            return
-        events = handoff.Events(active=sorted(self.active), ended=self._ended)
-        self.active, self._ended = set(), []
-        with contextlib.suppress(OSError):  # the main process is gone; the stop follows
-            self._control.send(handoff.encode(events))
+        """Send the main process what happened to connections since last time, in pieces it
+        can take; what the socket pair has no room for now is sent next time, never lost (a
+        lost `ended` would hold a place in the listener's table for good)."""
+        while self._ended or self.active:
+            ended, self._ended = self._ended[:EVENTS_PER_MESSAGE], self._ended[EVENTS_PER_MESSAGE:]
+            active = sorted(self.active)[:EVENTS_PER_MESSAGE]
+            try:
+                self._control.send(handoff.encode(handoff.Events(active=active, ended=ended)))
+            except BlockingIOError:
+                self._ended[:0] = ended
+                return
+            except OSError:  # the main process is gone; the stop follows
+                self._ended.clear()
+                self.active.clear()
+                return
+            self.active.difference_update(active)
 
     def deliver(self, listener: str, source: str, messages: list[bytes]) -> None:
         self._pending += self._pipeline.handle(listener, messages, [source] * len(messages), time.time())
