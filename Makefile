@@ -1,11 +1,17 @@
 # The two commands of the README, and the checks CI runs.
-.PHONY: demo test quick lint bench venv
+.PHONY: demo test quick lint bench venv package
 
 venv:
 	@scripts/bootstrap
 
-demo: venv
+# The demo's NOC is a local nats-server: installed like the tests' packages when run as root.
+demo:
+	@scripts/bootstrap --with-demo-packages
 	.venv/bin/nocraven demo
+
+# The Debian package (dist/nocraven_VERSION_ARCH.deb); see packaging/README.md.
+package:
+	packaging/build-deb dist
 
 test:
 	@scripts/bootstrap --with-debian-packages

@@ -8,15 +8,20 @@ with sendmmsg (`bench/trapgen.c`, built here when missing) from its own process.
 receiver and version the rate steps up until a step loses anything; the result is the highest
 step with no loss (sent minus stored: records in the buffer, lines in snmptrapd's file).
 
-Only 127.0.0.1; bounded in time (a few seconds a step, at most one lossy step a series). The
-receivers run one after the other, never together. As root, NoC Raven's collector takes a
-16 MiB receive buffer (SO_RCVBUFFORCE); snmptrapd is given `serverRecvBuf` of the same size
-(an `[snmp]` token in its config; without it snmptrapd keeps the 208 KiB default and loses traps
-at a few thousand a second), which the kernel caps at twice net.core.rmem_max (reported below).
+Each series is repeated (`--repeats`, default 3) with the receivers taking turns, so a change
+in the machine's load during the run touches both alike; the result per receiver is the
+median of its repeats, and `ratio` is NoC Raven's median over snmptrapd's. Both receivers stay
+up for the whole run but only one is sent traps at a time (the idle one costs nothing).
+
+Only 127.0.0.1; bounded in time (a few seconds a step, at most one lossy step a series). As
+root, NoC Raven's collector takes a 16 MiB receive buffer (SO_RCVBUFFORCE); snmptrapd is given
+`serverRecvBuf` of the same size (an `[snmp]` token in its config; without it snmptrapd keeps
+the 208 KiB default and loses traps at a few thousand a second), which the kernel caps at twice
+net.core.rmem_max (reported below).
 
 Prints one JSON document on stdout; progress goes to stderr.
 Usage: python bench/snmptrap.py [--seconds 3] [--rates 5000,10000,...] [--only nocraven|snmptrapd]
-       [--versions v2c,v3]
+       [--versions v2c,v3] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import platform
 import shutil
 import signal
 import socket
+import statistics
 import struct
 import subprocess
 import sys
@@ -304,6 +310,7 @@ def main() -> None:
     parser.add_argument("--rates", default=",".join(map(str, DEFAULT_RATES)), help="traps/s steps, ascending")
     parser.add_argument("--only", choices=["nocraven", "snmptrapd"])
     parser.add_argument("--versions", default="v2c,v3")
+    parser.add_argument("--repeats", type=int, default=3, help="series per receiver and version (median taken)")
     args = parser.parse_args()
     rates = [int(r) for r in args.rates.split(",")]
     versions = args.versions.split(",")
@@ -314,30 +321,43 @@ def main() -> None:
         log("snmptrapd not found (Debian package snmptrapd): measuring NoC Raven alone")
     if args.only:
         starters = {args.only: starters[args.only]}
-    results: dict[str, Any] = {}
+    runs: dict[str, dict[str, list[dict[str, Any]]]] = {name: {v: [] for v in versions} for name in starters}
     with tempfile.TemporaryDirectory(prefix="bench-snmptrap-") as temporary:
         base = Path(temporary)
         pool = base / "pool.bin"
-        for name, start in starters.items():
-            log(f"starting {name}")
-            receiver = start(base / name)
-            try:
-                results[name] = {
-                    version: series(receiver, pool, "v2c" if version == "v2c" else "v3", rates, args.seconds)
-                    for version in versions
-                }
-            finally:
+        receivers: dict[str, Receiver] = {}
+        try:
+            for name, start in starters.items():
+                log(f"starting {name}")
+                receivers[name] = start(base / name)
+            for repeat in range(args.repeats):
+                for version in versions:
+                    for name, receiver in receivers.items():  # taking turns on the same load
+                        log(f"repeat {repeat + 1}/{args.repeats} {version}: {name}")
+                        wire = "v2c" if version == "v2c" else "v3"
+                        runs[name][version].append(series(receiver, pool, wire, rates, args.seconds))
+        finally:
+            for receiver in receivers.values():
                 receiver.stop()
-    summary = {
-        version: {name: results[name][version]["loss_free_traps_per_s"] for name in results} for version in versions
+    medians = {
+        version: {name: statistics.median(run["loss_free_traps_per_s"] for run in runs[name][version]) for name in runs}
+        for version in versions
+    }
+    ratio = {
+        version: round(medians[version]["nocraven"] / medians[version]["snmptrapd"], 2)
+        if medians[version].get("snmptrapd") and "nocraven" in medians[version]
+        else None
+        for version in versions
     }
     document = {
         "benchmark": "snmptrap",
         "load": "IF-MIB linkDown, 4 varbinds; v3 = authPriv SHA/AES; bench/trapgen.c (sendmmsg), own process",
         "seconds_per_step": args.seconds,
         "rates": rates,
-        "loss_free_traps_per_s": summary,
-        "results": results,
+        "repeats": args.repeats,
+        "loss_free_traps_per_s": medians,  # median over the repeats, per version and receiver
+        "ratio_nocraven_to_snmptrapd": ratio,
+        "runs": runs,
         "rmem_max": int(Path("/proc/sys/net/core/rmem_max").read_text()),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "load_1m": os.getloadavg()[0]},
     }

@@ -73,6 +73,16 @@ CAPABILITIES: tuple[Capability, ...] = (
         built=True,
     ),
     Capability(
+        name="snmppoll",
+        title="Polling",
+        description="SNMP device polling",
+        api_prefix="/v1/snmp",
+        config_section="snmp",
+        buffer_service="poll",
+        cli_group="snmp",
+        built=True,  # shown on the Traps screen (its Polling tab), no console mode of its own
+    ),
+    Capability(
         name="winevents",
         title="Windows",
         description="the Windows event collector",
@@ -130,6 +140,7 @@ CAPABILITIES: tuple[Capability, ...] = (
         api_prefix="/v1/ports",
         cli_group="ports",
         mode="ports",
+        built=True,
     ),
 )
 

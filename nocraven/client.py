@@ -34,7 +34,9 @@ from nocraven.schema.events import EVENT_TYPES, Event, Published, Snapshot
 from nocraven.schema.flow import FlowExporters, FlowTemplates, FlowTop
 from nocraven.schema.forward import ForwardStatus, SinkRequest, SinksControlled
 from nocraven.schema.health import AlertCleared, AlertRaised, HealthHistory, HealthReport
+from nocraven.schema.ports import PortChange, PortChanged, PortsList
 from nocraven.schema.records import Record, decode_record
+from nocraven.schema.snmppoll import PollTargets
 from nocraven.schema.snmptrap import MibAdded, MibUpload, TrapAgents, TrapMibs
 from nocraven.schema.vpn import (
     VpnCredentials,
@@ -372,6 +374,11 @@ def _health_history(minutes: int = 60) -> Call[HealthHistory]:
     return get("/v1/health/history", HealthHistory, minutes=minutes)
 
 
+def _ports_set(listener: str, address: str, check: bool = False) -> Call[PortChanged]:
+    """Move a listener live (admin); `check` only validates. Returns once the new socket serves."""
+    return post("/v1/ports/set", PortChanged, PortChange(listener=listener, address=address, check=check), timeout=30.0)
+
+
 class Api:
     """Every call of the control API, described once. A capability adds its calls here."""
 
@@ -418,10 +425,13 @@ class Api:
     diag_port = StreamEndpoint(_diag_port)
     diag_jobs = Endpoint(lambda: get("/v1/diag/jobs", diag_wire.DiagJobs))
     diag_cancel = Endpoint(_diag_cancel)
+    diag_noc_plan = Endpoint(lambda: get("/v1/diag/noc", diag_wire.NocPlan))
     # SNMP traps
     traps_agents = Endpoint(lambda: get("/v1/traps/agents", TrapAgents))
     traps_mibs = Endpoint(lambda: get("/v1/traps/mibs", TrapMibs))
     traps_add_mib = Endpoint(_add_mib)
+    # SNMP polling
+    snmp_targets = Endpoint(lambda: get("/v1/snmp/targets", PollTargets))
 
     # winevents
     winevents_agents = Endpoint(lambda: get("/v1/winevents/agents", WineventsAgents))
@@ -434,6 +444,10 @@ class Api:
     health = Endpoint(lambda: get("/v1/health", HealthReport))
     health_history = Endpoint(_health_history)
     health_metrics = Endpoint(lambda: get_text("/v1/health/metrics"))
+
+    # ports
+    ports = Endpoint(lambda: get("/v1/ports", PortsList))
+    ports_set = Endpoint(_ports_set)
 
 
 # ---- transports --------------------------------------------------------------------------------

@@ -38,6 +38,17 @@ def human_rate(per_second: float | None) -> str:
     return f"{human_count(per_second)}/s"
 
 
+def human_bits(per_second: float | None) -> str:
+    """A bit rate: 950 b/s, 12.3 Mb/s (decimal units, as links are rated)."""
+    if per_second is None:
+        return "-"
+    for unit, scale in (("b/s", 1.0), ("kb/s", 1e3), ("Mb/s", 1e6), ("Gb/s", 1e9)):
+        if abs(per_second) < scale * 1000 or unit == "Gb/s":
+            value = per_second / scale
+            return f"{value:.0f} {unit}" if unit == "b/s" or value >= 100 else f"{value:.3g} {unit}"
+    return f"{per_second:.0f} b/s"
+
+
 def human_duration(seconds: float | None) -> str:
     if seconds is None:
         return "-"
@@ -113,6 +124,12 @@ def summary(record: Mapping[str, object]) -> str:
     if service == "trap":
         name = record.get("trap_name") or record.get("trap_oid")
         return f"{name} from {record.get('agent_addr')} ({record.get('version')})"
+    if service == "poll":
+        interfaces = record.get("interfaces")
+        values = record.get("values")
+        count = len(interfaces) if isinstance(interfaces, list) else 0
+        scalars = len(values) if isinstance(values, list) else 0
+        return f"{record.get('device')}: {count} interfaces, {scalars} values"
     if service == "winevent":
         return (
             f"{record.get('computer')} {record.get('channel')} {record.get('event_id')}:"

@@ -18,6 +18,7 @@ from nocraven_tui.screens.diagnostics import DiagnosticsScreen
 from nocraven_tui.screens.flows import FlowsScreen
 from nocraven_tui.screens.forwarding import ForwardingScreen
 from nocraven_tui.screens.live import LiveScreen
+from nocraven_tui.screens.ports import PortsScreen
 from nocraven_tui.screens.system import SystemScreen
 from nocraven_tui.screens.traps import TrapsScreen
 from nocraven_tui.screens.vpn import VpnScreen
@@ -34,6 +35,7 @@ SCREENS: dict[str, type[ModeScreen]] = {
     "diagnostics": DiagnosticsScreen,
     "windows": WindowsScreen,
     "forwarding": ForwardingScreen,
+    "ports": PortsScreen,
 }
 
 

@@ -211,6 +211,19 @@ class MibResolver:
             self._learn(oid)
             return self._notifications[oid]
 
+    def oid(self, name: str) -> str | None:
+        """The dotted OID of `MODULE::symbol[.suffix]`, or None when no loaded MIB defines it."""
+        module, sep, rest = name.partition("::")
+        symbol, _, suffix = rest.partition(".")
+        if not sep or not symbol:
+            return None
+        try:
+            numbers, _label, _suffix = self._view.get_node_name((symbol,), module)
+        except Exception:  # pysnmp raises SmiError or NoSuchObjectError for unknown names
+            return None
+        dotted = ".".join(map(str, numbers))
+        return f"{dotted}.{suffix}" if suffix else dotted
+
     def _learn(self, oid: str) -> None:
         if len(self._names) >= _CACHE_MAX:
             self._names.clear()

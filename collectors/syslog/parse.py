@@ -13,6 +13,7 @@ computed, the received-at text is cached per second, and the record is a plain d
 from __future__ import annotations
 
 import re
+from base64 import b64encode
 from collections.abc import Iterable
 from datetime import date
 from typing import TypedDict
@@ -21,8 +22,8 @@ from collectors.syslog import profiles
 from collectors.syslog.profiles import MONTHS, ProfileMatch, WallClock
 
 
-class SyslogRecord(TypedDict):
-    """One received syslog message (DESIGN §2.3), plus `clock_skew_s` and `parse_warnings`."""
+class _RecordKeys(TypedDict):
+    """The keys every record has, in this order."""
 
     service: str
     received_at: str
@@ -42,15 +43,28 @@ class SyslogRecord(TypedDict):
     parse_warnings: list[str]
 
 
-RECORD_KEYS: tuple[str, ...] = tuple(SyslogRecord.__annotations__)
+class SyslogRecord(_RecordKeys, total=False):
+    """One received syslog message (DESIGN §2.3), plus `clock_skew_s` and `parse_warnings`.
+
+    `raw_b64` (after the others) only when the bytes are not valid UTF-8: `raw` and `message`
+    then hold U+FFFD for what could not be decoded, and the original bytes are here.
+    """
+
+    raw_b64: str
+
+
+RECORD_KEYS: tuple[str, ...] = tuple(_RecordKeys.__annotations__)
+OPTIONAL_KEYS: tuple[str, ...] = ("raw_b64",)
 FORMATS = frozenset(
-    {"rfc5424", "rfc3164", "unparsed", "juniper", "aruba", "fortios", "paloalto"}
-    | {"cisco_ios", "cisco_nxos", "cisco_asa"}
+    {"rfc5424", "rfc3164", "unparsed", "juniper", "aruba", "fortios", "paloalto", "meraki", "unifi", "snare"}
+    | {"cisco_ios", "cisco_nxos", "cisco_asa", "cisco_aireos"}
 )
 # A device clock further than this from ours is flagged: it breaks event correlation.
 CLOCK_SKEW_WARN_S = 3600.0
 
-_HALF_YEAR_S = 183 * 86400
+# A yearless date is put in the latest year that does not place it more than this after its
+# receive time: a device clock a little ahead is believed, a date from the future is not.
+_AHEAD_S = 86400
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 # Trailing whitespace (and the NULs some C senders append) is trimmed from messages.
 _TRAILING = " \t\r\n\x00\x0b\x0c"
@@ -86,8 +100,7 @@ _ISO_HEADER = re.compile(
     r"(.*)",
     re.S | re.A,
 )
-# TAG[PID]: or TAG: or TAG[PID] (some embedded stacks drop the colon).
-_TAG = re.compile(r"([^\s\[\]:]{1,128})(?:\[([^\s\[\]]{0,128})\]:?|:)(?: |$)", re.S | re.A)
+_TAG = profiles.TAG
 
 _MILLIS = tuple(f".{n:03d}Z" for n in range(1000))
 _MINUTE_OF_DAY = {f"{h:02d}:{m:02d}": h * 3600 + m * 60 for h in range(24) for m in range(60)}
@@ -152,22 +165,20 @@ def _utc_second_text(epoch_s: int) -> str | None:
     return text
 
 
-def _nearest_year(
+def _latest_year(
     month: int, day: int, second_of_day: int, received_at: float, received_year: int
 ) -> tuple[int, int] | None:
-    """(year, days since epoch) of the year putting a yearless date nearest to received_at."""
-    days = _days_since_epoch(received_year, month, day)
-    if days is not None and abs(days * 86400 + second_of_day - received_at) <= _HALF_YEAR_S:
-        return received_year, days
-    best: tuple[float, int, int] | None = None
-    for year in (received_year - 1, received_year, received_year + 1):
+    """(year, days since epoch) of the latest year that puts a yearless date no more than a day
+    after received_at: `Mar  1` received in November is this March, `Dec 31` received on 1 January
+    last year's. Feb 29 goes back to the last leap year."""
+    limit = received_at + _AHEAD_S
+    # Next year's date can only qualify for 1 January received on 31 December.
+    first = received_year + 1 if month == 1 and day == 1 else received_year
+    for year in range(first, received_year - 8, -1):
         days = _days_since_epoch(year, month, day)
-        if days is None:
-            continue
-        distance = abs(days * 86400 + second_of_day - received_at)
-        if best is None or distance < best[0]:
-            best = (distance, year, days)
-    return None if best is None else (best[1], best[2])
+        if days is not None and days * 86400 + second_of_day <= limit:
+            return year, days
+    return None
 
 
 _MISSING = (0, "")  # cache-miss marker, compared by identity
@@ -179,15 +190,16 @@ class _Clock:
     A burst of messages shares one receive second and a handful of device dates, so both are
     looked up, not computed. Each cache is one tuple replaced in a single assignment, so
     parsers in several threads (UDP batches beside TCP connections) never see half an update.
-    The nearest year of a yearless date is decided per receive day, which only matters for
-    dates half a year away.
+    The year of a yearless date is the same all receive day long, except for the date of the
+    day after: there the time of day decides (see `_latest_year`), so that one is not cached.
     """
 
     __slots__ = ("bsd_dates", "last", "second")
 
     def __init__(self) -> None:
         self.second: tuple[int, str, int, int] = (0, "1970-01-01T00:00:00", 1970, 0)  # second, text, year, day
-        self.bsd_dates: tuple[int, dict[tuple[str, str], tuple[int, str] | None]] = (0, {})  # receive day, cache
+        # receive day, (month, day) of the day after it, cache
+        self.bsd_dates: tuple[int, tuple[int, int], dict[tuple[str, str], tuple[int, str] | None]] = (-1, (0, 0), {})
         # A batch is stamped with one receive time: the last result is reused (NaN matches nothing).
         self.last: tuple[float, tuple[str, int, int]] = (float("nan"), ("", 0, 0))
 
@@ -212,20 +224,30 @@ class _Clock:
         self.last = (received_at, result)
         return result
 
-    def bsd_date(self, month_name: str, day_text: str, received_day: int, received_year: int) -> tuple[int, str] | None:
-        """(days since epoch, "YYYY-MM-DD") for a yearless "Mmm dd" nearest the receive day."""
-        cache_day, cache = self.bsd_dates
+    def bsd_date(
+        self,
+        month_name: str,
+        day_text: str,
+        second_of_day: int,
+        received_at: float,
+        received_day: int,
+        received_year: int,
+    ) -> tuple[int, str] | None:
+        """(days since epoch, "YYYY-MM-DD") of a yearless "Mmm dd" at second_of_day (0-86400)."""
+        cache_day, tomorrow, cache = self.bsd_dates
         if cache_day != received_day or len(cache) >= 1024:
             cache = {}
-            self.bsd_dates = (received_day, cache)
+            tomorrow = _civil_from_days(received_day + 1)[1:]
+            self.bsd_dates = (received_day, tomorrow, cache)
         key = (month_name, day_text)
         found = cache.get(key, _MISSING)
         if found is not _MISSING:
             return found
         month, day = MONTHS[month_name], int(day_text)
-        nearest = _nearest_year(month, day, 43200, received_day * 86400 + 43200, received_year)
-        result = None if nearest is None else (nearest[1], f"{nearest[0]:04d}-{month:02d}-{day:02d}")
-        cache[key] = result
+        latest = _latest_year(month, day, second_of_day, received_at, received_year)
+        result = None if latest is None else (latest[1], f"{latest[0]:04d}-{month:02d}-{day:02d}")
+        if (month, day) != tomorrow:
+            cache[key] = result
         return result
 
 
@@ -241,7 +263,7 @@ def _wall_clock_to_utc(clock: WallClock, received_at: float, received_year: int)
     second_of_day = hour * 3600 + minute * 60 + second - offset
     year = clock.year
     if year is None:
-        found = _nearest_year(clock.month, clock.day, second_of_day, received_at, received_year)
+        found = _latest_year(clock.month, clock.day, second_of_day, received_at, received_year)
         if found is None:
             return None
         year, days = found
@@ -260,6 +282,18 @@ def _wall_clock_to_utc(clock: WallClock, received_at: float, received_year: int)
             return None
         text = second_text
     return text + fraction + "Z", epoch_s + (float(fraction) if fraction else 0.0)
+
+
+def _epoch_to_utc(epoch: tuple[int, str]) -> tuple[str, float] | None:
+    """RFC 3339 UTC text (to the microsecond, trailing zeros dropped) and epoch seconds."""
+    seconds, fraction = epoch
+    text = _utc_second_text(seconds)
+    if text is None:
+        return None
+    fraction = fraction[:7].rstrip("0")
+    if fraction == ".":
+        fraction = ""
+    return text + fraction + "Z", seconds + (float(fraction) if fraction else 0.0)
 
 
 def _rfc3339_to_utc(day_text: str, time_text: str, fraction: str | None, zone: str | None) -> tuple[str, float] | None:
@@ -326,6 +360,11 @@ def _rfc5424_record(
     source: str,
 ) -> SyslogRecord:
     version, stamp, day_text, time_text, fraction, zone, hostname, app_name, procid, msgid, rest = m.groups()
+    if day_text is None and app_name is not None and "." in stamp:
+        # Meraki: `1 1795752611.123456789 MX250 flows src=...`, version 1 but an epoch stamp.
+        epoch = profiles.epoch_decimal(stamp)
+        if epoch is not None:
+            return _meraki_record(m, epoch, facility, severity, warnings, raw, received_text, received_at, source)
     if version != "1":
         warnings.append("unknown_version")
     timestamp: str | None = None
@@ -404,6 +443,40 @@ def _rfc5424_record(
     return record
 
 
+def _meraki_record(
+    m: re.Match[str],
+    epoch: tuple[int, str],
+    facility: int | None,
+    severity: int | None,
+    warnings: list[str],
+    raw: str,
+    received_text: str,
+    received_at: float,
+    source: str,
+) -> SyslogRecord:
+    record: SyslogRecord = {
+        "service": "syslog",
+        "received_at": received_text,
+        "source": source,
+        "facility": facility,
+        "severity": severity,
+        "timestamp": None,
+        "hostname": None,
+        "app_name": None,
+        "procid": None,
+        "msgid": None,
+        "structured_data": {},
+        "message": "",
+        "format": "meraki",
+        "raw": raw,
+        "clock_skew_s": None,
+        "parse_warnings": warnings,
+    }
+    _merge_profile(record, profiles.match_meraki(m[7], m.string[m.start(8) :]))
+    _set_timestamp(record, _epoch_to_utc(epoch), received_at)
+    return record
+
+
 # --- RFC 3164 and vendor dialects -------------------------------------------------------------
 
 
@@ -435,6 +508,31 @@ def _merge_profile(record: SyslogRecord, match: ProfileMatch) -> None:
     if record["severity"] is None and record["facility"] is None:
         record["severity"] = match.severity
     record["parse_warnings"].extend(match.warnings)
+
+
+def _profile_time(
+    record: SyslogRecord, match: ProfileMatch, received_at: float, received_year: int
+) -> tuple[str, float] | None:
+    """The UTC time a dialect's body carries (None: none, or one that cannot be resolved)."""
+    if match.epoch is not None:
+        epoch_utc = _epoch_to_utc(match.epoch)
+        if epoch_utc is not None:
+            return epoch_utc
+    clock = match.clock
+    if clock is None:
+        return None
+    utc = _wall_clock_to_utc(clock, received_at, received_year)
+    if utc is None:
+        record["parse_warnings"].append("bad_timestamp")
+        return None
+    if clock.zone_unknown:
+        # A zone we cannot resolve: the local time is kept as the device wrote it (the year
+        # inferred as for UTC), never passed off as UTC.
+        fields = record["structured_data"].get(match.format)
+        if fields is not None:
+            fields["local_time"] = utc[0][:-1]
+        return None
+    return utc
 
 
 def _legacy_record(
@@ -469,13 +567,17 @@ def _legacy_record(
         "parse_warnings": warnings,
     }
     # Cisco bodies start with a counter, a `*`/`.` mark or a date the BSD regex would misread
-    # ("Mar  1 18:48:50.483 UTC: %SYS-..."), so they are tried first.
-    if ": %" in body or body[:1] == "%":
+    # ("Mar  1 18:48:50.483 UTC: %SYS-..."), so they are tried first. AireOS may write `#FAC`
+    # after its system name, task and time (and always sends a PRI): searched for in the first
+    # 200 characters only.
+    cisco_like = ": %" in body or body[:1] == "%" or (has_pri and ": #" in body[:200])
+    if cisco_like:
         match = profiles.match_cisco(body)
         if match is not None:
             _merge_profile(record, match)
-            if match.clock is not None:
-                _set_timestamp(record, _wall_clock_to_utc(match.clock, received_at, received_year), received_at)
+            utc = _profile_time(record, match, received_at, received_year)
+            if utc is not None:
+                _set_timestamp(record, utc, received_at)
             return _finish_legacy(record, has_pri)
     header_utc: tuple[str, float] | None = None
     has_header = True
@@ -485,13 +587,15 @@ def _legacy_record(
         minute_s = _MINUTE_OF_DAY.get(hour_minute)
         second = int(second_text)
         year_text = year_before or year_after
-        if year_text is not None:
+        if minute_s is None or second > 60:
+            days, day_iso = None, ""
+        elif year_text is not None:
             days = _days_since_epoch(int(year_text), MONTHS[month_name], int(day_text))
             day_iso = f"{year_text}-{MONTHS[month_name]:02d}-{int(day_text):02d}"
         else:
-            found = _CLOCK.bsd_date(month_name, day_text, received_day, received_year)
+            found = _CLOCK.bsd_date(month_name, day_text, minute_s + second, received_at, received_day, received_year)
             days, day_iso = (None, "") if found is None else found
-        if days is not None and minute_s is not None and second <= 60:
+        if days is not None and minute_s is not None:
             epoch_s = days * 86400 + minute_s + second
             fraction = fraction or ""
             header_utc = (
@@ -519,27 +623,35 @@ def _legacy_record(
         if fortios is None:
             record["format"] = "unparsed"
             record["message"] = raw.rstrip("\r\n\x00")
+            warnings.append("no_pri")
             return record
         match = fortios
     else:
         match = profiles.match_body(body)
+        if match is None and cisco_like:
+            # Relayed behind a BSD header with the origin-id first: "WLC-01: *task: ...: %X-3-Y: ..."
+            match = profiles.match_cisco(body)
         if match is None:
             tag = _TAG.match(body)
-            if tag is not None:
-                record["app_name"], procid = tag.groups()
-                record["procid"] = procid or None
-                body = body[tag.end() :]
-                match = profiles.match_tagged(body)
+            if tag is None:
+                match = profiles.match_untagged(body)
+            else:
+                app_name, procid = tag.groups()
+                # A comma in the tag is a UniFi device prefix ("f4e2c6aabbcc,U6-LR-6.5.28+14491:").
+                if "," in app_name:
+                    match = profiles.match_untagged(body)
+                if match is None:
+                    record["app_name"] = app_name
+                    record["procid"] = procid or None
+                    body = body[tag.end() :]
+                    match = profiles.match_tagged(body)
     if match is None:
         record["message"] = body.rstrip(_TRAILING)
     else:
         _merge_profile(record, match)
-        if match.clock is not None:
-            body_utc = _wall_clock_to_utc(match.clock, received_at, received_year)
-            if body_utc is None:
-                warnings.append("bad_timestamp")
-            else:
-                header_utc = body_utc  # the body's clock carries a year or a zone; prefer it
+        body_utc = _profile_time(record, match, received_at, received_year)
+        if body_utc is not None:
+            header_utc = body_utc  # the body's clock carries a year, a zone or an epoch; prefer it
     if header_utc is not None:
         _set_timestamp(record, header_utc, received_at)
     return _finish_legacy(record, has_pri)
@@ -549,7 +661,7 @@ def _finish_legacy(record: SyslogRecord, has_pri: bool) -> SyslogRecord:
     warnings = record["parse_warnings"]
     if not has_pri:
         warnings.append("no_pri")
-    if record["timestamp"] is None and "bad_timestamp" not in warnings:
+    if record["timestamp"] is None and "bad_timestamp" not in warnings and "unknown_timezone" not in warnings:
         warnings.append("no_timestamp")
     return record
 
@@ -558,7 +670,10 @@ def _finish_legacy(record: SyslogRecord, has_pri: bool) -> SyslogRecord:
 
 
 def _parse(data: bytes, received_at: float, source: str) -> SyslogRecord:
-    raw = data.decode("utf-8", "replace")
+    try:
+        raw = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return _parse_invalid_utf8(data, received_at, source)
     received_text, received_year, received_day = _CLOCK.received(received_at)
     body = raw[1:] if raw[:1] == "\ufeff" else raw
     facility: int | None = None
@@ -594,9 +709,17 @@ def _parse(data: bytes, received_at: float, source: str) -> SyslogRecord:
     )
 
 
+def _parse_invalid_utf8(data: bytes, received_at: float, source: str) -> SyslogRecord:
+    """Parse the text with U+FFFD for what is not UTF-8, and keep the bytes in `raw_b64`."""
+    record = _parse(data.decode("utf-8", "replace").encode(), received_at, source)
+    record["parse_warnings"].append("invalid_utf8")
+    record["raw_b64"] = b64encode(data).decode("ascii")
+    return record
+
+
 def _unparsed(data: bytes, received_at: float, source: str, warning: str) -> SyslogRecord:
     raw = data.decode("utf-8", "replace")
-    return {
+    record: SyslogRecord = {
         "service": "syslog",
         "received_at": _CLOCK.received(received_at)[0],
         "source": source,
@@ -614,6 +737,10 @@ def _unparsed(data: bytes, received_at: float, source: str, warning: str) -> Sys
         "clock_skew_s": None,
         "parse_warnings": [warning],
     }
+    if "\ufffd" in raw and raw.encode() != data:
+        record["parse_warnings"].append("invalid_utf8")
+        record["raw_b64"] = b64encode(data).decode("ascii")
+    return record
 
 
 def parse_message(data: bytes, received_at: float, source: str) -> SyslogRecord:

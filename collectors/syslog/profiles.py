@@ -13,6 +13,8 @@ import csv
 import re
 from typing import NamedTuple
 
+_TRAILING = " \t\r\n\x00\x0b\x0c"  # trimmed from the end of a message, as parse.py does
+
 # Both spellings occur: "Jan" from BSD syslogd and "JAN" from some embedded stacks.
 _MONTH_NAMES = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 MONTHS: dict[str, int] = {
@@ -54,7 +56,10 @@ class WallClock(NamedTuple):
     minute: int
     second: int
     fraction: str  # "" or "." followed by 1-6 digits, as sent
-    offset_s: int | None  # east of UTC; None when the device names no zone
+    offset_s: int | None  # east of UTC; None when the device names no zone (read as UTC)
+    # The device named a zone we cannot resolve ("IST" is India, Israel or Ireland): the time
+    # stays local, unresolved, rather than being passed off as UTC.
+    zone_unknown: bool = False
 
 
 class ProfileMatch(NamedTuple):
@@ -70,6 +75,9 @@ class ProfileMatch(NamedTuple):
     clock: WallClock | None
     severity: int | None  # the body's own severity, used only when the PRI is missing
     warnings: tuple[str, ...]
+    # A UTC epoch time the device sent ((seconds, "" or "." and its digits)): exact, so it is
+    # preferred over `clock` and over the header's stamp.
+    epoch: tuple[int, str] | None = None
 
 
 def zone_offset(zone: str) -> int | None:
@@ -87,14 +95,44 @@ def zone_offset(zone: str) -> int | None:
     return None
 
 
-# --- Cisco IOS / IOS-XE / NX-OS / ASA ------------------------------------------------------
+# Digits of an integer epoch time -> the power of ten it counts in (s, ms, us, ns).
+_EPOCH_SCALES = {9: 0, 10: 0, 12: 3, 13: 3, 15: 6, 16: 6, 18: 9, 19: 9}
 
-# `[counter: ][seq: ][origin-host: ][*|.]timestamp[ zone]: %FAC-SEV-MNEMONIC: text`
+
+def epoch_digits(text: str) -> tuple[int, str] | None:
+    """(seconds, "" or "." and the sub-second digits) of an integer epoch time in seconds,
+    milliseconds, microseconds or nanoseconds (told apart by length: years 2001-2286)."""
+    scale = _EPOCH_SCALES.get(len(text))
+    if scale is None or not (text.isascii() and text.isdigit()):
+        return None
+    if scale == 0:
+        return int(text), ""
+    return int(text[:-scale]), "." + text[-scale:]
+
+
+def epoch_decimal(text: str) -> tuple[int, str] | None:
+    """(seconds, "" or "." and the digits) of "1795752611.123456789" (Meraki's stamp)."""
+    seconds, dot, fraction = text.partition(".")
+    if not (9 <= len(seconds) <= 10 and seconds.isascii() and seconds.isdigit()):
+        return None
+    if dot and not (0 < len(fraction) <= 9 and fraction.isascii() and fraction.isdigit()):
+        return None
+    return int(seconds), dot + fraction
+
+
+# --- Cisco IOS / IOS-XE / NX-OS / ASA / AireOS ----------------------------------------------
+
+# `[counter: ][origin-host: ][seq: ][origin-host: ][*task: ][*|.]timestamp[ zone]: %FAC-SEV-MNEMONIC: text`
+# IOS puts the `logging origin-id` hostname before or after the `service sequence-numbers`
+# number depending on release; AireOS WLCs name the task (`*spamApTask4:`) and may use `#`.
 _UPTIME = r"\d+[ywdh]\d+[wdhm]"  # 1w2d, 2d03h: time since boot instead of a date
+_ORIGIN = r"(?!" + _UPTIME + r": )(?!\d+: )[A-Za-z0-9][\w.\-]{0,254}"  # not a bare number: that is a counter
 _CISCO = re.compile(
     r"(?:(?P<counter>\d{1,10})?: )?"  # message counter; NX-OS sends an empty one
+    r"(?:(?P<origin>" + _ORIGIN + r"): )?"  # `logging origin-id` hostname
     r"(?:(?P<sequence>\d{1,10}): )?"  # `service sequence-numbers`
-    r"(?:(?!" + _UPTIME + r": )(?P<origin>[A-Za-z0-9][\w.\-]{0,254}): )?"  # `logging origin-id` hostname
+    r"(?:(?P<origin_after>" + _ORIGIN + r"): )?"  # the origin-id after the sequence number
+    r"(?:\*(?P<task>[A-Za-z][^:*]{0,63}): )?"  # AireOS task name
     r"(?:(?:(?P<mark>[*.]?)"
     r"(?:(?P<year_first>\d{4}) )?"  # NX-OS puts the year first
     r"(?P<month>[A-Za-z]{3}) {1,2}(?P<day>\d{1,2}) "
@@ -103,7 +141,7 @@ _CISCO = re.compile(
     r"(?: (?P<zone>[A-Za-z]{1,6}|[+-]\d\d:?\d\d))?"
     r"|[*.]?(?P<uptime>" + _UPTIME + r"|\d+:\d\d:\d\d)"  # `service timestamps ... uptime`
     r"): ?)?"
-    r"%(?P<facility>[A-Z0-9][A-Za-z0-9_]*(?:-[A-Za-z0-9_]+)*?)"
+    r"[%#](?P<facility>[A-Z0-9][A-Za-z0-9_]*(?:-[A-Za-z0-9_]+)*?)"
     r"-(?P<severity>[0-7])-(?P<mnemonic>[A-Za-z0-9_]+) ?: ?"
     r"(?P<text>.*)",
     re.S | re.A,
@@ -116,10 +154,12 @@ def _cisco_clock(m: re.Match[str]) -> tuple[WallClock | None, tuple[str, ...]]:
     if month is None:
         return None, ("bad_timestamp",)
     offset = None
+    zone_unknown = False
     warnings: tuple[str, ...] = ()
     if m["zone"] is not None:
         offset = zone_offset(m["zone"])
         if offset is None:
+            zone_unknown = True
             warnings = ("unknown_timezone",)
     year = m["year_first"] or m["year"]
     clock = WallClock(
@@ -131,6 +171,7 @@ def _cisco_clock(m: re.Match[str]) -> tuple[WallClock | None, tuple[str, ...]]:
         int(m["second"]),
         m["fraction"] or "",
         offset,
+        zone_unknown,
     )
     return clock, warnings
 
@@ -139,24 +180,30 @@ def match_cisco(body: str) -> ProfileMatch | None:
     m = _CISCO.match(body)
     if m is None:
         return None
+    if m["task"] is None and body[m.start("facility") - 1] == "#":
+        return None  # `#FAC-SEV-MNEMONIC` is AireOS only
     clock, warnings = _cisco_clock(m) if m["month"] is not None else (None, ())
     facility, severity, mnemonic = m["facility"], m["severity"], m["mnemonic"]
     if facility in _ASA_FACILITIES:
         profile = "cisco_asa"
+    elif m["task"] is not None:
+        profile = "cisco_aireos"
     elif m["year_first"] is not None:
         profile = "cisco_nxos"
     else:
         profile = "cisco_ios"
     fields = {"facility": facility, "severity": severity, "mnemonic": mnemonic}
-    for key in ("counter", "sequence", "uptime"):
+    for key in ("counter", "sequence", "uptime", "task"):
         if m[key] is not None:
             fields[key] = m[key]
     if m["mark"]:
         # `*`: the clock was never synchronised; `.`: NTP sync was lost since.
         fields["clock"] = "unsynchronised" if m["mark"] == "*" else "sync_lost"
+    if clock is not None and clock.zone_unknown:
+        fields["timezone"] = m["zone"]
     return ProfileMatch(
         format=profile,
-        hostname=m["origin"],
+        hostname=m["origin"] or m["origin_after"],
         app_name=facility,
         procid=None,
         msgid=f"{facility}-{severity}-{mnemonic}",
@@ -187,18 +234,24 @@ def match_fortios(body: str) -> ProfileMatch | None:
         fields = {key: quoted or bare for key, quoted, bare in pairs}
     clock = None
     warnings: tuple[str, ...] = ()
-    date_m = _FORTI_DATE.fullmatch(fields.get("date", ""))
-    time_m = _FORTI_TIME.fullmatch(fields.get("time", ""))
+    # FortiOS 6.2+ sends `eventtime=` in UTC nanoseconds (older releases seconds or
+    # microseconds): exact, and free of the `tz` guesswork of date= and time=.
+    eventtime = fields.get("eventtime")
+    epoch = None if eventtime is None else epoch_digits(eventtime)
+    date_m = None if epoch is not None else _FORTI_DATE.fullmatch(fields.get("date", ""))
+    time_m = None if date_m is None else _FORTI_TIME.fullmatch(fields.get("time", ""))
     if date_m and time_m:
         offset = None
+        zone_unknown = False
         zone = fields.get("tz")
         if zone:
             offset = zone_offset(zone)
             if offset is None:
+                zone_unknown = True
                 warnings = ("unknown_timezone",)
         year, month, day = map(int, date_m.groups())
         hour, minute, second = map(int, time_m.groups())
-        clock = WallClock(year, month, day, hour, minute, second, "", offset)
+        clock = WallClock(year, month, day, hour, minute, second, "", offset, zone_unknown)
     return ProfileMatch(
         format="fortios",
         hostname=fields.get("devname") or None,
@@ -210,6 +263,7 @@ def match_fortios(body: str) -> ProfileMatch | None:
         clock=clock,
         severity=_SEVERITY_NAMES.get(fields.get("level", "")),
         warnings=warnings,
+        epoch=epoch,
     )
 
 
@@ -293,6 +347,152 @@ def match_body(body: str) -> ProfileMatch | None:
         return match_paloalto(body)
     if first and first in "dlti":
         return match_fortios(body)
+    return None
+
+
+# --- Cisco Meraki: `1 <epoch> <device> <category> [event] key=value ... [key: text]` ----------
+
+# key='quoted' / key="quoted" / key=bare (Meraki writes `type= rogue_ssid_detected`: a bare value
+# after one space counts when it is no key=value itself).
+_MERAKI_PAIR = re.compile(
+    r"""([A-Za-z_][\w.\-]*)=(?:'([^']*)'|"([^"]*)"|(?: (?![^\s=]*=)(?=\S))?(\S*))""",
+    re.S | re.A,
+)
+# `key: the rest of the line` ends the pairs (`pattern: allow all`, `request: GET https://...`).
+_MERAKI_LINE = re.compile(r"(?:^| )([A-Za-z_][\w\-]*): ", re.A)
+_MERAKI_EVENT = re.compile(r"[a-z][a-z0-9_]*", re.A)
+
+
+def match_meraki(device: str, text: str) -> ProfileMatch:
+    """The part after Meraki's epoch stamp and device name: category, event type, fields."""
+    category, _, rest = text.partition(" ")
+    rest = rest.rstrip(_TRAILING)
+    fields = {"category": category}
+    line = _MERAKI_LINE.search(rest)
+    pairs_text = rest if line is None else rest[: line.start()]
+    if "=" in pairs_text:
+        for key, single, double, bare in _MERAKI_PAIR.findall(pairs_text):
+            fields[key] = single or double or bare
+    if line is not None:
+        fields[line[1]] = rest[line.end() :]
+    event = None
+    # `security_event ids_alerted signature=...`: a word before the fields is the event type;
+    # two words (`events port 3 status changed ...`) are a sentence.
+    word, _, after = rest.partition(" ")
+    if len(fields) > 1 and "=" not in word and _MERAKI_EVENT.fullmatch(word) and "=" in after.partition(" ")[0]:
+        event = fields["event"] = word
+    return ProfileMatch(
+        format="meraki",
+        hostname=device,
+        app_name=category or None,
+        procid=None,
+        msgid=fields.get("type") or event,
+        message=rest,
+        structured_data={"meraki": fields},
+        clock=None,
+        severity=None,
+        warnings=(),
+    )
+
+
+# --- Programs behind a prefix the BSD TAG rule misses -------------------------------------
+
+# TAG[PID]: or TAG: or TAG[PID] (some embedded stacks drop the colon); a tab may follow.
+TAG = re.compile(r"([^\s\[\]:]{1,128})(?:\[([^\s\[\]]{0,128})\]:?|:)(?:[ \t]|$)", re.S | re.A)
+# UniFi: `f4e2c6aabbcc,U6-LR-6.5.28+14491: hostapd: ...` (device MAC, model-firmware) and the
+# older `("U7PG2,802aa8aabbcc,v4.0.80.10875") hostapd: ...`.
+_UNIFI = re.compile(
+    r"(?:([0-9A-Fa-f]{12}),([\w\-]+)-v?(\d+\.\d+[\w.+]*)"
+    r'|\("?([\w\-]+),([0-9A-Fa-f]{12}),v?(\d+\.\d+[\w.+]*)"?\)):? ',
+    re.A,
+)
+# HPE ProCurve / ArubaOS-Switch: `00435 ports: port 1 is now on-line` (event id, subsystem).
+_PROCURVE = re.compile(r"(\d{5}) ([A-Za-z][\w\-]{0,31}): ?", re.A)
+# F5 BIG-IP: `notice mcpd[6120]: 01070638:5: text` (level word, TAG, message id:level).
+_F5_ID = re.compile(r"([0-9a-f]{8}):([0-7]): ", re.A)
+# Snare for Windows, tab separated after the literal MSWinEventLog (field 0).
+_SNARE_FIELDS = (
+    "", "criticality", "channel", "snare_counter", "submit_time", "event_id", "provider", "user",
+    "sid_type", "event_type", "computer", "category", "data", "",  # 13 is the message
+)  # fmt: skip
+
+
+def _snare(host: str | None, text: str) -> ProfileMatch:
+    values = text.split("\t")
+    fields = {name: value for name, value in zip(_SNARE_FIELDS, values, strict=False) if name and value}
+    # The expanded string (13) is the message; some agents leave it empty and send the text as
+    # the data string (12). Too few fields: the whole text, nothing lost.
+    message = (values[13] if len(values) > 13 else "") or fields.get("data") or text
+    if len(values) > 14:  # event log counter or MD5 checksum, then optional name=value fields
+        fields["event_log_counter"] = values[14]
+        for extra in values[15:]:
+            name, sep, value = extra.partition("=")
+            if sep and name:
+                fields[name] = value
+    return ProfileMatch(
+        format="snare",
+        hostname=host,
+        app_name="MSWinEventLog",
+        procid=None,
+        msgid=fields.get("event_id"),
+        message=message,
+        structured_data={"snare": fields},
+        clock=None,
+        severity=None,
+        warnings=(),
+    )
+
+
+def _tagged(
+    body: str, format: str, structured_data: dict[str, dict[str, str]], severity: int | None
+) -> ProfileMatch | None:
+    tag = TAG.match(body)
+    if tag is None:
+        return None
+    return ProfileMatch(
+        format=format,
+        hostname=None,
+        app_name=tag[1],
+        procid=tag[2] or None,
+        msgid=None,
+        message=body[tag.end() :],
+        structured_data=structured_data,
+        clock=None,
+        severity=severity,
+        warnings=(),
+    )
+
+
+def match_untagged(body: str) -> ProfileMatch | None:
+    """Bodies whose program hides behind something the TAG rule cannot read: a UniFi device
+    prefix, a ProCurve event id, an F5 level word, Snare's tab-separated fields."""
+    first = body[:1]
+    if first.isdigit():
+        m = _PROCURVE.match(body)
+        if m is not None:
+            return ProfileMatch("rfc3164", None, m[2], None, m[1], body[m.end() :], {}, None, None, ())
+    if first in "(0123456789abcdefABCDEF" and first:
+        m = _UNIFI.match(body)
+        if m is not None:
+            mac, model, firmware, old_model, old_mac, old_firmware = m.groups()
+            fields = {"device_mac": (mac or old_mac).lower(), "model": model or old_model}
+            fields["firmware"] = firmware or old_firmware
+            rest = body[m.end() :]
+            found = _tagged(rest, "unifi", {"unifi": fields}, None)
+            return found or ProfileMatch("unifi", None, None, None, None, rest, {"unifi": fields}, None, None, ())
+    space = body.find(" ", 3, 14)  # a level word: "err" to "informational"
+    if space > 0 and body[:space] in _SEVERITY_NAMES:
+        found = _tagged(body[space + 1 :], "rfc3164", {}, _SEVERITY_NAMES[body[:space]])
+        if found is not None:
+            f5 = _F5_ID.match(found.message)
+            if f5 is not None:
+                found = found._replace(msgid=f5[1], message=found.message[f5.end() :])
+            return found
+    tab = body.find("MSWinEventLog\t", 0, 300)
+    if tab == 0:
+        return _snare(None, body)
+    if tab > 0 and body[tab - 1] == "\t" and " " not in body[: tab - 1]:
+        return _snare(body[: tab - 1], body[tab:])
     return None
 
 

@@ -5,9 +5,15 @@ share the bound socket; this process passes their records on to the engine in th
 were received, and adds up their counters. TCP and TLS connections are accepted here, where
 the limits are kept, and each is handed to one stream worker process (`stream_worker`, one
 per core by default) that reads, frames and parses it, so several connections use every core
-and each connection's messages keep their order. Nothing is dropped for its format; what is refused (sender not allowed,
-over-long frames, too many connections) is counted per source and reported to the engine for
-the drop ledger, and so are the datagrams the kernel dropped because the workers fell behind.
+and each connection's messages keep their order. Nothing is dropped for its format; what is
+refused (sender not allowed, over-long frames, too many connections) is counted per source and
+reported to the engine for the drop ledger, and so are the datagrams the kernel dropped because
+the workers fell behind.
+
+The listening sockets are the engine's (`collectors.common.inherited`), or bound here when the
+collector runs on its own. A port change arrives as a new socket on the control channel: it is
+served at once, the old one a little longer, then closed; TCP and TLS connections accepted on
+the old one stay with their stream workers.
 """
 
 from __future__ import annotations
@@ -34,9 +40,11 @@ from collectors.common.harness import (
     tune_gc,
     tune_malloc,
 )
+from collectors.common.inherited import Rebind, Rebound, adopt, inherited, receive_rebind
+from collectors.common.listen import bind_socket, format_address
 from collectors.common.logthrottle import LogThrottle
 from collectors.common.tcpinfo import bytes_received
-from collectors.common.udp import kernel_drops, set_receive_buffer
+from collectors.common.udp import kernel_drops
 from collectors.common.workers import WorkerPool, default_worker_count
 from collectors.syslog.connections import ConnectionTable
 from collectors.syslog.pipeline import Allowlist, Stats
@@ -70,38 +78,23 @@ class UdpListener:
     def __init__(
         self,
         name: str,
-        address: str,
+        sock: socket.socket,
         settings: SyslogSettings,
         stats: Stats,
         out: Output,
         on_failure: Callable[[], None],
+        drops_seen: int | None = None,
     ) -> None:
-        host, port = split_host_port(address)
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self.sock = socket.socket(family, socket.SOCK_DGRAM)
-        wanted = settings.receive_buffer_bytes
-        granted = set_receive_buffer(self.sock, wanted) // 2  # Linux reports twice what it was asked
-        if granted < wanted:
-            log.warning(
-                "syslog.%s: receive buffer is %d bytes, not the %d configured: net.core.rmem_max caps it "
-                "for a process that is not root; raise that sysctl, or expect drops in bursts",
-                name,
-                granted,
-                wanted,
-            )
-        if family == socket.AF_INET6:
-            self.sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        self.sock.bind((host, port))
+        self.sock = sock
         self.name = name
-        self.address = (
-            f"{host}:{self.sock.getsockname()[1]}"
-            if family == socket.AF_INET
-            else f"[{host}]:{self.sock.getsockname()[1]}"
-        )
+        host, port = sock.getsockname()[:2]
+        self.address = format_address(host, port)
+        self.draining = False  # replaced by a port change: served a little longer, then closed
         self._stats = stats
         self._out = out
         self._payloads = PayloadDecoder()
-        self._drops_seen = kernel_drops(self.sock) or 0
+        # An inherited socket says what was reported on it before (a restart): drops since count.
+        self._drops_seen = drops_seen if drops_seen is not None else kernel_drops(self.sock) or 0
         self._pending = bytearray()
         self._flush_timer: asyncio.TimerHandle | None = None
         self.workers = WorkerPool(
@@ -180,33 +173,19 @@ class StreamListener:
         )
         self.sock: socket.socket | None = None
         self._ips: dict[int, str] = {}
+        self.draining = False  # replaced by a port change: its connections stay, it accepts no more
 
     @property
     def active(self) -> int:
         return len(self.table)
 
-    def bind(self) -> None:
-        host, port = split_host_port(self.address)
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if family == socket.AF_INET6:
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        try:
-            sock.bind((host, port))
-            sock.listen(512)
-        except OSError:
-            sock.close()
-            raise
-        self.serve(sock)
-
     def serve(self, sock: socket.socket) -> None:
-        """Accept on a bound, listening socket (bound here by `bind`, or handed over)."""
+        """Accept on `sock`, a bound, listening socket (the engine's, inherited or sent for a port
+        change, or one bound here when the collector runs on its own)."""
         self.sock = sock
         sock.setblocking(False)
-        host = split_host_port(self.address)[0]
-        bound = sock.getsockname()
-        self.address = f"{host}:{bound[1]}" if ":" not in host else f"[{host}]:{bound[1]}"
+        host, port = sock.getsockname()[:2]
+        self.address = format_address(host, port)
         asyncio.get_running_loop().add_reader(sock.fileno(), self._accept)
 
     def _accept(self) -> None:
@@ -275,9 +254,14 @@ class StreamListener:
             self._close(idle)
 
     def stop_accepting(self) -> None:
+        """Accept no more here (a port change, or the stop); the connections already handed to
+        the stream workers stay until they end, are closed by the limits, or the workers stop.
+        What the kernel completed but was not accepted yet is taken first, not reset."""
+        self.draining = True
         if self.sock is not None:
             with contextlib.suppress(ValueError, OSError):
                 asyncio.get_running_loop().remove_reader(self.sock.fileno())
+            self._accept()
             self.sock.close()
             self.sock = None
 
@@ -303,87 +287,215 @@ def bind_errors(name: str, address: str) -> Iterator[None]:
         raise BindError(f"syslog.{name}: cannot load the TLS certificate or key: {exc.reason or exc}") from None
 
 
-async def serve(settings: SyslogSettings, out: Output) -> None:
-    stats = Stats()
-    allow = Allowlist(settings.allow)
-    stop = asyncio.Event()
-    throttle = LogThrottle()
-    udp: list[UdpListener] = []
-    streams: list[StreamListener] = []
+def own_socket(name: str, proto: str, address: str, settings: SyslogSettings) -> tuple[socket.socket, int | None]:
+    """The listener's socket: the engine's (inherited, with the kernel drops it saw reported),
+    or, when run on its own, one bound here."""
+    given = inherited().listeners.get(name)
+    if given is not None:
+        return adopt(given.fd), given.drops_seen
+    host, port = split_host_port(address)
+    with bind_errors(name, address):
+        sock, _granted = bind_socket(proto, host, port, settings.receive_buffer_bytes if proto == "udp" else 0)
+    return sock, None
 
-    def listener_of(conn: int) -> StreamListener | None:
-        return next((stream for stream in streams if stream.owns(conn)), None)
 
-    def active(conn: int) -> None:
-        if (stream := listener_of(conn)) is not None:
+class Collector:
+    """The listeners of one collector process, and the port changes the engine asks for."""
+
+    def __init__(self, settings: SyslogSettings, out: Output) -> None:
+        self.settings = settings
+        self.out = out
+        self.stats = Stats()
+        self.allow = Allowlist(settings.allow)
+        self.stop = asyncio.Event()
+        self.throttle = LogThrottle()
+        self.udp: list[UdpListener] = []
+        self.streams: list[StreamListener] = []
+        self.changes: set[asyncio.Task[None]] = set()
+        # One pool of stream workers for every TCP and TLS listener, a replaced one included:
+        # connection ids are unique across them, so the worker's events find their listener.
+        self.pool = StreamPool(
+            settings,
+            settings.stream_workers or default_worker_count(),
+            self.stats,
+            out,
+            self._conn_active,
+            self._conn_ended,
+            self.stop.set,
+        )
+
+    def bound(self) -> list[BoundListener]:
+        """The listeners as served now (one being drained after a port change is not listed)."""
+        return [
+            *(BoundListener(listener=u.name, proto="udp", address=u.address) for u in self.udp if not u.draining),
+            *(BoundListener(listener=s.name, proto="tcp", address=s.address) for s in self.streams if not s.draining),
+        ]
+
+    def udp_listener(self, sock: socket.socket, drops_seen: int | None) -> UdpListener:
+        return UdpListener("udp", sock, self.settings, self.stats, self.out, self.stop.set, drops_seen)
+
+    def stream_listener(self, name: str) -> StreamListener:
+        settings = self.settings
+        address = settings.tls if name == "tls" else settings.tcp
+        return StreamListener(name, address, settings, self.pool, self.stats, self.allow, self.throttle)
+
+    def _listener_of(self, conn: int) -> StreamListener | None:
+        return next((stream for stream in self.streams if stream.owns(conn)), None)
+
+    def _conn_active(self, conn: int) -> None:
+        if (stream := self._listener_of(conn)) is not None:
             stream.activity(conn)
 
-    def ended(conn: int) -> None:
-        if (stream := listener_of(conn)) is not None:
+    def _conn_ended(self, conn: int) -> None:
+        if (stream := self._listener_of(conn)) is not None:
             stream.ended(conn)
 
-    pool = StreamPool(settings, settings.stream_workers or default_worker_count(), stats, out, active, ended, stop.set)
-    if settings.udp:
-        with bind_errors("udp", settings.udp):
-            udp.append(UdpListener("udp", settings.udp, settings, stats, out, stop.set))
-    if settings.tcp:
-        streams.append(StreamListener("tcp", settings.tcp, settings, pool, stats, allow, throttle))
-    if settings.tls:
-        with bind_errors("tls", settings.tls):
-            tls_context(settings)  # a certificate or key that cannot load is said now, once
-        streams.append(StreamListener("tls", settings.tls, settings, pool, stats, allow, throttle))
-    for stream in streams:
-        with bind_errors(stream.name, stream.address):
-            stream.bind()
-    if streams:
-        pool.start()
-    for listener in udp:
-        listener.workers.start()
-    out.ready(
-        [
-            *(BoundListener(listener=u.name, proto="udp", address=u.address) for u in udp),
-            *(BoundListener(listener=s.name, proto="tcp", address=s.address) for s in streams),
-        ]
-    )
+    async def start(self) -> None:
+        settings = self.settings
+        if settings.udp:
+            sock, drops_seen = own_socket("udp", "udp", settings.udp, settings)
+            self.udp.append(self.udp_listener(sock, drops_seen))
+        if settings.tls:
+            with bind_errors("tls", settings.tls):
+                tls_context(settings)  # one that cannot load is said now, once; each worker loads its own
+        for name, address in (("tcp", settings.tcp), ("tls", settings.tls)):
+            if address:
+                stream = self.stream_listener(name)
+                sock, _ = own_socket(name, "tcp", address, settings)
+                with bind_errors(name, address):
+                    stream.serve(sock)
+                self.streams.append(stream)
+        if self.streams:
+            self.pool.start()
+        for listener in self.udp:
+            listener.workers.start()
+        self.out.ready(self.bound())
+
+    # ---- port changes ------------------------------------------------------------------
+
+    def listen_for_changes(self, control: socket.socket) -> None:
+        control.setblocking(False)
+        asyncio.get_running_loop().add_reader(control.fileno(), self._on_control, control)
+
+    def _on_control(self, control: socket.socket) -> None:
+        try:
+            received = receive_rebind(control)
+        except BlockingIOError:
+            return
+        except (OSError, ValueError, msgspec.ValidationError, msgspec.DecodeError) as exc:
+            log.error("syslog: unreadable port change request: %s", exc)
+            return
+        if received is None:  # the engine is gone; its stop reaches us as SIGTERM
+            asyncio.get_running_loop().remove_reader(control.fileno())
+            return
+        request, sock = received
+        task = asyncio.ensure_future(self._change(control, request, sock))
+        self.changes.add(task)
+        task.add_done_callback(self.changes.discard)
+
+    async def _change(self, control: socket.socket, request: Rebind, sock: socket.socket) -> None:
+        """Serve `sock` for the listener, answer, then drain and close the socket it replaces."""
+        name = request.listener
+        try:
+            if name == "udp":
+                old_udp = next(u for u in self.udp if not u.draining)
+                new_udp = self.udp_listener(sock, None)
+                new_udp.workers.start()
+                self.udp.append(new_udp)
+                old_udp.draining = True
+                address = new_udp.address
+            elif name in ("tcp", "tls"):
+                old_stream = next(s for s in self.streams if s.name == name and not s.draining)
+                new_stream = self.stream_listener(name)
+                new_stream.serve(sock)
+                self.streams.append(new_stream)
+                old_stream.draining = True
+                address = new_stream.address
+            else:
+                raise LookupError(f"syslog has no listener {name!r}")
+        except (StopIteration, LookupError, OSError) as exc:
+            sock.close()
+            reason = "it is not running" if isinstance(exc, StopIteration) else str(exc)
+            _answer(control, Rebound(listener=name, ok=False, error=f"syslog.{name}: cannot change: {reason}"))
+            return
+        self.out.ready(self.bound())
+        _answer(control, Rebound(listener=name, ok=True, address=address))
+        log.info("syslog.%s: now listening on %s; the old socket is served %.1f s more", name, address, request.drain_s)
+        await asyncio.sleep(request.drain_s)
+        if name == "udp":
+            # The workers read what the kernel still holds before they exit; then it closes.
+            await old_udp.workers.stop(WORKER_STOP_S)
+            old_udp.flush()
+            old_udp.report_kernel_drops(time.time())
+            self.udp.remove(old_udp)
+            old_udp.sock.close()
+        else:
+            # Its connections stay with the stream workers until they end or the collector stops.
+            old_stream.stop_accepting()
+
+    def report(self, now: float) -> None:
+        for stream in self.streams:
+            stream.close_idle(time.monotonic())
+        for kind, held in self.throttle.held_back(time.monotonic()):
+            log.warning("%d more log lines like %r not logged", held, kind)
+        for listener in self.udp:
+            listener.report_kernel_drops(now)
+        counters = self.stats.snapshot()
+        active: dict[str, int] = {}
+        for stream in self.streams:
+            active[stream.name] = active.get(stream.name, 0) + stream.active
+        for name, count in active.items():
+            stream_counters = counters.listeners.get(name, ListenerCounters())
+            counters.listeners[name] = msgspec.structs.replace(stream_counters, active_connections=count)
+        self.out.counters(counters)
+        self.out.drops(self.stats.take_drops())
+        # A listener replaced by a port change goes once its last connection has ended.
+        self.streams = [s for s in self.streams if s.sock is not None or s.active]
+
+    async def finish(self) -> None:
+        for task in list(self.changes):
+            task.cancel()
+        for stream in self.streams:
+            stream.stop_accepting()
+        # What TCP senders sent before the stop, the kernel acknowledged: the stream workers read
+        # it and keep it; the UDP workers send what the kernel still held. Both at once.
+        await asyncio.gather(
+            self.pool.stop(WORKER_STOP_S), *(listener.workers.stop(WORKER_STOP_S) for listener in self.udp)
+        )
+        for listener in self.udp:
+            listener.flush()
+        self.report(time.time())
+
+
+def _answer(control: socket.socket, answer: Rebound) -> None:
+    with contextlib.suppress(OSError):  # the engine went away; it will not wait for the answer
+        control.send(msgspec.json.encode(answer))
+
+
+async def serve(settings: SyslogSettings, out: Output) -> None:
+    collector = Collector(settings, out)
+    await collector.start()
+    given = inherited()
+    if given.control >= 0:
+        collector.listen_for_changes(socket.socket(fileno=given.control))
     loop = asyncio.get_running_loop()
-    loop.set_exception_handler(throttled_exception_handler(throttle))
+    loop.set_exception_handler(throttled_exception_handler(collector.throttle))
+    stop = collector.stop
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     tune_gc()
-
-    def report(now: float) -> None:
-        for stream in streams:
-            stream.close_idle(time.monotonic())
-        for kind, held in throttle.held_back(time.monotonic()):
-            log.warning("%d more log lines like %r not logged", held, kind)
-        for listener in udp:
-            listener.report_kernel_drops(now)
-        counters = stats.snapshot()
-        for stream in streams:
-            stream_counters = counters.listeners.get(stream.name, ListenerCounters())
-            counters.listeners[stream.name] = msgspec.structs.replace(stream_counters, active_connections=stream.active)
-        out.counters(counters)
-        out.drops(stats.take_drops())
-
     try:
         while not stop.is_set() and not out.broken:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), REPORT_INTERVAL_S)
-            report(time.time())
+            collector.report(time.time())
     finally:
-        for stream in streams:
-            stream.stop_accepting()
-        # What TCP senders sent before the stop, the kernel acknowledged: the stream workers read
-        # it and keep it; the UDP workers send what the kernel still held. Both at once.
-        await asyncio.gather(pool.stop(WORKER_STOP_S), *(listener.workers.stop(WORKER_STOP_S) for listener in udp))
-        for listener in udp:
-            listener.flush()
-        report(time.time())
-    for listener in udp:
+        await collector.finish()
+    for listener in collector.udp:
         if listener.workers.failure:
             raise WorkerFailed(f"syslog.{listener.name}: {listener.workers.failure}; restarting the collector")
-    if pool.failure:
-        raise WorkerFailed(f"syslog: {pool.failure}; restarting the collector")
+    if collector.pool.failure:
+        raise WorkerFailed(f"syslog: {collector.pool.failure}; restarting the collector")
 
 
 def throttled_exception_handler(

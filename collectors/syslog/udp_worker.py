@@ -10,6 +10,7 @@ counters, exit.
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import time
@@ -39,7 +40,13 @@ class Worker:
         self._stats = Stats()
         self._pipeline = Pipeline(self._stats, allow)
         self._out = out
+        self._parent = os.getppid()
         self.stopping = False
+
+    def orphaned(self) -> bool:
+        """The collector died (kill -9): what this worker took now could not be delivered, so it
+        takes nothing more; the socket is the engine's, and its queue waits for the next collector."""
+        return os.getppid() != self._parent
 
     def run(self) -> None:
         next_report = time.monotonic() + REPORT_INTERVAL_S
@@ -49,7 +56,7 @@ class Worker:
                 next_report = time.monotonic() + REPORT_INTERVAL_S
                 self._report()
         # What the kernel already accepted counts as received: take it before going.
-        while not self._out.broken and self._take_batch(wait=False):
+        while not self._out.broken and not self.orphaned() and self._take_batch(wait=False):
             pass
         self._report()
 
@@ -57,6 +64,10 @@ class Worker:
         """Receive a batch in turn, then parse it and send it on; False if there was none."""
         number = self._turn.take()
         if number is None:  # the main process is gone
+            self.stopping = True
+            return False
+        if self.orphaned():
+            self._turn.give(number)
             self.stopping = True
             return False
         messages: list[bytes] = []

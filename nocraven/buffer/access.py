@@ -73,22 +73,25 @@ class BufferAccess:
             await self.opened.wait()
         return self.store
 
-    def append(self, service: str, lines: Sequence[bytes], now: float, source: str | None = None) -> bool:
+    def append(
+        self, service: str, lines: Sequence[bytes], now: float, source: str | None = None, received_bytes: int = 0
+    ) -> bool:
         store = self.store
         if store is None:
             return False
-        store.append(service, lines, now, source)
+        store.append(service, lines, now, source, received_bytes)
         for follower in self.followers:
             follower.offer(service, lines)
         return True
 
-    def append_ndjson(self, service: str, chunk: bytes, now: float) -> int | None:
+    def append_ndjson(self, service: str, chunk: bytes, now: float, received_bytes: int = 0) -> int | None:
         """Records as a collector process sends them, newline-joined: stored without splitting.
+        `received_bytes`: what they were on the wire, when the collector says (buffer stats).
         Returns how many were stored, or None when no buffer is open."""
         store = self.store
         if store is None:
             return None
-        count = store.append_ndjson(service, chunk, now)
+        count = store.append_ndjson(service, chunk, now, received_bytes=received_bytes)
         if self.followers:
             lines = chunk.split(b"\n")
             for follower in self.followers:

@@ -72,6 +72,8 @@ def stats_to_wire(stats: results.BufferStats) -> wire.BufferStats:
             fair_share_bytes=s.fair_share_bytes,
             ingest_records_per_s=round(s.ingest_records_per_s, 1),
             forecast_days=s.forecast_days,
+            received_bytes=s.received_bytes,
+            ingest_stored_bytes_per_s=round(s.ingest_stored_bytes_per_s, 1),
         )
         for name, s in stats.services.items()
     }
@@ -92,6 +94,8 @@ def stats_to_wire(stats: results.BufferStats) -> wire.BufferStats:
         compression_ratio=stats.compression_ratio,
         ingest_records_per_s=round(stats.ingest_records_per_s, 1),
         dropped_by_reason=_drops(stats.dropped),
+        received_bytes=stats.received_bytes,
+        ingest_stored_bytes_per_s=round(stats.ingest_stored_bytes_per_s, 1),
     )
     return wire.BufferStats(services=services, total=total, forecast_days=stats.forecast_days)
 
@@ -149,6 +153,7 @@ class BufferComponent(Component):
             records=total.records,
             raw_bytes=total.raw_bytes,
             stored_bytes=total.stored_bytes,
+            received_bytes=total.received_bytes,
             fill_percent=total.fill_percent,
             forecast_days=stats.forecast_days,
             dropped_records=sum(d.records for d in total.dropped_by_reason.values()),

@@ -50,6 +50,7 @@ class WriteTransaction:
     drops: list[Drop] = field(default_factory=list)
     sealed: list[SealedSegment] = field(default_factory=list)
     evicted_ids: list[int] = field(default_factory=list)
+    evicted_dictionaries: set[int] = field(default_factory=set)  # named by an evicted segment
 
     def state(self, service: str) -> ServiceState:
         return self.states.setdefault(service, ServiceState())
@@ -124,6 +125,8 @@ class WriteTransaction:
                 state.remove(meta)
                 self.drops.append(segment_drop(meta, reason))
                 self.evicted_ids.append(meta.id)
+                if meta.dict_id is not None:
+                    self.evicted_dictionaries.add(meta.dict_id)
             if len(victims) < len(batch) or len(batch) < _EVICT_BATCH_ROWS:
                 break
         state.oldest_received = tables.oldest_received(self.conn, service) if state.segments else None

@@ -68,6 +68,7 @@ def build_stats(snapshot: StoreSnapshot) -> BufferStats:
         services[name] = ServiceStats(
             service=name,
             records=state.records,
+            received_bytes=state.received_bytes,
             raw_bytes=state.raw_bytes,
             stored_bytes=state.stored_bytes,
             segments=state.segments,
@@ -119,4 +120,6 @@ def _with_totals(snapshot: StoreSnapshot, services: dict[str, ServiceStats]) -> 
         ingest_stored_bytes_per_s=stored_rate,
         forecast_days=forecast_days(snapshot.budget.bytes, stored_rate, max_age),
         compression_ratio=raw / stored if stored else None,
+        received_bytes=sum(s.received_bytes for s in services.values()),
+        ingest_raw_bytes_per_s=sum(r.raw_bytes_per_s for r in snapshot.rates.values()),
     )

@@ -59,6 +59,7 @@ class ServiceStats:
     ingest_records_per_s: float
     ingest_stored_bytes_per_s: float
     forecast_days: float | None  # None: nothing arriving and no age limit
+    received_bytes: int = 0  # on the wire, for the records held (0: the collector does not say)
 
     @property
     def dropped_records(self) -> int:
@@ -85,6 +86,8 @@ class BufferStats:
     ingest_stored_bytes_per_s: float
     forecast_days: float | None
     compression_ratio: float | None = field(default=None)
+    received_bytes: int = 0
+    ingest_raw_bytes_per_s: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 import sqlite_utils
 
 DB_FILENAME = "buffer.db"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -101,7 +101,31 @@ def _v1(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [(1, _v1)]
+def _add_column(db: sqlite_utils.Database, table: str, name: str, default: int | None) -> None:
+    if name not in db[table].columns_dict:
+        db[table].add_column(name, int, not_null_default=default)  # type: ignore[union-attr]
+
+
+def _v2(db: sqlite_utils.Database) -> None:
+    # Segment formats (segment.py): rows written before v2 are format 1, plain zstd, and read
+    # as before. received_bytes: what arrived on the wire, for "stored per received".
+    _add_column(db, "segments", "format", 1)
+    _add_column(db, "segments", "dict_id", None)
+    _add_column(db, "segments", "received_bytes", 0)
+    _add_column(db, "service_state", "received_bytes", 0)
+    _add_column(db, "quarantine", "format", 1)
+    _add_column(db, "quarantine", "dict_id", None)
+    # Dictionaries leave with the last segment naming them: one indexed lookup per eviction.
+    db.table("segments").create_index(["dict_id"], if_not_exists=True)
+    db.table("dictionaries").create(
+        {"id": int, "service": str, "created_at": float, "data": bytes},
+        pk="id",
+        not_null={"service", "data"},
+        if_not_exists=True,
+    )
+
+
+MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [(1, _v1), (2, _v2)]
 
 
 def migrate(conn: sqlite3.Connection) -> int:

@@ -22,6 +22,8 @@ def _default_services() -> dict[str, ServiceBufferSettings]:
         "syslog": ServiceBufferSettings(quota_bytes=4 * 1024**3),
         "flow": ServiceBufferSettings(quota_bytes=2 * 1024**3, max_age_days=14, overflow="drop_newest"),
         "trap": ServiceBufferSettings(quota_bytes=1024**3),
+        # One record per polled device and interval: small, steady, the oldest least missed.
+        "poll": ServiceBufferSettings(quota_bytes=512 * 1024**2),
         "winevent": ServiceBufferSettings(quota_bytes=2 * 1024**3),
     }
 

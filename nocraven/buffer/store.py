@@ -23,7 +23,7 @@ from types import TracebackType
 
 import zstandard
 
-from nocraven.buffer import tables
+from nocraven.buffer import dictionaries, tables
 from nocraven.buffer.eviction import WriteTransaction, segment_drop
 from nocraven.buffer.forecast import RateWindow
 from nocraven.buffer.ledger import (
@@ -43,7 +43,6 @@ from nocraven.buffer.results import BufferStats, DropCount, PurgeResult, ReadBat
 from nocraven.buffer.schema import DB_FILENAME, connect, migrate
 from nocraven.buffer.segment import (
     NEWLINE,
-    ZSTD_LEVEL,
     CorruptSegment,
     EncodedSegment,
     FramedBatch,
@@ -69,6 +68,14 @@ _TIME_MIN, _TIME_MAX = -1e18, 1e18
 LEDGER_CURSOR = "#ledger"
 
 
+def _with_received(batch: FramedBatch, received_bytes: int) -> FramedBatch:
+    """The batch with its wire size; what was refused from it takes its share along."""
+    kept = received_bytes
+    if batch.rejected_records:
+        kept = received_bytes * batch.raw_bytes // max(1, batch.raw_bytes + batch.rejected_bytes)
+    return FramedBatch(batch.chunk, batch.records, batch.raw_bytes, batch.rejected_records, batch.rejected_bytes, kept)
+
+
 def _storage_failure(exc: sqlite3.Error, fs_free: int | None, min_free: int) -> DropReason | None:
     """The drop reason when the database could not take a write; None for programming errors."""
     if isinstance(exc, sqlite3.IntegrityError | sqlite3.ProgrammingError | sqlite3.InterfaceError):
@@ -91,7 +98,8 @@ class SegmentStore:
         self._seal_lock = threading.Lock()
         self._db_lock = threading.RLock()
         self._lock = threading.Lock()
-        self._compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
+        self._dictionaries = dictionaries.load_book(conn)
+        self._dictionary_data: dict[int, zstandard.ZstdCompressionDict] = {}
         self._local = threading.local()
         self._decoded: OrderedDict[int, list[bytes]] = OrderedDict()
         self._page_size = int(conn.execute("PRAGMA page_size").fetchone()[0])
@@ -169,16 +177,29 @@ class SegmentStore:
 
     # ---------------------------------------------------------------------------- write side
 
-    def append(self, service: str, records: Sequence[bytes], now: float, source: str | None = None) -> None:
+    def append(
+        self,
+        service: str,
+        records: Sequence[bytes],
+        now: float,
+        source: str | None = None,
+        received_bytes: int = 0,
+    ) -> None:
         """Add records (JSON objects without newline) to the service's open segment. Cheap
         and thread-safe: no disk, no compression. Invalid records are refused and accounted
         as rejected_input; if the seal worker lags by more than max_unsealed_bytes the batch
-        is accounted as unsealed_overflow."""
+        is accounted as unsealed_overflow. `received_bytes`: what these records were on the
+        wire (datagram or frame bytes), for `stats` (stored bytes per received byte)."""
         if not records:
             return
-        self._append_framed(service, frame_records(records), now, source)
+        batch = frame_records(records)
+        if received_bytes:
+            batch = _with_received(batch, received_bytes)
+        self._append_framed(service, batch, now, source)
 
-    def append_ndjson(self, service: str, chunk: bytes, now: float, source: str | None = None) -> int:
+    def append_ndjson(
+        self, service: str, chunk: bytes, now: float, source: str | None = None, received_bytes: int = 0
+    ) -> int:
         """Add records already joined by newlines (what a collector process sends), without
         splitting them; returns how many were taken. A chunk with an empty line is split and
         checked record by record, as `append` does."""
@@ -186,10 +207,11 @@ class SegmentStore:
             return 0
         if chunk[:1] == NEWLINE or chunk[-1:] == NEWLINE or b"\n\n" in chunk:
             records = chunk.split(NEWLINE)
-            self.append(service, records, now, source)
+            self.append(service, records, now, source, received_bytes)
             return sum(1 for record in records if record)
         count = chunk.count(NEWLINE) + 1
-        self._append_framed(service, FramedBatch(chunk, count, len(chunk) + 1), now, source)
+        batch = FramedBatch(chunk, count, len(chunk) + 1, received_bytes=received_bytes)
+        self._append_framed(service, batch, now, source)
         return count
 
     def _append_framed(self, service: str, batch: FramedBatch, now: float, source: str | None) -> None:
@@ -287,7 +309,13 @@ class SegmentStore:
                         due.append(segment)
                         del self._open[service]
                 self._in_flight = due
-            encoded = [encode(segment, self._compressor) for segment in due]
+            encoded = []
+            for segment in due:
+                dict_id, compressor = self._dictionaries.compressor(segment.service)
+                encoded.append(encode(segment, compressor, dict_id))
+                self._dictionaries.observe(segment)
+            # Trained now, used from the next seal on: stored with this commit, or the next.
+            self._dictionaries.train_due()
             with self._db_lock:
                 try:
                     return self._commit(encoded, now)
@@ -310,6 +338,11 @@ class SegmentStore:
             for segment in encoded:
                 txn.place(segment, budget)
             txn.enforce(budget)
+            unstored = self._dictionaries.unstored()
+            dictionaries.insert_dictionaries(self._conn, unstored, now)
+            if txn.evicted_dictionaries:
+                keep = self._dictionaries.current_ids()
+                dictionaries.delete_unused(self._conn, txn.evicted_dictionaries, keep)
             drops = coalesce([*pending, *txn.drops])
             write_drops(self._conn, drops, now)
             if drops:
@@ -329,6 +362,7 @@ class SegmentStore:
                 log.warning("buffer write failed (%s): dropping with accounting until it recovers", exc)
             self._storage_failing = True
             return []
+        self._dictionaries.stored([d.id for d in unstored])
         self._apply(txn, drops, encoded, cursors)
         self._checkpoint()
         return txn.sealed
@@ -527,12 +561,34 @@ class SegmentStore:
         with self._lock:
             return dict(self._cursors)
 
-    def _decompressor(self) -> zstandard.ZstdDecompressor:
-        decompressor: zstandard.ZstdDecompressor | None = getattr(self._local, "decompressor", None)
+    def _decompressor(self, dict_id: int | None) -> zstandard.ZstdDecompressor:
+        """A decompressor for segments using `dict_id` (None: plain), one per thread. Raises
+        CorruptSegment when the dictionary is missing."""
+        found: dict[int | None, zstandard.ZstdDecompressor] | None = getattr(self._local, "decompressors", None)
+        if found is None:
+            found = self._local.decompressors = {}
+        decompressor = found.get(dict_id)
         if decompressor is None:
-            decompressor = zstandard.ZstdDecompressor()
-            self._local.decompressor = decompressor
+            if dict_id is None:
+                decompressor = zstandard.ZstdDecompressor()
+            else:
+                decompressor = zstandard.ZstdDecompressor(dict_data=self._dictionary(dict_id))
+            if len(found) > 64:
+                found.clear()  # dictionaries retire as their segments age out
+            found[dict_id] = decompressor
         return decompressor
+
+    def _dictionary(self, dict_id: int) -> zstandard.ZstdCompressionDict:
+        data = self._dictionary_data.get(dict_id)
+        if data is None:
+            raw = dictionaries.fetch_dictionary(self._conn, dict_id)
+            if raw is None:
+                raise CorruptSegment(f"dictionary {dict_id} is missing")
+            data = zstandard.ZstdCompressionDict(raw, dict_type=zstandard.DICT_TYPE_FULLDICT)
+            if len(self._dictionary_data) > 64:
+                self._dictionary_data.clear()
+            self._dictionary_data[dict_id] = data
+        return data
 
     def _lines(self, meta: SegmentMeta) -> list[bytes] | None:
         """A segment's records (cached), or None when it is gone or failed and was quarantined."""
@@ -544,7 +600,8 @@ class SegmentStore:
         if blob is None:
             return None
         try:
-            lines = decode(blob, meta.checksum, meta.record_count, meta.raw_bytes, self._decompressor())
+            decompressor = self._decompressor(meta.dict_id)
+            lines = decode(blob, meta.checksum, meta.record_count, meta.raw_bytes, decompressor)
         except CorruptSegment as exc:
             self._quarantine(meta, blob, str(exc))
             return None
@@ -721,6 +778,8 @@ class SegmentStore:
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
                 tables.delete_segments(self._conn, [meta.id for meta in rows])
+                used = {meta.dict_id for meta in rows if meta.dict_id is not None}
+                dictionaries.delete_unused(self._conn, used, self._dictionaries.current_ids())
                 write_drops(self._conn, drops, now)
                 tables.save_states(self._conn, {service: purged_state})
                 self._conn.execute("COMMIT")

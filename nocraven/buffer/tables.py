@@ -13,7 +13,8 @@ from typing import Any
 from nocraven.buffer.segment import EncodedSegment, SegmentMeta
 
 _META_COLUMNS = (
-    "id, service, first_seq, last_seq, record_count, raw_bytes, stored_bytes, first_received, last_received, checksum"
+    "id, service, first_seq, last_seq, record_count, raw_bytes, stored_bytes, first_received, last_received, checksum,"
+    " format, dict_id, received_bytes"
 )
 
 
@@ -32,6 +33,7 @@ class ServiceState:
     # drop_newest refused a segment: later ones are refused too until records leave (age,
     # purge), so what is kept stays one unbroken oldest run. Not stored: a restart clears it.
     full: bool = False
+    received_bytes: int = 0  # on the wire, for the records held (0 when the collector did not say)
 
     def copy(self) -> ServiceState:
         return ServiceState(
@@ -43,6 +45,7 @@ class ServiceState:
             self.oldest_received,
             self.newest_received,
             self.full,
+            self.received_bytes,
         )
 
     def add(self, segment: EncodedSegment) -> None:
@@ -50,6 +53,7 @@ class ServiceState:
         self.records += segment.record_count
         self.raw_bytes += segment.raw_bytes
         self.stored_bytes += segment.stored_bytes
+        self.received_bytes += segment.received_bytes
         if self.oldest_received is None:
             self.oldest_received = segment.first_received
         self.newest_received = max(self.newest_received or 0.0, segment.last_received)
@@ -59,6 +63,7 @@ class ServiceState:
         self.records -= segment.record_count
         self.raw_bytes -= segment.raw_bytes
         self.stored_bytes -= segment.stored_bytes
+        self.received_bytes -= segment.received_bytes
         self.full = False
         if self.segments == 0:
             self.oldest_received = self.newest_received = None
@@ -71,15 +76,18 @@ def meta_from_row(row: Any) -> SegmentMeta:
 def load_states(conn: sqlite3.Connection) -> dict[str, ServiceState]:
     rows = conn.execute(
         "SELECT service, last_seq, segments, records, raw_bytes, stored_bytes, oldest_received,"
-        " newest_received FROM service_state"
+        " newest_received, received_bytes FROM service_state"
     ).fetchall()
-    return {row[0]: ServiceState(*row[1:]) for row in rows}
+    return {
+        service: ServiceState(last_seq, segments, records, raw, stored, oldest, newest, received_bytes=received)
+        for service, last_seq, segments, records, raw, stored, oldest, newest, received in rows
+    }
 
 
 def save_states(conn: sqlite3.Connection, states: dict[str, ServiceState]) -> None:
     conn.executemany(
         "INSERT OR REPLACE INTO service_state (service, last_seq, segments, records, raw_bytes,"
-        " stored_bytes, oldest_received, newest_received) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        " stored_bytes, oldest_received, newest_received, received_bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             (
                 service,
@@ -90,6 +98,7 @@ def save_states(conn: sqlite3.Connection, states: dict[str, ServiceState]) -> No
                 s.stored_bytes,
                 s.oldest_received,
                 s.newest_received,
+                s.received_bytes,
             )
             for service, s in states.items()
         ],
@@ -99,8 +108,8 @@ def save_states(conn: sqlite3.Connection, states: dict[str, ServiceState]) -> No
 def insert_segment(conn: sqlite3.Connection, segment: EncodedSegment) -> int:
     cursor = conn.execute(
         "INSERT INTO segments (service, first_seq, last_seq, record_count, raw_bytes,"
-        " stored_bytes, first_received, last_received, checksum)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " stored_bytes, first_received, last_received, checksum, format, dict_id, received_bytes)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             segment.service,
             segment.first_seq,
@@ -111,6 +120,9 @@ def insert_segment(conn: sqlite3.Connection, segment: EncodedSegment) -> int:
             segment.first_received,
             segment.last_received,
             segment.checksum,
+            segment.format,
+            segment.dict_id,
+            segment.received_bytes,
         ),
     )
     segment_id = cursor.lastrowid
@@ -218,7 +230,7 @@ def quarantine_segment(
     conn.execute(
         "INSERT INTO quarantine (segment_id, service, first_seq, last_seq, record_count,"
         " raw_bytes, stored_bytes, first_received, last_received, checksum, quarantined_at,"
-        " error, blob) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " error, blob, format, dict_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             meta.id,
             meta.service,
@@ -233,6 +245,8 @@ def quarantine_segment(
             now,
             error,
             blob,
+            meta.format,
+            meta.dict_id,
         ),
     )
     delete_segments(conn, [meta.id])

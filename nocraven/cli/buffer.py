@@ -29,7 +29,8 @@ app = typer.Typer(help="The store-and-forward buffer.", no_args_is_help=True)
 
 @app.command("stats")
 def stats(as_json: bool = JsonOption) -> None:
-    """Per service: records, bytes raw/stored, oldest, newest, dropped; and the capacity forecast."""
+    """Per service: records, bytes received/as records/stored, oldest, newest, dropped; and the
+    capacity forecast (from the stored bytes per second)."""
     with client() as c:
         emit(c.buffer_stats(), as_json, render_stats)
 
@@ -39,7 +40,8 @@ def render_stats(data: BufferStats) -> None:
     for column, justify in [
         ("service", "left"),
         ("records", "right"),
-        ("raw", "right"),
+        ("received", "right"),
+        ("as records", "right"),
         ("stored", "right"),
         ("ratio", "right"),
         ("oldest", "left"),
@@ -48,10 +50,13 @@ def render_stats(data: BufferStats) -> None:
     ]:
         table.add_column(column, justify=justify, no_wrap=True)  # type: ignore[arg-type]
     for name, svc in sorted(data.services.items()):
-        ratio = svc.raw_bytes / svc.stored_bytes if svc.stored_bytes else None
+        # Stored against what arrived on the wire when the collector says; else against the records.
+        base = svc.received_bytes or svc.raw_bytes
+        ratio = base / svc.stored_bytes if svc.stored_bytes else None
         table.add_row(
             name,
             f"{svc.records:,}",
+            human_bytes(svc.received_bytes) if svc.received_bytes else "-",
             human_bytes(svc.raw_bytes),
             human_bytes(svc.stored_bytes),
             f"{ratio:.1f}x" if ratio else "-",

@@ -450,6 +450,46 @@ def port(
     run_job(lambda c: c.diag_port(request), PortView(), as_json)
 
 
+# ---- the NOC check ------------------------------------------------------------------------------
+
+
+@app.command("noc")
+def noc(as_json: bool = JsonOption) -> None:
+    """Can this box reach the NOC? Ping the gateway, resolve the NOC's name, connect to its port
+    (the targets come from [diag] or the first forward sink); the console's key n runs the same."""
+    with client() as c:
+        plan = c.diag_noc_plan()
+    if as_json:
+        print_json_line(plan)
+    else:
+        target = f"{plan.host}:{plan.port} ({plan.source})" if plan.host else "none"
+        out.print(f"NOC check: gateway {plan.gateway}, name {plan.dns_name or '-'}, NOC {target}", markup=False)
+        for note in plan.notes:
+            out.print(f"  note: {note}", markup=False)
+    steps: list[tuple[str, Callable[[Client], Iterator[wire.DiagEvent]], View]] = []
+    ping_request = wire.PingRequest(host=plan.gateway, count=3, interval=0.5, timeout=1.0)
+    steps.append(("gateway", lambda c: c.diag_ping(ping_request), PingView(ping_request)))
+    if plan.dns_name:
+        dns_request = wire.DnsRequest(name=plan.dns_name, server=plan.dns_server)
+        steps.append(("dns", lambda c: c.diag_dns(dns_request), DnsView()))
+    if plan.host and plan.port:
+        port_request = wire.PortRequest(host=plan.host, port=plan.port)
+        steps.append(("noc port", lambda c: c.diag_port(port_request), PortView()))
+    failed: list[str] = []
+    for name, start, view in steps:
+        try:
+            run_job(start, view, as_json)
+        except typer.Exit as stopped:
+            if stopped.exit_code == INTERRUPTED:
+                raise
+            if stopped.exit_code:
+                failed.append(name)
+    if failed:
+        raise fail(f"NOC check failed at: {', '.join(failed)}", ExitCode.FAILED)
+    if not as_json:
+        out.print("NOC check passed" + ("" if plan.host else " (no NOC port to check)"), markup=False)
+
+
 # ---- jobs --------------------------------------------------------------------------------------
 
 

@@ -15,7 +15,22 @@ from typer._click import exceptions as click  # typer 0.2x carries its own click
 
 from nocraven import __version__
 from nocraven.capabilities import CAPABILITIES, Capability
-from nocraven.cli import buffer, config_cmd, diag, flow, forward, health, planned, run, status, traps, vpn, winevents
+from nocraven.cli import (
+    buffer,
+    config_cmd,
+    diag,
+    flow,
+    forward,
+    health,
+    planned,
+    ports,
+    run,
+    snmp,
+    status,
+    traps,
+    vpn,
+    winevents,
+)
 from nocraven.cli.common import err, state
 from nocraven.client import ENV_SOCKET, EngineUnreachable
 from nocraven.errors import ApiError
@@ -57,8 +72,9 @@ GROUPS: dict[str, typer.Typer] = {
     "buffer": buffer.app,
     "flow": flow.app,
     "traps": traps.app,
+    "snmp": snmp.app,
     "winevents": winevents.app,
-    "ports": planned.ports,
+    "ports": ports.app,
     "forward": forward.app,
     "vpn": vpn.app,
     "diag": diag.app,

@@ -14,11 +14,13 @@ import threading
 import time
 from pathlib import Path
 
+import msgspec
 import typer
 
 from nocraven import config as config_mod
-from nocraven.cli.common import err, state
+from nocraven.cli.common import err, print_json, state
 from nocraven.client import Client, EngineUnreachable
+from nocraven.errors import ApiError
 from nocraven.exitcodes import ExitCode
 
 
@@ -59,65 +61,127 @@ def _wait_for_engine(socket_path: Path, proc: subprocess.Popen[bytes], timeout: 
         if proc.poll() is not None:
             return False
         try:
-            with Client(socket_path, timeout=1.0) as c:
+            with Client(socket_path, timeout=5.0) as c:
                 c.status()
             return True
-        except EngineUnreachable:
-            time.sleep(0.1)
+        except (EngineUnreachable, ApiError):  # not there yet, or too busy starting to answer
+            time.sleep(0.2)
     return False
 
 
 def demo(
     no_console: bool = typer.Option(False, "--no-console", help="Run the engine and the simulated venue only."),
+    headless: bool = typer.Option(False, "--headless", help="Same as --no-console (for scripts and tests)."),
+    duration: float = typer.Option(
+        0.0, "--duration", help="With --headless: stop this many seconds after the venue feeds every service."
+    ),
     rate: float = typer.Option(200.0, "--rate", help="Simulated venue syslog messages per second."),
+    outage_every: float = typer.Option(180.0, "--outage-every", help="Seconds between the NOC's scripted outages."),
+    outage_for: float = typer.Option(45.0, "--outage-for", help="How long each NOC outage lasts, in seconds."),
+    any_ports: bool = typer.Option(
+        False, "--any-ports", help="Listen on ports the kernel picks instead of the default ones (parallel demos)."
+    ),
+    no_noc: bool = typer.Option(False, "--no-noc", help="Do not start a local nats-server as the NOC."),
+    as_json: bool = typer.Option(False, "--json", help="At the end, print what each service received as JSON."),
 ) -> None:
-    """The engine on the embedded default config, a simulated venue feeding it, and the console.
+    """The engine on the embedded default config, a simulated venue feeding it, a local NOC, and the console.
 
-    One Ctrl-C (or q in the console) stops all three."""
-    config = config_mod.embedded_default()
-    socket_path = config.engine.socket
-    log_path = config.engine.data_dir / "demo-engine.log"
-    config.engine.data_dir.mkdir(parents=True, exist_ok=True)
-    err.print(f"Starting the engine (socket {socket_path}, log {log_path}) ...", markup=False)
-    engine = DemoEngine(log_path)
-    engine_proc = engine.start()
-    venue: subprocess.Popen[bytes] | None = None
+    One Ctrl-C (or q in the console) stops everything the demo started."""
+    from nocraven.simulate import demo as demo_mod
+
+    base = config_mod.embedded_default()
+    socket_path = base.engine.socket
+    data_dir = base.engine.data_dir
+    demo_dir = data_dir / "demo"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log_path = data_dir / "demo-engine.log"
+    _stop_on_signals()
+    noc: demo_mod.DemoNoc | None = None
+    venue: demo_mod.DemoVenue | None = None
+    engine: DemoEngine | None = None
+    summary: dict[str, object] = {}
     try:
-        if not _wait_for_engine(socket_path, engine_proc, timeout=20):
+        binary = None if no_noc else demo_mod.nats_server_binary()
+        if binary:
+            noc = demo_mod.DemoNoc(binary, demo_dir / "noc", outage_every, outage_for)
+            noc.start()
+            err.print(f"A local NOC: nats-server with JetStream at {noc.url}.", markup=False)
+        elif not no_noc:
+            err.print("nats-server is not installed: no NOC (`make demo` as root installs it).", markup=False)
+        files = demo_mod.write_demo_config(demo_dir, data_dir, socket_path, noc.url if noc else None, any_ports)
+        err.print(f"Starting the engine (config {files.config}, log {log_path}) ...", markup=False)
+        engine = DemoEngine(log_path, files.config)
+        engine_proc = engine.start()
+        if not _wait_for_engine(socket_path, engine_proc, timeout=90):
             raise typer.Exit(_demo_failed(engine_proc, log_path))
-        udp_port = config_mod.parse_listen(config.syslog.udp)[1] if config.syslog.udp else None
-        if udp_port:
-            venue = subprocess.Popen(
-                [sys.executable, "-m", "nocraven.simulate.venue", "--port", str(udp_port), "--rate", str(rate)],
-                stdout=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        err.print(
-            f"Engine ready; a simulated venue sends {rate:g} syslog messages/s to 127.0.0.1:{udp_port}.", markup=False
-        )
+        venue = demo_mod.DemoVenue(socket_path, files, rate, lambda line: err.print(line, markup=False))
+        venue.start()
+        if noc is not None:
+            noc.schedule_outages(lambda line: err.print(line, markup=False))
         engine.keep_running()  # "Restart engine" in the console stops it; the demo starts it again
-        if no_console:
+        if no_console or headless:
             err.print("Press Ctrl-C to stop.", markup=False)
-            while True:
-                time.sleep(0.5)
+            waiting_since, ends = time.monotonic(), float("inf")
+            while time.monotonic() < ends:
+                if venue.complete.wait(0.2) or time.monotonic() - waiting_since > 180:
+                    if duration > 0 and ends == float("inf"):
+                        ends = time.monotonic() + duration  # counted from when every service is fed
+                    time.sleep(0.2)
         else:
             subprocess.call(_console_argv_for(socket_path))
+        summary = _demo_summary(socket_path, noc)
     except KeyboardInterrupt:
         pass
     finally:
         if venue is not None:
-            venue.terminate()
-            venue.wait(5)
-        engine.stop()
+            venue.stop()
+        if engine is not None:
+            engine.stop()
+        if noc is not None:
+            noc.stop()
         err.print("Demo stopped.", markup=False)
+    if summary and as_json:
+        print_json(summary)
+
+
+def _stop_on_signals() -> None:
+    """SIGTERM and SIGHUP (terminal closed) stop the demo like Ctrl-C: everything it started ends."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGHUP, interrupt)
+
+
+def _demo_summary(socket_path: Path, noc: object) -> dict[str, object]:
+    """What each service holds and what reached the NOC, read back before everything stops."""
+    from nocraven.simulate.demo import DemoNoc
+
+    summary: dict[str, object] = {}
+    try:
+        with Client(socket_path, timeout=30.0) as c:
+            stats = c.buffer_stats()
+            summary["records"] = {name: s.records for name, s in stats.services.items()}
+            summary["forward"] = msgspec.to_builtins(c.forward_status())
+    except (EngineUnreachable, ApiError) as exc:
+        summary["records"] = None
+        summary["error"] = str(exc)
+    if isinstance(noc, DemoNoc):
+        try:
+            summary["noc"] = {"url": noc.url, "outages": noc.outages, "subjects": noc.stream_messages()}
+        except Exception as exc:  # the NOC in an outage right now: say so, do not fail the demo
+            summary["noc"] = {"url": noc.url, "outages": noc.outages, "error": str(exc)}
+    return summary
 
 
 class DemoEngine:
     """The demo's engine process, restarted whenever it exits (a console's "Restart engine", a
     crash) until the demo ends: the demo is its service manager, as systemd is on a box."""
 
-    def __init__(self, log_path: Path) -> None:
+    def __init__(self, log_path: Path, config_path: Path) -> None:
         self.log_path = log_path
+        self.config_path = config_path
         self.proc: subprocess.Popen[bytes] | None = None
         self._stopping = threading.Event()
         self._lock = threading.Lock()
@@ -126,7 +190,8 @@ class DemoEngine:
     def start(self) -> subprocess.Popen[bytes]:
         with open(self.log_path, "ab") as log_file:
             # Its own session: the console's terminal signals must not reach the engine directly.
-            env = {k: v for k, v in os.environ.items() if k != config_mod.ENV_CONFIG}
+            env = dict(os.environ)
+            env[config_mod.ENV_CONFIG] = str(self.config_path)
             env["NOCRAVEN_SUPERVISOR"] = "demo"  # nocraven.engine.core.SUPERVISOR_ENV
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "nocraven.engine"],

@@ -20,6 +20,7 @@ from typing import Any
 
 from collectors.common.settings import parse_listen
 from collectors.flow.settings import FlowSettings
+from collectors.snmppoll.settings import PollTarget, SnmpSettings
 from collectors.snmptrap.settings import SnmptrapSettings, SnmpUser
 from collectors.syslog.settings import SyslogSettings
 from collectors.winevents.settings import WineventsSettings
@@ -50,7 +51,9 @@ __all__ = [
     "FlowSettings",
     "ForwardSettings",
     "LogLevel",
+    "PollTarget",
     "ServiceBufferSettings",
+    "SnmpSettings",
     "SnmpUser",
     "SnmptrapSettings",
     "SyslogSettings",
@@ -76,6 +79,7 @@ class Config:
     syslog: SyslogSettings = field(default_factory=SyslogSettings)
     flow: FlowSettings = field(default_factory=FlowSettings)
     snmptrap: SnmptrapSettings = field(default_factory=SnmptrapSettings)
+    snmp: SnmpSettings = field(default_factory=SnmpSettings)
     winevents: WineventsSettings = field(default_factory=WineventsSettings)
     vpn: VpnSettings = field(default_factory=VpnSettings)
     diag: DiagSettings = field(default_factory=DiagSettings)
@@ -91,8 +95,10 @@ def _cross_checks(config: Config) -> list[str]:
     """Rules that span keys, owned by each section; each line still names the key to change."""
     problems = config.buffer.cross_checks(SERVICES)
     problems.extend(config.forward.cross_checks(SERVICES))
+    # SNMPv3 targets name a [[snmptrap.users]] entry: one place for a device's keys.
+    problems.extend(config.snmp.cross_checks([user.name for user in config.snmptrap.users]))
     for name, section in config.sections().items():
-        if name not in ("buffer", "forward"):
+        if name not in ("buffer", "forward", "snmp"):
             problems.extend(section.cross_checks())
     return problems
 

@@ -17,6 +17,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from aiohttp import web
 
@@ -24,6 +25,7 @@ from nocraven.api.params import json_body
 from nocraven.api.roles import Peer, Role
 from nocraven.api.routes import Handler, Result, Route
 from nocraven.api.wire import NDJSON, dumps_line
+from nocraven.diag.noc import noc_plan
 from nocraven.diag.runner import DiagBusy, DiagJob, DiagRunner, time_limit_for
 from nocraven.diag.validate import InvalidInput
 from nocraven.engine.component import Component, EngineContext
@@ -38,6 +40,7 @@ log = logging.getLogger("nocraven.diag")
 DISCONNECT_CHECK_S = 0.25
 # A client that stops reading without leaving: its job runs into back-pressure, then its limit.
 WRITE_TIMEOUT_S = 10.0
+ROUTE_TABLE = Path("/proc/net/route")  # the NOC check's gateway: this box's default route
 
 TOOLS: dict[str, type[wire.DiagRequest]] = {
     "ping": wire.PingRequest,
@@ -164,6 +167,7 @@ class DiagComponent(Component):
         return [
             *routes,
             Route("GET", "/v1/diag/jobs", self._get_jobs),
+            Route("GET", "/v1/diag/noc", self._get_noc_plan),
             Route("POST", "/v1/diag/jobs/{job_id}/cancel", self._post_cancel, Role.TECH),
         ]
 
@@ -191,6 +195,13 @@ class DiagComponent(Component):
             if r.job.ended is None
         ]
         return wire.DiagJobs(jobs=jobs, max_running=self.settings.max_running)
+
+    async def _get_noc_plan(self, request: web.Request, peer: Peer) -> Result:
+        try:
+            route_table: str | None = ROUTE_TABLE.read_text()
+        except OSError:
+            route_table = None
+        return noc_plan(self.settings, self.ctx.config.forward, route_table)
 
     async def _post_cancel(self, request: web.Request, peer: Peer) -> Result:
         job_id = request.match_info["job_id"]

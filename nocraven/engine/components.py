@@ -14,9 +14,11 @@ from nocraven.engine.component import Component, EngineContext
 from nocraven.forward.component import ForwardComponent
 from nocraven.health.component import HealthComponent
 from nocraven.ingest.flow import FlowComponent
+from nocraven.ingest.snmppoll import SnmppollComponent
 from nocraven.ingest.snmptrap import SnmptrapComponent
 from nocraven.ingest.syslog import SyslogComponent
 from nocraven.ingest.winevents import WineventsComponent
+from nocraven.ports.component import PortsComponent
 from nocraven.vpn.component import VpnComponent
 
 
@@ -30,5 +32,7 @@ def build_components(ctx: EngineContext) -> list[Component]:
         FlowComponent(ctx),
         DiagComponent(ctx),
         SnmptrapComponent(ctx),
+        SnmppollComponent(ctx),
         WineventsComponent(ctx),
+        PortsComponent(ctx),  # reads every listener; nothing depends on it
     ]

@@ -148,7 +148,9 @@ class Engine:
 
         async def get_config(request: web.Request, peer: Peer) -> Result:
             # One object per config section, as in the TOML file, plus where it was read from.
-            return JsonDocument(config_mod.to_dict(self.config) | {"source": self.config.source})
+            # The context's config: a port change replaces it (the rest never changes at run time).
+            config = self.ctx.config
+            return JsonDocument(config_mod.to_dict(config) | {"source": config.source})
 
         async def post_stop(request: web.Request, peer: Peer) -> Result:
             # Under systemd (Restart=always) or the demo launcher, a stop is a restart.

@@ -26,6 +26,7 @@ from nocraven.engine.component import Component, EngineContext
 from nocraven.errors import ApiError, ErrorCode
 from nocraven.forward.forwarder import BatchQuarantined, Forwarder, ForwardEvent, SinkStateChanged
 from nocraven.forward.health import SinkState, worst
+from nocraven.forward.pauses import PauseFile
 from nocraven.schema.events import CountersUpdated, Published
 from nocraven.schema.forward import (
     ForwardBatchQuarantined,
@@ -60,8 +61,10 @@ class ForwardComponent(Component):
     def __init__(self, ctx: EngineContext) -> None:
         super().__init__(ctx)
         self.forwarder: Forwarder | None = None
-        # Kept across restarts of this component: an operator's pause and the last VPN state.
-        self._paused: set[str] = set()
+        # Kept across restarts of this component: the last VPN state. An operator's pause is
+        # kept across engine restarts too: on disk, in the data dir.
+        self._pauses = PauseFile(ctx.config.engine.data_dir)
+        self._paused: set[str] = self._pauses.load()
         self._vpn_up = False
         self._published: ForwardStatus | None = None
 
@@ -181,10 +184,14 @@ class ForwardComponent(Component):
         except KeyError as exc:
             raise ApiError(ErrorCode.NOT_FOUND, str(exc.args[0])) from None
         names = [body.sink] if body.sink is not None else list(forwarder.runners)
-        if pause:
-            self._paused.update(names)
-        else:
-            self._paused.difference_update(names)
+        paused = self._paused | set(names) if pause else self._paused - set(names)
+        if paused != self._paused:
+            try:
+                await asyncio.to_thread(self._pauses.save, paused)
+            except OSError as exc:
+                # Applied in memory all the same: the operator's intent holds until a restart.
+                log.error("the pause of %s is not saved (%s); it lasts until the engine restarts", names, exc)
+            self._paused = paused
         action = "paused" if pause else "resumed"
         log.warning("forwarding %s for %s by %s", action, ", ".join(names), peer.who)
         return SinksControlled(action=action, sinks=names)

@@ -97,6 +97,7 @@ class SinkRunner:
         self._ack_task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._stopping = False
+        self._drop_connection = False  # the tunnel under the connection went away
         self._was_open = False
         self._decision: Decision | None = None
         self._gap_task: asyncio.Task[None] | None = None
@@ -118,7 +119,8 @@ class SinkRunner:
         self._wake.set()
 
     def set_vpn(self, up: bool) -> None:
-        self.health.vpn(up)
+        if self.health.vpn(up):
+            self._drop_connection = True
         self._wake.set()
 
     def stop(self) -> None:
@@ -130,6 +132,8 @@ class SinkRunner:
     async def run(self) -> None:
         try:
             while not self._stopping:
+                if self._drop_connection:
+                    await self._reconnect_later()
                 now = self.clock()
                 if self.health.may_connect(now):
                     await self._connect(now)
@@ -162,6 +166,18 @@ class SinkRunner:
             return
         self.health.connected_ok()
         log.info("sink %s connected", self.settings.name)
+
+    async def _reconnect_later(self) -> None:
+        """The tunnel went down: give up batches in flight on the old connection (they are sent
+        again on the new one; their message ids let the NOC drop any that did arrive) and close
+        it, so the next connect goes through the next tunnel."""
+        self._drop_connection = False
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.sink.close()
+        log.info("sink %s: the VPN tunnel went down; its connection is closed and made again", self.settings.name)
 
     def _rearm(self) -> None:
         """The path is open again: all that piled up is backlog; new seals go out live."""

@@ -118,8 +118,21 @@ class SinkHealth:
     def resume(self) -> None:
         self.paused = False
 
-    def vpn(self, up: bool) -> None:
+    def vpn(self, up: bool) -> bool:
+        """Note the VPN's state; True when this sink must drop its connection: it requires the
+        VPN and the tunnel went down. Its connections ran through that tunnel (its address is
+        gone with it), and a TCP session on a dead address fails only after the client's own
+        keepalive, minutes later; the next tunnel, maybe to another concentrator, needs new ones."""
+        lost = self.requires_vpn and self.vpn_up and not up
         self.vpn_up = up
+        if lost and self.connected:
+            # Not a failure: reconnect as soon as a tunnel is up again, with no backoff.
+            self.connected = False
+            self.connect_attempts = 0
+            self.retry_at = None
+            self._down_reason = "the VPN tunnel went down: reconnecting through the next one"
+            return True
+        return False
 
     def connected_ok(self) -> None:
         self.connected = True

@@ -11,9 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import ClassVar
 
 import msgspec
@@ -21,7 +24,10 @@ import msgspec
 from collectors.common.channel import FrameDecoder, FrameKind, encode_frame
 from collectors.common.durable import TOKEN
 from collectors.common.frames import BoundListener, Counters, FrameError, ListenerCounters, PayloadDecoder
+from collectors.common.inherited import ENV as INHERITED_ENV
+from collectors.common.inherited import Inherited, InheritedSocket, Rebind, Rebound, send_rebind
 from nocraven.engine.component import Component, EngineContext
+from nocraven.ports.sockets import BindFailed, bind, close_quietly
 from nocraven.schema.collector import CollectorStatus, CollectorSummary, ListenerStatus
 from nocraven.schema.engine import Listener
 from nocraven.schema.events import CountersUpdated, RecordsSampled
@@ -30,10 +36,33 @@ SAMPLE_INTERVAL_S = 0.2  # live views get at most this many samples per second p
 SAMPLE_RECORDS = 25  # ... of at most this many records each
 TOP_SOURCES = 100  # sources shown in /v1/status; the full list is on the collector's own path
 STOP_GRACE_S = 5.0
+REBIND_ANSWER_S = 10.0  # the collector starts its receive workers on the new socket meanwhile
+REBIND_DRAIN_S = 2.0  # the old socket is still served this long after a port change, for senders to switch
 
 
 class CollectorExited(Exception):
     pass
+
+
+class RebindRefused(Exception):
+    """A live port change that cannot be made now; one line saying why and what to do."""
+
+
+@dataclass(frozen=True)
+class SocketSpec:
+    """A socket the engine binds for its collector: what the config asks for."""
+
+    proto: str  # "udp" or "tcp" (TLS listens on TCP)
+    address: str
+    receive_buffer: int = 0
+
+
+@dataclass
+class HeldSocket:
+    spec: SocketSpec
+    sock: socket.socket
+    drops_seen: int = 0  # kernel drops (UDP) the collector has reported on this socket
+    drops_base: int = 0  # drops_seen when the running collector started on it
 
 
 class RecordSink:
@@ -76,6 +105,35 @@ class CollectorProcess(Component):
         self._payloads = PayloadDecoder(self.counters_type)
         self._stdin: asyncio.StreamWriter | None = None
         self._confirmations: set[asyncio.Task[None]] = set()
+        self._held: dict[str, HeldSocket] = {}  # listener -> the socket the engine holds for it
+        self._control: socket.socket | None = None  # the engine's end of the running collector's channel
+        self._rebinding = asyncio.Lock()
+
+    def socket_specs(self) -> dict[str, SocketSpec]:
+        """The listeners whose sockets the engine binds and hands to the collector (so a crash
+        keeps the socket and its queue, and a port change is live), by listener name. Empty
+        for a collector that binds its own."""
+        return {}
+
+    def rebindable(self) -> set[str]:
+        """Listeners whose address can change live (`rebind`)."""
+        return set(self.socket_specs())
+
+    def _hold_sockets(self) -> None:
+        """Bind what the config asks for; keep what is bound already to the same address."""
+        specs = self.socket_specs()
+        for name in list(self._held):
+            if name not in specs or self._held[name].spec != specs[name]:
+                close_quietly(self._held.pop(name).sock)
+        for name, spec in specs.items():
+            if name not in self._held:
+                sock = bind(f"{self.name}.{name}", spec.proto, spec.address, spec.receive_buffer)
+                self._held[name] = HeldSocket(spec, sock)
+
+    def _release_sockets(self) -> None:
+        for held in self._held.values():
+            close_quietly(held.sock)
+        self._held.clear()
 
     def child_settings(self) -> object:
         """The settings object the collector process decodes from its stdin (its
@@ -88,16 +146,42 @@ class CollectorProcess(Component):
 
     async def run(self, ready: Callable[[], None]) -> None:
         if not self.enabled():  # turned off in the config: ready at once, no process, no port
+            self._release_sockets()
             ready()
             await asyncio.Event().wait()
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            self.module,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
+        try:
+            self._hold_sockets()
+        except BindFailed as exc:
+            self.last_message = str(exc)
+            raise CollectorExited(str(exc)) from None
+        engine_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        inherited = Inherited(
+            listeners={
+                name: InheritedSocket(fd=held.sock.fileno(), drops_seen=held.drops_seen)
+                for name, held in self._held.items()
+            },
+            control=child_end.fileno(),
         )
+        for held in self._held.values():
+            held.drops_base = held.drops_seen
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                self.module,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                pass_fds=(*(held.sock.fileno() for held in self._held.values()), child_end.fileno()),
+                env={**os.environ, INHERITED_ENV: msgspec.json.encode(inherited).decode()},
+            )
+        except BaseException:
+            engine_end.close()
+            raise
+        finally:
+            child_end.close()
+        engine_end.setblocking(False)
+        self._control = engine_end
         assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
         # The settings first; stdin stays open for DURABLE confirmations (collectors.common.durable).
         proc.stdin.write(encode_frame(FrameKind.SETTINGS, msgspec.json.encode(self.child_settings())))
@@ -113,6 +197,10 @@ class CollectorProcess(Component):
             )
         finally:
             self.bound = []
+            self._control = None
+            engine_end.close()
+            if self.ctx.supervisor is None or self.ctx.supervisor.stopping:
+                self._release_sockets()  # the engine stops: the ports go with it
             if proc.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
                     proc.terminate()
@@ -175,6 +263,10 @@ class CollectorProcess(Component):
             task.add_done_callback(self._confirmations.discard)
         elif kind == FrameKind.COUNTERS:
             self.counters = self._payloads.counters(payload)
+            for name, held in self._held.items():
+                reported = self.counters.listeners.get(name)
+                if reported is not None:
+                    held.drops_seen = max(held.drops_seen, held.drops_base + reported.kernel_drops)
             self._update_rate(now)
             self.ctx.bus.publish(CountersUpdated.of(self.name, self.summary()))
         elif kind == FrameKind.DROPS:
@@ -191,6 +283,51 @@ class CollectorProcess(Component):
             entry = self._payloads.log(payload)
             self.last_message = entry.message
             self.log.log(logging.getLevelName(entry.level.upper()), "%s", entry.message)
+
+    async def rebind(self, listener: str, address: str) -> str:
+        """Move `listener` to `address` live: bind the new socket here (BindFailed says why
+        not), hand it to the running collector, which serves it before it answers; the old
+        socket is served for REBIND_DRAIN_S more, read until empty and closed. Returns the
+        address as bound. Nothing changes when anything fails."""
+        specs = self.socket_specs()
+        if listener not in specs:
+            raise RebindRefused(f"{self.name}.{listener} cannot be moved live")
+        async with self._rebinding:
+            control = self._control
+            if control is None or not self.bound:
+                raise RebindRefused(
+                    f"the {self.name} collector is not running (see `nocraven status`); "
+                    "change the port once it runs again"
+                )
+            spec = specs[listener]
+            new_spec = SocketSpec(spec.proto, address, spec.receive_buffer)
+            sock = bind(f"{self.name}.{listener}", spec.proto, address, spec.receive_buffer)
+            try:
+                send_rebind(control, Rebind(listener=listener, drain_s=REBIND_DRAIN_S), sock)
+                loop = asyncio.get_running_loop()
+                data = await asyncio.wait_for(loop.sock_recv(control, 65536), REBIND_ANSWER_S)
+                if not data:
+                    raise RebindRefused(f"the {self.name} collector stopped during the change; nothing was changed")
+                answer = msgspec.json.decode(data, type=Rebound)
+                if not answer.ok:
+                    raise RebindRefused(answer.error or f"the {self.name} collector refused the new socket")
+            except TimeoutError:
+                close_quietly(sock)
+                raise RebindRefused(
+                    f"the {self.name} collector did not take the new socket in {REBIND_ANSWER_S:.0f} s; "
+                    "nothing was changed"
+                ) from None
+            except BaseException:
+                close_quietly(sock)
+                raise
+            old = self._held.get(listener)
+            # The collector holds its own copy of the old socket while it drains it.
+            self._held[listener] = HeldSocket(new_spec, sock)
+            if old is not None:
+                close_quietly(old.sock)
+            counted = self.counters.listeners.get(listener)
+            self._held[listener].drops_base = -(counted.kernel_drops if counted else 0)
+            return answer.address
 
     async def _confirm(self, token: bytes, stored: bool) -> None:
         """Tell the collector its records are on disk (or were not stored), in the order asked."""

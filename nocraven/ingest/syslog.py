@@ -7,7 +7,7 @@ from aiohttp import web
 from collectors.syslog.settings import SyslogSettings
 from nocraven.api.roles import Peer
 from nocraven.api.routes import Result, Route
-from nocraven.ingest.collector import CollectorProcess
+from nocraven.ingest.collector import CollectorProcess, SocketSpec
 from nocraven.schema.collector import CollectorSources
 
 
@@ -22,6 +22,17 @@ class SyslogComponent(CollectorProcess):
 
     def child_settings(self) -> SyslogSettings:
         return self.ctx.config.syslog
+
+    def socket_specs(self) -> dict[str, SocketSpec]:
+        syslog = self.ctx.config.syslog
+        specs = {}
+        if syslog.udp:
+            specs["udp"] = SocketSpec("udp", syslog.udp, syslog.receive_buffer_bytes)
+        if syslog.tcp:
+            specs["tcp"] = SocketSpec("tcp", syslog.tcp)
+        if syslog.tls:
+            specs["tls"] = SocketSpec("tcp", syslog.tls)
+        return specs
 
     def routes(self) -> list[Route]:
         async def get_sources(request: web.Request, peer: Peer) -> Result:

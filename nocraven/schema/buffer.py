@@ -25,6 +25,10 @@ class ServiceStats(Body):
     fair_share_bytes: int
     ingest_records_per_s: float
     forecast_days: float | None
+    # What arrived on the wire for the records held (0: the collector does not report it);
+    # raw_bytes is the same records as JSON, stored_bytes what they take on disk.
+    received_bytes: int = 0
+    ingest_stored_bytes_per_s: float = 0.0
 
 
 class TotalStats(Body):
@@ -43,6 +47,8 @@ class TotalStats(Body):
     compression_ratio: float | None
     ingest_records_per_s: float
     dropped_by_reason: dict[str, DropCount]
+    received_bytes: int = 0
+    ingest_stored_bytes_per_s: float = 0.0  # what the retention forecast divides the budget by
 
 
 class BufferStats(Body):
@@ -57,6 +63,7 @@ class BufferCounters(Body):
     records: int = 0
     raw_bytes: int = 0
     stored_bytes: int = 0
+    received_bytes: int = 0
     fill_percent: float = 0.0
     forecast_days: float | None = None
     dropped_records: int = 0

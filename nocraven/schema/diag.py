@@ -108,6 +108,19 @@ class JobCancelled(Body):
     tool: str
 
 
+class NocPlan(Body):
+    """GET /v1/diag/noc: what the NOC check probes (ping the gateway, resolve the NOC's name,
+    connect to its port); a step with no target is skipped, and `notes` say why."""
+
+    gateway: str
+    dns_name: str | None
+    dns_server: str | None  # None: the system resolver
+    host: str | None  # the NOC, port-checked
+    port: int | None
+    source: str  # where host and port come from: "[diag] noc_target", "forward sink 'noc'", ""
+    notes: list[str]
+
+
 class DiagCounters(Body):
     """The diag component's detail in /v1/status: what runs now and how jobs have ended."""
 

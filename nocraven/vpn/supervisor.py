@@ -27,6 +27,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nocraven.diag.ping import ping
+from nocraven.diag.schema import PingRequest, PingSummary
 from nocraven.schema.events import Event
 from nocraven.schema.vpn import (
     VpnConnected,
@@ -102,31 +104,24 @@ Probe = Callable[[TunnelInfo], Awaitable[ProbeResult]]
 
 
 def ping_probe(target: str, count: int = 3, timeout_s: float = 2.0) -> Probe:
-    """A probe with the system `ping` (iputils) to `target` through the tunnel."""
+    """Echo requests to `target` (default: the tunnel's remote end) with the engine's own ICMP
+    pinger (nocraven.diag): no `ping` binary needed, the same sockets and figures as `diag ping`."""
 
     async def probe(tunnel: TunnelInfo) -> ProbeResult:
-        address = target or tunnel.remote_ip
-        process = await asyncio.create_subprocess_exec(
-            "ping", "-n", "-q", "-c", str(count), "-i", "0.2", "-W", str(max(1, int(timeout_s))), address,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
-        )  # fmt: skip
-        out, _ = await process.communicate()
-        return parse_ping(out.decode(errors="replace"), count)
+        request = PingRequest(host=target or tunnel.remote_ip, count=count, interval=0.2, timeout=timeout_s)
+        summary: PingSummary | None = None
+        try:
+            async for event in ping(request):
+                if isinstance(event, PingSummary):
+                    summary = event
+        except (OSError, ValueError) as exc:  # no ICMP socket, no route, a bad address
+            log.debug("VPN probe of %s failed: %s", request.host, exc)
+            return ProbeResult(False, None, 100.0, None)
+        if summary is None:
+            return ProbeResult(False, None, 100.0, None)
+        return ProbeResult(summary.received > 0, summary.avg_ms, summary.loss_pct, summary.stddev_ms)
 
     return probe
-
-
-def parse_ping(output: str, count: int) -> ProbeResult:
-    """Loss and latency from iputils ping's summary lines."""
-    received = 0
-    for line in output.splitlines():
-        if "received" in line:
-            parts = [p.strip() for p in line.split(",")]
-            received = int(parts[1].split()[0]) if len(parts) > 1 and parts[1].split()[0].isdigit() else 0
-        if line.startswith("rtt") or line.startswith("round-trip"):
-            numbers = line.split("=")[1].strip().split()[0].split("/")
-            return ProbeResult(received > 0, float(numbers[1]), 100.0 * (count - received) / count, float(numbers[3]))
-    return ProbeResult(False, None, 100.0 if received == 0 else 100.0 * (count - received) / count, None)
 
 
 def launch_config(
@@ -163,7 +158,11 @@ def launch_config(
         ours.append("management-query-passwords")
     if standby:
         # A health check only: no device, no routes, nothing touches the active tunnel.
-        ours += ["dev null", "route-nopull"] if uses_pull else ["dev null"]
+        ours.append("dev null")
+        if uses_pull:
+            # A server's push sets up a device openvpn then fails to configure on `dev null`
+            # ("Linux can't set mtu (1500) on null", a fatal error): drop those with the routes.
+            ours += ["route-nopull", 'pull-filter ignore "ifconfig"', 'pull-filter ignore "tun-mtu"']
     return render(Profile(tuple(kept))) + "\n".join(ours) + "\n"
 
 

@@ -155,7 +155,11 @@ class BufferScreen(ModeScreen):
         self._services.show(rows)
 
     def _received(self, services: Mapping[str, object]) -> int | None:
-        """Bytes the collectors of `services` took off the wire (their own counters); None if none reports."""
+        """Bytes the records held took on the wire (the buffer's count), else what the collectors
+        of `services` took off the wire (their own counters); None if none reports."""
+        held = sum(getattr(svc, "received_bytes", 0) for svc in services.values())
+        if held:
+            return held
         found = [
             summary.bytes
             for capability in CAPABILITIES

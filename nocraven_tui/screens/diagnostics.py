@@ -10,11 +10,7 @@ check to the NOC together and says pass or fail for each. The wording follows `n
 
 from __future__ import annotations
 
-import ipaddress
-import os
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -27,7 +23,7 @@ from textual.widgets import Button, Checkbox, DataTable, Input, Select, Static
 from nocraven.client import AsyncClient
 from nocraven.humanize import human_bytes
 from nocraven.schema import diag as wire
-from nocraven_tui.exchange import Stream
+from nocraven_tui.exchange import Read, Stream
 from nocraven_tui.screens.base import ModeScreen, ScreenCommand
 from nocraven_tui.state import ConsoleState, StreamLog
 from nocraven_tui.widgets.spark import sparkline
@@ -45,66 +41,6 @@ PING_LINES = 12  # the newest reply lines shown; the summary says the rest
 NOC_CHECKS = ("ping", "dns", "port")
 DIAG_KEYS = frozenset({f"diag:{tool}" for _, tool in TOOLS} | {f"noc:{check}" for check in NOC_CHECKS})
 NOT_ALLOWED = "Diagnostics need the tech or admin role; this session is read-only."
-
-
-# ---- where the NOC check looks -----------------------------------------------------------------
-
-
-def default_gateway(route_table: str) -> str | None:
-    """The IPv4 default route's gateway from the text of /proc/net/route, if there is one."""
-    for line in route_table.splitlines()[1:]:
-        fields = line.split()
-        if len(fields) < 3 or fields[1] != "00000000":
-            continue
-        try:
-            gateway = ipaddress.IPv4Address(int(fields[2], 16).to_bytes(4, "little"))
-        except ValueError:
-            continue
-        if int(gateway):
-            return str(gateway)
-    return None
-
-
-@dataclass(frozen=True)
-class NocTarget:
-    """What the NOC check probes. The engine does not report routes, so the gateway comes from
-    this box's own routing table (the console runs on the appliance) unless it is configured."""
-
-    gateway: str  # pinged
-    gateway_note: str  # why this address, when it is not the default route's gateway
-    dns_name: str  # looked up
-    dns_server: str | None  # None: the system resolver
-    host: str  # the NOC's address, port-checked
-    port: int
-
-
-def noc_target(environ: dict[str, str] | None = None, route_file: Path = Path("/proc/net/route")) -> NocTarget:
-    """NOCRAVEN_NOC_TARGET (HOST:PORT), NOCRAVEN_NOC_DNS_NAME, NOCRAVEN_NOC_DNS_SERVER and
-    NOCRAVEN_NOC_GATEWAY configure the check; the gateway defaults to the default route's."""
-    env = os.environ if environ is None else environ
-    host, _, port_text = env.get("NOCRAVEN_NOC_TARGET", "127.0.0.1:443").rpartition(":")
-    host = host.strip("[]") or "127.0.0.1"
-    port = int(port_text) if port_text.isdigit() else 443
-    note = ""
-    gateway = env.get("NOCRAVEN_NOC_GATEWAY")
-    if not gateway:
-        try:
-            gateway = default_gateway(route_file.read_text())
-        except OSError:
-            gateway = None
-        if gateway is None:
-            gateway = "127.0.0.1"
-            note = "no default route found: pinging 127.0.0.1 instead of a gateway"
-    dns_name = env.get("NOCRAVEN_NOC_DNS_NAME") or (host if not _is_address(host) else "localhost")
-    return NocTarget(gateway, note, dns_name, env.get("NOCRAVEN_NOC_DNS_SERVER") or None, host, port)
-
-
-def _is_address(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
 
 
 # ---- streams -----------------------------------------------------------------------------------
@@ -128,12 +64,20 @@ def diag_stream(key: str, request: wire.DiagRequest) -> Stream[wire.DiagEvent]:
     return Stream(key, opener)
 
 
-def noc_requests(target: NocTarget) -> dict[str, wire.DiagRequest]:
-    return {
-        "ping": wire.PingRequest(host=target.gateway, count=3, interval=0.5, timeout=1.0),
-        "dns": wire.DnsRequest(name=target.dns_name, server=target.dns_server),
-        "port": wire.PortRequest(host=target.host, port=target.port),
+def noc_requests(plan: wire.NocPlan) -> dict[str, wire.DiagRequest]:
+    """The NOC check's jobs; a step the plan has no target for is left out (its notes say why)."""
+    requests: dict[str, wire.DiagRequest] = {
+        "ping": wire.PingRequest(host=plan.gateway, count=3, interval=0.5, timeout=1.0)
     }
+    if plan.dns_name:
+        requests["dns"] = wire.DnsRequest(name=plan.dns_name, server=plan.dns_server)
+    if plan.host and plan.port:
+        requests["port"] = wire.PortRequest(host=plan.host, port=plan.port)
+    return requests
+
+
+# The engine decides what the NOC check probes ([diag], the forward sinks, its routing table).
+NOC_PLAN: Read[wire.NocPlan] = Read("diag_noc", lambda client: client.diag_noc_plan())
 
 
 # ---- words, as `nocraven diag` says them ----------------------------------------------------------
@@ -284,13 +228,15 @@ class DiagnosticsScreen(ModeScreen):
         Binding("n", "noc_check", "NOC check"),
         Binding("r", "run", "Run", show=False),
     ]
-    TOPICS = frozenset({"status", "connected", "role", *DIAG_KEYS})
+    TOPICS = frozenset({"status", "connected", "role", NOC_PLAN.key, *DIAG_KEYS})
+    READS = (NOC_PLAN,)
     DIAG_ACTIONS = frozenset({"run", "noc_check"})
 
     def __init__(self, mode: str) -> None:
         super().__init__(mode)
         self.tool = "ping"
-        self._noc: NocTarget | None = None  # what the last NOC check probed
+        self._noc: wire.NocPlan | None = None  # what the last NOC check probed
+        self._noc_pending = False  # n was pressed before the engine said what to probe
         self._hops: TableSync
 
     def compose_body(self) -> ComposeResult:
@@ -406,13 +352,24 @@ class DiagnosticsScreen(ModeScreen):
         if not self.state.can_diagnose:
             self.notify(NOT_ALLOWED, severity="warning")
             return
-        self._noc = noc_target()
-        for check, request in noc_requests(self._noc).items():
+        plan = self.state.reads.get(NOC_PLAN.key)
+        self.console.read(NOC_PLAN)  # fresh for the next run: the config or the routes may change
+        if isinstance(plan, wire.NocPlan):
+            self._run_noc(plan)
+        else:
+            self._noc_pending = True
+
+    def _run_noc(self, plan: wire.NocPlan) -> None:
+        self._noc, self._noc_pending = plan, False
+        for check, request in noc_requests(plan).items():
             self.console.stream(diag_stream(f"noc:{check}", request))
 
     # ---- drawing ----
 
     def refresh_body(self) -> None:
+        plan = self.state.reads.get(NOC_PLAN.key)
+        if self._noc_pending and isinstance(plan, wire.NocPlan):
+            self._run_noc(plan)
         key = f"diag:{self.tool}"
         log = self.state.streams.get(key)
         status = self.query_one("#diag-status", Static)
@@ -522,10 +479,13 @@ class DiagnosticsScreen(ModeScreen):
         colour = {"primary": "$primary", "success": "$success", "error": "$error", "muted": "$text-muted"}
         lines = ["[b]NOC check[/b]"]
         for check, log in logs.items():
-            verdict, kind, detail = noc_verdict(check, log)
+            skipped = self._noc is not None and check not in noc_requests(self._noc)
+            verdict, kind, detail = (
+                ("SKIP", "muted", "nothing to check (see below)") if skipped else noc_verdict(check, log)
+            )
             lines.append(f"  [{colour.get(kind or '', '$text')}]{verdict:<4}[/] {names[check]:<13} {escape(detail)}")
-        if self._noc is not None and self._noc.gateway_note:
-            lines.append(f"  [$text-muted]{escape(self._noc.gateway_note)}[/]")
+        for note in self._noc.notes if self._noc is not None else []:
+            lines.append(f"  [$text-muted]{escape(note)}[/]")
         show(panel, "\n".join(lines), layout=True)
 
     @classmethod

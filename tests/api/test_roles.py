@@ -59,6 +59,18 @@ def test_tech_group_reads_forwarding_but_only_admins_pause_it(shared_engine: Run
         assert "needs the admin role" in refused.stderr
 
 
+def test_tech_group_lists_ports_but_only_admins_move_them(shared_engine: RunningEngine) -> None:
+    socket = str(shared_engine.socket)
+    listed = cli_as(NOBODY, TECH_GID, socket, "ports", "list", "--json")
+    assert listed.code == 0, listed.stderr
+    assert any(entry["name"] == "syslog.udp" for entry in json.loads(listed.stdout)["ports"])
+    before = shared_engine.config_path.read_text()
+    refused = cli_as(NOBODY, TECH_GID, socket, "ports", "set", "syslog.udp", "127.0.0.1:1514")
+    assert refused.code == 4, refused.stderr
+    assert "needs the admin role" in refused.stderr
+    assert shared_engine.config_path.read_text() == before
+
+
 def test_a_tech_user_cannot_stop_the_engine(shared_engine: RunningEngine) -> None:
     def stop() -> None:
         try:

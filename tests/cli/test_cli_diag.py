@@ -11,6 +11,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -186,3 +187,37 @@ def test_jobs_and_cancel_of_an_unknown_job(engine: RunningEngine) -> None:
     missing = engine.cli("diag", "cancel", "d999")
     assert missing.returncode == 1
     assert missing.stderr == "nocraven: no diagnostic 'd999' is running; `nocraven diag jobs` lists those that are\n"
+
+
+@needs_icmp
+def test_noc_check_runs_the_three_steps_on_the_configured_targets(tmp_path: Path) -> None:
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        port = listening.getsockname()[1]
+        noc = start_engine(tmp_path / "engine", f'[diag]\ngateway = "127.0.0.1"\nnoc_target = "127.0.0.1:{port}"\n')
+        try:
+            human = noc.cli("diag", "noc")
+            scripted = noc.cli("diag", "noc", "--json")
+        finally:
+            noc.stop()
+    assert human.returncode == 0, human.stderr
+    assert human.stdout.startswith(f"NOC check: gateway 127.0.0.1, name -, NOC 127.0.0.1:{port} ([diag] noc_target)")
+    assert "set [diag] noc_dns_name" in human.stdout  # an address has no name to check
+    assert f"127.0.0.1 port {port}/tcp: open" in human.stdout and human.stdout.rstrip().endswith("NOC check passed")
+    kinds = [line["kind"] for line in json_lines(scripted.stdout)[1:]]
+    assert "ping.summary" in kinds and kinds[-1] == "port.summary"
+    assert json_lines(scripted.stdout)[0]["port"] == port
+
+
+def test_noc_check_fails_naming_the_step_when_the_noc_port_is_closed(tmp_path: Path) -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+        noc = start_engine(tmp_path / "engine", f'[diag]\ngateway = "127.0.0.1"\nnoc_target = "127.0.0.1:{port}"\n')
+        try:
+            result = noc.cli("diag", "noc")
+        finally:
+            noc.stop()
+    assert result.returncode == 1
+    assert "NOC check failed at: " in result.stderr and "noc port" in result.stderr

@@ -240,3 +240,41 @@ def engine_ledger(engine: RunningEngine) -> list[dict[str, Any]]:
     with Client(engine.socket, timeout=30) as client:
         entries = client.buffer_ledger(limit=1000, service="syslog").entries
     return [msgspec.to_builtins(e) for e in entries]
+
+
+@pytest.mark.timeout(240)
+def test_an_operators_pause_survives_an_engine_restart_until_resumed(tmp_path: Path) -> None:
+    server = nats_server(tmp_path).start()
+    config = engine_config(server)
+    with running([server]):
+        engine = start_engine(tmp_path / "engine", config, wait=60)
+        try:
+            wait_for(engine, lambda s: s["state"] == "forwarding", "the sink to connect")
+            assert engine.cli("forward", "pause", "noc").returncode == 0
+            wait_for(engine, lambda s: s["state"] == "paused", "paused")
+        finally:
+            assert engine.stop() == 0
+
+        restarted = start_engine(tmp_path / "engine", config, wait=60)
+        try:
+            status = wait_for(restarted, lambda s: s["state"] in ("paused", "forwarding"), "the sink's first state")
+            assert status["state"] == "paused", "the pause was forgotten by the restart"
+            sent = send_tcp(restarted, "held", 0, 300)
+            held = wait_for(restarted, lambda s: s["backlog_records"] == 300, "300 records held while paused")
+            assert held["state"] == "paused" and held["delivered_records"] == 0
+            time.sleep(1.0)  # a sink that forgot its pause would have sent them by now
+            assert stream_count(server) == 0
+            assert restarted.cli("forward", "resume", "noc").returncode == 0
+            wait_for(restarted, lambda s: s["backlog_records"] == 0 and s["state"] == "forwarding", "the drain")
+        finally:
+            assert restarted.stop() == 0
+        assert syslog_messages(stream(server)) == sent
+
+        # Resumed is kept too: the next start forwards at once.
+        again = start_engine(tmp_path / "engine", config, wait=60)
+        try:
+            sent += send_tcp(again, "after", 300, 100)
+            wait_for(again, lambda s: s["backlog_records"] == 0 and s["delivered_records"] == 100, "forwarding")
+        finally:
+            again.stop()
+        assert syslog_messages(stream(server)) == sent

@@ -99,12 +99,19 @@ class RunningEngine:
         return self.proc.returncode
 
 
-def start_engine(directory: Path, extra_config: str = "", wait: float = 20) -> RunningEngine:
+def start_engine(
+    directory: Path, extra_config: str = "", wait: float = 20, prefix: tuple[str, ...] = ()
+) -> RunningEngine:
+    """`prefix` runs the engine under another command (e.g. `ip netns exec NS`); the CLI still
+    reaches it through its Unix socket, which no network namespace hides."""
     config_path = write_config(directory, extra_config)
     log_path = directory / "engine.log"
     log_file = open(log_path, "w")  # noqa: SIM115 - handed to the child for its whole life
     proc = subprocess.Popen(
-        [NOCRAVEN, "engine", "--config", str(config_path)], stdout=log_file, stderr=subprocess.STDOUT, text=True
+        [*prefix, NOCRAVEN, "engine", "--config", str(config_path)],
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     engine = RunningEngine(directory, config_path, proc, log_path)
     deadline = time.monotonic() + wait

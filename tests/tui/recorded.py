@@ -21,6 +21,7 @@ from nocraven.schema.buffer import BufferStats
 from nocraven.schema.engine import SystemInfo
 from nocraven.schema.events import Published
 from nocraven.schema.forward import ForwardStatus
+from nocraven.schema.snmppoll import PollTargets
 from nocraven.schema.snmptrap import TrapAgents, TrapMibs
 from nocraven.schema.winevents import WineventsAgents
 from nocraven_tui import exchange, messages
@@ -492,6 +493,61 @@ TRAPS = [
 ]
 
 
+def _busy(name: str, index: int, in_bps: float, out_bps: float, errors: int = 0) -> dict[str, Any]:
+    return {
+        "index": index,
+        "name": name,
+        "oper_status": "up",
+        "in_bps": in_bps,
+        "out_bps": out_bps,
+        "in_errors": errors,
+        "out_errors": 0,
+    }
+
+
+POLL_TARGETS: dict[str, Any] = {
+    "running": True,
+    "started": STARTED + 6,
+    "concurrency": 32,
+    "problems": [],
+    "targets": [
+        {
+            "target": "core-sw1",
+            "host": "10.20.0.11",
+            "port": 161,
+            "version": "2c",
+            "interval_s": 60.0,
+            "state": "ok",
+            "last_poll": NOW - 14,
+            "last_success": NOW - 14,
+            "duration_s": 0.42,
+            "polls": 96,
+            "records": 96,
+            "interfaces": 52,
+            "busiest": [_busy("Gi1/0/48", 48, 412_000_000, 96_500_000), _busy("Gi1/0/1", 1, 23_400_000, 1_200_000, 17)],
+        },
+        {
+            "target": "ups-hall-b",
+            "host": "10.20.9.2",
+            "port": 161,
+            "version": "3",
+            "interval_s": 60.0,
+            "state": "failing",
+            "last_poll": NOW - 31,
+            "last_success": NOW - 3600,
+            "duration_s": 4.0,
+            "polls": 96,
+            "failures": 60,
+            "consecutive_failures": 60,
+            "errors": {"timeout": 60},
+            "last_error_kind": "timeout",
+            "last_error": "ups-hall-b (10.20.9.2:161, SNMPv3): no answer in 2 s x 2 tries; check that the device "
+            "is up and reachable, that it answers SNMP on this port",
+        },
+    ],
+}
+
+
 def _traps() -> list[dict[str, Any]]:
     records = []
     for i, (agent, version, oid, name, varbind, value) in enumerate(TRAPS * 2):
@@ -526,6 +582,7 @@ def replay(app: App[Any], role: str = "admin") -> None:
         messages.ReadCompleted(traps.TRAP_AGENTS.key, msgspec.convert(TRAP_AGENTS, TrapAgents)),
         messages.ReadCompleted(traps.TRAP_MIBS.key, msgspec.convert(TRAP_MIBS, TrapMibs)),
         messages.ReadCompleted(traps.RECENT_TRAPS.key, _traps()),
+        messages.ReadCompleted(traps.POLL_TARGETS.key, msgspec.convert(POLL_TARGETS, PollTargets)),
         messages.ReadCompleted(exchange.FORWARD_STATUS.key, msgspec.convert(FORWARD_STATUS, ForwardStatus)),
     ]
     for message in extra:

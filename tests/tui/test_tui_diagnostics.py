@@ -6,6 +6,7 @@ All probes go to 127.0.0.1 only.
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,7 +17,7 @@ from nocraven.client import Client
 from nocraven.schema import diag as wire
 from nocraven_tui.app import NocRavenApp
 from nocraven_tui.screens.diagnostics import DiagnosticsScreen
-from tests.support.engine import RunningEngine
+from tests.support.engine import RunningEngine, start_engine
 from tests.tui.conftest import frozen_clock, in_thread, screen_text, wait_for, wait_for_text
 
 pytestmark = pytest.mark.integration
@@ -117,14 +118,20 @@ async def test_escape_cancels_a_long_ping_in_the_engine(shared_engine: RunningEn
 
 
 @pytest.mark.slow
-async def test_noc_check_says_pass_or_fail_for_each(
-    shared_engine: RunningEngine, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("NOCRAVEN_NOC_GATEWAY", "127.0.0.1")
-    monkeypatch.setenv("NOCRAVEN_NOC_TARGET", f"127.0.0.1:{closed_port()}")
-    monkeypatch.setenv("NOCRAVEN_NOC_DNS_NAME", "noc.example")
-    monkeypatch.setenv("NOCRAVEN_NOC_DNS_SERVER", f"127.0.0.1:{closed_port(socket.SOCK_DGRAM)}")
-    app = NocRavenApp(shared_engine.socket)
+async def test_noc_check_says_pass_or_fail_for_each(tmp_path: Path) -> None:
+    diag = (
+        f'[diag]\ngateway = "127.0.0.1"\nnoc_target = "127.0.0.1:{closed_port()}"\n'
+        f'noc_dns_name = "noc.example"\nnoc_dns_server = "127.0.0.1:{closed_port(socket.SOCK_DGRAM)}"\n'
+    )
+    engine = start_engine(tmp_path / "engine", diag, wait=60)
+    try:
+        await noc_check_in_console(engine)
+    finally:
+        engine.stop()
+
+
+async def noc_check_in_console(engine: RunningEngine) -> None:
+    app = NocRavenApp(engine.socket)
     async with app.run_test(size=(120, 40)) as pilot:
         await open_diagnostics(pilot)
         app.screen.set_focus(None)

@@ -14,7 +14,7 @@ from nocraven.schema import diag as wire
 from nocraven_tui import messages
 from nocraven_tui.connection import EngineLink
 from nocraven_tui.exchange import Stream
-from nocraven_tui.screens.diagnostics import default_gateway, noc_target, noc_verdict
+from nocraven_tui.screens.diagnostics import noc_verdict
 from nocraven_tui.state import ConsoleState
 
 REPLIES = [
@@ -117,29 +117,6 @@ def test_state_keeps_the_run_before_and_drops_a_replaced_runs_late_messages() ->
     state.apply_stream_end("diag:ping", second, None, "", 3.0)
     assert not log.running and log.code is None and list(log.events) == [REPLIES[2]]
     assert log.last(wire.PingTimedOut) == REPLIES[2]
-
-
-def test_default_gateway_from_the_route_table() -> None:
-    table = (
-        "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\n"
-        "eth0\t0000A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\n"
-        "eth0\t00000000\t0100A8C0\t0003\t0\t0\t0\t00000000\n"
-    )
-    assert default_gateway(table) == "192.168.0.1"
-    assert default_gateway(table.splitlines()[0] + "\n") is None
-
-
-def test_noc_target_falls_back_to_loopback_with_a_note(tmp_path: Path) -> None:
-    routes = tmp_path / "route"
-    routes.write_text("Iface\tDestination\tGateway\n")
-    target = noc_target({"NOCRAVEN_NOC_TARGET": "noc.example.net:6514"}, routes)
-    assert (target.gateway, target.host, target.port, target.dns_name) == (
-        "127.0.0.1",
-        "noc.example.net",
-        6514,
-        "noc.example.net",
-    )
-    assert "127.0.0.1" in target.gateway_note
 
 
 def test_noc_verdicts() -> None:

@@ -85,7 +85,7 @@ def test_invalid_toml_says_where() -> None:
 def test_service_buffer_tables_add_to_defaults() -> None:
     cfg = config.from_toml_text("[buffer.services.syslog]\nquota_bytes = 1000\n", "t")
     assert cfg.buffer.services["syslog"].quota_bytes == 1000
-    assert set(cfg.buffer.services) == {"syslog", "flow", "trap", "winevent"}
+    assert set(cfg.buffer.services) == {"syslog", "flow", "trap", "poll", "winevent"}
 
 
 def test_unknown_buffer_service_and_bad_overflow() -> None:
@@ -131,7 +131,7 @@ def test_the_documented_forward_sink_is_valid_once_uncommented() -> None:
     cfg = config.from_toml_text(f'{head}\n[forward]\nsite = "arena-01"\n{uncommented}\n', "test.toml")
     (noc,) = cfg.forward.sinks
     assert (noc.name, noc.type, noc.urls, noc.requires_vpn) == ("noc", "nats", ["nats://10.8.0.1:4222"], False)
-    assert noc.forwarded(config.SERVICES) == ("syslog", "flow", "trap", "winevent")
+    assert noc.forwarded(config.SERVICES) == ("syslog", "flow", "trap", "poll", "winevent")
 
 
 def test_a_sink_without_a_site_or_with_a_wrong_url_is_refused_by_key() -> None:

@@ -103,3 +103,23 @@ def test_the_path_stays_open_through_retries_and_closes_when_the_path_drops() ->
     health.connected_ok()
     health.pause()
     assert not health.path_open()
+
+
+def test_a_lost_tunnel_drops_the_connection_of_a_sink_that_requires_it_and_reconnects_at_once() -> None:
+    health = SinkHealth(requires_vpn=True)
+    assert health.vpn(True) is False
+    health.connected_ok()
+    assert health.vpn(False) is True, "its connection ran through the tunnel that went down"
+    assert not health.connected and not health.may_connect(10.0)
+    assert "VPN" in health.decide(backlog=True).reason
+    assert health.vpn(False) is False  # told again: nothing more to drop
+    health.vpn(True)
+    assert health.may_connect(10.0), "no backoff: losing the tunnel is not the sink's failure"
+
+
+def test_a_sink_without_requires_vpn_keeps_its_connection_when_the_tunnel_drops() -> None:
+    health = SinkHealth(requires_vpn=False)
+    health.vpn(True)
+    health.connected_ok()
+    assert health.vpn(False) is False
+    assert health.connected

@@ -29,17 +29,21 @@ class MemorySink:
         self.delay_s = delay_s
         self.batches: list[Batch] = []
         self.connects = 0
+        self.closes = 0
+        self.stuck: asyncio.Event | None = None  # set: deliveries hang until it is set (a dead path)
 
     async def connect(self) -> None:
         self.connects += 1
 
     async def deliver(self, batch: Batch) -> Outcome:
+        if self.stuck is not None:
+            await self.stuck.wait()
         await asyncio.sleep(self.delay_s)
         self.batches.append(batch)
         return Delivered()
 
     async def close(self) -> None:
-        pass
+        self.closes += 1
 
 
 def segments(store: SegmentStore, service: str, count: int, size: int) -> None:
@@ -167,3 +171,29 @@ def test_the_backlog_shown_leaves_out_records_refused_by_a_full_quota(tmp_path: 
     waiting = forwarder(store, MemorySink(), [])
     assert waiting.status()[0].backlog_records == stats.records < 8000
     store.close()
+
+
+async def test_when_the_tunnel_drops_batches_in_flight_are_resent_on_a_new_connection(store: SegmentStore) -> None:
+    segments(store, "syslog", 1, 10)
+    sink = MemorySink()
+    events: list[ForwardEvent] = []
+    running = forwarder(store, sink, events, requires_vpn=True)
+    running.set_vpn(True)
+    running.start()
+    try:
+        await wait_until(lambda: store.cursor("mem", "syslog") == 10, 5, "the first records")
+        sink.stuck = asyncio.Event()  # the tunnel dies under the connection: nothing answers
+        segments(store, "syslog", 1, 10)
+        await asyncio.sleep(0.3)
+        assert store.cursor("mem", "syslog") == 10
+        running.set_vpn(False)
+        await wait_until(lambda: sink.closes == 1, 5, "the old connection to be closed")
+        assert running.status()[0].state == "buffering"
+        sink.stuck = None  # the next tunnel works
+        running.set_vpn(True)
+        await wait_until(lambda: store.cursor("mem", "syslog") == 20, 5, "the records on the new connection")
+    finally:
+        await running.stop()
+    assert sink.connects == 2
+    sent = [b.first_seq for b in sink.batches]
+    assert sorted(set(sent)) == sent, "each batch delivered once, in order"

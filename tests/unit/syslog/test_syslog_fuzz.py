@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 import itertools
 import math
 import re
+from datetime import datetime
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from collectors.syslog import FORMATS, RECORD_KEYS, SyslogFramer, parse_batch, parse_message
-from collectors.syslog.parse import SyslogRecord
+from collectors.syslog.parse import OPTIONAL_KEYS, SyslogRecord
 
 RX = 1768046400.25
 
@@ -25,13 +27,28 @@ FRAGMENTS = [
     b"1w2d: ", b"date=2026-01-10 time=12:00:00 ", b'tz="+0100" ', b"logid=1 ", b'devname="fg" ',
     b"1,2026/01/10 12:00:00,x,TRAFFIC,", b",", b"<501080> <NOTI> |AP a@b c| ", b"<1> <2> <WARN> <n> ",
     b"RPD_X_Y: ", b"\xef\xbb\xbf", b"\xff", b"\x00", b"\n", b"\r", b"\t",
+    b"1795752611.123456789 ", b"MX250 ", b"flows ", b"src=1.2.3.4 ", b"type= x ", b"a='b' ", b"pattern: allow",
+    b"idf3-sw1: ", b"001560: ", b"*spamApTask4: ", b"#CAPWAP-3-ECHO_ERR: ", b"IST: ", b"eventtime=1795752611123456789 ",
+    b"f4e2c6aabbcc,U6-LR-6.5.28+14491: ", b'("U7PG2,802aa8aabbcc,v4.0.80.10875") ', b"hostapd: ", b"00435 ports: ",
+    b"notice ", b"mcpd[6120]: ", b"01070638:5: ", b"MSWinEventLog\t", b"1\t", b"Security\t", b"\xe9", b"\xc3",
 ]  # fmt: skip
 
 syslogish = st.lists(st.one_of(st.sampled_from(FRAGMENTS), st.binary(max_size=8)), max_size=16).map(b"".join)
 
 
-def check_record(record: SyslogRecord) -> None:
-    assert tuple(record) == RECORD_KEYS
+def check_record(record: SyslogRecord, data: bytes | None = None) -> None:
+    assert tuple(record) == RECORD_KEYS + (OPTIONAL_KEYS if "raw_b64" in record else ())
+    if data is not None:
+        # The original bytes are recoverable exactly when they are not UTF-8, and flagged.
+        try:
+            data.decode("utf-8")
+            assert "raw_b64" not in record
+            assert "invalid_utf8" not in record["parse_warnings"]
+        except UnicodeDecodeError:
+            assert base64.b64decode(record["raw_b64"]) == data
+            assert "invalid_utf8" in record["parse_warnings"]
+    if record["format"] == "unparsed":
+        assert "no_pri" in record["parse_warnings"]
     assert record["format"] in FORMATS
     # The catch-all in parse_message must never be what saved us: that would hide a bug.
     assert "parser_error" not in record["parse_warnings"]
@@ -53,14 +70,14 @@ def check_record(record: SyslogRecord) -> None:
 @example(data=b"<13>Feb 29 12:00:00 host app: x")
 @example(data=b'<0>0,0000/00/00 00:00:00,,A,\n"')  # PAN-OS CSV the csv module refuses
 def test_parse_message_never_raises(data: bytes) -> None:
-    check_record(parse_message(data, RX, "192.0.2.1:514"))
+    check_record(parse_message(data, RX, "192.0.2.1:514"), data)
 
 
 @settings(max_examples=300, deadline=None)
 @given(data=syslogish, received_at=st.floats(allow_nan=True, allow_infinity=True))
 def test_any_receive_time_is_survived(data: bytes, received_at: float) -> None:
     record = parse_message(data, received_at, "192.0.2.1:514")
-    assert tuple(record) == RECORD_KEYS
+    assert tuple(record) == RECORD_KEYS + (OPTIONAL_KEYS if "raw_b64" in record else ())
     if math.isfinite(received_at) and 0 <= received_at < 253402300800:  # years 1970-9999
         check_record(record)
 
@@ -163,3 +180,29 @@ def test_errors_and_resynchronisation_do_not_depend_on_the_chunking(
     )
     # Nothing is lost unaccounted: what came out and what was discarded never exceed the input.
     assert sum(map(len, out)) + framer.discarded_bytes <= len(stream)
+
+
+MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    month=st.integers(1, 12),
+    day=st.integers(1, 29),
+    second_of_day=st.integers(0, 86399),
+    received_at=st.floats(946684800, 4102444800),  # 2000-2100
+    cisco=st.booleans(),
+)
+def test_a_yearless_date_is_the_latest_not_more_than_a_day_ahead(
+    month: int, day: int, second_of_day: int, received_at: float, cisco: bool
+) -> None:
+    hour, rest = divmod(second_of_day, 3600)
+    stamp = f"{MONTH_NAMES[month - 1]} {day:2d} {hour:02d}:{rest // 60:02d}:{rest % 60:02d}"
+    line = f"<189>12: {stamp}: %SYS-5-RESTART: x" if cisco else f"<13>{stamp} host app: x"
+    record = parse_message(line.encode(), received_at, "192.0.2.1:514")
+    assert record["timestamp"] is not None
+    sent = datetime.fromisoformat(record["timestamp"].replace("Z", "+00:00"))
+    # Never more than a day in the future, and the year after would be.
+    assert sent.timestamp() <= received_at + 86400
+    if not (month == 2 and day == 29):
+        assert sent.replace(year=sent.year + 1).timestamp() > received_at + 86400

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import base64
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from collectors.syslog import FORMATS, RECORD_KEYS, parse_batch, parse_message
-from collectors.syslog.parse import SyslogRecord
+from collectors.syslog.parse import OPTIONAL_KEYS, SyslogRecord
 
 
 def utc(text: str) -> float:
@@ -24,7 +25,7 @@ SOURCE = "192.0.2.7:51514"
 
 def parse(data: bytes, received_at: float = RX) -> SyslogRecord:
     record = parse_message(data, received_at, SOURCE)
-    assert tuple(record) == RECORD_KEYS
+    assert tuple(record) == RECORD_KEYS + (OPTIONAL_KEYS if "raw_b64" in record else ())
     assert record["format"] in FORMATS
     assert "parser_error" not in record["parse_warnings"]
     return record
@@ -87,11 +88,25 @@ def test_parsing_from_several_threads_at_once_gives_the_same_records() -> None:
     assert all(result == expected for result in results)
 
 
-def test_raw_keeps_the_original_text_even_when_not_utf8() -> None:
-    data = b"<13>Jan 10 12:00:00 host app: caf\xe9 \xff\n"
+def test_bytes_that_are_not_utf8_are_kept_in_raw_b64_and_flagged() -> None:
+    data = b"<13>Jan 10 12:00:00 host app: caf\xe9 \xff\n"  # Latin-1 from an old device
     record = parse(data)
     assert record["raw"] == data.decode("utf-8", "replace")
     assert record["message"] == "caf\ufffd \ufffd"
+    assert (record["hostname"], record["app_name"]) == ("host", "app")  # parsed all the same
+    assert base64.b64decode(record["raw_b64"]) == data
+    assert record["parse_warnings"] == ["invalid_utf8"]
+    # An unparsed datagram keeps its bytes too.
+    junk = parse(b"\x00\x81\xfe")
+    assert (junk["format"], base64.b64decode(junk["raw_b64"])) == ("unparsed", b"\x00\x81\xfe")
+    assert junk["parse_warnings"] == ["no_pri", "invalid_utf8"]
+
+
+def test_valid_utf8_has_no_raw_b64() -> None:
+    record = parse("<13>Jan 10 12:00:00 host app: café \ufffd déjà".encode())
+    assert "raw_b64" not in record
+    assert record["message"] == "café \ufffd déjà"
+    assert record["parse_warnings"] == []
 
 
 # --- RFC 5424 -----------------------------------------------------------------------------------
@@ -224,7 +239,7 @@ def test_rfc3164_with_tag_and_pid() -> None:
 
 
 def test_rfc3164_single_digit_day_is_space_padded() -> None:
-    record = parse(b"<13>Dec  2 16:31:03 host app: Test", utc("2026-12-01 00:00:00"))
+    record = parse(b"<13>Dec  2 16:31:03 host app: Test", utc("2026-12-02 16:31:04"))
     assert record["timestamp"] == "2026-12-02T16:31:03Z"
 
 
@@ -291,15 +306,42 @@ def test_rfc3164_fraction_is_kept() -> None:
         (b"<13>Dec 31 23:59:59 host app: x", "2026-01-01 00:00:05", "2025-12-31T23:59:59Z"),
         # A device clock slightly ahead across New Year: next year.
         (b"<13>Jan  1 00:00:01 host app: x", "2025-12-31 23:59:50", "2026-01-01T00:00:01Z"),
-        # Half a year either side: 171 days ahead beats 194 back, 174 back beats 191 ahead.
-        (b"<13>Jun 30 12:00:00 host app: x", "2026-01-10 00:00:00", "2026-06-30T12:00:00Z"),
-        (b"<13>Jul 20 12:00:00 host app: x", "2026-01-10 00:00:00", "2025-07-20T12:00:00Z"),
-        # Feb 29 only exists in leap years: the nearest valid one.
+        # Never a log line from the future: a date later this year is last year's.
+        (b"<13>Jun 30 12:00:00 host app: x", "2026-01-10 00:00:00", "2025-06-30T12:00:00Z"),
+        (b"<13>Mar  1 00:25:12 host app: x", "2026-11-27 04:10:11", "2026-03-01T00:25:12Z"),
+        (b"<13>Dec 31 12:00:00 host app: x", "2026-01-01 12:00:00", "2025-12-31T12:00:00Z"),
+        # Up to a day ahead is believed (a device clock a little fast, a zone east of UTC) ...
+        (b"<13>Jan 11 11:59:59 host app: x", "2026-01-10 12:00:00", "2026-01-11T11:59:59Z"),
+        # ... a second more is not: that is last year's date.
+        (b"<13>Jan 11 12:00:01 host app: x", "2026-01-10 12:00:00", "2025-01-11T12:00:01Z"),
+        # Feb 29 only exists in leap years: the latest one not in the future.
         (b"<13>Feb 29 12:00:00 host app: x", "2028-03-01 00:00:00", "2028-02-29T12:00:00Z"),
+        (b"<13>Feb 29 12:00:00 host app: x", "2027-06-01 00:00:00", "2024-02-29T12:00:00Z"),
     ],
 )
-def test_rfc3164_year_is_the_one_nearest_the_receive_time(data: bytes, received: str, expected: str) -> None:
+def test_rfc3164_year_is_the_latest_not_more_than_a_day_ahead(data: bytes, received: str, expected: str) -> None:
     assert parse(data, utc(received))["timestamp"] == expected
+
+
+def test_rfc3164_day_after_boundary_depends_on_the_time_of_day_not_on_a_cache() -> None:
+    # Same receive day, same device date: the answer changes with the receive time of day.
+    early = parse(b"<13>Jan 11 18:00:00 host app: x", utc("2026-01-10 17:00:00"))
+    late = parse(b"<13>Jan 11 18:00:00 host app: x", utc("2026-01-10 19:00:00"))
+    again = parse(b"<13>Jan 11 18:00:00 host app: x", utc("2026-01-10 17:30:00"))
+    assert (early["timestamp"], late["timestamp"], again["timestamp"]) == (
+        "2025-01-11T18:00:00Z",
+        "2026-01-11T18:00:00Z",
+        "2025-01-11T18:00:00Z",
+    )
+
+
+def test_rfc3164_old_date_is_flagged_as_clock_skew_not_put_in_the_future() -> None:
+    record = parse(b"<13>Mar  1 00:25:12 host app: x", utc("2026-11-27 04:10:11"))
+    assert record["timestamp"] == "2026-03-01T00:25:12Z"
+    assert record["clock_skew_s"] is not None and record["clock_skew_s"] < 0
+    assert record["parse_warnings"] == ["clock_skew"]
+    close = parse(b"<13>Nov 27 04:10:00 host app: x", utc("2026-11-27 04:10:11"))
+    assert (close["clock_skew_s"], close["parse_warnings"]) == (-11.0, [])
 
 
 def test_rfc3164_rfc3339_header_from_rsyslog_high_precision() -> None:
@@ -340,6 +382,7 @@ def test_anything_unrecognised_is_kept_whole_as_unparsed(data: bytes) -> None:
     assert record["message"] == data.decode("utf-8", "replace").rstrip("\r\n\x00")
     assert record["raw"] == data.decode("utf-8", "replace")
     assert record["facility"] is record["timestamp"] is record["hostname"] is None
+    assert record["parse_warnings"] == ["no_pri"]  # as the README promises
 
 
 # --- Cisco ---------------------------------------------------------------------------------------
@@ -380,9 +423,21 @@ def test_cisco_ios_zone_name_year_and_sequence_number() -> None:
     assert record["parse_warnings"] == []
 
 
-def test_cisco_unknown_zone_is_taken_as_utc_and_flagged() -> None:
-    record = parse(b"<189>12: Jan 10 12:00:00 XYZ: %SYS-5-RESTART: System restarted")
+def test_cisco_unknown_zone_keeps_the_local_time_unresolved_and_flagged() -> None:
+    # IST is India (+05:30), Israel (+02:00) or Ireland (+01:00): never guessed, never UTC.
+    record = parse(b"<189>12: Jan 10 17:29:59.500 IST: %SYS-5-RESTART: System restarted")
+    assert record["timestamp"] is None
+    assert record["clock_skew_s"] is None
+    assert record["parse_warnings"] == ["unknown_timezone"]
+    fields = record["structured_data"]["cisco_ios"]
+    assert (fields["local_time"], fields["timezone"]) == ("2026-01-10T17:29:59.500", "IST")
+    assert (record["msgid"], record["message"]) == ("SYS-5-RESTART", "System restarted")
+
+
+def test_cisco_unknown_zone_behind_a_relay_header_keeps_the_relay_stamp() -> None:
+    record = parse(b"<189>Jan 10 12:00:00 10.0.0.1 12: Jan 10 17:29:59 IST: %SYS-5-RESTART: System restarted")
     assert record["timestamp"] == "2026-01-10T12:00:00Z"
+    assert record["structured_data"]["cisco_ios"]["local_time"] == "2026-01-10T17:29:59"
     assert record["parse_warnings"] == ["unknown_timezone"]
 
 
@@ -568,9 +623,306 @@ def test_aruba_aos8_with_pid_and_node() -> None:
     assert record["message"] == "Could not create contract"
 
 
+# --- Cisco: sequence numbers with an origin-id, AireOS -----------------------------------------
+
+NOV = utc("2026-11-27 04:10:20")
+
+
+@pytest.mark.parametrize(
+    ("data", "counter", "sequence"),
+    [
+        # counter, origin-id, sequence number (the order most IOS-XE releases use)
+        (b"<187>1562: idf3-sw1: 001560: Nov 27 04:10:11.411 UTC: %LINK-3-UPDOWN: Interface Gi1/0/3, "
+         b"changed state to down", "1562", "001560"),
+        # counter, sequence number, origin-id
+        (b"<187>1562: 001560: idf3-sw1: Nov 27 04:10:11.411 UTC: %LINK-3-UPDOWN: Interface Gi1/0/3, "
+         b"changed state to down", "1562", "001560"),
+        # no counter (`no logging message-counter syslog`): origin-id, sequence number
+        (b"<187>idf3-sw1: 001560: Nov 27 04:10:11.411 UTC: %LINK-3-UPDOWN: Interface Gi1/0/3, "
+         b"changed state to down", None, "001560"),
+    ],
+)  # fmt: skip
+def test_cisco_ios_origin_id_and_sequence_number_in_either_order(
+    data: bytes, counter: str | None, sequence: str
+) -> None:
+    record = parse(data, NOV)
+    assert record["format"] == "cisco_ios"
+    assert (record["facility"], record["severity"]) == (23, 3)
+    assert record["hostname"] == "idf3-sw1"
+    assert record["timestamp"] == "2026-11-27T04:10:11.411Z"
+    assert (record["app_name"], record["msgid"]) == ("LINK", "LINK-3-UPDOWN")
+    assert record["message"] == "Interface Gi1/0/3, changed state to down"
+    fields = record["structured_data"]["cisco_ios"]
+    assert (fields["facility"], fields["severity"], fields["mnemonic"]) == ("LINK", "3", "UPDOWN")
+    assert fields["sequence"] == sequence
+    assert fields.get("counter") == counter
+    assert record["parse_warnings"] == []
+
+
+def test_cisco_ios_unsynced_clock_from_boot_is_this_march_and_skewed() -> None:
+    record = parse(
+        b"<190>35: SW1: 000034: *Mar  1 00:25:12.345: %LINEPROTO-5-UPDOWN: Line protocol on Interface Vlan1, "
+        b"changed state to up",
+        NOV,
+    )
+    assert (record["format"], record["hostname"]) == ("cisco_ios", "SW1")
+    assert record["timestamp"] == "2026-03-01T00:25:12.345Z"  # not next March: never the future
+    assert record["parse_warnings"] == ["clock_skew"]
+    fields = record["structured_data"]["cisco_ios"]
+    assert (fields["counter"], fields["sequence"], fields["clock"]) == ("35", "000034", "unsynchronised")
+    assert record["msgid"] == "LINEPROTO-5-UPDOWN"
+
+
+def test_a_counter_alone_is_not_taken_for_an_origin_hostname() -> None:
+    record = parse(b"<189>77: 000045: Nov 27 04:10:11: %SYS-5-CONFIG_I: Configured", NOV)
+    assert record["hostname"] is None
+    assert record["structured_data"]["cisco_ios"]["sequence"] == "000045"
+
+
+@pytest.mark.parametrize("mark", [b"%", b"#"])
+def test_cisco_aireos_wlc_with_task_name(mark: bytes) -> None:
+    record = parse(
+        b"<131>WLC-VENUE-01: *spamApTask4: Nov 27 04:10:11.456: " + mark + b"CAPWAP-3-ECHO_ERR: "
+        b"capwap_ac_sm.c:6694 Did not receive heartbeat reply; AP: 00:08:2f:4a:29:90",
+        NOV,
+    )
+    assert record["format"] == "cisco_aireos"
+    assert (record["facility"], record["severity"]) == (16, 3)
+    assert record["hostname"] == "WLC-VENUE-01"
+    assert record["timestamp"] == "2026-11-27T04:10:11.456Z"
+    assert (record["app_name"], record["msgid"]) == ("CAPWAP", "CAPWAP-3-ECHO_ERR")
+    assert record["message"] == "capwap_ac_sm.c:6694 Did not receive heartbeat reply; AP: 00:08:2f:4a:29:90"
+    assert record["structured_data"] == {
+        "cisco_aireos": {"facility": "CAPWAP", "severity": "3", "mnemonic": "ECHO_ERR", "task": "spamApTask4"}
+    }
+
+
+def test_cisco_aireos_without_system_name_and_with_a_spaced_task() -> None:
+    record = parse(b"<134>*DHCP Socket Task: Nov 27 04:10:11.456: %DHCP-6-PROXY_DISABLED: proxy disabled", NOV)
+    assert (record["format"], record["hostname"]) == ("cisco_aireos", None)
+    assert record["structured_data"]["cisco_aireos"]["task"] == "DHCP Socket Task"
+
+
+def test_cisco_aireos_relayed_behind_a_bsd_header() -> None:
+    record = parse(
+        b"<131>Nov 27 04:10:12 10.20.0.5 WLC-VENUE-01: *apfReceiveTask: Nov 27 04:10:11.456: "
+        b"%APF-3-AUTHENTICATION_TRAP: apf_80211.c:21442 Client Authenticated",
+        NOV,
+    )
+    assert (record["format"], record["hostname"]) == ("cisco_aireos", "WLC-VENUE-01")
+    assert record["timestamp"] == "2026-11-27T04:10:11.456Z"
+    assert record["msgid"] == "APF-3-AUTHENTICATION_TRAP"
+
+
+def test_a_hash_mnemonic_without_a_task_is_not_cisco() -> None:
+    record = parse(b"<13>Nov 27 04:10:11 host app: #SYS-5-X: not a Cisco line", NOV)
+    assert (record["format"], record["app_name"]) == ("rfc3164", "app")
+
+
+# --- Meraki --------------------------------------------------------------------------------------
+
+
+def test_meraki_flows_epoch_stamp_and_key_values() -> None:
+    record = parse(
+        b"<134>1 1795752611.123456789 MX250_Venue flows src=10.1.20.31 dst=8.8.8.8 mac=58:1F:AA:CE:61:F2 "
+        b"protocol=udp sport=55719 dport=53 pattern: allow all",
+        NOV,
+    )
+    assert record["format"] == "meraki"
+    assert (record["facility"], record["severity"]) == (16, 6)
+    assert record["timestamp"] == "2026-11-27T04:10:11.123456Z"
+    assert record["hostname"] == "MX250_Venue"
+    assert (record["app_name"], record["procid"], record["msgid"]) == ("flows", None, None)
+    assert record["structured_data"] == {
+        "meraki": {
+            "category": "flows",
+            "src": "10.1.20.31",
+            "dst": "8.8.8.8",
+            "mac": "58:1F:AA:CE:61:F2",
+            "protocol": "udp",
+            "sport": "55719",
+            "dport": "53",
+            "pattern": "allow all",
+        }
+    }
+    assert record["message"].startswith("src=10.1.20.31 dst=8.8.8.8")
+    assert record["parse_warnings"] == []
+
+
+def test_meraki_event_log_type_and_quoted_values() -> None:
+    record = parse(
+        b"<134>1 1795752611.5 MR46_Hall events type=association radio='1' vap='0' channel='36' rssi='41' "
+        b"aid='1436389048'",
+        NOV,
+    )
+    assert (record["app_name"], record["msgid"]) == ("events", "association")
+    fields = record["structured_data"]["meraki"]
+    assert (fields["radio"], fields["channel"], fields["rssi"]) == ("1", "36", "41")
+    assert record["timestamp"] == "2026-11-27T04:10:11.5Z"
+
+
+def test_meraki_event_word_before_fields_and_a_free_text_event() -> None:
+    ids = parse(
+        b"<134>1 1795752611.123456789 MX250_Venue security_event ids_alerted signature=1:28423:1 priority=1 "
+        b"direction=ingress src=203.0.113.9:80 dst=10.1.20.31:52000 message: EXPLOIT-KIT Multiple exploit kit",
+        NOV,
+    )
+    assert (ids["app_name"], ids["msgid"]) == ("security_event", "ids_alerted")
+    assert ids["structured_data"]["meraki"]["message"] == "EXPLOIT-KIT Multiple exploit kit"
+    assert ids["structured_data"]["meraki"]["signature"] == "1:28423:1"
+    port = parse(b"<134>1 1795752611.123456789 MS225_IDF3 events port 3 status changed from 100fdx to down", NOV)
+    assert (port["format"], port["app_name"], port["msgid"]) == ("meraki", "events", None)
+    assert port["message"] == "port 3 status changed from 100fdx to down"
+    assert port["structured_data"] == {"meraki": {"category": "events"}}
+
+
+def test_meraki_air_marshal_bare_value_after_a_space() -> None:
+    record = parse(
+        b"<134>1 1795752611.123456789 MR46_Hall airmarshal_events type= rogue_ssid_detected ssid='' "
+        b"bssid='02:18:5A:AE:56:00' vlan_id='0'",
+        NOV,
+    )
+    assert record["msgid"] == "rogue_ssid_detected"
+    assert record["structured_data"]["meraki"]["ssid"] == ""
+
+
+def test_rfc5424_with_a_broken_stamp_is_still_not_meraki() -> None:
+    record = parse(b"<13>1 20260110 host app - - - the message")
+    assert (record["format"], record["parse_warnings"]) == ("rfc5424", ["bad_timestamp"])
+
+
+# --- Ubiquiti UniFi ------------------------------------------------------------------------------
+
+
+def test_unifi_device_id_and_firmware_are_not_the_program() -> None:
+    record = parse(
+        b"<30>Nov 27 04:10:11 U6-LR-Sec104 f4e2c6aabbcc,U6-LR-6.5.28+14491: hostapd: ath0: STA "
+        b"11:22:33:44:55:66 IEEE 802.11: associated",
+        NOV,
+    )
+    assert record["format"] == "unifi"
+    assert (record["hostname"], record["app_name"]) == ("U6-LR-Sec104", "hostapd")
+    assert record["message"] == "ath0: STA 11:22:33:44:55:66 IEEE 802.11: associated"
+    assert record["structured_data"] == {
+        "unifi": {"device_mac": "f4e2c6aabbcc", "model": "U6-LR", "firmware": "6.5.28+14491"}
+    }
+    assert record["timestamp"] == "2026-11-27T04:10:11Z"
+
+
+def test_unifi_switch_and_the_older_quoted_prefix() -> None:
+    switch = parse(b"<30>Nov 27 04:10:11 USW-IDF3 788a20aabbcc,USW-24-PoE-6.5.59.14777+0: switch: Port 7 up", NOV)
+    assert (switch["app_name"], switch["message"]) == ("switch", "Port 7 up")
+    assert switch["structured_data"]["unifi"]["model"] == "USW-24-PoE"
+    old = parse(b'<30>Nov 27 04:10:11 ("U7PG2,802aa8aabbcc,v4.0.80.10875") hostapd[998]: ath0: STA left', NOV)
+    assert (old["format"], old["app_name"], old["procid"]) == ("unifi", "hostapd", "998")
+    assert old["structured_data"]["unifi"] == {
+        "device_mac": "802aa8aabbcc",
+        "model": "U7PG2",
+        "firmware": "4.0.80.10875",
+    }
+
+
+# --- programs behind a prefix: ProCurve, F5, Snare, a tab --------------------------------------
+
+
+def test_hpe_procurve_event_id_and_subsystem() -> None:
+    record = parse(b"<14>Nov 27 04:10:11 10.1.1.5 00435 ports: port 1 is now on-line", NOV)
+    assert (record["hostname"], record["app_name"], record["msgid"]) == ("10.1.1.5", "ports", "00435")
+    assert record["message"] == "port 1 is now on-line"
+    assert record["format"] == "rfc3164"
+
+
+def test_f5_level_word_before_the_program() -> None:
+    record = parse(
+        b"<133>Nov 27 04:10:11 bigip1.venue notice mcpd[6120]: 01070638:5: Pool /Common/web member "
+        b"/Common/10.0.0.5:80 monitor status down.",
+        NOV,
+    )
+    assert (record["hostname"], record["app_name"], record["procid"]) == ("bigip1.venue", "mcpd", "6120")
+    assert record["msgid"] == "01070638"
+    assert record["message"] == "Pool /Common/web member /Common/10.0.0.5:80 monitor status down."
+    assert (record["facility"], record["severity"]) == (16, 5)
+    no_pri = parse(b"Nov 27 04:10:11 bigip1 err tmm1[11234]: 01010028:3: No members available for pool", NOV)
+    assert (no_pri["app_name"], no_pri["severity"], no_pri["msgid"]) == ("tmm1", 3, "01010028")
+
+
+SNARE = (
+    b"MSWinEventLog\t1\tSecurity\t8812\tFri Nov 27 04:10:09 2026\t4625\tMicrosoft-Windows-Security-Auditing\t"
+    b"N/A\tN/A\tFailure Audit\tDC01.corp.example\tLogon\t\tAn account failed to log on.  Subject: ...\t77112"
+)
+
+
+def test_snare_windows_events_over_syslog() -> None:
+    record = parse(b"<13>Nov 27 04:10:11 DC01 " + SNARE, NOV)
+    assert record["format"] == "snare"
+    assert (record["hostname"], record["app_name"], record["msgid"]) == ("DC01", "MSWinEventLog", "4625")
+    assert record["message"] == "An account failed to log on.  Subject: ..."
+    assert record["structured_data"] == {
+        "snare": {
+            "criticality": "1",
+            "channel": "Security",
+            "snare_counter": "8812",
+            "submit_time": "Fri Nov 27 04:10:09 2026",
+            "event_id": "4625",
+            "provider": "Microsoft-Windows-Security-Auditing",
+            "user": "N/A",
+            "sid_type": "N/A",
+            "event_type": "Failure Audit",
+            "computer": "DC01.corp.example",
+            "category": "Logon",
+            "event_log_counter": "77112",
+        }
+    }
+    assert record["timestamp"] == "2026-11-27T04:10:11Z"
+
+
+def test_snare_with_a_tab_after_the_hostname() -> None:
+    record = parse(b"<13>Nov 27 04:10:11 DC01\t" + SNARE, NOV)
+    assert (record["format"], record["hostname"], record["msgid"]) == ("snare", "DC01", "4625")
+
+
+def test_tab_after_the_tag_colon() -> None:
+    record = parse(b"<13>Nov 27 04:10:11 nas01 app:\ttext after a tab", NOV)
+    assert (record["app_name"], record["message"]) == ("app", "text after a tab")
+
+
+# --- FortiOS eventtime ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("eventtime", "expected"),
+    [
+        ("1795752611123456789", "2026-11-27T04:10:11.123456Z"),  # ns (FortiOS 6.2+)
+        ("1795752611123456", "2026-11-27T04:10:11.123456Z"),  # us
+        ("1795752611", "2026-11-27T04:10:11Z"),  # s
+    ],
+)
+def test_fortios_eventtime_is_preferred_over_date_time_and_tz(eventtime: str, expected: str) -> None:
+    # date/time in India time with an ambiguous `IST`: eventtime is UTC and exact.
+    record = parse(
+        f'<189>date=2026-11-27 time=09:40:11 devname="FG100" eventtime={eventtime} tz="IST" '
+        f'logid="0100032001" type="event" subtype="system" level="information" msg="Admin login"'.encode(),
+        NOV,
+    )
+    assert record["timestamp"] == expected
+    assert record["parse_warnings"] == []
+    assert record["message"] == "Admin login"
+
+
+def test_fortios_unknown_tz_without_eventtime_stays_unresolved() -> None:
+    record = parse(
+        b'<189>date=2026-11-27 time=09:40:11 devname="FG100" tz="IST" logid="1" type="event" level="notice"', NOV
+    )
+    assert record["timestamp"] is None
+    assert record["parse_warnings"] == ["unknown_timezone"]
+    fields = record["structured_data"]["fortios"]
+    assert (fields["date"], fields["time"], fields["tz"]) == ("2026-11-27", "09:40:11", "IST")
+    assert fields["local_time"] == "2026-11-27T09:40:11"
+
+
 # --- the package stays sans-IO ------------------------------------------------------------------
 
-SANS_IO_IMPORTS = {"__future__", "collections", "csv", "datetime", "re", "typing", "collectors"}
+SANS_IO_IMPORTS = {"__future__", "base64", "collections", "csv", "datetime", "re", "typing", "collectors"}
 
 
 @pytest.mark.parametrize("module", ["parse.py", "framing.py", "profiles.py"])

@@ -1,0 +1,1 @@
+"""SNMP device polling: interface counters and scalars from the venue's devices."""
