@@ -14,12 +14,20 @@ net.core.rmem_max says. The generator is pinned to the last core; on machines wi
 two cores the receivers are pinned to the others, on two they may use both.
 
 Prints one JSON document on stdout; progress goes to stderr.
-Usage: python bench/syslog.py [--quick] [--only nocraven|rsyslog] [--repeat N]
+With --short the whole run takes about a minute (two UDP rates for 1 s each, bounded TCP
+runs): numbers to compare before and after a change on a busy machine, not a result.
+
+Beside the rates, the JSON says where NoC Raven's CPU goes: per run, the receiver's CPU
+microseconds per message split by process (engine, collector, UDP and stream workers), and
+once, the CPU per message of each stage measured alone (`bench/syslog_stages.py`), which a
+shared machine disturbs far less than a rate. `nocraven_memory` is the engine's RSS.
+Usage: python bench/syslog.py [--quick | --short] [--only nocraven|rsyslog] [--repeat N]
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import platform
@@ -58,7 +66,14 @@ SOURCE_PORTS = 4  # the generator sends from this many sockets, like a few devic
 CLEARLY_FAILED_PCT = 5.0  # a run losing more is not repeated, and two such rates end the ladder
 SETTLE_S = 1.5  # quiet time between runs, for the receivers to drain
 DRAIN_TIMEOUT_S = 20.0
+# Polls without a new stored record before a run counts as drained: on a busy machine the
+# pipeline can stall for a second or two and still deliver everything.
+POLL_S = 0.2
+STILL_POLLS = 12
 TCP_UNTHROTTLED = (10_000_000, 1_500_000)  # rate, count
+TCP_CONNECTIONS = (1, 4)  # unthrottled TCP over one connection, then over several
+SHORT_UDP_RATES = (100_000, 200_000)
+SHORT_TCP_COUNT = 100_000
 
 
 def log(message: str) -> None:
@@ -96,6 +111,44 @@ def process_tree(root: int) -> list[int]:
         tree.append(pid)
         todo.extend(children.get(pid, []))
     return tree
+
+
+# Which part of NoC Raven a process is, by its command line (the engine is the tree's root).
+ROLES = (
+    ("collectors.syslog.udp_worker", "udp_workers"),
+    ("collectors.syslog.stream_worker", "stream_workers"),
+    ("collectors.syslog.service", "collector"),
+)
+
+
+def process_role(pid: int, root: int, root_role: str) -> str:
+    if pid == root:
+        return root_role
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return "other"
+    return next((role for marker, role in ROLES if marker in cmdline), "other")
+
+
+def ticks_by_role(root: int, root_role: str) -> dict[str, int]:
+    """CPU ticks (utime + stime) of a receiver's processes, added up per role."""
+    totals: dict[str, int] = {}
+    for pid in process_tree(root):
+        role = process_role(pid, root, root_role)
+        totals[role] = totals.get(role, 0) + cpu_ticks([pid])
+    return totals
+
+
+def memory_kib(pid: int, field: str) -> int:
+    """VmRSS or VmHWM (peak) of a process, in KiB; 0 if it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
 
 
 def udp_drops(port: int) -> int:
@@ -173,14 +226,32 @@ class Receiver:
                 self.proc.wait()
 
 
-def cli_json(socket_path: Path, *args: str) -> dict[str, Any]:
-    env = dict(os.environ, NOCRAVEN_SOCKET=str(socket_path))
-    env.pop("NOCRAVEN_CONFIG", None)
-    result = subprocess.run(
-        [str(NOCRAVEN), *args, "--json"], capture_output=True, text=True, timeout=30, env=env, check=True
-    )
-    data: dict[str, Any] = json.loads(result.stdout)
-    return data
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: Path) -> None:
+        super().__init__("localhost", timeout=30)
+        self._path = str(path)
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(30)
+        sock.connect(self._path)
+        self.sock = sock
+
+
+def api_json(socket_path: Path, path: str) -> dict[str, Any]:
+    """GET an engine API path on its control socket. Not the CLI: on a busy machine starting
+    a Python process per poll took seconds, and the bench polls often."""
+    connection = _UnixConnection(socket_path)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        body = response.read()
+        if response.status != 200:
+            raise RuntimeError(f"{path}: HTTP {response.status}: {body[:200]!r}")
+        data: dict[str, Any] = json.loads(body)
+        return data
+    finally:
+        connection.close()
 
 
 def start_nocraven(directory: Path, receivers_cpus: list[int] | None) -> Receiver:
@@ -214,8 +285,8 @@ quota_bytes = {32 * 1024**3}
             raise RuntimeError(f"engine did not start: {(directory / 'engine.log').read_text(errors='replace')}")
         if socket_path.exists():
             try:
-                status = cli_json(socket_path, "status")
-            except subprocess.CalledProcessError:
+                status = api_json(socket_path, "/v1/status")
+            except (OSError, RuntimeError):
                 status = {}
             listeners = status.get("components", {}).get("syslog", {}).get("detail", {}).get("listeners", [])
             ports = {lst["proto"]: int(lst["address"].rpartition(":")[2]) for lst in listeners}
@@ -224,11 +295,11 @@ quota_bytes = {32 * 1024**3}
         time.sleep(0.2)
 
     def stored() -> int:
-        syslog = cli_json(socket_path, "buffer", "stats")["services"]["syslog"]
+        syslog = api_json(socket_path, "/v1/buffer/stats")["services"]["syslog"]
         return int(syslog["records"]) + int(syslog["unsealed_records"])
 
     def counters() -> dict[str, int]:
-        totals = cli_json(socket_path, "status")["components"]["syslog"]["detail"]["totals"]
+        totals = api_json(socket_path, "/v1/status")["components"]["syslog"]["detail"]["totals"]
         return {key: int(totals[key]) for key in ("messages", "kernel_drops", "rejected", "records_stored")}
 
     return Receiver("nocraven", ports["udp"], ports["tcp"], proc, stored, counters)
@@ -303,33 +374,61 @@ def wait_until_stored(receiver: Receiver, before: int, sent: int) -> tuple[int, 
         if count >= sent or time.monotonic() - start > DRAIN_TIMEOUT_S:
             return count, time.monotonic() - start
         still = still + 1 if count == last else 0
-        if still >= 3:
+        if still >= STILL_POLLS:
             return count, time.monotonic() - start
         last = count
-        time.sleep(0.5)
+        time.sleep(POLL_S)
 
 
-def run_once(receiver: Receiver, proto: str, rate: int, count: int, generator_cpu: int | None) -> dict[str, Any]:
+def generate(
+    proto: str, port: int, rate: int, count: int, connections: int, generator_cpu: int | None
+) -> dict[str, Any]:
+    """Run the generator: one process per TCP connection (rate and count split between them),
+    one for UDP. Returns what was sent, over the longest sender's time."""
+    commands = []
+    for _ in range(connections if proto == "tcp" else 1):
+        share = connections if proto == "tcp" else 1
+        command = [str(LOADGEN), proto, "127.0.0.1", str(port), str(max(1, rate // share)), str(count // share)]
+        if proto == "udp":
+            command.append(str(SOURCE_PORTS))
+        if generator_cpu is not None:
+            command = ["taskset", "-c", str(generator_cpu), *command]
+        commands.append(command)
+    procs = [subprocess.Popen(c, stdout=subprocess.PIPE, text=True) for c in commands]
+    results = []
+    for proc in procs:
+        out, _ = proc.communicate(timeout=700)
+        if proc.returncode:
+            raise RuntimeError(f"generator failed: {proc.args!r}")
+        results.append(json.loads(out))
+    sent = sum(int(r["sent"]) for r in results)
+    seconds = max(float(r["seconds"]) for r in results)
+    return {"sent": sent, "seconds": seconds, "rate": round(sent / max(seconds, 1e-9))}
+
+
+def run_once(
+    receiver: Receiver, proto: str, rate: int, count: int, generator_cpu: int | None, connections: int = 1
+) -> dict[str, Any]:
     port = receiver.udp_port if proto == "udp" else receiver.tcp_port
     receiver.before_run()
     before = receiver.stored()
     drops_before = udp_drops(receiver.udp_port)
     counters_before = receiver.counters()
-    ticks_before = receiver.cpu_ticks()
-    command = [str(LOADGEN), proto, "127.0.0.1", str(port), str(rate), str(count)]
-    if proto == "udp":
-        command.append(str(SOURCE_PORTS))
-    if generator_cpu is not None:
-        command = ["taskset", "-c", str(generator_cpu), *command]
-    generator = json.loads(subprocess.run(command, capture_output=True, text=True, check=True, timeout=700).stdout)
+    root_role = "engine" if receiver.name == "nocraven" else receiver.name
+    roles_before = ticks_by_role(receiver.proc.pid, root_role)
+    ticks_before = sum(roles_before.values())
+    generator = generate(proto, port, rate, count, connections, generator_cpu)
     ticks_load = receiver.cpu_ticks()
     stored, drain_s = wait_until_stored(receiver, before, generator["sent"])
-    ticks_after = receiver.cpu_ticks()
+    roles_after = ticks_by_role(receiver.proc.pid, root_role)
+    ticks_after = sum(roles_after.values())
     counters_after = receiver.counters()
     sent = int(generator["sent"])
     lost = sent - stored
+    tick_us = 1e6 / os.sysconf("SC_CLK_TCK")
     result = {
         "rate": rate,
+        "connections": connections if proto == "tcp" else None,
         "sent": sent,
         "generator_rate": generator["rate"],
         "generator_seconds": generator["seconds"],
@@ -338,17 +437,28 @@ def run_once(receiver: Receiver, proto: str, rate: int, count: int, generator_cp
         "loss_pct": round(100.0 * lost / sent, 4) if sent else 0.0,
         "kernel_drops": udp_drops(receiver.udp_port) - drops_before if proto == "udp" else None,
         "drain_s": round(drain_s, 2),
+        # What was stored over the whole time it took, sending and draining: for TCP, where
+        # the kernel's socket buffers let the sender finish well before the receiver has read
+        # it all, this is the receiver's own pace.
+        "stored_per_s": round(stored / max(float(generator["seconds"]) + drain_s, 1e-9)),
         # CPU of the receiver's processes during the send and until everything was stored
         # (the polling after the send adds little: a few CLI calls are not in this tree).
         "receiver_cpu_us_per_msg": round((ticks_after - ticks_before) / os.sysconf("SC_CLK_TCK") * 1e6 / sent, 2),
         "receiver_cores_during_send": round(
             (ticks_load - ticks_before) / os.sysconf("SC_CLK_TCK") / max(generator["seconds"], 1e-9), 2
         ),
+        # The same CPU split by process (engine, collector main process, its workers): clock
+        # ticks of 10 ms, so meaningful over runs of a second or more.
+        "receiver_cpu_us_per_msg_by_process": {
+            role: round((roles_after.get(role, 0) - roles_before.get(role, 0)) * tick_us / max(sent, 1), 2)
+            for role in sorted(roles_after)
+        },
     }
     if counters_after:
         result["collector"] = {key: counters_after[key] - counters_before[key] for key in counters_after}
+    proto_label = f"tcp x{connections}" if proto == "tcp" else proto
     log(
-        f"{receiver.name:8} {proto} {rate:>9,}/s x {count:>9,}: stored {stored:,} lost {lost:,} "
+        f"{receiver.name:8} {proto_label} {rate:>9,}/s x {count:>9,}: stored {stored:,} lost {lost:,} "
         f"({result['loss_pct']:.3f} %), generator {generator['rate']:,.0f}/s, "
         f"receiver {result['receiver_cpu_us_per_msg']} us/msg"
     )
@@ -418,14 +528,59 @@ def ratio(results: dict[str, Any]) -> float | None:
 # ---- main ------------------------------------------------------------------------------------------
 
 
+def stages() -> dict[str, Any] | None:
+    """CPU microseconds per message of each stage of the path, measured in one process
+    (`bench/syslog_stages.py`): where the receiver's CPU goes."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "syslog_stages.py"), "--messages", "20000", "--repeat", "3"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if result.returncode:
+        log(f"stage benchmark failed: {result.stderr.strip()[-300:]}")
+        return None
+    data: dict[str, Any] = json.loads(result.stdout)
+    return data
+
+
+def tcp_unthrottled(
+    receivers: list[Receiver], count: int, connections: tuple[int, ...], generator_cpu: int | None
+) -> dict[str, Any]:
+    """As fast as the receiver takes it (TCP pushes back), over 1 and over several connections."""
+    results: dict[str, Any] = {r.name: {} for r in receivers}
+    for n in connections:
+        for receiver in receivers:
+            rate, _ = TCP_UNTHROTTLED
+            results[receiver.name][f"connections_{n}"] = run_once(receiver, "tcp", rate, count, generator_cpu, n)
+            time.sleep(SETTLE_S)
+    for n in connections:
+        key = f"connections_{n}"
+        if {"nocraven", "rsyslog"} <= results.keys():
+            ours = results["nocraven"][key]["generator_rate"]
+            theirs = results["rsyslog"][key]["generator_rate"]
+            results[f"ratio_{key}_ours_over_rsyslog"] = round(ours / theirs, 3) if theirs else None
+    return results
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="3 s runs, one repeat: a smoke test, not a result")
+    parser.add_argument(
+        "--short",
+        action="store_true",
+        help="about a minute in all: 1 s UDP rates, bounded TCP runs over 1 and 4 connections, the stage costs",
+    )
     parser.add_argument("--only", choices=["nocraven", "rsyslog"], help="bench one receiver")
     parser.add_argument("--repeat", type=int, default=3, help="runs per 10 s rate (median reported); default 3")
     parser.add_argument("--skip-tcp", action="store_true")
+    parser.add_argument("--skip-udp", action="store_true", help="TCP only (and the stage costs)")
     args = parser.parse_args()
     seconds, headline_s, repeat = (3.0, 5.0, 1) if args.quick else (RUN_S, HEADLINE_S, max(1, args.repeat))
+    udp_rates: tuple[int, ...] = UDP_RATES
+    if args.short:
+        seconds, headline_s, repeat, udp_rates = 1.0, 1.0, 1, SHORT_UDP_RATES
 
     started = time.monotonic()
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(1))  # still stop the receivers
@@ -446,7 +601,7 @@ def main() -> int:
             receivers.append(start_rsyslog(work / "rsyslog", receivers_cpus))
         log("receivers up: " + ", ".join(f"{r.name} udp {r.udp_port} tcp {r.tcp_port}" for r in receivers))
         for receiver in receivers:  # warm up: imports, caches, first segments
-            run_once(receiver, "udp", 20_000, 40_000, generator_cpu)
+            run_once(receiver, "udp", 20_000, 20_000 if args.short else 40_000, generator_cpu)
             time.sleep(SETTLE_S)
 
         report: dict[str, Any] = {
@@ -464,24 +619,37 @@ def main() -> int:
                 "repeat": repeat,
                 "sysctl_changed": None,
                 "loss": "sent by the generator minus stored (buffer records; rsyslog: file lines)",
+                "short": args.short,
             },
         }
-        udp = ladder(receivers, "udp", UDP_RATES, seconds, repeat, (HEADLINE_RATE, headline_s), generator_cpu)
-        report["udp"] = udp | {"ratio_max_rate_ours_over_rsyslog": ratio(udp)}
+        if args.only in (None, "nocraven"):
+            report["cpu_us_per_message_by_stage"] = stages()
+        udp: dict[str, Any] = {}
+        if not args.skip_udp:
+            udp = ladder(receivers, "udp", udp_rates, seconds, repeat, (HEADLINE_RATE, headline_s), generator_cpu)
+            report["udp"] = udp | {"ratio_max_rate_ours_over_rsyslog": ratio(udp)}
         if not args.skip_tcp:
-            tcp = ladder(receivers, "tcp", TCP_RATES, seconds, 1, None, generator_cpu)
-            for receiver in receivers:
-                rate, count = TCP_UNTHROTTLED
-                tcp[receiver.name]["unthrottled"] = run_once(receiver, "tcp", rate, count, generator_cpu)
-                time.sleep(SETTLE_S)
-            report["tcp"] = tcp | {"ratio_max_rate_ours_over_rsyslog": ratio(tcp)}
-            unthrottled = {
-                name: tcp[name]["unthrottled"]["generator_rate"] for name in ("nocraven", "rsyslog") if name in tcp
-            }
-            if len(unthrottled) == 2:
-                report["tcp"]["ratio_unthrottled_ours_over_rsyslog"] = round(
-                    unthrottled["nocraven"] / unthrottled["rsyslog"], 3
+            if args.short:
+                report["tcp"] = tcp_unthrottled(receivers, SHORT_TCP_COUNT, TCP_CONNECTIONS, generator_cpu)
+            else:
+                tcp = ladder(receivers, "tcp", TCP_RATES, seconds, 1, None, generator_cpu)
+                unthrottled = tcp_unthrottled(receivers, TCP_UNTHROTTLED[1], TCP_CONNECTIONS, generator_cpu)
+                for receiver in receivers:
+                    tcp[receiver.name]["unthrottled"] = unthrottled[receiver.name]
+                report["tcp"] = (
+                    tcp
+                    | {"ratio_max_rate_ours_over_rsyslog": ratio(tcp)}
+                    | {k: v for k, v in unthrottled.items() if k.startswith("ratio_")}
                 )
+        for receiver in receivers:
+            if receiver.name == "nocraven":
+                tree = process_tree(receiver.proc.pid)
+                report["nocraven_memory"] = {
+                    "engine_peak_rss_mib": round(memory_kib(receiver.proc.pid, "VmHWM") / 1024, 1),
+                    "engine_rss_mib": round(memory_kib(receiver.proc.pid, "VmRSS") / 1024, 1),
+                    "all_processes_rss_mib": round(sum(memory_kib(pid, "VmRSS") for pid in tree) / 1024, 1),
+                    "all_processes_peak_rss_mib": round(sum(memory_kib(pid, "VmHWM") for pid in tree) / 1024, 1),
+                }
         if "nocraven" in udp:
             headline = udp["nocraven"]["by_rate"].get(str(HEADLINE_RATE))
             report["acceptance"] = {

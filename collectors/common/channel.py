@@ -52,6 +52,11 @@ def encode_frame(kind: FrameKind, payload: bytes) -> bytes:
     return _HEADER.pack(kind, len(payload)) + payload
 
 
+def frame_header(kind: FrameKind, length: int) -> bytes:
+    """The header of a frame whose payload of `length` bytes is written after it."""
+    return _HEADER.pack(kind, length)
+
+
 class FrameDecoder:
     def __init__(self) -> None:
         self._buffer = bytearray()
@@ -62,19 +67,31 @@ class FrameDecoder:
         return len(self._buffer)
 
     def feed(self, data: bytes) -> list[tuple[FrameKind, bytes]]:
-        self._buffer += data
+        # Frames are cut straight from `data` when nothing is pending (the usual case with
+        # large reads): one copy per payload, not three.
+        source: bytes | bytearray = data
+        if self._buffer:
+            self._buffer += data
+            source = self._buffer
         frames: list[tuple[FrameKind, bytes]] = []
         offset = 0
-        buffer = self._buffer
-        while len(buffer) - offset >= _HEADER.size:
-            kind, length = _HEADER.unpack_from(buffer, offset)
-            if length > MAX_FRAME or kind not in FrameKind._value2member_map_:
-                raise ChannelError(f"bad frame header (kind {kind}, length {length})")
-            end = offset + _HEADER.size + length
-            if end > len(buffer):
-                break
-            frames.append((FrameKind(kind), bytes(buffer[offset + _HEADER.size : end])))
-            offset = end
-        if offset:
-            del buffer[:offset]
+        size = len(source)
+        with memoryview(source) as view:
+            while size - offset >= _HEADER.size:
+                kind, length = _HEADER.unpack_from(source, offset)
+                if length > MAX_FRAME or kind not in _KINDS:
+                    raise ChannelError(f"bad frame header (kind {kind}, length {length})")
+                end = offset + _HEADER.size + length
+                if end > size:
+                    break
+                frames.append((_KINDS[kind], view[offset + _HEADER.size : end].tobytes()))
+                offset = end
+        if source is data:
+            if offset < size:
+                self._buffer += memoryview(data)[offset:]
+        elif offset:
+            del self._buffer[:offset]
         return frames
+
+
+_KINDS = {kind.value: kind for kind in FrameKind}

@@ -23,7 +23,7 @@ from typing import TypeVar
 
 import msgspec
 
-from collectors.common.channel import FrameDecoder, FrameKind, encode_frame
+from collectors.common.channel import FrameDecoder, FrameKind, frame_header
 from collectors.common.frames import BoundListener, Counters, Drop, LogLevel, LogLine, Ready, encode_payload
 
 T = TypeVar("T")
@@ -102,14 +102,21 @@ class Output:
         self.broken = False
         enlarge_pipe(fd)
 
-    def write(self, kind: FrameKind, payload: bytes) -> None:
-        frame = encode_frame(kind, payload)
+    def write(self, kind: FrameKind, payload: bytes | bytearray | memoryview, *more: bytes) -> None:
+        """Write one frame whose payload is `payload` followed by `more`: gathered by the
+        kernel (writev), never joined into a copy here; at 100,000 messages a second the
+        copies of every NDJSON chunk on its way were a visible share of the collector's CPU."""
+        size = len(payload) + sum(len(part) for part in more)
+        parts: list[bytes | bytearray | memoryview] = [frame_header(kind, size), payload, *more]
         with self._lock:
-            view = memoryview(frame)
             try:
-                while view:
-                    written = os.write(self._fd, view)
-                    view = view[written:]
+                while parts:
+                    written = os.writev(self._fd, parts)
+                    while parts and written >= len(parts[0]):
+                        written -= len(parts[0])
+                        parts.pop(0)
+                    if parts and written:
+                        parts[0] = memoryview(parts[0])[written:]
             except OSError:
                 # The engine is gone; the process will be stopped, nothing more to deliver.
                 self.broken = True
@@ -117,7 +124,8 @@ class Output:
     def ndjson(self, chunk: bytes | bytearray) -> None:
         """Records as NDJSON whose every line ends in a newline (msgspec's encode_lines)."""
         if chunk:
-            self.write(FrameKind.RECORDS, bytes(chunk[:-1]))
+            with memoryview(chunk) as view:
+                self.write(FrameKind.RECORDS, view[:-1])
 
     def counters(self, counters: Counters) -> None:
         self.write(FrameKind.COUNTERS, encode_payload(counters))

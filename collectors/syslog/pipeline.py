@@ -70,14 +70,24 @@ class Stats:
         lst = self.listener(listener)
         lst["messages"] += len(senders)
         lst["bytes"] += total_bytes
+        if senders and senders.count(senders[0]) == len(senders):  # one sender: a TCP read, mostly
+            entry = self._source(senders[0].rpartition(":")[0])
+            entry["messages"] += len(senders)
+            entry["bytes"] += total_bytes
+            entry["last_seen"] = now
+            known = entry["formats"]
+            for fmt, count in Counter(formats).items():
+                known[fmt] = known.get(fmt, 0) + count
+            return
         # Counted per distinct sender at C speed; a batch usually holds a handful of them.
         for (sender, fmt), count in Counter(zip(senders, formats, strict=True)).items():
             entry = self._source(sender.rpartition(":")[0])
             entry["messages"] += count
             entry["formats"][fmt] = entry["formats"].get(fmt, 0) + count
             entry["last_seen"] = now
-        if len(set(senders)) == 1:
-            self._source(senders[0].rpartition(":")[0])["bytes"] += total_bytes
+        ips = {sender.rpartition(":")[0] for sender in set(senders)}
+        if len(ips) == 1:  # one device sending from several ports: no per-message loop
+            self._source(ips.pop())["bytes"] += total_bytes
             return
         bytes_per_sender: Counter[str] = Counter()
         for sender, size in zip(senders, sizes, strict=True):

@@ -2,10 +2,18 @@
 
 UDP is received and parsed by worker processes (`udp_worker`, one per core by default) that
 share the bound socket; this process passes their records on to the engine in the order they
-were received, and adds up their counters. TCP and TLS connections run on asyncio here, one
-framer per connection. Nothing is dropped for its format; what is refused (sender not allowed,
-over-long frames, too many connections) is counted per source and reported to the engine for
-the drop ledger, and so are the datagrams the kernel dropped because the workers fell behind.
+were received, and adds up their counters. TCP and TLS connections are accepted here, where
+the limits are kept, and each is handed to one stream worker process (`stream_worker`, one
+per core by default) that reads, frames and parses it, so several connections use every core
+and each connection's messages keep their order. Nothing is dropped for its format; what is
+refused (sender not allowed, over-long frames, too many connections) is counted per source and
+reported to the engine for the drop ledger, and so are the datagrams the kernel dropped because
+the workers fell behind.
+
+The listening sockets are the engine's (`collectors.common.inherited`), or bound here when the
+collector runs on its own. A port change arrives as a new socket on the control channel: it is
+served at once, the old one a little longer, then closed; TCP and TLS connections accepted on
+the old one stay with their stream workers.
 """
 
 from __future__ import annotations
@@ -13,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import os
+import itertools
 import signal
 import socket
 import ssl
@@ -39,9 +47,10 @@ from collectors.common.tcpinfo import bytes_received
 from collectors.common.udp import kernel_drops
 from collectors.common.workers import WorkerPool, default_worker_count
 from collectors.syslog.connections import ConnectionTable
-from collectors.syslog.framing import SyslogFramer
-from collectors.syslog.pipeline import Allowlist, Pipeline, Stats
+from collectors.syslog.pipeline import Allowlist, Stats
 from collectors.syslog.settings import SyslogSettings
+from collectors.syslog.stream_pool import StreamPool
+from collectors.syslog.stream_worker import tls_context
 
 log = configure_logging("syslog")
 
@@ -49,11 +58,11 @@ REPORT_INTERVAL_S = 1.0
 # A full listener closes a connection to admit a newcomer only if it has been idle this long:
 # idle slowloris connections make room, busy senders are not pushed out by a flood.
 EVICT_AFTER_S = 2.0
-DRAIN_S = 0.5  # at stop, how long connections may keep delivering what the kernel holds
-DRAIN_QUIET_S = 0.05
+ACCEPT_BATCH = 64  # connections accepted per wake-up before the loop serves others
 FLUSH_BYTES = 256 * 1024  # one buffer segment's worth of NDJSON
 FLUSH_S = 0.05
 WORKER_STOP_S = 3.0  # the engine waits 5 s for the whole collector
+_CONNECTION_IDS = itertools.count(1)
 
 
 def split_host_port(address: str) -> tuple[str, int]:
@@ -134,235 +143,127 @@ class UdpListener:
         self._stats.rejected(self.name, None, delta, 0, "kernel_drop", now)
 
 
-class StreamProtocol(asyncio.Protocol):
-    """One TCP or TLS connection: bytes in, framed messages through the pipeline. A TLS
-    connection is accepted as TCP (so it counts against the limits during its handshake),
-    then upgraded with a bounded handshake."""
-
-    def __init__(self, server: StreamListener) -> None:
-        self._server = server
-        self._framer = SyslogFramer(server.max_message_bytes)
-        self.source = "unknown"  # "IP:PORT"
-        self.ip = "unknown"  # what limits and the ledger count by
-        self.transport: asyncio.Transport | None = None
-        self.open = False  # holds a place in the connection table
-        self.handshaking = False
-        self.bytes_in = 0
-        self._errors_reported = 0
-        self._dropped_reported = 0
-        self._discarded_reported = 0
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        peer = transport.get_extra_info("peername")
-        if peer:
-            self.ip = peer[0] if ":" not in peer[0] else f"[{peer[0]}]"
-            self.source = f"{self.ip}:{peer[1]}"
-        if not self._server.admit(self, transport):
-            transport.abort()
-            return
-        if self._server.tls is not None:
-            transport.pause_reading()  # the TLS layer reads from here on, once it is in place
-            self.handshaking = True
-            self._server.handshakes.add(asyncio.ensure_future(self._handshake(transport, self._server.tls)))
-
-    async def _handshake(self, raw: asyncio.Transport, context: ssl.SSLContext) -> None:
-        server = self._server
-        # A second descriptor for the handshake only: when it fails, asyncio closes the socket
-        # before telling us, and what the client sent is read from the kernel afterwards.
-        probe = _dup_socket(raw)
-        try:
-            tls = await asyncio.get_running_loop().start_tls(
-                raw, self, context, server_side=True, ssl_handshake_timeout=server.handshake_timeout_s
-            )
-        except Exception as exc:  # a failed or timed-out handshake, or the connection went away
-            self.handshaking = False
-            raw.abort()
-            if self.open:  # not evicted meanwhile: the client's handshake failed
-                server.handshake_failed(self, exc, bytes_received(probe))
-                server.release(self)
-            return
-        finally:
-            if probe is not None:
-                probe.close()
-            server.handshakes.discard(asyncio.current_task())
-        self.handshaking = False
-        if tls is None or not self.open:
-            raw.abort()
-            return
-        self.transport = tls
-
-    def data_received(self, data: bytes) -> None:
-        self.bytes_in += len(data)
-        messages = self._framer.feed(data)
-        if messages:
-            self._server.table.active(self, time.monotonic())
-        self._deliver(messages)
-
-    def eof_received(self) -> bool | None:
-        return None
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.close_out()
-
-    def close_out(self) -> None:
-        """Deliver what the connection still holds (a trailing message without terminator) and
-        give up its place. Idempotent: eviction, the idle sweep and connection_lost all end here."""
-        if self.open:
-            self._server.release(self)
-            self._deliver(self._framer.flush())
-
-    def abort(self) -> None:
-        """Close from our side (eviction, idle, stop): what was received is kept."""
-        self.close_out()
-        if self.transport is not None:
-            self.transport.abort()
-
-    def _deliver(self, messages: list[bytes]) -> None:
-        self._report_framing()
-        if messages:
-            server = self._server
-            senders = [self.source] * len(messages)
-            server.out.ndjson(server.pipeline.handle(server.name, messages, senders, time.time()))
-
-    def _report_framing(self) -> None:
-        framer = self._framer
-        if framer.errors == self._errors_reported and framer.discarded_bytes == self._discarded_reported:
-            return
-        server = self._server
-        server.stats.listener(server.name)["framing_errors"] += framer.errors - self._errors_reported
-        # Records: frames lost whole; bytes: every byte dropped (a truncated line loses bytes only).
-        server.stats.rejected(
-            server.name,
-            self.ip,
-            framer.dropped_frames - self._dropped_reported,
-            framer.discarded_bytes - self._discarded_reported,
-            "framing_error",
-            time.time(),
-        )
-        self._errors_reported = framer.errors
-        self._dropped_reported = framer.dropped_frames
-        self._discarded_reported = framer.discarded_bytes
-
-
-def _dup_socket(transport: asyncio.Transport) -> socket.socket | None:
-    sock = transport.get_extra_info("socket")
-    try:
-        return socket.socket(fileno=os.dup(sock.fileno())) if sock is not None else None
-    except OSError:
-        return None
-
-
 class StreamListener:
-    """A TCP or TLS listener and the connections it holds (`ConnectionTable` decides)."""
+    """A TCP or TLS listener: accepts connections, decides which it keeps (allowlist,
+    `ConnectionTable` limits, who makes room) and hands each kept one to a stream worker
+    process (`StreamPool`), which reads, frames and parses it. A TLS connection counts from its
+    accept, its handshake (run by the worker) included."""
 
     def __init__(
         self,
         name: str,
         address: str,
         settings: SyslogSettings,
-        pipeline: Pipeline,
-        out: Output,
+        pool: StreamPool,
         stats: Stats,
         allow: Allowlist,
-        tls: ssl.SSLContext | None,
         throttle: LogThrottle,
     ) -> None:
         self.name = name
         self.address = address
-        self.pipeline = pipeline
-        self.out = out
+        self.pool = pool
         self.stats = stats
         self.allow = allow
-        self.tls = tls
         self.throttle = throttle
-        self.max_message_bytes = settings.max_message_bytes
-        self.handshake_timeout_s = settings.tls_handshake_timeout_s
-        self.table: ConnectionTable[StreamProtocol] = ConnectionTable(
+        self.table: ConnectionTable[int] = ConnectionTable(
             settings.max_connections,
             settings.max_connections_per_source,
             settings.idle_timeout_s,
             EVICT_AFTER_S,
         )
-        self.handshakes: set[asyncio.Future[None]] = set()
-        self.server: asyncio.Server | None = None
-        self.draining = False
+        self.sock: socket.socket | None = None
+        self._ips: dict[int, str] = {}
+        self.draining = False  # replaced by a port change: its connections stay, it accepts no more
 
     @property
     def active(self) -> int:
         return len(self.table)
 
-    async def start(self, sock: socket.socket) -> None:
-        """Serve on `sock`, a listening socket (the engine's, inherited, or one bound here)."""
-        # TLS is started per connection (StreamProtocol._handshake), not by the server: the
-        # server's own handshakes would run before the connection counts against the limits.
-        self.server = await asyncio.get_running_loop().create_server(lambda: StreamProtocol(self), sock=sock)
+    def serve(self, sock: socket.socket) -> None:
+        """Accept on `sock`, a bound, listening socket (the engine's, inherited or sent for a port
+        change, or one bound here when the collector runs on its own)."""
+        self.sock = sock
+        sock.setblocking(False)
         host, port = sock.getsockname()[:2]
         self.address = format_address(host, port)
+        asyncio.get_running_loop().add_reader(sock.fileno(), self._accept)
 
-    def stop_accepting(self) -> None:
-        """A port change: the new listener accepts from now on; connections held here stay."""
-        self.draining = True
-        if self.server is not None:
-            self.server.close()
+    def _accept(self) -> None:
+        assert self.sock is not None
+        for _ in range(ACCEPT_BATCH):
+            try:
+                conn, peer = self.sock.accept()
+            except BlockingIOError:
+                return
+            except OSError as exc:  # EMFILE and the like: said once in a while, the next accept may work
+                self._warn(f"accept {exc.errno}", f"syslog.{self.name}: cannot accept a connection: {exc.strerror}")
+                return
+            self._admit(conn, peer)
 
-    def admit(self, conn: StreamProtocol, transport: asyncio.Transport) -> bool:
+    def _admit(self, conn: socket.socket, peer: tuple[str, int] | tuple[str, int, int, int]) -> None:
+        ip = peer[0] if ":" not in peer[0] else f"[{peer[0]}]"
+        source = f"{ip}:{peer[1]}"
         now = time.time()
-        if not self.allow.allows(conn.source):
-            sent = bytes_received(transport.get_extra_info("socket"))
-            self.stats.rejected(self.name, conn.ip, 1, sent, "sender_not_allowed", now)
-            return False
-        decision = self.table.admit(conn.ip, time.monotonic())
-        if not decision.admitted:
-            assert decision.refusal is not None
-            sent = bytes_received(transport.get_extra_info("socket"))  # what it sent before the refusal
-            self.stats.rejected(self.name, conn.ip, 1, sent, decision.refusal, now)
-            self._warn(
-                decision.refusal,
-                f"syslog.{self.name}: refused {conn.ip}: {self.active} connections held, "
-                f"{self.table.from_source(conn.ip)} from it, none idle {EVICT_AFTER_S:g} s "
-                "(raise syslog.max_connections or max_connections_per_source if this is legitimate)",
-            )
-            return False
-        if decision.evict is not None:
-            self.stats.listener(self.name)["connections_evicted"] += 1
-            decision.evict.abort()
-        self.table.add(conn, conn.ip, time.monotonic())
-        conn.open = True
-        self.stats.listener(self.name)["connections"] += 1
-        return True
+        with conn:
+            if not self.allow.allows(source):
+                self.stats.rejected(self.name, ip, 1, bytes_received(conn), "sender_not_allowed", now)
+                return
+            decision = self.table.admit(ip, time.monotonic())
+            if not decision.admitted:
+                assert decision.refusal is not None
+                sent = bytes_received(conn)  # what it sent before the refusal
+                self.stats.rejected(self.name, ip, 1, sent, decision.refusal, now)
+                self._warn(
+                    decision.refusal,
+                    f"syslog.{self.name}: refused {ip}: {self.active} connections held, "
+                    f"{self.table.from_source(ip)} from it, none idle {EVICT_AFTER_S:g} s "
+                    "(raise syslog.max_connections or max_connections_per_source if this is legitimate)",
+                )
+                return
+            if decision.evict is not None:
+                self.stats.listener(self.name)["connections_evicted"] += 1
+                self._close([decision.evict])
+            conn_id = next(_CONNECTION_IDS)
+            if not self.pool.hand_over(conn, conn_id, self.name, source, ip):  # no worker running
+                self.stats.rejected(self.name, ip, 1, bytes_received(conn), "collector_busy", now)
+                return
+            # The worker holds its own descriptor now; this one is closed on leaving.
+            self.table.add(conn_id, ip, time.monotonic())
+            self._ips[conn_id] = ip
+            self.stats.listener(self.name)["connections"] += 1
 
-    def release(self, conn: StreamProtocol) -> None:
-        conn.open = False
+    def owns(self, conn: int) -> bool:
+        return conn in self._ips
+
+    def activity(self, conn: int) -> None:
+        self.table.active(conn, time.monotonic())
+
+    def ended(self, conn: int) -> None:
+        self._ips.pop(conn, None)
         self.table.remove(conn)
 
-    def handshake_failed(self, conn: StreamProtocol, exc: Exception, sent: int) -> None:
-        self.stats.listener(self.name)["handshake_failures"] += 1
-        self.stats.rejected(self.name, conn.ip, 1, sent, "tls_handshake_failed", time.time())
-        reason = getattr(exc, "reason", None) or type(exc).__name__
-        self._warn(f"handshake {reason}", f"syslog.{self.name}: TLS handshake with {conn.ip} failed: {reason}")
+    def _close(self, conns: list[int]) -> None:
+        for conn in conns:
+            self.ended(conn)
+        self.pool.close(conns)
 
     def close_idle(self, now_monotonic: float) -> None:
-        for conn in self.table.idle(now_monotonic):
-            self.stats.listener(self.name)["connections_idle_closed"] += 1
-            conn.abort()
+        idle = self.table.idle(now_monotonic)
+        if idle:
+            self.stats.listener(self.name)["connections_idle_closed"] += len(idle)
+            self._close(idle)
 
-    async def stop(self, drain_s: float) -> None:
-        """Stop accepting, read what the kernel already holds for every connection (a sender's
-        last batch, acknowledged by TCP), then close them all, keeping their trailing messages."""
-        if self.server is not None:
-            self.server.close()
-        deadline = time.monotonic() + drain_s
-        while self.active and time.monotonic() < deadline:
-            before = sum(c.bytes_in for c in self.table)
-            await asyncio.sleep(DRAIN_QUIET_S)
-            if sum(c.bytes_in for c in self.table) == before:
-                break
-        for conn in list(self.table):
-            conn.abort()
-        for handshake in list(self.handshakes):
-            handshake.cancel()
+    def stop_accepting(self) -> None:
+        """Accept no more here (a port change, or the stop); the connections already handed to
+        the stream workers stay until they end, are closed by the limits, or the workers stop.
+        What the kernel completed but was not accepted yet is taken first, not reset."""
+        self.draining = True
+        if self.sock is not None:
+            with contextlib.suppress(ValueError, OSError):
+                asyncio.get_running_loop().remove_reader(self.sock.fileno())
+            self._accept()
+            self.sock.close()
+            self.sock = None
 
     def _warn(self, kind: str, line: str) -> None:
         held = self.throttle.allow(kind, time.monotonic())
@@ -386,16 +287,6 @@ def bind_errors(name: str, address: str) -> Iterator[None]:
         raise BindError(f"syslog.{name}: cannot load the TLS certificate or key: {exc.reason or exc}") from None
 
 
-def tls_context(settings: SyslogSettings) -> ssl.SSLContext:
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.load_cert_chain(settings.tls_cert, settings.tls_key)
-    if settings.tls_client_ca:
-        context.load_verify_locations(settings.tls_client_ca)
-        context.verify_mode = ssl.CERT_REQUIRED
-    return context
-
-
 def own_socket(name: str, proto: str, address: str, settings: SyslogSettings) -> tuple[socket.socket, int | None]:
     """The listener's socket: the engine's (inherited, with the kernel drops it saw reported),
     or, when run on its own, one bound here."""
@@ -416,12 +307,22 @@ class Collector:
         self.out = out
         self.stats = Stats()
         self.allow = Allowlist(settings.allow)
-        self.pipeline = Pipeline(self.stats, self.allow)
         self.stop = asyncio.Event()
         self.throttle = LogThrottle()
         self.udp: list[UdpListener] = []
         self.streams: list[StreamListener] = []
         self.changes: set[asyncio.Task[None]] = set()
+        # One pool of stream workers for every TCP and TLS listener, a replaced one included:
+        # connection ids are unique across them, so the worker's events find their listener.
+        self.pool = StreamPool(
+            settings,
+            settings.stream_workers or default_worker_count(),
+            self.stats,
+            out,
+            self._conn_active,
+            self._conn_ended,
+            self.stop.set,
+        )
 
     def bound(self) -> list[BoundListener]:
         """The listeners as served now (one being drained after a port change is not listed)."""
@@ -433,29 +334,39 @@ class Collector:
     def udp_listener(self, sock: socket.socket, drops_seen: int | None) -> UdpListener:
         return UdpListener("udp", sock, self.settings, self.stats, self.out, self.stop.set, drops_seen)
 
-    def stream_listener(self, name: str, tls: ssl.SSLContext | None) -> StreamListener:
+    def stream_listener(self, name: str) -> StreamListener:
         settings = self.settings
         address = settings.tls if name == "tls" else settings.tcp
-        return StreamListener(
-            name, address, settings, self.pipeline, self.out, self.stats, self.allow, tls, self.throttle
-        )
+        return StreamListener(name, address, settings, self.pool, self.stats, self.allow, self.throttle)
+
+    def _listener_of(self, conn: int) -> StreamListener | None:
+        return next((stream for stream in self.streams if stream.owns(conn)), None)
+
+    def _conn_active(self, conn: int) -> None:
+        if (stream := self._listener_of(conn)) is not None:
+            stream.activity(conn)
+
+    def _conn_ended(self, conn: int) -> None:
+        if (stream := self._listener_of(conn)) is not None:
+            stream.ended(conn)
 
     async def start(self) -> None:
         settings = self.settings
         if settings.udp:
             sock, drops_seen = own_socket("udp", "udp", settings.udp, settings)
             self.udp.append(self.udp_listener(sock, drops_seen))
-        tls: ssl.SSLContext | None = None
         if settings.tls:
             with bind_errors("tls", settings.tls):
-                tls = tls_context(settings)
+                tls_context(settings)  # one that cannot load is said now, once; each worker loads its own
         for name, address in (("tcp", settings.tcp), ("tls", settings.tls)):
             if address:
-                stream = self.stream_listener(name, tls if name == "tls" else None)
+                stream = self.stream_listener(name)
                 sock, _ = own_socket(name, "tcp", address, settings)
                 with bind_errors(name, address):
-                    await stream.start(sock)
+                    stream.serve(sock)
                 self.streams.append(stream)
+        if self.streams:
+            self.pool.start()
         for listener in self.udp:
             listener.workers.start()
         self.out.ready(self.bound())
@@ -495,8 +406,8 @@ class Collector:
                 address = new_udp.address
             elif name in ("tcp", "tls"):
                 old_stream = next(s for s in self.streams if s.name == name and not s.draining)
-                new_stream = self.stream_listener(name, old_stream.tls)
-                await new_stream.start(sock)
+                new_stream = self.stream_listener(name)
+                new_stream.serve(sock)
                 self.streams.append(new_stream)
                 old_stream.draining = True
                 address = new_stream.address
@@ -519,7 +430,8 @@ class Collector:
             self.udp.remove(old_udp)
             old_udp.sock.close()
         else:
-            old_stream.stop_accepting()  # its connections stay until they end or the collector stops
+            # Its connections stay with the stream workers until they end or the collector stops.
+            old_stream.stop_accepting()
 
     def report(self, now: float) -> None:
         for stream in self.streams:
@@ -537,16 +449,20 @@ class Collector:
             counters.listeners[name] = msgspec.structs.replace(stream_counters, active_connections=count)
         self.out.counters(counters)
         self.out.drops(self.stats.take_drops())
+        # A listener replaced by a port change goes once its last connection has ended.
+        self.streams = [s for s in self.streams if s.sock is not None or s.active]
 
     async def finish(self) -> None:
         for task in list(self.changes):
             task.cancel()
-        # What TCP senders sent before the stop, the kernel acknowledged: read it and keep it.
         for stream in self.streams:
-            await stream.stop(DRAIN_S)
-        # The workers send what they received, and what the kernel still held, before exiting.
+            stream.stop_accepting()
+        # What TCP senders sent before the stop, the kernel acknowledged: the stream workers read
+        # it and keep it; the UDP workers send what the kernel still held. Both at once.
+        await asyncio.gather(
+            self.pool.stop(WORKER_STOP_S), *(listener.workers.stop(WORKER_STOP_S) for listener in self.udp)
+        )
         for listener in self.udp:
-            await listener.workers.stop(WORKER_STOP_S)
             listener.flush()
         self.report(time.time())
 
@@ -578,6 +494,8 @@ async def serve(settings: SyslogSettings, out: Output) -> None:
     for listener in collector.udp:
         if listener.workers.failure:
             raise WorkerFailed(f"syslog.{listener.name}: {listener.workers.failure}; restarting the collector")
+    if collector.pool.failure:
+        raise WorkerFailed(f"syslog: {collector.pool.failure}; restarting the collector")
 
 
 def throttled_exception_handler(

@@ -27,6 +27,9 @@ class SyslogSettings:
     # 32 MiB holds about 0.8 s of UDP at 100,000 msgs/s: room for a burst or a slow moment.
     receive_buffer_bytes: int = checked(32 * 1024 * 1024, between(65536, 1 << 30))
     udp_workers: int = checked(0, between(0, 64))  # UDP parse processes; 0 = one per core
+    # Processes that read and parse TCP and TLS connections (each connection in one of them,
+    # so its order is kept); 0 = one per core.
+    stream_workers: int = checked(0, between(0, 64))
     allow: list[str] = checked([], networks)  # sender networks; empty = everyone
 
     def cross_checks(self) -> list[str]:

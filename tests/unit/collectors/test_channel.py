@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import struct
+import threading
 from collections.abc import Callable
 
 import msgspec
@@ -188,3 +189,29 @@ def test_a_payload_that_is_not_its_frame_kind_is_a_frame_error_naming_it(
 ) -> None:
     with pytest.raises(FrameError, match=f"^{frame} frame: "):
         decode(payload)
+
+
+def test_a_frame_written_in_parts_larger_than_the_pipe_arrives_whole() -> None:
+    # Output.write gathers header and parts with writev; a pipe takes them in pieces.
+    read_fd, write_fd = os.pipe()
+    parts = [b"\x00" * 7, os.urandom(300_000), b"tail"]
+    received = bytearray()
+    try:
+        reader = threading.Thread(target=lambda: received.extend(read_all(read_fd)))
+        reader.start()
+        out = Output(write_fd)
+        out.write(FrameKind.RECORDS, parts[0], *parts[1:])
+        out.write(FrameKind.LOG, memoryview(b"x" * 70_000)[1:])
+        os.close(write_fd)
+        reader.join(10)
+    finally:
+        os.close(read_fd)
+    frames = FrameDecoder().feed(bytes(received))
+    assert frames == [(FrameKind.RECORDS, b"".join(parts)), (FrameKind.LOG, b"x" * 69_999)]
+
+
+def read_all(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 4096):
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -1,0 +1,183 @@
+"""CPU microseconds per syslog message, stage by stage, in one process (no sockets).
+
+The end-to-end benchmark (`bench/syslog.py`) says how fast the whole path is; this one says
+where its CPU goes, measured with process CPU time (`time.process_time`), which a busy,
+shared machine disturbs far less than a rate. Stages, in the order a UDP message meets them:
+
+- parse: `parse_batch` (a worker process; TCP connections run the same code)
+- count: the pipeline's per-source and per-listener counting (`Stats.received`)
+- encode: the records to NDJSON (msgspec), as a worker sends them
+- channel: frames written, read and decoded on both hops (worker -> collector -> engine),
+  through pipes, with the collector's coalescing in between
+- append: the engine's `SegmentStore.append_ndjson`
+- seal: segment encoding (zstd) and the SQLite commit (`seal_all`)
+
+The messages are the generator's (`bench/loadgen.c`): RFC 3164 and RFC 5424 alternate.
+Prints one JSON document: {stage: us_per_message}. Bounded: a few seconds of CPU.
+Usage: python bench/syslog_stages.py [--messages N] [--repeat R]
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from itertools import repeat
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import msgspec  # noqa: E402
+
+from collectors.common.channel import FrameDecoder, FrameKind  # noqa: E402
+from collectors.common.harness import Output, tune_gc, tune_malloc  # noqa: E402
+from collectors.common.workers import BATCH_NUMBER, READ_BYTES  # noqa: E402
+from collectors.syslog.parse import parse_batch  # noqa: E402
+from collectors.syslog.pipeline import Stats  # noqa: E402
+from nocraven.buffer.limits import BufferLimits  # noqa: E402
+from nocraven.buffer.store import SegmentStore  # noqa: E402
+
+BATCH = 512  # a UDP worker's batch
+HOSTS = ("core-sw1", "edge-fw2", "ap-lobby-3", "idf3-sw1", "wlc-venue", "pos-gw")
+APPS = ("sshd", "ifmgr", "hostapd", "kernel", "dhcpd", "snmpd")
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+FLUSH_BYTES = 256 * 1024  # the collector's coalescing (collectors.syslog.service)
+
+
+def messages(count: int, now: float) -> list[bytes]:
+    """The generator's mix (bench/loadgen.c make_message)."""
+    tm = time.gmtime(now)
+    out = []
+    for i in range(count):
+        if i % 2 == 0:
+            text = (
+                f"<{(i % 24) * 8 + 6}>{MONTHS[tm.tm_mon - 1]} {tm.tm_mday:2d} {tm.tm_hour:02d}:{tm.tm_min:02d}:"
+                f"{tm.tm_sec:02d} {HOSTS[i % 6]} {APPS[i % 6]}[{1000 + i % 5000}]: Accepted publickey for admin "
+                f"from 10.1.{(i // 7) % 250}.{i % 250} port {40000 + i % 20000} ssh2 seq={i}"
+            )
+        else:
+            text = (
+                f"<{(i % 24) * 8 + 5}>1 {tm.tm_year:04d}-{tm.tm_mon:02d}-{tm.tm_mday:02d}T{tm.tm_hour:02d}:"
+                f"{tm.tm_min:02d}:{tm.tm_sec:02d}.{i % 1000:03d}Z {HOSTS[i % 6]} {APPS[(i + 1) % 6]} "
+                f'{2000 + i % 3000} ID{i % 50} [meta sequenceId="{i}"] Interface Gi1/0/{i % 48} changed state '
+                f"to up seq={i}"
+            )
+        out.append(text.encode())
+    return out
+
+
+def cpu(fn: Callable[[], Any]) -> tuple[float, Any]:
+    start = time.process_time()
+    result = fn()
+    return time.process_time() - start, result
+
+
+def one_round(msgs: list[bytes], now: float, directory: Path) -> dict[str, float]:
+    batches = [msgs[i : i + BATCH] for i in range(0, len(msgs), BATCH)]
+    senders = [f"127.0.0.1:{40000 + i % 4}" for i in range(BATCH)]
+    stats = Stats()
+    encode_lines = msgspec.json.Encoder().encode_lines
+    seconds: dict[str, float] = {}
+
+    spent, records = cpu(lambda: [parse_batch(zip(b, repeat(now), senders, strict=False)) for b in batches])
+    seconds["parse"] = spent
+
+    def count() -> None:
+        for batch, recs in zip(batches, records, strict=True):
+            stats.received("udp", senders[: len(batch)], [r["format"] for r in recs], list(map(len, batch)), now)
+
+    seconds["count"] = cpu(count)[0]
+    spent, chunks = cpu(lambda: [encode_lines(recs) for recs in records])
+    seconds["encode"] = spent
+
+    def channel() -> list[bytes]:
+        # Both hops as the processes do them, through real pipes (threads stand in for the
+        # processes; process_time counts them all): a worker writes a numbered RECORDS frame
+        # per batch, the collector reads, coalesces and writes to the engine, which reads.
+        worker_r, worker_w = os.pipe()
+        engine_r, engine_w = os.pipe()
+        payloads: list[bytes] = []
+
+        def collector() -> None:
+            decoder, pending, out = FrameDecoder(), bytearray(), Output(engine_w)
+            while data := os.read(worker_r, READ_BYTES):
+                for _kind, payload in decoder.feed(data):
+                    pending += memoryview(payload)[BATCH_NUMBER.size :]
+                    if len(pending) >= FLUSH_BYTES:
+                        out.ndjson(pending)
+                        pending.clear()
+            out.ndjson(pending)
+            os.close(engine_w)
+
+        def engine() -> None:
+            decoder = FrameDecoder()
+            while data := os.read(engine_r, READ_BYTES):
+                payloads.extend(payload for _kind, payload in decoder.feed(data))
+
+        threads = [threading.Thread(target=collector), threading.Thread(target=engine)]
+        for thread in threads:
+            thread.start()
+        out = Output(worker_w)
+        gathered = len(inspect.signature(out.write).parameters) > 2  # older trees: one payload
+        for number, chunk in enumerate(chunks):
+            if gathered:
+                out.write(FrameKind.RECORDS, BATCH_NUMBER.pack(number), chunk)
+            else:
+                out.write(FrameKind.RECORDS, BATCH_NUMBER.pack(number) + chunk)
+        os.close(worker_w)
+        for thread in threads:
+            thread.join()
+        os.close(worker_r)
+        os.close(engine_r)
+        return payloads
+
+    spent, payloads = cpu(channel)
+    seconds["channel"] = spent
+    limits = BufferLimits(total_bytes=8 << 30, seal_interval_s=3600.0, max_unsealed_bytes=1 << 30)
+    with SegmentStore.open(directory, limits, now) as store:
+        seconds["append"] = cpu(lambda: [store.append_ndjson("syslog", p, now) for p in payloads])[0]
+        seconds["seal"] = cpu(lambda: store.seal_all(now))[0]
+        stored = store.stats(now)
+    assert sum(1 for _ in payloads) > 0 and stored is not None
+    return seconds
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--messages", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=3, help="rounds; the median is reported")
+    args = parser.parse_args()
+    tune_malloc()  # as every collector process does
+    tune_gc()
+    now = time.time()
+    msgs = messages(args.messages, now)
+    rounds = []
+    for index in range(args.repeat):
+        with tempfile.TemporaryDirectory(prefix="nocraven-stages-") as tmp:
+            rounds.append(one_round(msgs, now, Path(tmp) / f"r{index}"))
+    us = {stage: round(statistics.median(r[stage] for r in rounds) * 1e6 / len(msgs), 3) for stage in rounds[0]}
+    worker = us["parse"] + us["count"] + us["encode"]
+    report = {
+        "bench": "syslog_stages",
+        "messages": len(msgs),
+        "rounds": len(rounds),
+        "cpu_us_per_message": us,
+        "cpu_us_per_message_worker": round(worker, 3),
+        "cpu_us_per_message_collector_and_engine": round(us["channel"] + us["append"] + us["seal"], 3),
+        "cpu_us_per_message_total": round(sum(us.values()), 3),
+    }
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
