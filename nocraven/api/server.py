@@ -101,14 +101,18 @@ class _JsonErrorServer(web.Server):
 INFLIGHT = web.AppKey("inflight", dict)
 
 
-def end_streams(app: web.Application) -> None:
-    """End the streams in progress (watch, tail --follow, a diagnostic job): they never finish
-    by themselves, and the runner would wait out its shutdown timeout for each. Requests that
-    have not started answering yet finish normally."""
-    for task, request in list(app[INFLIGHT].items()):
-        writer = request.writer
-        if writer is not None and writer.output_size > 0:
-            task.cancel()
+# Streams that end by themselves when the engine stops (the watch stream after its notice, a
+# diagnostic after its `job.ended`) get this long to finish; the others are ended.
+STREAM_GRACE_S = 1.0
+
+
+def streams_in_progress(app: web.Application) -> list[asyncio.Task[Any]]:
+    """Handlers that have started answering and have not finished: the NDJSON streams (watch,
+    `tail --follow`, a diagnostic). A follow never ends by itself, and the runner would wait out
+    its shutdown timeout for each. Requests not answering yet are left to finish normally."""
+    return [
+        task for task, request in app[INFLIGHT].items() if request.writer is not None and request.writer.output_size > 0
+    ]
 
 
 def build_app(
@@ -355,8 +359,11 @@ class ApiServer:
         log.info("API also listening on %s:%d (TLS, bearer token)", host, self.tcp_port)
 
     async def stop(self) -> None:
-        for runner in self._runners:
-            end_streams(runner.app)
+        streams = [task for runner in self._runners for task in streams_in_progress(runner.app)]
+        if streams:
+            _done, stuck = await asyncio.wait(streams, timeout=STREAM_GRACE_S)
+            for task in stuck:
+                task.cancel()
         for runner in reversed(self._runners):
             await runner.cleanup()
         self._runners.clear()

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import httpx
 
-from nocraven import capabilities
 from tests.support.engine import RunningEngine, start_engine
 
 
@@ -98,9 +97,6 @@ def test_errors_use_the_envelope(engine: RunningEngine) -> None:
         missing = http.get("/v1/nothing")
         assert missing.status_code == 404
         assert missing.json() == {"error": {"code": "not_found", "message": "no such API path: /v1/nothing"}}
-        planned = http.get(next(iter(capabilities.planned())) + "/status")
-        assert planned.status_code == 501
-        assert planned.json()["error"]["code"] == "not_available"
         wrong_method = http.post("/v1/status")
         assert wrong_method.status_code == 405
         assert wrong_method.json()["error"]["code"] == "method_not_allowed"

@@ -89,17 +89,6 @@ def test_status_human_output_is_a_table(engine: RunningEngine) -> None:
     assert "component" in result.stdout and "state" in result.stdout
 
 
-@pytest.mark.parametrize(
-    "argv",
-    [["ports", "list"]],
-)
-def test_commands_of_capabilities_not_built_yet_exit_1_clearly(engine: RunningEngine, argv: list[str]) -> None:
-    result = engine.cli(*argv)
-    assert result.returncode == 1
-    assert result.stderr.strip().endswith("is not available in this build")
-    assert "Traceback" not in result.stderr
-
-
 def test_usage_errors_exit_2(tmp_path: Path) -> None:
     result = run_cli("buffer", "tail", "--limit", "zero", socket=tmp_path / "x.sock")
     assert result.returncode == 2

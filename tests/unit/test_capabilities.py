@@ -4,10 +4,14 @@ section, engine component, routes under its prefix and CLI group; each one still
 
 from __future__ import annotations
 
+import pytest
 import typer
+from aiohttp.test_utils import TestClient, TestServer
 from typer.testing import CliRunner
 
 from nocraven import capabilities
+from nocraven.api import server as api_server
+from nocraven.api.roles import Peer, Role
 from nocraven.capabilities import CAPABILITIES, Capability
 from nocraven.cli import main as cli_main
 from nocraven.config import SERVICES, Config
@@ -74,18 +78,36 @@ def test_capabilities_still_to_come_answer_not_available_by_prefix_and_cli_group
         assert capability.cli_group in cli_names(cli_main.app)
 
 
+LIDAR = Capability(
+    name="lidar",
+    title="Lidar",
+    description="the lidar collector",
+    api_prefix="/v1/lidar",
+    config_section=None,
+    buffer_service="lidar",
+    cli_group="lidar",
+    mode="lidar",
+)
+
+
+async def test_the_api_answers_not_available_under_the_prefix_of_a_capability_not_built(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    registry = (*CAPABILITIES, LIDAR)
+    monkeypatch.setattr(api_server, "planned", lambda: capabilities.planned(registry))
+    app = api_server.build_app([], lambda request: Peer(Role.ADMIN, "test"))
+    async with TestClient(TestServer(app)) as http:
+        response = await http.get("/v1/lidar/points")
+        assert response.status == 501
+        assert (await response.json())["error"] == {
+            "code": "not_available",
+            "message": "the lidar collector is not available in this build",
+        }
+        assert (await http.get("/v1/lidarx")).status == 404  # a prefix, not the start of any word
+
+
 def test_adding_a_capability_touches_only_the_registry() -> None:
-    fake = Capability(
-        name="lidar",
-        title="Lidar",
-        description="the lidar collector",
-        api_prefix="/v1/lidar",
-        config_section=None,
-        buffer_service="lidar",
-        cli_group="lidar",
-        mode="lidar",
-    )
-    registry = (*CAPABILITIES, fake)
+    registry = (*CAPABILITIES, LIDAR)
     assert capabilities.planned(registry)["/v1/lidar"] == "the lidar collector"
     assert "lidar" in capabilities.buffer_services(registry)
     app = typer.Typer()
