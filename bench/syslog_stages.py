@@ -41,6 +41,8 @@ import msgspec  # noqa: E402
 from collectors.common.channel import FrameDecoder, FrameKind  # noqa: E402
 from collectors.common.harness import Output, tune_gc, tune_malloc  # noqa: E402
 from collectors.common.workers import BATCH_NUMBER, READ_BYTES  # noqa: E402
+
+RECEIVED_IN_FRAMES = "received" in inspect.signature(Output.ndjson).parameters  # since the RECEIVED frame
 from collectors.syslog.parse import parse_batch  # noqa: E402
 from collectors.syslog.pipeline import Stats  # noqa: E402
 from nocraven.buffer.limits import BufferLimits  # noqa: E402
@@ -109,19 +111,24 @@ def one_round(msgs: list[bytes], now: float, directory: Path) -> dict[str, float
 
         def collector() -> None:
             decoder, pending, out = FrameDecoder(), bytearray(), Output(engine_w)
+            head = 2 * BATCH_NUMBER.size if RECEIVED_IN_FRAMES else BATCH_NUMBER.size
+            received = 0
             while data := os.read(worker_r, READ_BYTES):
                 for _kind, payload in decoder.feed(data):
-                    pending += memoryview(payload)[BATCH_NUMBER.size :]
+                    pending += memoryview(payload)[head:]
+                    if RECEIVED_IN_FRAMES:
+                        received += BATCH_NUMBER.unpack_from(payload, BATCH_NUMBER.size)[0]
                     if len(pending) >= FLUSH_BYTES:
-                        out.ndjson(pending)
+                        out.ndjson(pending, received) if RECEIVED_IN_FRAMES else out.ndjson(pending)
                         pending.clear()
-            out.ndjson(pending)
+                        received = 0
+            out.ndjson(pending, received) if RECEIVED_IN_FRAMES else out.ndjson(pending)
             os.close(engine_w)
 
         def engine() -> None:
             decoder = FrameDecoder()
             while data := os.read(engine_r, READ_BYTES):
-                payloads.extend(payload for _kind, payload in decoder.feed(data))
+                payloads.extend(payload for kind, payload in decoder.feed(data) if kind == FrameKind.RECORDS)
 
         threads = [threading.Thread(target=collector), threading.Thread(target=engine)]
         for thread in threads:
@@ -129,7 +136,10 @@ def one_round(msgs: list[bytes], now: float, directory: Path) -> dict[str, float
         out = Output(worker_w)
         gathered = len(inspect.signature(out.write).parameters) > 2  # older trees: one payload
         for number, chunk in enumerate(chunks):
-            if gathered:
+            if RECEIVED_IN_FRAMES:
+                prefix = BATCH_NUMBER.pack(number) + BATCH_NUMBER.pack(sum(map(len, batches[number])))
+                out.write(FrameKind.RECORDS, prefix, chunk)
+            elif gathered:
                 out.write(FrameKind.RECORDS, BATCH_NUMBER.pack(number), chunk)
             else:
                 out.write(FrameKind.RECORDS, BATCH_NUMBER.pack(number) + chunk)

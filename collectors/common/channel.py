@@ -10,6 +10,12 @@ Frame: 1 byte kind, 4 bytes big-endian payload length, payload. The payloads are
 - DROPS: a list of `frames.Drop`, for the drop ledger
 - READY: `frames.Ready`, the listeners as bound (sent once)
 - LOG: `frames.LogLine`, a line for the engine's log
+- RECEIVED: 8 bytes, big-endian: how many bytes the records of the next RECORDS or
+  RECORDS_DURABLE frame took on the wire (datagrams, stream bytes with their framing, request
+  bodies), for the buffer's received bytes. Written in the same write as that frame (`Output`),
+  so no other frame comes between; a records frame without one received 0 bytes. A frame of
+  its own rather than a prefix: the records frames stay bare, and the engine stores their
+  payload as it was decoded, without cutting a prefix off (a copy of every chunk).
 - RECORDS_DURABLE: an 8-byte token, then NDJSON as in RECORDS; the engine answers on the
   collector's stdin with DURABLE once those records (and all before them) are committed to disk
   (`collectors.common.durable`), so a collector can acknowledge its sender only then.
@@ -29,6 +35,7 @@ import struct
 from enum import IntEnum
 
 _HEADER = struct.Struct(">BI")
+RECEIVED_BYTES = struct.Struct(">Q")  # the RECEIVED payload
 MAX_FRAME = 64 * 1024 * 1024
 
 
@@ -42,6 +49,7 @@ class FrameKind(IntEnum):
     SETTINGS = 7
     DURABLE = 8
     DETAIL = 9
+    RECEIVED = 10
 
 
 class ChannelError(Exception):
@@ -50,6 +58,12 @@ class ChannelError(Exception):
 
 def encode_frame(kind: FrameKind, payload: bytes) -> bytes:
     return _HEADER.pack(kind, len(payload)) + payload
+
+
+def received_prefix(received: int) -> bytes:
+    """The whole RECEIVED frame that goes before a records frame whose records took
+    `received` bytes on the wire."""
+    return _HEADER.pack(FrameKind.RECEIVED, RECEIVED_BYTES.size) + RECEIVED_BYTES.pack(received)
 
 
 def frame_header(kind: FrameKind, length: int) -> bytes:

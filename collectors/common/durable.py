@@ -15,12 +15,19 @@ import os
 import struct
 import threading
 from collections.abc import Callable
+from typing import Protocol
 
 from collectors.common.channel import FrameDecoder, FrameKind
 
 TOKEN = struct.Struct(">Q")
 
 Callback = Callable[[bool], None]  # True: stored and committed; False: not stored
+
+
+class FrameWriter(Protocol):
+    """`Output.write`: a frame, and for records the bytes they took on the wire (RECEIVED)."""
+
+    def __call__(self, kind: FrameKind, payload: bytes, /, *, received: int = 0) -> None: ...
 
 
 def encode_durable(token: int, stored: bool) -> bytes:
@@ -35,24 +42,25 @@ def decode_durable(payload: bytes) -> tuple[int, bool]:
 class Durability:
     """Tokens handed out with RECORDS_DURABLE frames, and what to call when each comes back."""
 
-    def __init__(self, write: Callable[[FrameKind, bytes], None]) -> None:
+    def __init__(self, write: FrameWriter) -> None:
         self._write = write
         self._tokens = itertools.count(1)
         self._waiting: dict[int, Callback] = {}
         self._lock = threading.Lock()
         self.closed = False
 
-    def send(self, ndjson: bytes, on_durable: Callback) -> None:
-        """Send records that must be confirmed; `on_durable` runs on the reader thread."""
+    def send(self, ndjson: bytes, on_durable: Callback, received: int = 0) -> None:
+        """Send records that must be confirmed (`received`: the bytes they took on the wire);
+        `on_durable` runs on the reader thread."""
         with self._lock:
             if self.closed:
                 on_durable(False)
                 return
             token = next(self._tokens)
             self._waiting[token] = on_durable
-        self._write(FrameKind.RECORDS_DURABLE, TOKEN.pack(token) + ndjson)
+        self._write(FrameKind.RECORDS_DURABLE, TOKEN.pack(token) + ndjson, received=received)
 
-    async def store(self, ndjson: bytes) -> bool:
+    async def store(self, ndjson: bytes, received: int = 0) -> bool:
         """The asyncio form: True once the engine committed the records, False if it cannot."""
         loop = asyncio.get_running_loop()
         done: asyncio.Future[bool] = loop.create_future()
@@ -64,7 +72,7 @@ class Durability:
         def finish(stored: bool) -> None:
             loop.call_soon_threadsafe(settle, stored)
 
-        self.send(ndjson, finish)
+        self.send(ndjson, finish, received)
         return await done
 
     def confirm(self, payload: bytes) -> None:

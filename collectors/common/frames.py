@@ -2,7 +2,8 @@
 
 One owner for the collector contract: the collector encodes these Structs, the engine decodes
 the same Structs, and the counter names the console shows are these field names. RECORDS
-frames carry NDJSON records (the buffer stores the bytes as they are) and have no Struct.
+frames carry NDJSON records (the buffer stores the bytes as they are) and have no Struct; the
+RECEIVED frame before one is its records' wire bytes, 8 bytes big-endian (`channel.RECEIVED_BYTES`).
 
 Counters are cumulative since the collector process started; a UDP worker sends its main
 process the same `Counters` as deltas since its last report, which the main process adds up.

@@ -23,7 +23,7 @@ from typing import TypeVar
 
 import msgspec
 
-from collectors.common.channel import FrameDecoder, FrameKind, frame_header
+from collectors.common.channel import FrameDecoder, FrameKind, frame_header, received_prefix
 from collectors.common.frames import BoundListener, Counters, Drop, LogLevel, LogLine, Ready, encode_payload
 
 T = TypeVar("T")
@@ -102,12 +102,16 @@ class Output:
         self.broken = False
         enlarge_pipe(fd)
 
-    def write(self, kind: FrameKind, payload: bytes | bytearray | memoryview, *more: bytes) -> None:
+    def write(self, kind: FrameKind, payload: bytes | bytearray | memoryview, *more: bytes, received: int = 0) -> None:
         """Write one frame whose payload is `payload` followed by `more`: gathered by the
         kernel (writev), never joined into a copy here; at 100,000 messages a second the
-        copies of every NDJSON chunk on its way were a visible share of the collector's CPU."""
+        copies of every NDJSON chunk on its way were a visible share of the collector's CPU.
+        `received`: for a records frame, the bytes its records took on the wire, sent as a
+        RECEIVED frame just before it in the same write."""
         size = len(payload) + sum(len(part) for part in more)
         parts: list[bytes | bytearray | memoryview] = [frame_header(kind, size), payload, *more]
+        if received:
+            parts.insert(0, received_prefix(received))
         with self._lock:
             try:
                 while parts:
@@ -121,11 +125,12 @@ class Output:
                 # The engine is gone; the process will be stopped, nothing more to deliver.
                 self.broken = True
 
-    def ndjson(self, chunk: bytes | bytearray) -> None:
-        """Records as NDJSON whose every line ends in a newline (msgspec's encode_lines)."""
+    def ndjson(self, chunk: bytes | bytearray, received: int = 0) -> None:
+        """Records as NDJSON whose every line ends in a newline (msgspec's encode_lines), and
+        the bytes they took on the wire."""
         if chunk:
             with memoryview(chunk) as view:
-                self.write(FrameKind.RECORDS, view[:-1])
+                self.write(FrameKind.RECORDS, view[:-1], received=received)
 
     def counters(self, counters: Counters) -> None:
         self.write(FrameKind.COUNTERS, encode_payload(counters))

@@ -15,8 +15,9 @@ parsing, so the pool knows what died with it: a batch in progress is accounted a
 (`on_lost`, with its datagram count and size) and skipped in the order, and a turn token that
 died with the worker is put back.
 
-A worker's RECORDS frame carries its batch number (8 bytes, big-endian) before the NDJSON,
-one frame per batch taken, even if nothing in it was accepted. Every other frame goes to
+A worker's RECORDS frame carries its batch number, then the bytes its records took on the wire
+(8 bytes each, big-endian) before the NDJSON, one frame per batch taken, even if nothing in it
+was accepted. Every other frame goes to
 `on_frame` as it comes. A worker that exits on its own is replaced (see below); one that keeps dying (`MAX_DEATHS`
 in `DEATH_WINDOW_S`) is a fault: `failure` says which and how, `on_failure` is called, and the
 collector exits so the engine restarts it with its backoff.
@@ -47,11 +48,12 @@ from typing import Generic, TypeVar
 
 import msgspec
 
-from collectors.common.channel import ChannelError, FrameDecoder, FrameKind, encode_frame
+from collectors.common.channel import RECEIVED_BYTES, ChannelError, FrameDecoder, FrameKind, encode_frame
 from collectors.common.harness import enlarge_pipe
 
 READ_BYTES = 1 << 20
 BATCH_NUMBER = struct.Struct(">Q")
+BATCH_HEAD = struct.Struct(">QQ")  # a worker's RECORDS frame: batch number, received bytes
 MAX_DEATHS = 5  # worker deaths within DEATH_WINDOW_S before the collector gives up
 DEATH_WINDOW_S = 60.0
 TOKEN_CHECKS = 3  # looks at the token, TOKEN_CHECK_S apart, before deciding it died with a worker
@@ -146,9 +148,14 @@ class Turn:
             self._slots.set(self._index, TurnSlots.BATCH, -1)
 
 
-def batch_payload(number: int, ndjson: bytes) -> bytes:
+def batch_prefix(number: int, received: int) -> bytes:
+    """What goes before the NDJSON in a worker's RECORDS frame (written gathered, no copy)."""
+    return BATCH_HEAD.pack(number, received)
+
+
+def batch_payload(number: int, ndjson: bytes, received: int = 0) -> bytes:
     """The payload of a worker's RECORDS frame."""
-    return BATCH_NUMBER.pack(number) + ndjson
+    return batch_prefix(number, received) + ndjson
 
 
 class WorkerSetup(msgspec.Struct, Generic[S], frozen=True, kw_only=True):
@@ -259,7 +266,7 @@ class WorkerPool:
         listener: str,
         settings: object,
         count: int,
-        on_records: Callable[[memoryview], None],
+        on_records: Callable[[memoryview, int], None],
         on_frame: Callable[[FrameKind, bytes], None],
         on_failure: Callable[[], None],
         on_lost: Callable[[int, int, str], None] | None = None,
@@ -269,7 +276,7 @@ class WorkerPool:
         self._listener = listener
         self._settings = settings
         self._count = count
-        self._on_records = on_records
+        self._on_records = on_records  # (NDJSON, the bytes its records took on the wire)
         self._on_frame = on_frame
         self._on_failure = on_failure
         self._on_lost = on_lost  # (datagrams, bytes, why): a batch died with its worker
@@ -398,8 +405,11 @@ class WorkerPool:
         task.add_done_callback(self._replacing.discard)
 
     def _hand_on(self, batches: list[memoryview]) -> None:
-        for records in batches:
-            self._on_records(records)
+        """Each batch is its received bytes (8) and its NDJSON."""
+        for batch in batches:
+            if len(batch) > RECEIVED_BYTES.size:  # nothing accepted: nothing to store
+                (received,) = RECEIVED_BYTES.unpack_from(batch)
+                self._on_records(batch[RECEIVED_BYTES.size :], received)
 
     async def _replace(self, dead: _Worker, how: str) -> None:
         """Account what died with `dead`, put the turn token back if it died too, and start a
@@ -464,8 +474,7 @@ class WorkerPool:
                     worker.proc.kill()
             if late:
                 await asyncio.wait(late, timeout=1.0)
-        for records in self._order.drain():
-            self._on_records(records)
+        self._hand_on(self._order.drain())
         for fd in self._turn_fds:
             os.close(fd)
         self._turn_fds = ()

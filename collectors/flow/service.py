@@ -197,6 +197,7 @@ class UdpListener:
         self._out = out
         self._drops_seen = kernel_drops(self.sock) or 0
         self._pending = bytearray()
+        self._received = 0  # the bytes the records in `_pending` took on the wire
         self._flush_timer: asyncio.TimerHandle | None = None
         state.listeners.setdefault(name, {"records": 0, "bytes": 0, "errors": 0, "kernel_drops": 0})
         self.workers = WorkerPool(
@@ -210,8 +211,9 @@ class UdpListener:
             on_failure,
         )
 
-    def _on_records(self, ndjson: memoryview) -> None:
+    def _on_records(self, ndjson: memoryview, received: int) -> None:
         self._pending += ndjson
+        self._received += received
         if len(self._pending) >= FLUSH_BYTES:
             self.flush()
         elif self._flush_timer is None:
@@ -221,8 +223,9 @@ class UdpListener:
         if self._flush_timer is not None:
             self._flush_timer.cancel()
             self._flush_timer = None
-        self._out.ndjson(self._pending)
+        self._out.ndjson(self._pending, self._received)
         self._pending.clear()
+        self._received = 0
 
     def _on_frame(self, kind: FrameKind, payload: bytes) -> None:
         if kind == FrameKind.DETAIL:

@@ -27,7 +27,7 @@ import msgspec
 from collectors.common.channel import FrameKind
 from collectors.common.harness import Output, configure_logging, die_with_parent, read_settings, tune_gc, tune_malloc
 from collectors.common.udp import BatchReceiver
-from collectors.common.workers import Inbox, Turn, WorkerSetup, batch_payload
+from collectors.common.workers import Inbox, Turn, WorkerSetup, batch_prefix
 from collectors.flow.decoder import LISTENER_VERSIONS, MAX_SEQUENCE_SCOPES, FlowDecoder, decoder_for, encode_records
 from collectors.flow.report import NOTHING, ExporterCounters, FlowSetup, WorkerReport, encode
 from collectors.flow.sequence import SequenceLog
@@ -112,6 +112,7 @@ class Worker:
         now = time.time()
         records = released
         decode, peers = self.decoder.decode, self._peers
+        received = 0  # the bytes of the datagrams that gave records (not templates-only, not held)
         for datagram, sender in zip(datagrams, senders, strict=True):
             peer = peers.get(sender)
             if peer is None:
@@ -119,9 +120,12 @@ class Worker:
                     peers.clear()
                 host, _, port = sender.rpartition(":")
                 peer = peers[sender] = (host.strip("[]"), int(port) if port.isdigit() else 0)
-            records += decode(datagram, peer, now)
+            decoded = decode(datagram, peer, now)
+            if decoded:
+                records += decoded
+                received += len(datagram)
         self.top.add(records, now)
-        self._out.write(FrameKind.RECORDS, batch_payload(number, encode_records(records)))
+        self._out.write(FrameKind.RECORDS, batch_prefix(number, received), encode_records(records))
         if self.decoder.templates.fresh:
             self._report()  # siblings may hold data for what was just learned: tell them now
         return bool(datagrams)

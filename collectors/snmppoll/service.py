@@ -45,7 +45,9 @@ class PollService:
     def emit(self, record: dict[str, Any]) -> None:
         line = self._encode.encode(record)
         self._bytes += len(line)
-        self.out.ndjson(line + b"\n")  # one poll, one record: sent as it is made
+        # One poll, one record: sent as it is made. No received bytes: pysnmp does not say how
+        # large the response PDUs were, so the poll service reports 0 received.
+        self.out.ndjson(line + b"\n")
         self._changed.set()
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -98,21 +98,23 @@ class _Pending:
     def __init__(self) -> None:
         self.chunks: list[bytes] = []
         self.size = 0
+        self.received = 0  # the bytes of the datagrams the records came from
         self.acks: list[Ack] = []
         self.since = 0.0
 
-    def add(self, ndjson: bytes, acks: list[Ack], now: float) -> None:
+    def add(self, ndjson: bytes, acks: list[Ack], now: float, received: int = 0) -> None:
         if not self.chunks and not self.acks:
             self.since = now
         if ndjson:
             self.chunks.append(ndjson)
             self.size += len(ndjson)
+            self.received += received
         self.acks += acks
 
-    def take(self) -> tuple[bytes, list[Ack]]:
-        ndjson, acks = b"".join(self.chunks), self.acks
-        self.chunks, self.size, self.acks = [], 0, []
-        return ndjson, acks
+    def take(self) -> tuple[bytes, list[Ack], int]:
+        ndjson, acks, received = b"".join(self.chunks), self.acks, self.received
+        self.chunks, self.size, self.acks, self.received = [], 0, [], 0
+        return ndjson, acks, received
 
     def __bool__(self) -> bool:
         return bool(self.chunks or self.acks)
@@ -195,12 +197,14 @@ class TrapService:
         records: list[dict[str, Any]] = []
         acks: list[Ack] = []
         accepted = self._bytes
+        received = 0
         for datagram, sender in zip(datagrams, senders, strict=True):
             peer = self._peer(sender)
             handled = handle(datagram, peer, now)
             if handled.records:
                 records += handled.records
                 accepted[peer[0]] = accepted.get(peer[0], 0) + len(datagram)
+                received += len(datagram)
             if handled.ack is not None:
                 acks.append((handled.ack, peer))
             if handled.reply is not None and self.reports.allow(now):
@@ -209,7 +213,7 @@ class TrapService:
                 self._drop(peer[0], handled.refused, len(datagram), now)
         ndjson = self._encode_lines(records) if records else b""
         with self._lock:
-            self._pending.add(ndjson, acks, now)
+            self._pending.add(ndjson, acks, now, received)
         return True
 
     def _send(self, datagram: bytes, peer: Peer) -> None:
@@ -242,17 +246,17 @@ class TrapService:
                 if force or self._in_flight == 0 or pending.size >= FLUSH_BYTES:
                     self._send_durable()
             elif force or pending.size >= FLUSH_BYTES or now - pending.since >= FLUSH_S:
-                ndjson, _ = pending.take()
-                self.out.ndjson(ndjson)
+                ndjson, _, received = pending.take()
+                self.out.ndjson(ndjson, received)
 
     def _send_durable(self) -> None:
         """Send the pending batch as RECORDS_DURABLE (the lock is held)."""
-        ndjson, acks = self._pending.take()
+        ndjson, acks, received = self._pending.take()
         self._batches += 1
         batch = self._batches
         self._in_flight += 1
         self.acks.add(batch, acks)
-        self.durability.send(ndjson[:-1] if ndjson else b"", lambda stored: self._confirmed(batch, stored))
+        self.durability.send(ndjson[:-1] if ndjson else b"", lambda stored: self._confirmed(batch, stored), received)
 
     def _confirmed(self, batch: int, stored: bool) -> None:
         """The engine's answer (on the engine-frames thread, or inline once the engine is gone)."""

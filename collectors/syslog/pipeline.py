@@ -181,15 +181,20 @@ class Pipeline:
         self._stats = stats
         self._allow = allow
         self._encode_lines = msgspec.json.Encoder().encode_lines
+        self.accepted_bytes = 0  # of the messages behind the last `handle`'s records
 
     def handle(self, listener: str, messages: list[bytes], senders: list[str], now: float) -> bytes:
-        """NDJSON of the records (every line ends in a newline), b"" if none was accepted."""
+        """NDJSON of the records (every line ends in a newline), b"" if none was accepted;
+        `accepted_bytes` is then the size of the messages they came from."""
+        self.accepted_bytes = 0
         if self._allow.active:
             messages, senders = self._allowed(listener, messages, senders, now)
         if not messages:
             return b""
         records = parse_batch(zip(messages, repeat(now), senders, strict=False))
-        self._stats.received(listener, senders, [r["format"] for r in records], list(map(len, messages)), now)
+        sizes = list(map(len, messages))
+        self._stats.received(listener, senders, [r["format"] for r in records], sizes, now)
+        self.accepted_bytes = sum(sizes)
         return self._encode_lines(records)
 
     def _allowed(

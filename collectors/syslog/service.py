@@ -96,6 +96,7 @@ class UdpListener:
         # An inherited socket says what was reported on it before (a restart): drops since count.
         self._drops_seen = drops_seen if drops_seen is not None else kernel_drops(self.sock) or 0
         self._pending = bytearray()
+        self._received = 0  # the bytes the records in `_pending` took on the wire
         self._flush_timer: asyncio.TimerHandle | None = None
         self.workers = WorkerPool(
             "collectors.syslog.udp_worker",
@@ -109,8 +110,9 @@ class UdpListener:
             self._on_lost,
         )
 
-    def _on_records(self, ndjson: memoryview) -> None:
+    def _on_records(self, ndjson: memoryview, received: int) -> None:
         self._pending += ndjson
+        self._received += received
         if len(self._pending) >= FLUSH_BYTES:
             self.flush()
         elif self._flush_timer is None:
@@ -120,8 +122,9 @@ class UdpListener:
         if self._flush_timer is not None:
             self._flush_timer.cancel()
             self._flush_timer = None
-        self._out.ndjson(self._pending)
+        self._out.ndjson(self._pending, self._received)
         self._pending.clear()
+        self._received = 0
 
     def _on_frame(self, kind: FrameKind, payload: bytes) -> None:
         if kind == FrameKind.COUNTERS:

@@ -71,6 +71,7 @@ class Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.open = True
         self.bytes_in = 0
+        self._bytes_delivered = 0  # of bytes_in: what the messages delivered so far came in, framing included
         self._errors_reported = 0
         self._dropped_reported = 0
         self._discarded_reported = 0
@@ -143,7 +144,13 @@ class Connection(asyncio.Protocol):
     def _deliver(self, messages: list[bytes]) -> None:
         self._report_framing()
         if messages:
-            self._worker.deliver(self.listener, self.source, messages)
+            # What these messages took on the wire, framing included (octet counts, newlines):
+            # the bytes read, less those still waiting for the rest of their frame and those
+            # the framer threw away (counted as drops). TLS: the bytes decrypted.
+            framer = self._framer
+            done = self.bytes_in - framer.buffered_bytes - framer.discarded_bytes
+            received, self._bytes_delivered = max(0, done - self._bytes_delivered), max(done, self._bytes_delivered)
+            self._worker.deliver(self.listener, self.source, messages, received)
 
     def _report_framing(self) -> None:
         framer = self._framer
@@ -187,6 +194,7 @@ class StreamWorker:
         self.active: set[int] = set()
         self._ended: list[int] = []
         self._pending = bytearray()
+        self._received = 0  # the bytes the records in `_pending` took on the wire
         self._flush_timer: asyncio.TimerHandle | None = None
         self.stop = asyncio.Event()
 
@@ -264,8 +272,9 @@ class StreamWorker:
                 return
             self.active.difference_update(active)
 
-    def deliver(self, listener: str, source: str, messages: list[bytes]) -> None:
+    def deliver(self, listener: str, source: str, messages: list[bytes], received: int) -> None:
         self._pending += self._pipeline.handle(listener, messages, [source] * len(messages), time.time())
+        self._received += received
         if len(self._pending) >= FLUSH_BYTES:
             self.flush()
         elif self._flush_timer is None and self._pending:
@@ -275,8 +284,9 @@ class StreamWorker:
         if self._flush_timer is not None:
             self._flush_timer.cancel()
             self._flush_timer = None
-        self._out.ndjson(self._pending)
+        self._out.ndjson(self._pending, self._received)
         self._pending.clear()
+        self._received = 0
 
     def handshake_failed(self, connection: Connection, exc: Exception, sent: int) -> None:
         self.stats.listener(connection.listener)["handshake_failures"] += 1

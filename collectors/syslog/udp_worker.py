@@ -19,7 +19,7 @@ from types import FrameType
 from collectors.common.channel import FrameKind
 from collectors.common.harness import Output, configure_logging, die_with_parent, read_settings, tune_gc, tune_malloc
 from collectors.common.udp import BatchReceiver
-from collectors.common.workers import BATCH_NUMBER, Turn, TurnSlots, WorkerSetup
+from collectors.common.workers import Turn, TurnSlots, WorkerSetup, batch_prefix
 from collectors.syslog.pipeline import Allowlist, Pipeline, Stats
 from collectors.syslog.settings import SyslogSettings
 
@@ -92,7 +92,8 @@ class Worker:
         if not messages:
             return False
         ndjson = self._pipeline.handle(self._listener, messages, senders, time.time())
-        self._out.write(FrameKind.RECORDS, BATCH_NUMBER.pack(number), ndjson)  # batch_payload, gathered
+        prefix = batch_prefix(number, self._pipeline.accepted_bytes)
+        self._out.write(FrameKind.RECORDS, prefix, ndjson)  # batch_payload, gathered
         self._turn.parsed()
         return True
 

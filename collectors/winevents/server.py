@@ -57,7 +57,8 @@ from collectors.winevents.report import Traffic, WineventsCounters
 from collectors.winevents.settings import WineventsSettings
 from collectors.winevents.tokens import Tokens, presented_secret, token_problem
 
-Store = Callable[[list[WineventRecord]], Awaitable[None]]
+# The records, and the bytes their request body took on the wire (compressed, as sent).
+Store = Callable[[list[WineventRecord], int], Awaitable[None]]
 T = TypeVar("T")
 log = logging.getLogger("collectors.winevents")
 
@@ -241,7 +242,8 @@ class WineventsServer:
                 f"content type {content_type!r} is not accepted; send application/json or application/x-ndjson",
             )
 
-    async def _read_body(self, request: web.Request) -> bytes:
+    async def _read_body(self, request: web.Request) -> tuple[bytes, int]:
+        """The body decoded (decompressed), and its size as it came on the wire."""
         limit = self.settings.max_body_bytes
         if request.content_length is not None and request.content_length > limit:
             size = request.content_length
@@ -269,7 +271,8 @@ class WineventsServer:
             raise refusal from None
         body = b"".join(chunks)
         try:
-            return decode_content(body, request.headers.get("Content-Encoding"), self.settings.max_decoded_bytes)
+            decoded = decode_content(body, request.headers.get("Content-Encoding"), self.settings.max_decoded_bytes)
+            return decoded, len(body)
         except BodyError as exc:
             raise Refusal(exc.status, exc.code, exc.reason) from None
 
@@ -316,11 +319,11 @@ class WineventsServer:
             )
         self.inflight += 1
 
-    async def _store(self, batch: Batch) -> None:
+    async def _store(self, batch: Batch, wire_bytes: int) -> None:
         if not batch.records:
             return
         try:
-            await self.store(batch.records)
+            await self.store(batch.records, wire_bytes)
         except StoreBusy as exc:
             self.busy_refusals += 1
             retry = exc.retry_after_s or self.settings.retry_after_s
@@ -389,7 +392,7 @@ class WineventsServer:
             agent = self._authenticate(request)
             self.agents.seen(agent, peer_text(request), self.clock())
             self._check_content_type(request)
-            data = await self._read_body(request)
+            data, wire_bytes = await self._read_body(request)
             self._enter()  # after the body is in: a slow sender holds its connection, not a slot
             entered = True
             batch = await self._off_loop_if_large(
@@ -401,7 +404,7 @@ class WineventsServer:
                     "no_events",
                     f"no event in the batch could be read; first problem: {batch.first_error()}",
                 )
-            await self._store(batch)
+            await self._store(batch, wire_bytes)
         except Refusal as refusal:
             self._error(agent, request, refusal)
             return self._v1_refusal(refusal, batch)
@@ -525,7 +528,7 @@ class WineventsServer:
         try:
             agent = self._es_guard(request)
             self._check_content_type(request)
-            data = await self._read_body(request)
+            data, wire_bytes = await self._read_body(request)
             self._enter()
             entered = True
             actions, batch = await self._off_loop_if_large(
@@ -537,7 +540,7 @@ class WineventsServer:
                 peer_text(request),
                 agent,
             )
-            await self._store(batch)
+            await self._store(batch, wire_bytes)
         except Refusal as refusal:
             self._error(agent, request, refusal)
             return self._es_refusal(refusal)

@@ -52,10 +52,12 @@ class DurableStore:
         self._retry_after_s = retry_after_s
         self._encode_lines = msgspec.json.Encoder().encode_lines
 
-    async def __call__(self, records: list[WineventRecord]) -> None:
+    async def __call__(self, records: list[WineventRecord], wire_bytes: int = 0) -> None:
         # The buffer takes newline-joined records without the last newline (as Output.ndjson).
+        # Received bytes are the body as sent (gzip'd if it was): what crossed the venue's
+        # network, as for every other collector; the decoded size is near the record bytes.
         ndjson = self._encode_lines(records)[:-1]
-        if not await self._durability.store(ndjson):
+        if not await self._durability.store(ndjson, wire_bytes):
             raise StoreBusy("the engine could not store the events (its buffer is not open)", self._retry_after_s)
 
 

@@ -21,7 +21,7 @@ from typing import ClassVar
 
 import msgspec
 
-from collectors.common.channel import FrameDecoder, FrameKind, encode_frame
+from collectors.common.channel import RECEIVED_BYTES, FrameDecoder, FrameKind, encode_frame
 from collectors.common.durable import TOKEN
 from collectors.common.frames import BoundListener, Counters, FrameError, ListenerCounters, PayloadDecoder
 from collectors.common.inherited import ENV as INHERITED_ENV
@@ -73,9 +73,10 @@ class RecordSink:
         self._service = service
         self.lost_records = 0  # records that arrived while no buffer was running
 
-    def append(self, chunk: bytes, now: float) -> int:
-        """Store newline-joined records; returns how many were stored."""
-        count = self._ctx.buffer.append_ndjson(self._service, chunk, now)
+    def append(self, chunk: bytes, now: float, received_bytes: int = 0) -> int:
+        """Store newline-joined records (`received_bytes`: what they were on the wire);
+        returns how many were stored."""
+        count = self._ctx.buffer.append_ndjson(self._service, chunk, now, received_bytes)
         if count is None:
             self.lost_records += chunk.count(b"\n") + 1
             return 0
@@ -108,6 +109,7 @@ class CollectorProcess(Component):
         self._held: dict[str, HeldSocket] = {}  # listener -> the socket the engine holds for it
         self._control: socket.socket | None = None  # the engine's end of the running collector's channel
         self._rebinding = asyncio.Lock()
+        self._received = 0  # from the last RECEIVED frame: the wire bytes of the next records frame
 
     def socket_specs(self) -> dict[str, SocketSpec]:
         """The listeners whose sockets the engine binds and hands to the collector (so a crash
@@ -189,6 +191,7 @@ class CollectorProcess(Component):
         self._stdin = proc.stdin
         stderr_task = asyncio.create_task(self._pump_stderr(proc.stderr))
         decoder = FrameDecoder()
+        self._received = 0
         try:
             await self._pump(proc.stdout, decoder, ready)
             code = await proc.wait()
@@ -248,19 +251,25 @@ class CollectorProcess(Component):
         if kind == FrameKind.RECORDS:
             # At 100k msgs/s splitting every chunk into lines costs the engine a third of its
             # time: the buffer takes the chunk whole, and only a sample is ever split.
-            stored = self.sink.append(payload, now)
+            received, self._received = self._received, 0
+            stored = self.sink.append(payload, now, received)
             self.records_stored += stored
             self._sample(payload, stored, now)
         elif kind == FrameKind.RECORDS_DURABLE:
             token, ndjson = payload[: TOKEN.size], payload[TOKEN.size :]
+            received, self._received = self._received, 0
             # No records (an SNMP INFORM retransmitted: only its ack is due): the answer is
             # whether everything sent before is committed.
-            stored = self.sink.append(ndjson, now) if ndjson else 0
+            stored = self.sink.append(ndjson, now, received) if ndjson else 0
             self.records_stored += stored
             self._sample(ndjson, stored, now)
             task = asyncio.get_running_loop().create_task(self._confirm(token, stored > 0 or not ndjson))
             self._confirmations.add(task)
             task.add_done_callback(self._confirmations.discard)
+        elif kind == FrameKind.RECEIVED:
+            if len(payload) != RECEIVED_BYTES.size:
+                raise FrameError(f"RECEIVED frame of {len(payload)} bytes, not {RECEIVED_BYTES.size}")
+            (self._received,) = RECEIVED_BYTES.unpack(payload)
         elif kind == FrameKind.COUNTERS:
             self.counters = self._payloads.counters(payload)
             for name, held in self._held.items():

@@ -35,9 +35,12 @@ class Frames(Output):
     def __init__(self) -> None:
         super().__init__(fd=os.open(os.devnull, os.O_WRONLY))  # never written: `write` keeps the frames
         self.frames: list[tuple[FrameKind, bytes]] = []
+        self.received: list[int] = []  # the wire bytes said with each records frame
 
-    def write(self, kind: FrameKind, payload: bytes) -> None:
-        self.frames.append((kind, payload))
+    def write(self, kind: FrameKind, payload: bytes | bytearray | memoryview, *more: bytes, received: int = 0) -> None:
+        self.frames.append((kind, b"".join([payload, *more])))
+        if kind in (FrameKind.RECORDS, FrameKind.RECORDS_DURABLE):
+            self.received.append(received)
 
     def durable(self) -> list[bytes]:
         return [payload[TOKEN.size :] for kind, payload in self.frames if kind == FrameKind.RECORDS_DURABLE]
@@ -112,6 +115,8 @@ def test_informs_are_acked_in_order_only_after_their_commit(
     assert acks(agent, 1) == [1]
     until(lambda: len(frames.durable()) == 2)
     assert frames.durable()[1].count(b"\n") == 48  # 49 INFORMs in one durable batch
+    # Each batch says what its INFORMs took on the wire.
+    assert frames.received == [len(inform(1)), sum(len(inform(i)) for i in range(2, 51))]
     assert acks(agent, 1, within=0.3) == []
     service.durability.confirm(encode_durable(2, True))
     assert acks(agent, 49) == list(range(2, 51))
@@ -132,6 +137,8 @@ def test_a_batch_the_engine_did_not_store_is_not_acked_and_refusals_never_are(
     until(lambda: len(frames.durable()) == 2)
     service.durability.confirm(encode_durable(2, True))
     assert acks(agent, 1) == [8]
+    # The refused INFORM is no record's bytes; the retransmitted copy brought no record.
+    assert frames.received == [len(inform(8)), 0]
     service.report(time.time())
     assert service.acks.sent == 1 and service.acks.withheld == 1
     counters = service.trap.counters.agents["127.0.0.1"]

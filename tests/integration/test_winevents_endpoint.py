@@ -114,6 +114,7 @@ async def test_http_client_posts_each_dialect_as_an_array(endpoint: Endpoint, di
     assert response.json()["accepted"] == len(CANONICAL)
     assert {record["dialect"] for record in endpoint.store.records} == {dialect}
     assert endpoint.store.records[1]["event_data"] == LOGON_FAILURE.data
+    assert endpoint.store.wire_bytes == len(body)  # received bytes: the body as sent, compressed or not
 
 
 async def test_one_object_and_nxlog_text_plain(endpoint: Endpoint) -> None:
@@ -346,7 +347,7 @@ def test_unreadable_tls_files_say_which(tmp_path: Path) -> None:
 
     settings = WineventsSettings(tls_cert=str(tmp_path / "missing.pem"), tls_key=str(tmp_path / "missing.key"))
     with pytest.raises(ValueError, match=r"winevents TLS: cannot load certificate .*missing.pem"):
-        WineventsServer(settings, lambda records: asyncio.sleep(0))
+        WineventsServer(settings, lambda records, wire_bytes: asyncio.sleep(0))
 
 
 async def test_tokens_rotate_without_restart(endpoint: Endpoint) -> None:

@@ -25,12 +25,14 @@ FS01_SECRET = FS01.split(":", 1)[1]
 class RecordingStore:
     records: list[WineventRecord] = field(default_factory=list)
     calls: int = 0
+    wire_bytes: int = 0  # the request bodies' sizes as sent, added up
     gate: asyncio.Event | None = None  # when set, store waits for it
     busy: bool = False
     fail: bool = False
 
-    async def __call__(self, records: list[WineventRecord]) -> None:
+    async def __call__(self, records: list[WineventRecord], wire_bytes: int = 0) -> None:
         self.calls += 1
+        self.wire_bytes += wire_bytes
         if self.gate is not None:
             await self.gate.wait()
         if self.busy:

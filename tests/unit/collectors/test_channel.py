@@ -13,7 +13,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from collectors.common.channel import MAX_FRAME, ChannelError, FrameDecoder, FrameKind, encode_frame
+from collectors.common.channel import MAX_FRAME, RECEIVED_BYTES, ChannelError, FrameDecoder, FrameKind, encode_frame
+from collectors.common.durable import TOKEN, Durability
 from collectors.common.frames import (
     BoundListener,
     Counters,
@@ -27,6 +28,7 @@ from collectors.common.frames import (
     encode_payload,
 )
 from collectors.common.harness import Output
+from collectors.common.workers import BATCH_HEAD, batch_payload
 
 FRAMES = [
     (FrameKind.RECORDS, b'{"message":"one"}\n{"message":"two"}'),
@@ -215,3 +217,70 @@ def read_all(fd: int) -> bytes:
     while chunk := os.read(fd, 4096):
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+# ---- received bytes ----------------------------------------------------------------------------
+
+
+def test_records_carry_their_wire_bytes_in_a_received_frame_just_before_them() -> None:
+    read_fd, write_fd = os.pipe()
+    try:
+        out = Output(write_fd)
+        out.ndjson(b'{"a":1}\n{"a":2}\n', received=2 * 61)
+        out.ndjson(b'{"a":3}\n')  # nothing said: no RECEIVED frame, the engine counts 0
+        Durability(out.write).send(b'{"t":1}', lambda stored: None, received=300)
+        frames = read_frames(read_fd)
+    finally:
+        os.close(read_fd)
+        os.close(write_fd)
+    assert [kind for kind, _ in frames] == [
+        FrameKind.RECEIVED,
+        FrameKind.RECORDS,
+        FrameKind.RECORDS,
+        FrameKind.RECEIVED,
+        FrameKind.RECORDS_DURABLE,
+    ]
+    assert RECEIVED_BYTES.unpack(frames[0][1]) == (122,)
+    assert frames[1][1] == b'{"a":1}\n{"a":2}'  # the records frame is as it always was
+    assert RECEIVED_BYTES.unpack(frames[3][1]) == (300,)
+    assert frames[4][1][TOKEN.size :] == b'{"t":1}'
+
+
+def test_a_received_frame_is_never_separated_from_its_records_by_another_thread() -> None:
+    # Trap receivers write records from one thread and durable batches from another.
+    read_fd, write_fd = os.pipe()
+    received = bytearray()
+    reader = threading.Thread(target=lambda: received.extend(read_all(read_fd)))
+    reader.start()
+    try:
+        out = Output(write_fd)
+
+        def send(tag: int) -> None:
+            for i in range(300):
+                out.ndjson(b"x" * (1000 + tag) + b"\n", received=tag * 1_000_000 + i)
+                out.log("info", "between")
+
+        writers = [threading.Thread(target=send, args=(tag,)) for tag in (1, 2, 3)]
+        for writer in writers:
+            writer.start()
+        for writer in writers:
+            writer.join(10)
+        os.close(write_fd)
+        reader.join(10)
+    finally:
+        os.close(read_fd)
+    frames = FrameDecoder().feed(bytes(received))
+    pairs = [
+        (RECEIVED_BYTES.unpack(payload)[0], frames[i + 1])
+        for i, (kind, payload) in enumerate(frames)
+        if kind == FrameKind.RECEIVED
+    ]
+    assert len(pairs) == 900
+    for count, (kind, payload) in pairs:
+        assert kind == FrameKind.RECORDS and len(payload) == 1000 + count // 1_000_000
+
+
+def test_a_worker_batch_carries_its_number_and_received_bytes_before_the_records() -> None:
+    payload = batch_payload(41, b'{"m":1}\n', received=77)
+    assert BATCH_HEAD.unpack_from(payload) == (41, 77)
+    assert payload[BATCH_HEAD.size :] == b'{"m":1}\n'

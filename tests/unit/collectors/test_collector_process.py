@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import msgspec
 import pytest
 
-from collectors.common.channel import FrameKind
+from collectors.common.channel import RECEIVED_BYTES, FrameKind
 from collectors.common.frames import (
     BoundListener,
     Counters,
@@ -42,12 +42,14 @@ class FakeBuffer(BufferAccess):
         super().__init__()
         self.is_open = is_open
         self.chunks: list[tuple[str, bytes, float]] = []
+        self.received: list[int] = []  # each chunk's received bytes
         self.drops: list[tuple[str, str, int, int, float, str | None]] = []
 
-    def append_ndjson(self, service: str, chunk: bytes, now: float) -> int | None:
+    def append_ndjson(self, service: str, chunk: bytes, now: float, received_bytes: int = 0) -> int | None:
         if not self.is_open:
             return None
         self.chunks.append((service, chunk, now))
+        self.received.append(received_bytes)
         return chunk.count(b"\n") + 1
 
     def record_drop(self, service: str, reason: str, records: int, size: int, now: float, source: str | None) -> bool:
@@ -151,6 +153,23 @@ def test_records_without_a_running_buffer_are_counted_as_lost() -> None:
     h.frame(FrameKind.RECORDS, ndjson("one", "two"))
     assert h.collector.records_stored == 0
     assert h.collector.summary().lost_without_buffer == 2
+
+
+def test_a_received_frame_gives_its_wire_bytes_to_the_next_records_frame_only() -> None:
+    h = make_harness()
+    h.frame(FrameKind.RECEIVED, RECEIVED_BYTES.pack(1234))
+    h.frame(FrameKind.RECORDS, ndjson("one", "two"))
+    h.frame(FrameKind.RECORDS, ndjson("three"))  # a collector that does not say: 0
+    h.frame(FrameKind.RECEIVED, RECEIVED_BYTES.pack(2**40))
+    h.frame(FrameKind.RECORDS, ndjson("four"))
+    assert h.buffer.received == [1234, 0, 2**40]
+    assert h.collector.records_stored == 4
+
+
+def test_a_received_frame_of_the_wrong_size_stops_the_collector_clearly() -> None:
+    h = make_harness()
+    with pytest.raises(CollectorExited, match="RECEIVED frame of 4 bytes"):
+        h.frame(FrameKind.RECEIVED, b"\x00\x00\x04\xd2")
 
 
 # ---- COUNTERS --------------------------------------------------------------------------------

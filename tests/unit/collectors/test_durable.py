@@ -16,7 +16,7 @@ from nocraven.buffer.store import SegmentStore
 
 def test_tokens_come_back_to_their_own_callbacks_in_any_order() -> None:
     sent: list[tuple[FrameKind, bytes]] = []
-    durability = Durability(lambda kind, payload: sent.append((kind, payload)))
+    durability = Durability(lambda kind, payload, received=0: sent.append((kind, payload)))
     results: dict[str, bool] = {}
     durability.send(b'{"a":1}', lambda ok: results.__setitem__("a", ok))
     durability.send(b'{"b":2}', lambda ok: results.__setitem__("b", ok))
@@ -33,7 +33,7 @@ def test_tokens_come_back_to_their_own_callbacks_in_any_order() -> None:
 
 def test_an_engine_that_goes_away_confirms_nothing() -> None:
     read_fd, write_fd = os.pipe()
-    durability = Durability(lambda kind, payload: None)
+    durability = Durability(lambda kind, payload, received=0: None)
     results: list[bool] = []
     durability.send(b"{}", results.append)
     ended: list[bool] = []
@@ -50,7 +50,7 @@ def test_the_reader_thread_completes_asyncio_waiters() -> None:
     async def scenario() -> bool:
         read_fd, write_fd = os.pipe()
         written: list[bytes] = []
-        durability = Durability(lambda kind, payload: written.append(payload))
+        durability = Durability(lambda kind, payload, received=0: written.append(payload))
         read_engine_frames(read_fd, durability)
         waiting = asyncio.create_task(durability.store(b'{"x":1}'))
         await asyncio.sleep(0.05)

@@ -29,10 +29,12 @@ class Engine:
     def __init__(self, answer: bool | None) -> None:
         self.frames: list[tuple[FrameKind, bytes]] = []
         self.answer = answer
+        self.received: list[int] = []
         self.durability = Durability(self.write)
 
-    def write(self, kind: FrameKind, payload: bytes) -> None:
+    def write(self, kind: FrameKind, payload: bytes, *, received: int = 0) -> None:
         self.frames.append((kind, payload))
+        self.received.append(received)
         if self.answer is not None:
             token = payload[: TOKEN.size]
             loop = asyncio.get_running_loop()
@@ -48,6 +50,13 @@ async def test_store_sends_the_records_once_as_ndjson_and_returns_when_committed
     # The buffer takes the chunk whole only when it has no trailing or empty line.
     assert not ndjson.endswith(b"\n") and b"\n\n" not in ndjson
     assert [msgspec.json.decode(line) for line in ndjson.split(b"\n")] == RECORDS
+
+
+async def test_store_sends_the_request_bodys_wire_bytes_with_the_records() -> None:
+    engine = Engine(answer=True)
+    await DurableStore(engine.durability, retry_after_s=5)(RECORDS, 4321)  # type: ignore[arg-type]
+    assert [kind for kind, _ in engine.frames] == [FrameKind.RECORDS_DURABLE]
+    assert engine.received == [4321]
 
 
 async def test_store_not_committed_is_busy_so_the_agent_retries() -> None:
