@@ -27,6 +27,7 @@ from pathlib import Path
 
 import msgspec
 
+from collectors.common import handover
 from collectors.common.channel import FrameKind
 from collectors.common.frames import BoundListener, Counters, Drop, ListenerCounters, SourceCounters
 from collectors.common.harness import (
@@ -37,7 +38,8 @@ from collectors.common.harness import (
     tune_gc,
     tune_malloc,
 )
-from collectors.common.udp import kernel_drops, set_receive_buffer
+from collectors.common.listen import format_address
+from collectors.common.udp import kernel_drops
 from collectors.common.workers import WorkerPool, default_worker_count
 from collectors.flow.report import ExporterCounters, FlowReport, FlowSetup, TemplateInfo, WorkerReport, encode
 from collectors.flow.sequence import SequenceTracker
@@ -70,9 +72,11 @@ class WorkerFailed(Exception):
 def bind_errors(name: str, address: str) -> Iterator[None]:
     try:
         yield
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        hint = "; stop whatever holds it or choose another port" if exc.errno == errno.EADDRINUSE else ""
+    except (OSError, ValueError) as exc:
+        reason = (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
+        hint = (
+            "; stop whatever holds it or choose another port" if getattr(exc, "errno", None) == errno.EADDRINUSE else ""
+        )
         raise BindError(f"flow.{name} = {address!r}: cannot listen: {reason}{hint}") from None
 
 
@@ -171,31 +175,25 @@ class UdpListener:
     """One bound flow socket, its worker processes, and their records on the way to the engine."""
 
     def __init__(
-        self, name: str, address: str, setup: FlowSetup, state: FlowState, out: Output, on_failure: Callable[[], None]
+        self,
+        name: str,
+        sock: socket.socket,
+        setup: FlowSetup,
+        state: FlowState,
+        out: Output,
+        on_failure: Callable[[], None],
+        on_templates: Callable[[UdpListener, bytes, int], None],
+        drops_seen: int | None = None,
     ) -> None:
-        host, _, port = address.rpartition(":")
-        host = host.strip("[]")
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self.sock = socket.socket(family, socket.SOCK_DGRAM)
-        wanted = setup.flow.receive_buffer_bytes
-        granted = set_receive_buffer(self.sock, wanted) // 2  # Linux reports twice what it was asked
-        if granted < wanted:
-            log.warning(
-                "flow.%s: receive buffer is %d bytes, not the %d configured: net.core.rmem_max caps it "
-                "for a process that is not root; raise that sysctl, or expect drops in bursts",
-                name,
-                granted,
-                wanted,
-            )
-        if family == socket.AF_INET6:
-            self.sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        self.sock.bind((host, int(port)))
-        bound = self.sock.getsockname()[1]
+        self.sock = sock
         self.name = name
-        self.address = f"{host}:{bound}" if family == socket.AF_INET else f"[{host}]:{bound}"
+        self.address = format_address(*sock.getsockname()[:2])
+        self.draining = False  # replaced by a port change: served a little longer, then closed
         self._state = state
         self._out = out
-        self._drops_seen = kernel_drops(self.sock) or 0
+        self._on_templates = on_templates
+        # An inherited socket says what was reported on it before (a restart): drops since count.
+        self._drops_seen = drops_seen if drops_seen is not None else kernel_drops(self.sock) or 0
         self._pending = bytearray()
         self._received = 0  # the bytes the records in `_pending` took on the wire
         self._flush_timer: asyncio.TimerHandle | None = None
@@ -232,7 +230,7 @@ class UdpListener:
             report = self._state.worker_report(self.name, payload, time.time())
             fresh = report.fresh_templates() if report is not None else None
             if report is not None and fresh is not None:
-                self.workers.broadcast(FrameKind.DETAIL, fresh, exclude_pid=report.pid)
+                self._on_templates(self, fresh, report.pid)
         else:  # drops and log lines go to the engine as the worker wrote them
             self._out.write(kind, payload)
 
@@ -247,6 +245,88 @@ class UdpListener:
         ]
 
 
+class FlowCollector:
+    """The listeners of one flow collector process, and the port changes the engine asks for."""
+
+    def __init__(self, setup: FlowSetup, state: FlowState, out: Output) -> None:
+        self.setup = setup
+        self.state = state
+        self.out = out
+        self.stop = asyncio.Event()
+        self.udp: list[UdpListener] = []
+        self.changes = handover.PortChanges("flow", self.replace)
+        self._reports = 0
+
+    def listener(self, name: str, sock: socket.socket, drops_seen: int | None) -> UdpListener:
+        return UdpListener(name, sock, self.setup, self.state, self.out, self.stop.set, self._templates, drops_seen)
+
+    def _templates(self, source: UdpListener, fresh: bytes, pid: int) -> None:
+        """What one worker learned goes to its siblings, and to the workers of the socket that
+        replaces (or is replaced by) its own during a port change: an exporter sends to either."""
+        for listener in self.udp:
+            if listener.name == source.name:
+                listener.workers.broadcast(FrameKind.DETAIL, fresh, exclude_pid=pid)
+
+    def bound(self) -> list[BoundListener]:
+        return [BoundListener(listener=u.name, proto="udp", address=u.address) for u in self.udp if not u.draining]
+
+    def start(self) -> None:
+        flow = self.setup.flow
+        for name in LISTENERS:
+            address = getattr(flow, name)
+            if address:
+                with bind_errors(name, address):
+                    sock, drops_seen = handover.own_socket(name, "udp", address, flow.receive_buffer_bytes)
+                self.udp.append(self.listener(name, sock, drops_seen))
+        for listener in self.udp:
+            listener.workers.start()
+        self.out.ready(self.bound())
+
+    async def replace(self, name: str, sock: socket.socket) -> handover.Served:
+        """Serve `sock` for the listener (a port change); the old socket is retired later."""
+        old = next((u for u in self.udp if u.name == name and not u.draining), None)
+        if old is None:
+            raise LookupError(f"flow.{name} is not running")
+        self.state.save()  # the new workers load what is known so far
+        new = self.listener(name, sock, None)
+        new.workers.start()
+        self.udp.append(new)
+        old.draining = True
+        self.out.ready(self.bound())
+
+        async def retire() -> None:
+            # The workers read what the kernel still holds before they exit; then it closes.
+            await old.workers.stop(WORKER_STOP_S)
+            old.flush()
+            self.out.drops(old.kernel_drops(time.time()))
+            self.udp.remove(old)
+            old.sock.close()
+            if old.workers.failure and not new.workers.failure:
+                log.warning("flow.%s: the old socket's workers: %s", name, old.workers.failure)
+
+        return new.address, retire
+
+    def report(self, now: float, final: bool = False) -> None:
+        self._reports += 1
+        drops: list[Drop] = []
+        for listener in self.udp:
+            drops += listener.kernel_drops(now)
+        active = {u.name: 1 for u in self.udp}
+        out = self.out
+        out.counters(self.state.counters(active))
+        out.write(FrameKind.DETAIL, encode(self.state.report(now, top=final or self._reports % TOP_EVERY == 0)))
+        out.drops(drops)
+
+    async def finish(self) -> None:
+        self.changes.cancel()
+        # The workers send what they received, and what the kernel still held, before exiting.
+        await asyncio.gather(*(listener.workers.stop(WORKER_STOP_S) for listener in self.udp))
+        for listener in self.udp:
+            listener.flush()
+        self.report(time.time(), final=True)
+        self.state.save()
+
+
 async def serve(setup: FlowSetup, out: Output) -> None:
     state = FlowState(setup.flow, setup.state_dir)
     if setup.state_dir:
@@ -255,51 +335,28 @@ async def serve(setup: FlowSetup, out: Output) -> None:
     problem = state.load()
     if problem:
         out.log("warning", problem)
-    stop = asyncio.Event()
-    udp: list[UdpListener] = []
-    for name in LISTENERS:
-        address = getattr(setup.flow, name)
-        if address:
-            with bind_errors(name, address):
-                udp.append(UdpListener(name, address, setup, state, out, stop.set))
-    for listener in udp:
-        listener.workers.start()
-    out.ready([BoundListener(listener=u.name, proto="udp", address=u.address) for u in udp])
+    collector = FlowCollector(setup, state, out)
+    collector.start()
+    control = handover.control_channel()
+    if control is not None:
+        collector.changes.listen(control)
+    stop = collector.stop
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     tune_gc()
-    active = {u.name: 1 for u in udp}
-
-    reports = 0
-
-    def report(now: float, final: bool = False) -> None:
-        nonlocal reports
-        reports += 1
-        drops: list[Drop] = []
-        for listener in udp:
-            drops += listener.kernel_drops(now)
-        out.counters(state.counters(active))
-        out.write(FrameKind.DETAIL, encode(state.report(now, top=final or reports % TOP_EVERY == 0)))
-        out.drops(drops)
-
     next_save = time.monotonic() + SAVE_INTERVAL_S
     try:
         while not stop.is_set() and not out.broken:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), REPORT_INTERVAL_S)
-            report(time.time())
+            collector.report(time.time())
             if time.monotonic() >= next_save:
                 next_save = time.monotonic() + SAVE_INTERVAL_S
                 state.save()
     finally:
-        # The workers send what they received, and what the kernel still held, before exiting.
-        for listener in udp:
-            await listener.workers.stop(WORKER_STOP_S)
-            listener.flush()
-        report(time.time(), final=True)
-        state.save()
-    for listener in udp:
+        await collector.finish()
+    for listener in collector.udp:
         if listener.workers.failure:
             raise WorkerFailed(f"flow.{listener.name}: {listener.workers.failure}; restarting the collector")
 

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterator
 from typing import Generic, TypeVar
 
 A = TypeVar("A")  # what one ack is to the caller: (datagram, peer) for the service
@@ -26,6 +27,11 @@ class AckQueue(Generic[A]):
     def waiting(self) -> int:
         """Acks waiting for a commit."""
         return sum(len(acks) for acks in self._batches.values())
+
+    def pending(self) -> Iterator[A]:
+        """Every ack waiting for a commit."""
+        for acks in self._batches.values():
+            yield from acks
 
     def add(self, batch: int, acks: list[A]) -> None:
         """Acks of durable batch `batch` (numbers grow in the order the batches were sent)."""

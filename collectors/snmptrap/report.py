@@ -12,6 +12,8 @@ import msgspec
 
 from collectors.snmptrap.settings import SnmptrapSettings
 
+RECEIVE_BUFFER_BYTES = 16 << 20  # about 50,000 typical traps: a storm's burst while a commit runs
+
 
 class TrapSetup(msgspec.Struct, frozen=True, kw_only=True):
     """The SETTINGS frame of the trap collector."""

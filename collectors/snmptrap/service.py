@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import itertools
 import signal
 import socket
 import threading
@@ -29,6 +30,7 @@ import msgspec
 
 from collectors.common.durable import Durability, read_engine_frames
 from collectors.common.frames import BoundListener, Counters, Drop, ListenerCounters, SourceCounters
+from collectors.common.handover import answer, control_channel, poll_rebind
 from collectors.common.harness import (
     Output,
     configure_logging,
@@ -37,17 +39,17 @@ from collectors.common.harness import (
     tune_gc,
     tune_malloc,
 )
+from collectors.common.inherited import Rebound, adopt, inherited
 from collectors.common.settings import parse_listen
 from collectors.common.udp import BatchReceiver, kernel_drops, set_receive_buffer
 from collectors.snmptrap.acks import AckQueue, ReportLimit
-from collectors.snmptrap.report import MibStatus, ReceiveCounters, TrapReport, TrapSetup
+from collectors.snmptrap.report import RECEIVE_BUFFER_BYTES, MibStatus, ReceiveCounters, TrapReport, TrapSetup
 
 if TYPE_CHECKING:
     from collectors.snmptrap.receiver import TrapReceiver
 
 log = configure_logging("snmptrap")
 
-RECEIVE_BUFFER_BYTES = 16 << 20  # about 50,000 typical traps: a storm's burst while a commit runs
 BATCH = 256
 RECEIVE_TIMEOUT_S = 0.02  # how late a quiet loop flushes and notices a stop
 FLUSH_BYTES = 256 * 1024  # one buffer segment's worth of NDJSON
@@ -57,7 +59,7 @@ REPORTS_PER_S = 200.0  # SNMPv3 discovery / time-window Reports, all peers toget
 REPORT_BURST = 100
 
 Peer = tuple[str, int]
-Ack = tuple[bytes, Peer]
+Ack = tuple[bytes, Peer, socket.socket]  # the answer goes out from the socket the request came to
 
 
 class BindError(Exception):
@@ -85,6 +87,15 @@ def bind(address: str) -> socket.socket:
         hint = "; stop whatever holds it (snmptrapd?) or choose another port" if exc.errno == errno.EADDRINUSE else ""
         raise BindError(f"snmptrap.udp = {address!r}: cannot listen: {exc.strerror or exc}{hint}") from None
     return sock
+
+
+def engine_socket() -> tuple[socket.socket | None, int | None]:
+    """The socket the engine bound for `snmptrap.udp` (it keeps it across our restarts, with
+    what the kernel queued meanwhile) and the kernel drops reported on it; None when run alone."""
+    given = inherited().listeners.get("udp")
+    if given is None:
+        return None, None
+    return adopt(given.fd), given.drops_seen
 
 
 def bound_address(sock: socket.socket) -> str:
@@ -120,6 +131,15 @@ class _Pending:
         return bool(self.chunks or self.acks)
 
 
+class _Draining:
+    """A socket replaced by a port change: still read until `until`, then read empty and closed."""
+
+    def __init__(self, sock: socket.socket, receiver: BatchReceiver, until: float) -> None:
+        self.sock = sock
+        self.receiver = receiver
+        self.until = until
+
+
 class TrapService:
     """The receive loop around one bound socket and one `TrapReceiver`."""
 
@@ -148,6 +168,8 @@ class TrapService:
         self._batches = 0  # durable batches sent
         self._in_flight = 0  # durable batches the engine has not answered yet
         self._last_report = b""
+        self.control: socket.socket | None = None  # the engine's port changes (a Rebind with the new socket)
+        self._draining: list[_Draining] = []
 
     # ---- receiving --------------------------------------------------------------------------
 
@@ -158,20 +180,74 @@ class TrapService:
             read_engine_frames(engine_fd, self.durability, on_end=self.stop)
         next_report = time.monotonic() + REPORT_INTERVAL_S
         while not self.stopping and not self.out.broken:
-            self._take(wait=True)
+            self._take(self.receiver, self.sock, wait=True)
+            if self.control is not None:
+                self._port_changes(self.control)
+            if self._draining:
+                self._drain(time.monotonic())
             self._flush(time.time())
             if time.monotonic() >= next_report:
                 next_report = time.monotonic() + REPORT_INTERVAL_S
                 self.report(time.time())
         # What the kernel already accepted is taken before going; acks the engine can no longer
         # confirm are withheld (the senders retransmit to the next collector).
-        while not self.out.broken and self._take(wait=False):
+        self._drain(float("inf"))
+        while not self.out.broken and self._take(self.receiver, self.sock, wait=False):
             pass
         self._flush(time.time(), force=True)
         self.report(time.time())
 
     def stop(self) -> None:
         self.stopping = True
+
+    # ---- port changes -----------------------------------------------------------------------
+
+    def _port_changes(self, control: socket.socket) -> None:
+        received = poll_rebind(control, "snmptrap")
+        if received is None:
+            return
+        request, sock = received
+        if request.listener != "udp":
+            sock.close()
+            answer(control, Rebound(listener=request.listener, ok=False, error="snmptrap has only the udp listener"))
+            return
+        self.replace(sock, request.drain_s)
+        answer(control, Rebound(listener="udp", ok=True, address=bound_address(sock)))
+        log.info(
+            "snmptrap.udp: now listening on %s; the old socket is served %.1f s more",
+            bound_address(sock),
+            request.drain_s,
+        )
+
+    def reported_drops(self, drops_seen: int) -> None:
+        """An inherited socket (a restart): the kernel drops reported on it before are not new."""
+        self._drops_seen = drops_seen
+
+    def replace(self, sock: socket.socket, drain_s: float) -> None:
+        """Receive on `sock` from now on; the old socket is read `drain_s` longer, then emptied
+        and closed (its kernel drops are counted before it goes)."""
+        self._count_kernel_drops(time.time())
+        old = _Draining(self.sock, self.receiver, time.monotonic() + drain_s)
+        self._draining.append(old)
+        self.sock = sock
+        self.receiver = BatchReceiver(sock, batch=BATCH, timeout_s=RECEIVE_TIMEOUT_S)
+        self._drops_seen = kernel_drops(sock) or 0
+        self.out.ready([BoundListener(listener="udp", proto="udp", address=bound_address(sock))])
+
+    def _drain(self, now: float) -> None:
+        for old in list(self._draining):
+            while not self.out.broken and self._take(old.receiver, old.sock, wait=False):
+                pass
+            if now >= old.until:
+                self._draining.remove(old)
+                with self._lock:  # acks still due go out from it: close it after them
+                    due = itertools.chain(self.acks.pending(), self._pending.acks)
+                    waiting = any(ack[2] is old.sock for ack in due)
+                if waiting:
+                    old.until = now + RECEIVE_TIMEOUT_S
+                    self._draining.append(old)
+                else:
+                    old.sock.close()
 
     def _peer(self, sender: str) -> Peer:
         peer = self._peers.get(sender)
@@ -182,9 +258,9 @@ class TrapService:
             peer = self._peers[sender] = (host.strip("[]"), int(port))
         return peer
 
-    def _take(self, wait: bool) -> bool:
+    def _take(self, receiver: BatchReceiver, sock: socket.socket, wait: bool) -> bool:
         try:
-            datagrams, senders = self.receiver.receive(wait)
+            datagrams, senders = receiver.receive(wait)
         except OSError as exc:
             log.error("snmptrap.udp: receive failed: %s", exc)
             self.stopping = True
@@ -206,9 +282,9 @@ class TrapService:
                 accepted[peer[0]] = accepted.get(peer[0], 0) + len(datagram)
                 received += len(datagram)
             if handled.ack is not None:
-                acks.append((handled.ack, peer))
+                acks.append((handled.ack, peer, sock))
             if handled.reply is not None and self.reports.allow(now):
-                self._send(handled.reply, peer)
+                self._send(handled.reply, peer, sock)
             if handled.refused is not None:
                 self._drop(peer[0], handled.refused, len(datagram), now)
         ndjson = self._encode_lines(records) if records else b""
@@ -216,9 +292,9 @@ class TrapService:
             self._pending.add(ndjson, acks, now, received)
         return True
 
-    def _send(self, datagram: bytes, peer: Peer) -> None:
+    def _send(self, datagram: bytes, peer: Peer, sock: socket.socket) -> None:
         try:
-            self.sock.sendto(datagram, peer)
+            sock.sendto(datagram, peer)
         except OSError as exc:  # an unroutable peer costs its answer, not the receiver
             log.debug("snmptrap: cannot answer %s: %s", peer, exc)
 
@@ -265,15 +341,20 @@ class TrapService:
             ready = self.acks.confirmed(batch, stored)
             if self._pending.acks and not self.durability.closed:
                 self._send_durable()
-        for ack, peer in ready:
-            self._send(ack, peer)
+        for ack, peer, sock in ready:
+            self._send(ack, peer, sock)
 
-    def report(self, now: float) -> None:
+    def _count_kernel_drops(self, now: float) -> None:
         drops = kernel_drops(self.sock)
         if drops is not None and drops > self._drops_seen:
             delta, self._drops_seen = drops - self._drops_seen, drops
             self.kernel_drops += delta
-            self._drops[(None, "kernel_drop")] = [delta, 0, now, now]
+            entry = self._drops.setdefault((None, "kernel_drop"), [0, 0, now, now])
+            entry[0] += delta
+            entry[3] = now
+
+    def report(self, now: float) -> None:
+        self._count_kernel_drops(now)
         snapshot = self.trap.counters.snapshot()
         totals = snapshot["totals"]
         agents: dict[str, dict[str, Any]] = snapshot["agents"]
@@ -363,7 +444,9 @@ def main() -> None:
         idle(out, started)
         return
     try:
-        sock = bind(settings.udp)
+        sock, drops_seen = engine_socket()
+        if sock is None:
+            sock = bind(settings.udp)
     except BindError as exc:
         # One clear line for the engine's log and status; the engine retries with backoff.
         out.log("error", str(exc))
@@ -382,6 +465,11 @@ def main() -> None:
         problems=opened.problems,
     )
     service = TrapService(sock, opened.receiver, out, mibs, started)
+    if drops_seen is not None:
+        service.reported_drops(drops_seen)
+    service.control = control_channel()
+    if service.control is not None:
+        service.control.setblocking(False)
 
     def stop(signum: int, frame: FrameType | None) -> None:
         service.stop()

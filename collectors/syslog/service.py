@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator
 
 import msgspec
 
+from collectors.common import handover
 from collectors.common.channel import FrameKind
 from collectors.common.frames import BoundListener, ListenerCounters, PayloadDecoder
 from collectors.common.harness import (
@@ -40,8 +41,7 @@ from collectors.common.harness import (
     tune_gc,
     tune_malloc,
 )
-from collectors.common.inherited import Rebind, Rebound, adopt, inherited, receive_rebind
-from collectors.common.listen import bind_socket, format_address
+from collectors.common.listen import format_address
 from collectors.common.logthrottle import LogThrottle
 from collectors.common.tcpinfo import bytes_received
 from collectors.common.udp import kernel_drops
@@ -63,11 +63,6 @@ FLUSH_BYTES = 256 * 1024  # one buffer segment's worth of NDJSON
 FLUSH_S = 0.05
 WORKER_STOP_S = 3.0  # the engine waits 5 s for the whole collector
 _CONNECTION_IDS = itertools.count(1)
-
-
-def split_host_port(address: str) -> tuple[str, int]:
-    host, _, port = address.rpartition(":")
-    return host.strip("[]"), int(port)
 
 
 class UdpListener:
@@ -293,13 +288,8 @@ def bind_errors(name: str, address: str) -> Iterator[None]:
 def own_socket(name: str, proto: str, address: str, settings: SyslogSettings) -> tuple[socket.socket, int | None]:
     """The listener's socket: the engine's (inherited, with the kernel drops it saw reported),
     or, when run on its own, one bound here."""
-    given = inherited().listeners.get(name)
-    if given is not None:
-        return adopt(given.fd), given.drops_seen
-    host, port = split_host_port(address)
     with bind_errors(name, address):
-        sock, _granted = bind_socket(proto, host, port, settings.receive_buffer_bytes if proto == "udp" else 0)
-    return sock, None
+        return handover.own_socket(name, proto, address, settings.receive_buffer_bytes)
 
 
 class Collector:
@@ -314,7 +304,7 @@ class Collector:
         self.throttle = LogThrottle()
         self.udp: list[UdpListener] = []
         self.streams: list[StreamListener] = []
-        self.changes: set[asyncio.Task[None]] = set()
+        self.changes = handover.PortChanges("syslog", self.replace)
         # One pool of stream workers for every TCP and TLS listener, a replaced one included:
         # connection ids are unique across them, so the worker's events find their listener.
         self.pool = StreamPool(
@@ -376,65 +366,43 @@ class Collector:
 
     # ---- port changes ------------------------------------------------------------------
 
-    def listen_for_changes(self, control: socket.socket) -> None:
-        control.setblocking(False)
-        asyncio.get_running_loop().add_reader(control.fileno(), self._on_control, control)
-
-    def _on_control(self, control: socket.socket) -> None:
-        try:
-            received = receive_rebind(control)
-        except BlockingIOError:
-            return
-        except (OSError, ValueError, msgspec.ValidationError, msgspec.DecodeError) as exc:
-            log.error("syslog: unreadable port change request: %s", exc)
-            return
-        if received is None:  # the engine is gone; its stop reaches us as SIGTERM
-            asyncio.get_running_loop().remove_reader(control.fileno())
-            return
-        request, sock = received
-        task = asyncio.ensure_future(self._change(control, request, sock))
-        self.changes.add(task)
-        task.add_done_callback(self.changes.discard)
-
-    async def _change(self, control: socket.socket, request: Rebind, sock: socket.socket) -> None:
-        """Serve `sock` for the listener, answer, then drain and close the socket it replaces."""
-        name = request.listener
-        try:
-            if name == "udp":
-                old_udp = next(u for u in self.udp if not u.draining)
-                new_udp = self.udp_listener(sock, None)
-                new_udp.workers.start()
-                self.udp.append(new_udp)
-                old_udp.draining = True
-                address = new_udp.address
-            elif name in ("tcp", "tls"):
-                old_stream = next(s for s in self.streams if s.name == name and not s.draining)
-                new_stream = self.stream_listener(name)
-                new_stream.serve(sock)
-                self.streams.append(new_stream)
-                old_stream.draining = True
-                address = new_stream.address
-            else:
-                raise LookupError(f"syslog has no listener {name!r}")
-        except (StopIteration, LookupError, OSError) as exc:
-            sock.close()
-            reason = "it is not running" if isinstance(exc, StopIteration) else str(exc)
-            _answer(control, Rebound(listener=name, ok=False, error=f"syslog.{name}: cannot change: {reason}"))
-            return
-        self.out.ready(self.bound())
-        _answer(control, Rebound(listener=name, ok=True, address=address))
-        log.info("syslog.%s: now listening on %s; the old socket is served %.1f s more", name, address, request.drain_s)
-        await asyncio.sleep(request.drain_s)
+    async def replace(self, name: str, sock: socket.socket) -> handover.Served:
+        """Serve `sock` for the listener (a port change); the old socket is retired later."""
         if name == "udp":
-            # The workers read what the kernel still holds before they exit; then it closes.
-            await old_udp.workers.stop(WORKER_STOP_S)
-            old_udp.flush()
-            old_udp.report_kernel_drops(time.time())
-            self.udp.remove(old_udp)
-            old_udp.sock.close()
-        else:
-            # Its connections stay with the stream workers until they end or the collector stops.
-            old_stream.stop_accepting()
+            old_udp = next((u for u in self.udp if not u.draining), None)
+            if old_udp is None:
+                raise LookupError("it is not running")
+            new_udp = self.udp_listener(sock, None)
+            new_udp.workers.start()
+            self.udp.append(new_udp)
+            old_udp.draining = True
+            self.out.ready(self.bound())
+
+            async def retire_udp() -> None:
+                # The workers read what the kernel still holds before they exit; then it closes.
+                await old_udp.workers.stop(WORKER_STOP_S)
+                old_udp.flush()
+                old_udp.report_kernel_drops(time.time())
+                self.udp.remove(old_udp)
+                old_udp.sock.close()
+
+            return new_udp.address, retire_udp
+        if name in ("tcp", "tls"):
+            old_stream = next((s for s in self.streams if s.name == name and not s.draining), None)
+            if old_stream is None:
+                raise LookupError("it is not running")
+            new_stream = self.stream_listener(name)
+            new_stream.serve(sock)
+            self.streams.append(new_stream)
+            old_stream.draining = True
+            self.out.ready(self.bound())
+
+            async def retire_stream() -> None:
+                # Its connections stay with the stream workers until they end or the collector stops.
+                old_stream.stop_accepting()
+
+            return new_stream.address, retire_stream
+        raise LookupError(f"syslog has no listener {name!r}")
 
     def report(self, now: float) -> None:
         for stream in self.streams:
@@ -456,8 +424,7 @@ class Collector:
         self.streams = [s for s in self.streams if s.sock is not None or s.active]
 
     async def finish(self) -> None:
-        for task in list(self.changes):
-            task.cancel()
+        self.changes.cancel()
         for stream in self.streams:
             stream.stop_accepting()
         # What TCP senders sent before the stop, the kernel acknowledged: the stream workers read
@@ -470,17 +437,12 @@ class Collector:
         self.report(time.time())
 
 
-def _answer(control: socket.socket, answer: Rebound) -> None:
-    with contextlib.suppress(OSError):  # the engine went away; it will not wait for the answer
-        control.send(msgspec.json.encode(answer))
-
-
 async def serve(settings: SyslogSettings, out: Output) -> None:
     collector = Collector(settings, out)
     await collector.start()
-    given = inherited()
-    if given.control >= 0:
-        collector.listen_for_changes(socket.socket(fileno=given.control))
+    control = handover.control_channel()
+    if control is not None:
+        collector.changes.listen(control)
     loop = asyncio.get_running_loop()
     loop.set_exception_handler(throttled_exception_handler(collector.throttle))
     stop = collector.stop

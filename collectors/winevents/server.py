@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import ssl
 import time
 import uuid
@@ -37,6 +38,7 @@ from typing import Any, Final, TypeVar
 import msgspec
 from aiohttp import web
 
+from collectors.common.listen import bind_socket
 from collectors.common.settings import parse_listen
 from collectors.winevents.agents import UNAUTHENTICATED, AgentBook
 from collectors.winevents.body import BodyError, ItemError, decode_content, parse_documents
@@ -78,6 +80,7 @@ INDEX_MANAGEMENT: Final = ("_index_template", "_template", "_component_template"
 ES_PRODUCT_HEADER: Final = {"X-Elastic-Product": "Elasticsearch"}
 LINGER_S: Final = 2.0
 SHUTDOWN_S: Final = 3.0  # on close, requests in hand get this long to be stored and answered
+LISTEN_BACKLOG: Final = 256
 # A body this large is parsed on a thread, so one big batch does not hold up other agents'
 # requests (and TLS handshakes) for the tens of milliseconds its parsing takes.
 PARSE_ON_THREAD_BYTES: Final = 1 << 20
@@ -137,6 +140,10 @@ class WineventsServer:
         self.inflight = 0
         self.busy_refusals = 0
         self._runner: web.AppRunner | None = None
+        self._site: web.SockSite | None = None
+        self._listening: socket.socket | None = None
+        self._old: list[tuple[web.SockSite, socket.socket]] = []  # replaced, not yet closed
+        self._handovers: set[asyncio.Future[Any]] = set()
         self._seq_no = 0
         self._cluster_uuid = uuid.uuid4().hex[:22]
 
@@ -171,8 +178,8 @@ class WineventsServer:
         app.router.add_route("*", "/{tail:.*}", self.not_found)
         return app
 
-    async def start(self) -> tuple[str, int]:
-        host, port = parse_listen(self.settings.listen)
+    async def start(self, sock: socket.socket | None = None) -> tuple[str, int]:
+        """Listen on `sock` (a bound, listening socket: the engine's) or bind `settings.listen`."""
         # The body is decompressed by us, under a size limit, not by aiohttp.
         self._runner = web.AppRunner(
             self.application(),
@@ -186,16 +193,75 @@ class WineventsServer:
             shutdown_timeout=SHUTDOWN_S,
         )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port, ssl_context=self.ssl_context, backlog=256)
-        await site.start()
-        bound = self._runner.addresses[0]
+        if sock is None:
+            host, port = parse_listen(self.settings.listen)
+            sock, _granted = bind_socket("tcp", host, port)
+        return await self._serve(sock)
+
+    async def _serve(self, sock: socket.socket) -> tuple[str, int]:
+        assert self._runner is not None
+        self._listening = sock.dup()  # ours, to take what the kernel accepted when the site goes
+        try:
+            self._site = web.SockSite(self._runner, sock, ssl_context=self.ssl_context, backlog=LISTEN_BACKLOG)
+            await self._site.start()
+        except BaseException:
+            self._listening.close()
+            raise
+        bound = sock.getsockname()
         self.address = (bound[0], bound[1])
         return self.address
+
+    async def replace(self, sock: socket.socket) -> tuple[str, int]:
+        """A port change: accept on `sock` from now on; the old listener accepts until
+        `stop_old_listener`, and the connections it accepted finish as usual."""
+        if self._runner is None or self._site is None:
+            raise LookupError("it is not running")
+        assert self._listening is not None
+        old = self._site, self._listening
+        self._old.append(old)
+        try:
+            return await self._serve(sock)
+        except BaseException:
+            self._old.remove(old)
+            self._site, self._listening = old
+            raise
+
+    async def stop_old_listener(self) -> None:
+        """Close the listener a port change replaced; connections the kernel completed on it
+        but that were not accepted yet are taken and served, not reset."""
+        if not self._old:
+            return
+        site, listening = self._old.pop(0)
+        await site.stop()
+        runner = self._runner
+        loop = asyncio.get_running_loop()
+        listening.setblocking(False)
+        with listening:
+            while runner is not None and runner.server is not None:
+                try:
+                    conn, _peer = listening.accept()
+                except (BlockingIOError, OSError):
+                    break
+                # Its TLS handshake runs as a task of its own: a slow client holds up no one.
+                task = asyncio.ensure_future(loop.connect_accepted_socket(runner.server, conn, ssl=self.ssl_context))
+                self._handovers.add(task)
+                task.add_done_callback(self._handed_over)
+
+    def _handed_over(self, task: asyncio.Future[Any]) -> None:
+        self._handovers.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.info("winevents: a connection taken from the old listener failed: %s", task.exception())
 
     async def close(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        for _site, listening in self._old:
+            listening.close()
+        self._old.clear()
+        if self._listening is not None:
+            self._listening.close()
+            self._listening = None
 
     def counters(self) -> WineventsCounters:
         """Everything counted so far, as the collector reports it to the engine."""

@@ -17,9 +17,11 @@ import asyncio
 import contextlib
 import errno
 import signal
+import socket
 
 import msgspec
 
+from collectors.common import handover
 from collectors.common.durable import Durability, read_engine_frames
 from collectors.common.frames import BoundListener
 from collectors.common.harness import (
@@ -67,12 +69,15 @@ def listen_address(address: tuple[str, int]) -> str:
 
 
 async def start(server: WineventsServer) -> tuple[str, int]:
+    """Serve the engine's socket (inherited), or one bound here when run on its own."""
     listen = server.settings.listen
     try:
-        return await server.start()
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        hint = "; stop whatever holds it or choose another port" if exc.errno == errno.EADDRINUSE else ""
+        sock, _drops = handover.own_socket(LISTENER, "tcp", listen)
+        return await server.start(sock)
+    except (OSError, ValueError) as exc:
+        reason = (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
+        in_use = getattr(exc, "errno", None) == errno.EADDRINUSE
+        hint = "; stop whatever holds it or choose another port" if in_use else ""
         raise BindError(f"winevents.listen = {listen!r}: cannot listen: {reason}{hint}") from None
 
 
@@ -83,6 +88,20 @@ async def serve(settings: WineventsSettings, out: Output, durability: Durability
         raise BindError(str(exc)) from None
     address = await start(server)
     out.ready([BoundListener(listener=LISTENER, proto="tcp", address=listen_address(address))])
+
+    async def replace(name: str, sock: socket.socket) -> handover.Served:
+        """A port change: the new socket accepts now; the old one a little longer, and the
+        connections it accepted finish as usual (keep-alive ends them, or the stop)."""
+        if name != LISTENER:
+            raise LookupError(f"winevents has no listener {name!r}")
+        new = await server.replace(sock)
+        out.ready([BoundListener(listener=LISTENER, proto="tcp", address=listen_address(new))])
+        return listen_address(new), server.stop_old_listener
+
+    changes = handover.PortChanges("winevents", replace)
+    control = handover.control_channel()
+    if control is not None:
+        changes.listen(control)
     if not settings.tokens:
         out.log("warning", "winevents: no token in winevents.tokens, so every agent is refused (401)")
     stop = asyncio.Event()
@@ -101,6 +120,7 @@ async def serve(settings: WineventsSettings, out: Output, durability: Durability
                 await asyncio.wait_for(stop.wait(), REPORT_INTERVAL_S)
             report()
     finally:
+        changes.cancel()
         # No new connections; requests in hand get a moment to be stored and answered.
         await server.close()
         report()

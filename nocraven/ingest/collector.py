@@ -1,6 +1,6 @@
 """A collector as a supervised child process: config in, records and counters out, into the buffer.
 
-Every collector (syslog now; flow, snmptrap, winevents next) runs as `python -m
+Every collector (syslog, flow, snmptrap, winevents) runs as `python -m
 collectors.<name>.service` so its per-message work has a core of its own and a crash cannot take
 the engine with it. This component starts it, pumps its channel frames into the buffer and the
 event bus, and stops it cleanly (SIGTERM, then everything still in the pipe is stored).

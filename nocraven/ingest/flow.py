@@ -19,7 +19,7 @@ from nocraven.api.params import choice_param, int_param
 from nocraven.api.roles import Peer
 from nocraven.api.routes import Result, Route
 from nocraven.engine.component import EngineContext
-from nocraven.ingest.collector import CollectorProcess
+from nocraven.ingest.collector import CollectorProcess, SocketSpec
 from nocraven.schema.flow import ExporterStatus, FlowExporters, FlowTemplates, FlowTop, TopHost, TopProtocol
 
 MINUTES_KEPT = 60
@@ -54,6 +54,14 @@ class FlowComponent(CollectorProcess):
     def enabled(self) -> bool:
         flow = self.ctx.config.flow
         return bool(flow.netflow or flow.ipfix or flow.sflow)
+
+    def socket_specs(self) -> dict[str, SocketSpec]:
+        flow = self.ctx.config.flow
+        return {
+            name: SocketSpec("udp", address, flow.receive_buffer_bytes)
+            for name, address in (("netflow", flow.netflow), ("ipfix", flow.ipfix), ("sflow", flow.sflow))
+            if address
+        }
 
     def child_settings(self) -> FlowSetup:
         return FlowSetup(flow=self.ctx.config.flow, state_dir=str(self.ctx.config.engine.data_dir / "flow"))

@@ -17,13 +17,20 @@ from aiohttp import web
 from collectors.common.channel import FrameKind
 from collectors.common.frames import FrameError
 from collectors.snmptrap.mibfiles import MAX_MIB_BYTES, mib_files, module_name, store_mib
-from collectors.snmptrap.report import MibStatus, ReceiveCounters, TrapReport, TrapSetup, TrapTotals
+from collectors.snmptrap.report import (
+    RECEIVE_BUFFER_BYTES,
+    MibStatus,
+    ReceiveCounters,
+    TrapReport,
+    TrapSetup,
+    TrapTotals,
+)
 from nocraven.api.params import json_body
 from nocraven.api.roles import Peer, Role
 from nocraven.api.routes import Result, Route
 from nocraven.engine.component import EngineContext
 from nocraven.errors import ApiError, ErrorCode
-from nocraven.ingest.collector import CollectorProcess
+from nocraven.ingest.collector import CollectorProcess, SocketSpec
 from nocraven.schema.snmptrap import MibAdded, MibUpload, TrapAgents, TrapMibs
 
 RESTART_WAIT_S = 120.0  # MIB loading takes ~5 s, compiling a large vendor MIB can take a minute
@@ -52,6 +59,10 @@ class SnmptrapComponent(CollectorProcess):
 
     def enabled(self) -> bool:
         return bool(self.ctx.config.snmptrap.udp)
+
+    def socket_specs(self) -> dict[str, SocketSpec]:
+        udp = self.ctx.config.snmptrap.udp
+        return {"udp": SocketSpec("udp", udp, RECEIVE_BUFFER_BYTES)} if udp else {}
 
     def child_settings(self) -> TrapSetup:
         return TrapSetup(settings=self.ctx.config.snmptrap, state_dir=str(self.state_dir), mib_dir=str(self.mib_dir))

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from collectors.winevents.report import AgentCounters, WineventsCounters
+from collectors.winevents.report import LISTENER, AgentCounters, WineventsCounters
 from collectors.winevents.settings import WineventsSettings
 from collectors.winevents.tokens import split_token
 from nocraven.api.roles import Peer
 from nocraven.api.routes import Result, Route
-from nocraven.ingest.collector import CollectorProcess
+from nocraven.ingest.collector import CollectorProcess, SocketSpec
 from nocraven.schema.winevents import WineventsAgents
 
 
@@ -23,6 +23,10 @@ class WineventsComponent(CollectorProcess):
 
     def child_settings(self) -> WineventsSettings:
         return self.ctx.config.winevents
+
+    def socket_specs(self) -> dict[str, SocketSpec]:
+        listen = self.ctx.config.winevents.listen
+        return {LISTENER: SocketSpec("tcp", listen)} if listen else {}
 
     def enabled(self) -> bool:
         return bool(self.ctx.config.winevents.listen)

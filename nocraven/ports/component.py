@@ -35,7 +35,8 @@ from nocraven.schema.ports import PortChange, PortChanged, PortCounters, PortEnt
 
 log = logging.getLogger("nocraven.ports")
 
-LIVE_NOTE = "edit {key} in the config file and restart the engine; only syslog listeners move live so far"
+LIVE_NOTE = "edit {key} in the config file and restart the engine"
+OFF_NOTE = "{key} is empty (off): set it in the config file and restart the engine"
 
 
 def lowest_bindable_port() -> int:
@@ -119,7 +120,7 @@ class PortsComponent(Component):
             state=status,
             state_detail=detail,
             changeable=changeable,
-            why_not="" if changeable else LIVE_NOTE.format(key=c.config_key),
+            why_not="" if changeable else (OFF_NOTE if not c.address else LIVE_NOTE).format(key=c.config_key),
             counters=counters,
         )
 

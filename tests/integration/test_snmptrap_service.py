@@ -10,11 +10,13 @@ import threading
 import time
 from collections.abc import Iterator
 
+import msgspec
 import pytest
 
 from collectors.common.channel import FrameKind
 from collectors.common.durable import TOKEN, encode_durable
 from collectors.common.harness import Output
+from collectors.common.inherited import Rebind, Rebound, send_rebind
 from collectors.snmptrap import ber
 from collectors.snmptrap.compose import v2c_notification
 from collectors.snmptrap.mibs import MibResolver
@@ -144,3 +146,42 @@ def test_a_batch_the_engine_did_not_store_is_not_acked_and_refusals_never_are(
     counters = service.trap.counters.agents["127.0.0.1"]
     assert counters["unknown_community"] == 1 and counters["informs"] == 1 and counters["duplicate_informs"] == 1
     assert any(kind == FrameKind.DETAIL for kind, _ in frames.frames)
+
+
+def test_a_port_change_serves_the_new_socket_and_acks_each_inform_from_the_socket_it_came_to(
+    running: tuple[TrapService, Frames, socket.socket],
+) -> None:
+    service, frames, agent = running
+    engine_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    child_end.setblocking(False)
+    service.control = child_end
+    old_target = service.sock.getsockname()
+    try:
+        agent.sendto(inform(1), old_target)
+        until(lambda: len(frames.durable()) == 1)
+        new_sock = bind("127.0.0.1:0")
+        new_target = new_sock.getsockname()
+        send_rebind(engine_end, Rebind(listener="udp", drain_s=0.5), new_sock)
+        engine_end.settimeout(5)
+        answer = msgspec.json.decode(engine_end.recv(65536), type=Rebound)
+        assert answer.ok and answer.address == f"127.0.0.1:{new_target[1]}"
+        agent.sendto(inform(2), new_target)
+        service.durability.confirm(encode_durable(1, True))
+        _ack, sender = agent.recvfrom(65535)
+        assert sender == old_target  # the answer comes from the address the INFORM went to
+        until(lambda: len(frames.durable()) == 2)
+        service.durability.confirm(encode_durable(2, True))
+        _ack, sender = agent.recvfrom(65535)
+        assert sender == new_target
+        # Drained and closed: the old port is free again.
+        deadline = time.monotonic() + 5
+        while True:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+                try:
+                    probe.bind(old_target)
+                    break
+                except OSError:
+                    assert time.monotonic() < deadline, f"{old_target} still held after the drain time"
+                    time.sleep(0.1)
+    finally:
+        engine_end.close()
