@@ -9,9 +9,9 @@ from pathlib import Path
 from textual.widgets import Button, DataTable, Input
 
 from nocraven_tui.app import NocRavenApp
-from nocraven_tui.screens.ports import PORTS
+from nocraven_tui.screens.ports import PORTS, PortsScreen
 from tests.support.engine import RunningEngine
-from tests.tui.conftest import frozen_clock, screen_text, wait_for, wait_for_text
+from tests.tui.conftest import frozen_clock, key, screen_text, wait_for, wait_for_text
 
 
 def free_udp_port() -> int:
@@ -24,7 +24,8 @@ async def test_a_tech_user_sees_the_ports_read_only_and_why() -> None:
     app = NocRavenApp(connect=False, clock=frozen_clock, role_override="tech")
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
-        app.switch_mode("ports")
+        await app.switch_mode("ports")
+        await wait_for(pilot, lambda: isinstance(app.screen, PortsScreen), "the Ports screen", timeout=30)
         text = await wait_for_text(pilot, "Read-only")
         assert "changing a port needs the admin role (you are tech)" in text
         assert not app.screen.query_one("#ports-form").display  # no listener/address inputs, no Apply
@@ -36,7 +37,8 @@ async def test_admin_moves_syslog_udp_after_seeing_the_validation(shared_engine:
     app = NocRavenApp(shared_engine.socket)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: app.state.connected, "the snapshot", timeout=30)
-        app.switch_mode("ports")
+        await pilot.press(key("ports"))  # as a technician goes there: the console's prewarm gives way
+        await wait_for(pilot, lambda: isinstance(app.screen, PortsScreen), "the Ports screen", timeout=30)
         await wait_for(pilot, lambda: app.state.value(PORTS) is not None, "the ports", timeout=30)
         data = app.state.value(PORTS)
         assert data is not None
