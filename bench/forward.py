@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import nats  # noqa: E402
-from buffer import make_flows, make_syslog  # type: ignore[import-not-found]  # noqa: E402
+from buffer import make_flows, make_venue  # type: ignore[import-not-found]  # noqa: E402
 from nats.js.api import StorageType, StreamConfig  # noqa: E402
 
 from nocraven.buffer import BufferLimits, SegmentStore  # noqa: E402
@@ -82,7 +82,7 @@ def pools_for(total: int) -> dict[str, list[bytes]]:
     rng = random.Random(1)
     now = time.time()
     size = max(1000, min(POOL, total // 20))
-    return {"syslog": make_syslog(rng, size, now), "flow": make_flows(rng, size, now)}
+    return {"syslog": make_venue(size, now)[0], "flow": make_flows(rng, size, now)}
 
 
 def fill(store: SegmentStore, total: int, pools: dict[str, list[bytes]], deadline: float) -> dict[str, int]:
