@@ -206,23 +206,17 @@ class PortsComponent(Component):
             await asyncio.to_thread(replace_atomically, Path(path), new_text)
         except WriteBackFailed as exc:
             log.error("%s", exc)
-            return PortChanged(
-                listener=name,
-                previous=entry.address,
-                address=bound,
-                applied=True,
-                persisted=False,
-                config=path,
-                message=f"{name} now listens on {bound}, but {exc}",
-            )
+            persisted, outcome = False, f", but {exc}"
+        else:
+            persisted, outcome = True, f"; saved to {path}"
         return PortChanged(
             listener=name,
             previous=entry.address,
             address=bound,
             applied=True,
-            persisted=True,
+            persisted=persisted,
             config=path,
-            message=f"{name} now listens on {bound}; saved to {path}",
+            message=f"{name} now listens on {bound}{outcome}",
         )
 
     @staticmethod
