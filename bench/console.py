@@ -45,14 +45,21 @@ TAIL_S = 10.0
 TAIL_RATE = 10_000
 SWITCH_ROUNDS = 5
 STARTS = 5
-# What each mode key must make appear on the terminal.
+# What each mode must make appear on the terminal (by mode name: keys follow the registry).
 MODE_MARKERS = {
-    "2": ("Services", "Buffer: not available"),
-    "3": ("following",),
-    "4": ("Sinks", "No sink configured"),
-    "5": ("Interfaces",),
-    "1": ("Components",),
+    "buffer": ("Services", "Drops by reason"),
+    "live": ("following",),
+    "forwarding": ("Sinks", "No sink configured"),
+    "system": ("Interfaces",),
+    "dashboard": ("Components",),
 }
+
+
+def mode_key(mode: str) -> str:
+    """The key that opens a console mode, as the console itself assigns it."""
+    from nocraven_tui.modes import built_modes
+
+    return next(m.key for m in built_modes() if m.spec.name == mode)
 
 
 # ---- a real engine -----------------------------------------------------------------------------
@@ -168,15 +175,15 @@ def measure_terminal(socket_path: Path) -> dict[str, Any]:
         first_visit: dict[str, float] = {}
         repeat: list[float] = []
         for round_ in range(SWITCH_ROUNDS):
-            for key, markers in MODE_MARKERS.items():
-                sent = term.press(key)
+            for mode, markers in MODE_MARKERS.items():
+                sent = term.press(mode_key(mode))
                 latency = term.read_until(markers) - sent
                 if round_ == 0:
-                    first_visit[key] = latency
+                    first_visit[mode] = latency
                 else:
                     repeat.append(latency)
                 term.drain(0.15)
-        term.press("1")
+        term.press(mode_key("dashboard"))
         term.drain(2.0)
         idle = term.cpu_percent_over(IDLE_S)
         return {
@@ -230,7 +237,7 @@ def measure_engine_tail(socket_path: Path) -> dict[str, Any]:
     term = Terminal(socket_path)
     try:
         term.read_until(("engine up",))
-        term.press("3")
+        term.press(mode_key("live"))
         term.read_until(("following",))
         term.drain(1.0)
         before_cpu, before = term.cpu_seconds(), time.perf_counter()
@@ -241,8 +248,8 @@ def measure_engine_tail(socket_path: Path) -> dict[str, Any]:
         term.drain(TAIL_S)
         cpu = 100.0 * (term.cpu_seconds() - before_cpu) / (time.perf_counter() - before)
         sent = int((sender.communicate(timeout=30)[0] or b"0").strip() or 0)
-        switch_sent = term.press("1")
-        switch = term.read_until(MODE_MARKERS["1"]) - switch_sent
+        switch_sent = term.press(mode_key("dashboard"))
+        switch = term.read_until(MODE_MARKERS["dashboard"]) - switch_sent
         return {
             "source": "syslog over UDP into the engine; the engine samples records into the watch stream",
             "sent_msgs": sent,
@@ -292,7 +299,7 @@ async def inprocess_tail() -> dict[str, Any]:
             role="admin",
         )
         app.post_message(messages.SnapshotReceived(1, status))
-        await pilot.press("3")
+        await pilot.press(mode_key("live"))
         await asyncio.sleep(1.0)  # the app composes its other screens once after the first snapshot
         period = batch / TAIL_RATE
         started = time.perf_counter()
@@ -305,7 +312,7 @@ async def inprocess_tail() -> dict[str, Any]:
             await asyncio.sleep(period / 2)
         cpu = 100.0 * (time.process_time() - cpu_before) / (time.perf_counter() - started)
         switch_started = time.perf_counter()
-        await pilot.press("1")
+        await pilot.press(mode_key("dashboard"))
         await pilot.pause()
         switch = time.perf_counter() - switch_started
         ring = app.state.live

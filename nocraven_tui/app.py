@@ -9,6 +9,7 @@ a new screen needs nothing here.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Coroutine, Iterable
@@ -16,6 +17,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from textual import events
 from textual.app import App, SystemCommand, UnknownModeError
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
@@ -38,6 +40,7 @@ LINK_WORKER = "engine-link"
 MATCH_WORKER = "live-match"
 Work = Callable[[], Coroutine[None, None, None]]
 PREWARM_AFTER_S = 0.3  # after the first paint with engine data
+PREWARM_STEP_S = 0.1  # between two screens composed unseen: keys and repaints go first
 QUIET_READ_CODES = frozenset({"not_available", "not_found", "unreachable"})
 
 
@@ -95,9 +98,9 @@ class NocRavenApp(App[None]):
         self.socket_path = socket_path or default_socket()
         self.link = EngineLink(self.socket_path, self.post_message) if connect else None
         self._prewarmed = False
-        self._asked_mode: str | None = None  # the last mode a key, click or command went to
-        self._mode_asks = 0
-        self.prewarming = False
+        self._prewarm_pending: list[str] = []  # modes still to compose unseen
+        self._prewarm_idle = asyncio.Event()  # no screen is being composed unseen right now
+        self._prewarm_idle.set()
         self._last_read_failure: dict[str, tuple[str, str]] = {}
         self.modes_built: list[BuiltMode] = built_modes()
         for mode in self.modes_built:
@@ -112,6 +115,14 @@ class NocRavenApp(App[None]):
     def on_mount(self) -> None:
         self.set_class(self.plain, "-plain")
         self.start_link()
+
+    async def _shutdown(self) -> None:
+        # A shutdown from outside the app's message loop (Textual's test harness) must not tear
+        # the screens down under a screen still being composed unseen: its widgets would mount
+        # into a closed DOM. Textual is pinned exactly, so overriding this private step is safe.
+        self._prewarm_pending.clear()
+        await self._prewarm_idle.wait()
+        await super()._shutdown()
 
     async def on_unmount(self) -> None:
         if self.link is not None:
@@ -136,26 +147,31 @@ class NocRavenApp(App[None]):
         self.set_timer(1.0, self.start_link)
 
     async def _prewarm_modes(self) -> None:
-        """Compose every mode's screen once, unseen, so a first visit is as quick as a later one."""
-        if len(self.screen_stack) > 1 or not self.is_running or self._mode_asks:
-            # A modal is open, the console is closing, or the technician already went to a mode
-            # (a key pressed at the first paint): first visits just take longer.
+        """Compose every mode's screen once, unseen, so a first visit is as quick as a later one.
+
+        One screen per step, off the display: the technician's screen keeps painting and taking
+        keys. (Composing all of them at once, by switching to each behind a batched update, once
+        froze keys and the clock for seconds after the first paint on a busy box.)
+        """
+        self._prewarm_pending = [m.spec.name for m in self.modes_built if m.spec.name != self.current_mode]
+        await self._prewarm_step()
+
+    async def _prewarm_step(self) -> None:
+        if not self.is_running or not self._prewarm_pending:
             return
-        home = self.current_mode
-        # The timer runs this beside the key handlers: a mode asked for meanwhile ends it there.
-        asks = self._mode_asks
-        self.prewarming = True
-        # Nothing is painted until we are back home; a console closing meanwhile drops its modes.
-        with self.batch_update(), contextlib.suppress(UnknownModeError):
+        mode = self._prewarm_pending.pop(0)
+        if not self._screen_stacks.get(mode):  # not visited meanwhile
+            # Textual (pinned exactly) builds a mode's screen stack in `_init_mode` without making
+            # it current: compose, mount and lay out at the terminal's size happen here, unseen.
+            self._prewarm_idle.clear()
             try:
-                for mode in self.modes_built:
-                    if self._mode_asks != asks:
-                        break  # the technician is going somewhere: the rest compose on first visit
-                    if mode.spec.name != home and self.is_running:
-                        await self.switch_mode(mode.spec.name)
+                with contextlib.suppress(UnknownModeError):
+                    await self._init_mode(mode)
+                    self._screen_stacks[mode][0].post_message(events.ScreenSuspend())
             finally:
-                self.prewarming = False
-            await self.switch_mode(self._asked_mode or home)
+                self._prewarm_idle.set()
+        if self._prewarm_pending:
+            self.set_timer(PREWARM_STEP_S, self._prewarm_step)
 
     def mode_tabs(self) -> list[tuple[str | None, str, str]]:
         return [(m.key, m.spec.title, m.spec.name) for m in self.modes_built]
@@ -317,8 +333,6 @@ class NocRavenApp(App[None]):
     # ---- actions and the command palette -------------------------------------------------
 
     def action_goto(self, mode: str) -> None:
-        self._asked_mode = mode
-        self._mode_asks += 1
         self.switch_mode(mode)
 
     def action_reconnect(self) -> None:
@@ -355,8 +369,6 @@ class NocRavenApp(App[None]):
         self.action_show_keys()
 
     async def _run_screen_command(self, mode: str, action: str) -> None:
-        self._asked_mode = mode
-        self._mode_asks += 1
         await self.switch_mode(mode)
         await self.screen.run_action(action)
 

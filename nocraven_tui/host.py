@@ -17,7 +17,6 @@ class ConsoleHost(Protocol):
     state: ConsoleState
     glyphs: Glyphs
     clock: Callable[[], float]
-    prewarming: bool  # every screen is being composed once, unseen: none may take keys meanwhile
 
     def read(self, read: Read[Any]) -> None:
         """Ask the engine; the answer lands in `state.reads[read.key]` and topic `read.key`."""

@@ -88,10 +88,8 @@ class ModeScreen(Screen[None]):
         self.refresh_view()
 
     def on_screen_resume(self) -> None:
-        if self.console.prewarming:
-            # Composed unseen: an input focused here would swallow a key meant for the app (a
-            # digit going to its mode). The next real visit focuses as usual.
-            self.set_focus(None)
+        if not self.is_current:
+            return  # composed unseen, ahead of a first visit: nothing to poll or draw yet
         for timer in (self._tick, self._poll):
             if timer is not None:
                 timer.resume()

@@ -104,6 +104,27 @@ async def test_every_mode_renders_with_engine_data(shared_engine: RunningEngine)
         assert app.current_mode == "dashboard"
 
 
+async def test_a_key_pressed_while_screens_warm_up_is_taken_at_once(shared_engine: RunningEngine) -> None:
+    """The console composes its screens unseen after the first paint; a technician's key must not
+    wait for all of them (it once did, for seconds on a busy box, with the clock frozen)."""
+    app = NocRavenApp(shared_engine.socket)
+
+    def composed() -> set[str]:
+        return {mode for mode, stack in app._screen_stacks.items() if stack}
+
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.state.connected, "the snapshot")
+        await wait_for(pilot, lambda: len(composed()) >= 2, "the first screen composed unseen", timeout=30)
+        await pilot.press(key("system"))
+        assert app.current_mode == "system"
+        every = {m.spec.name for m in app.modes_built}
+        assert composed() < every, "the key waited for every screen to be composed"
+        # The screens not composed yet come up on their first visit.
+        await pilot.press(key("vpn"))
+        await wait_for(pilot, lambda: app.screen.id == "mode-vpn" and app.screen.is_mounted, "the VPN screen")
+        assert "Profiles" in await wait_for_text(pilot, "Profiles")
+
+
 async def test_uptime_follows_the_engine(shared_engine: RunningEngine) -> None:
     app = NocRavenApp(shared_engine.socket)
     async with app.run_test(size=(80, 24)) as pilot:
