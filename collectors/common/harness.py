@@ -16,7 +16,6 @@ import fcntl
 import gc
 import logging
 import os
-import signal
 import sys
 import threading
 from typing import TypeVar
@@ -25,18 +24,17 @@ import msgspec
 
 from collectors.common.channel import FrameDecoder, FrameKind, frame_header, received_prefix
 from collectors.common.frames import BoundListener, Counters, Drop, LogLevel, LogLine, Ready, encode_payload
+from collectors.common.lifetime import term_with_parent
 
 T = TypeVar("T")
 
-PR_SET_PDEATHSIG = 1
 M_TRIM_THRESHOLD = -1  # mallopt(3) parameters
 M_MMAP_THRESHOLD = -3
 PIPE_BYTES = 1 << 20  # fs.pipe-max-size by default: fewer wake-ups and more slack than 64 KiB
 
 
 def die_with_parent() -> None:
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    term_with_parent()
     if os.getppid() == 1:  # the engine died before prctl took effect
         sys.exit(0)
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import msgspec
 import typer
 
+from collectors.common.lifetime import term_with_parent
 from nocraven import config as config_mod
 from nocraven.cli.common import err, print_json, state
 from nocraven.client import Client, EngineUnreachable
@@ -198,6 +199,7 @@ class DemoEngine:
                 stdout=log_file,
                 stderr=log_file,
                 start_new_session=True,
+                preexec_fn=term_with_parent,  # a demo killed with SIGKILL takes its engine along
                 env=env,
             )
         return self.proc

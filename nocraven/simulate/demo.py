@@ -29,6 +29,8 @@ from typing import Any
 
 import tomlkit
 
+from collectors.common.lifetime import term_with_parent
+
 SITE = "demo-venue"
 STREAM = "NOCRAVEN"
 LOCAL_ANY = "127.0.0.1:0"
@@ -156,7 +158,9 @@ class DemoNoc:
         with open(self.directory / "nats-server.log", "ab") as log:
             argv = [self.binary, "-js", "-a", "127.0.0.1", "-p", str(self.port), "-sd", str(store), "-n", "demo-noc"]
             # Its own session: the terminal's Ctrl-C reaches the demo, which stops it in order.
-            self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            self.proc = subprocess.Popen(
+                argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=term_with_parent
+            )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and self.proc.poll() is None:
             try:
@@ -283,7 +287,9 @@ class DemoVenue:
                         return
                     self._end()
                     argv = [sys.executable, "-m", "nocraven.simulate.venue", "--rate", str(self.rate), *args]
-                    self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, start_new_session=True)
+                    self.proc = subprocess.Popen(
+                        argv, stdout=subprocess.DEVNULL, start_new_session=True, preexec_fn=term_with_parent
+                    )
                     self.args = args
                 services = sorted({a.lstrip("-") for a in args if a.startswith("--") and a not in ("--token", "--ca")})
                 self.say(f"The simulated venue (34 devices) sends {', '.join(services)} to the engine.")

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
-import ctypes.util
 import datetime as dt
 import logging
 import os
@@ -27,6 +25,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from collectors.common.lifetime import term_with_parent
 from nocraven.diag.ping import ping
 from nocraven.diag.schema import PingRequest, PingSummary
 from nocraven.schema.events import Event
@@ -71,16 +70,6 @@ OWNED = frozenset(
         "remote-random",
     }
 )
-
-
-_LIBC = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: SIGTERM when the manager dies, so a crashed engine leaves no
-    openvpn behind to fight the one it starts after its restart."""
-    _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
 @dataclass(frozen=True)
@@ -237,7 +226,7 @@ class OpenVpnProcess:
             self.binary, "--config", str(path), "--suppress-timestamps",
             cwd=self.directory, stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True,
-            preexec_fn=_die_with_parent,
+            preexec_fn=term_with_parent,  # no openvpn left behind to fight a restarted engine
         )  # fmt: skip
         self._tasks.append(asyncio.create_task(self._watch()))
         self._tasks.append(asyncio.create_task(self._manage()))

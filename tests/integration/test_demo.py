@@ -107,7 +107,8 @@ def test_headless_demo_feeds_every_service_and_the_noc_then_leaves_nothing_behin
     assert wait_gone(family) == [], "processes left after the demo"
 
 
-def test_ctrl_c_stops_the_engine_the_venue_and_the_noc(tmp_path: Path) -> None:
+def running_demo(tmp_path: Path) -> tuple[subprocess.Popen[bytes], Family, Path]:
+    """A headless demo whose engine answers and whose venue and NOC are running."""
     env = demo_env(tmp_path)
     socket_path = tmp_path / "state" / "nocraven" / "control.sock"
     argv = [NOCRAVEN, "demo", "--headless", "--any-ports", "--rate", "50"]
@@ -131,6 +132,17 @@ def test_ctrl_c_stops_the_engine_the_venue_and_the_noc(tmp_path: Path) -> None:
         assert any("nocraven.simulate.venue" in c for c in family.names()), family.names()
         if HAS_NATS:
             assert any("nats-server" in c for c in family.names())
+        family.look()  # the engine's collectors too
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    return proc, family, socket_path
+
+
+def test_ctrl_c_stops_the_engine_the_venue_and_the_noc(tmp_path: Path) -> None:
+    proc, family, socket_path = running_demo(tmp_path)
+    try:
         proc.send_signal(signal.SIGINT)
         proc.wait(60)
     finally:
@@ -141,3 +153,12 @@ def test_ctrl_c_stops_the_engine_the_venue_and_the_noc(tmp_path: Path) -> None:
     assert wait_gone(family) == [], "processes left after Ctrl-C"
     with pytest.raises(EngineUnreachable), Client(socket_path, timeout=1.0) as client:
         client.status()
+
+
+def test_a_demo_killed_outright_takes_its_engine_venue_and_noc_along(tmp_path: Path) -> None:
+    """SIGKILL gives the demo no chance to stop anything: its children must go by themselves
+    (parent-death signal), or they keep the ports and the next demo cannot start."""
+    proc, family, _ = running_demo(tmp_path)
+    proc.kill()
+    proc.wait()
+    assert wait_gone(family, timeout=30) == [], "processes left after the demo was killed"
