@@ -60,6 +60,7 @@ class Engine:
         self.started_at = time.time()
         self._stop = asyncio.Event()
         self._stop_reason = ""
+        self._umask_before: int | None = None  # the process's umask before the engine set its own
         routes = self._routes()
         for component in self.supervisor.components():
             routes.extend(component.routes())
@@ -76,7 +77,7 @@ class Engine:
     async def start(self) -> None:
         """Bind the control socket first: a second engine must fail before touching anything."""
         await self.api.start()
-        os.umask(files.umask_for(self.config.engine.admin_group))
+        self._umask_before = os.umask(files.umask_for(self.config.engine.admin_group))
         files.secure_data_dir(self.config.engine.data_dir, self.config.engine.admin_group)
         self.supervisor.start_all()
         await self.supervisor.wait_started(timeout=10.0)
@@ -102,6 +103,8 @@ class Engine:
         await asyncio.sleep(0)  # let watchers write the notice before their streams end
         await self.api.stop()
         await self.supervisor.stop_all()
+        if self._umask_before is not None:  # an engine run in a larger process (tests) gives it back
+            os.umask(self._umask_before)
         log.info("engine stopped")
 
     # ---- status -------------------------------------------------------------------------
