@@ -20,7 +20,7 @@ from nocraven_tui.screens.base import ModeScreen, ScreenCommand
 from nocraven_tui.screens.dashboard import FILL_BAR_WIDTH, fill_bar
 from nocraven_tui.state import ConsoleState
 from nocraven_tui.widgets.confirm import ConfirmModal
-from nocraven_tui.widgets.sync import Row, TableSync, show
+from nocraven_tui.widgets.sync import Row, TableSync, selected_key, show
 
 WIDE = 110  # columns from which oldest/newest show the time as well as the age
 
@@ -194,11 +194,7 @@ class BufferScreen(ModeScreen):
     # ---- purge (admin) ------------------------------------------------------------------
 
     def _selected_service(self) -> str | None:
-        table = self.query_one("#services", DataTable)
-        if not table.row_count:
-            return None
-        row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
-        return str(row_key.value) if row_key.value is not None else None
+        return selected_key(self.query_one("#services", DataTable))
 
     @on(Button.Pressed, "#refresh")
     def _refresh_pressed(self) -> None:

@@ -20,7 +20,7 @@ from nocraven_tui.figures import SINK_STATE_KIND, sink_state_markup
 from nocraven_tui.screens.base import ModeScreen, ScreenCommand
 from nocraven_tui.screens.dashboard import fill_bar
 from nocraven_tui.state import ConsoleState
-from nocraven_tui.widgets.sync import Row, TableSync, show
+from nocraven_tui.widgets.sync import Row, TableSync, selected_key, show
 
 BACKLOG_BAR_WIDTH = 10
 
@@ -154,11 +154,7 @@ class ForwardingScreen(ModeScreen):
     # ---- pause / resume (admin) ----------------------------------------------------------
 
     def _selected_sink(self) -> str | None:
-        table = self.query_one("#sinks", DataTable)
-        if not table.row_count:
-            return None
-        row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
-        return str(row_key.value) if row_key.value is not None else None
+        return selected_key(self.query_one("#sinks", DataTable))
 
     @on(Button.Pressed, "#refresh")
     def _refresh_pressed(self) -> None:

@@ -21,7 +21,7 @@ from nocraven_tui.screens.base import ModeScreen, ScreenCommand
 from nocraven_tui.state import ConsoleState
 from nocraven_tui.widgets.confirm import ConfirmModal
 from nocraven_tui.widgets.spark import sparkline
-from nocraven_tui.widgets.sync import Row, TableSync, show
+from nocraven_tui.widgets.sync import Row, TableSync, selected_key, show
 
 VPN_STATUS: Read[VpnStatus] = Read("vpn_status", lambda client: client.vpn_status())
 VPN_PROFILES: Read[VpnProfiles] = Read("vpn_profiles", lambda client: client.vpn_profiles())
@@ -236,11 +236,7 @@ class VpnScreen(ModeScreen):
     # ---- actions --------------------------------------------------------------------------
 
     def _selected_profile(self) -> str | None:
-        table = self.query_one("#vpn-profiles", DataTable)
-        if not table.row_count:
-            return None
-        row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
-        return str(row_key.value) if row_key.value is not None else None
+        return selected_key(self.query_one("#vpn-profiles", DataTable))
 
     @on(Button.Pressed, "#vpn-connect")
     def action_connect_selected(self) -> None:

@@ -20,6 +20,14 @@ def show(static: Static, content: str, *, layout: bool = False) -> None:
         static.update(content, layout=layout)
 
 
+def selected_key(table: DataTable[Any]) -> str | None:
+    """The key of the row under the table's cursor; None when the table is empty."""
+    if not table.row_count:
+        return None
+    row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
+    return str(row_key.value) if row_key.value is not None else None
+
+
 class TableSync:
     """Keeps a DataTable showing given rows: cell updates when the same rows are there, else a rebuild."""
 
