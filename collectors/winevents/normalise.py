@@ -107,12 +107,14 @@ def level_name(value: Any, numbers: tuple[str | None, ...] = _WINDOWS_LEVELS) ->
 _EPOCH_MS_THRESHOLD: Final = 100_000_000_000  # larger epoch numbers are milliseconds (after 1973)
 _DOTNET_DATE: Final = re.compile(r"/Date\((-?\d{1,15})(?:[+-]\d{4})?\)/\Z")
 # What most agents send (Winlogbeat, Vector, scripts): already UTC, so only the fraction needs
-# cutting to microseconds. Parsing it into a datetime and back is a tenth of an event's cost.
-_UTC_TEXT: Final = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d+))?Z\Z", re.ASCII)
+# cutting to microseconds; NXLog writes the same moment with a space and "+00:00" when it is
+# told to send UTC. Parsing it into a datetime and back is a tenth of an event's cost.
+_UTC_TEXT: Final = re.compile(r"(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(?:\.(\d+))?(?:Z|\+00:00)\Z", re.ASCII)
 
 
 def utc_text(text: str) -> str | None:
-    """`text` as `rfc3339` writes it, when it is a valid RFC 3339 UTC time ending in Z; else None."""
+    """`text` as `rfc3339` writes it, when it is a valid RFC 3339 UTC time (ending in Z or
+    +00:00, T or a space between date and time); else None."""
     match = _UTC_TEXT.match(text)
     if match is None:
         return None
@@ -122,9 +124,10 @@ def utc_text(text: str) -> str | None:
     except ValueError:
         return None  # out of range: the full path says so
     micros = (fraction or "")[:6].ljust(6, "0")
+    stamp = f"{text[:10]}T{text[11:19]}"
     if micros == "000000":
-        return text[:19] + "Z"
-    return f"{text[:19]}.{micros}Z"
+        return stamp + "Z"
+    return f"{stamp}.{micros}Z"
 
 
 def rfc3339(value: Any, warnings: list[str]) -> str | None:

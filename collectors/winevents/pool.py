@@ -21,13 +21,16 @@ import asyncio
 import multiprocessing
 import os
 import signal
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Final
+from typing import Any, Final, TypeVar
 
-from collectors.winevents.body import parse_documents
+from collectors.winevents.body import ItemError, parse_documents
+from collectors.winevents.bulk import BulkAction, parse_bulk
 from collectors.winevents.intake import Prepared, normalise_batch
 
+T = TypeVar("T")
 POOL_MIN_BYTES: Final = 32 * 1024  # smaller bodies are parsed in place: the hand-over would cost more
 
 
@@ -43,6 +46,20 @@ def parse_body(data: bytes, max_depth: int, received_at: str, source: str, agent
     """A body into a `Prepared` (raises `BodyError`): what a worker runs, and the server in place."""
     documents = parse_documents(data, max_depth)
     return normalise_batch(documents.items, documents.errors, received_at=received_at, source=source, agent=agent)
+
+
+def parse_bulk_body(
+    data: bytes, default_index: str | None, max_depth: int, received_at: str, source: str, agent: str
+) -> tuple[list[BulkAction], Prepared]:
+    """An Elasticsearch `_bulk` body: its actions (for the per-item reply, without their
+    documents, which became the records) and the `Prepared` of the documents to store."""
+    actions = parse_bulk(data, default_index, max_depth)
+    documents = [(position, item.document) for position, item in enumerate(actions) if item.error is None]
+    refused = [ItemError(position, item.error) for position, item in enumerate(actions) if item.error]
+    prepared = normalise_batch(documents, refused, received_at=received_at, source=source, agent=agent)
+    for item in actions:
+        item.document = None
+    return actions, prepared
 
 
 def _worker_setup() -> None:
@@ -71,10 +88,18 @@ class ParsePool:
         return self._executor
 
     async def parse(self, data: bytes, max_depth: int, received_at: str, source: str, agent: str) -> Prepared:
+        return await self._run(parse_body, data, max_depth, received_at, source, agent)
+
+    async def parse_bulk(
+        self, data: bytes, default_index: str | None, max_depth: int, received_at: str, source: str, agent: str
+    ) -> tuple[list[BulkAction], Prepared]:
+        return await self._run(parse_bulk_body, data, default_index, max_depth, received_at, source, agent)
+
+    async def _run(self, work: Callable[..., T], *args: Any) -> T:
         for _attempt in range(2):
             executor = self._pool()
             try:
-                future = executor.submit(parse_body, data, max_depth, received_at, source, agent)
+                future = executor.submit(work, *args)
             except BrokenProcessPool:
                 # A worker died while idle: this batch was never in it, so a new pool takes it.
                 self._replace(executor)

@@ -41,7 +41,7 @@ from aiohttp import web
 from collectors.common.listen import bind_socket
 from collectors.common.settings import parse_listen
 from collectors.winevents.agents import UNAUTHENTICATED, AgentBook
-from collectors.winevents.body import BodyError, ItemError, decode_content
+from collectors.winevents.body import BodyError, decode_content
 from collectors.winevents.bulk import (
     ITEM_DUPLICATE,
     ITEM_REFUSED,
@@ -50,11 +50,17 @@ from collectors.winevents.bulk import (
     BulkAction,
     bulk_reply,
     item_reply,
-    parse_bulk,
 )
 from collectors.winevents.dedup import RecentEvents
-from collectors.winevents.intake import Batch, prepare, settle
-from collectors.winevents.pool import POOL_MIN_BYTES, ParsePool, WorkerLost, default_worker_count, parse_body
+from collectors.winevents.intake import Batch, settle
+from collectors.winevents.pool import (
+    POOL_MIN_BYTES,
+    ParsePool,
+    WorkerLost,
+    default_worker_count,
+    parse_body,
+    parse_bulk_body,
+)
 from collectors.winevents.report import Traffic, WineventsCounters
 from collectors.winevents.settings import WineventsSettings
 from collectors.winevents.tokens import Tokens, presented_secret, token_problem
@@ -445,17 +451,22 @@ class WineventsServer:
             raise Refusal(503, "worker_lost", f"{exc}; nothing was kept, send it again", {"Retry-After": "1"}) from None
         return settle(prepared, self.recent)
 
-    def _parse_bulk(
+    async def _parse_bulk(
         self, data: bytes, index: str | None, received_at: str, source: str, agent: str
     ) -> tuple[list[BulkAction], Batch]:
+        depth = self.settings.max_depth
         try:
-            actions = parse_bulk(data, index, self.settings.max_depth)
+            if self.pool is not None and len(data) >= self.pool_min_bytes:
+                actions, prepared = await self.pool.parse_bulk(data, index, depth, received_at, source, agent)
+            else:
+                actions, prepared = await self._off_loop_if_large(
+                    len(data), parse_bulk_body, data, index, depth, received_at, source, agent
+                )
         except BodyError as exc:
             raise Refusal(exc.status, exc.code, exc.reason) from None
-        documents = [(position, item.document) for position, item in enumerate(actions) if item.error is None]
-        refused = [ItemError(position, item.error) for position, item in enumerate(actions) if item.error]
-        batch = prepare(documents, refused, self.recent, received_at=received_at, source=source, agent=agent)
-        return actions, batch
+        except WorkerLost as exc:
+            raise Refusal(503, "worker_lost", f"{exc}; nothing was kept, send it again", {"Retry-After": "1"}) from None
+        return actions, settle(prepared, self.recent)
 
     # ---- /v1/events ------------------------------------------------------------------------
 
@@ -604,14 +615,8 @@ class WineventsServer:
             data, wire_bytes = await self._read_body(request)
             self._enter()
             entered = True
-            actions, batch = await self._off_loop_if_large(
-                len(data),
-                self._parse_bulk,
-                data,
-                request.match_info.get("index"),
-                received_text(self.clock()),
-                peer_text(request),
-                agent,
+            actions, batch = await self._parse_bulk(
+                data, request.match_info.get("index"), received_text(self.clock()), peer_text(request), agent
             )
             await self._store(batch, wire_bytes)
         except Refusal as refusal:

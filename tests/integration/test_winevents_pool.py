@@ -103,6 +103,29 @@ async def test_workers_store_and_answer_what_the_endpoint_does_in_place(pooled: 
     assert left_agent.refused_events == 2 * right_agent.refused_events  # it got the body twice
 
 
+async def test_winlogbeat_bulk_through_workers_answers_each_item_as_in_place(
+    pooled: Running, in_place: Running
+) -> None:
+    winlogbeat = RENDERERS["winlogbeat"]
+    lines: list[bytes] = []
+    for copy in range(40):
+        for event in CANONICAL:
+            document = winlogbeat(replace(event, computer=f"HOST-{copy}"))
+            lines += [b'{"create": {"_index": "winlogbeat-8.13.4"}}', json.dumps(document).encode()]
+        lines += [b'{"delete": {"_id": "x"}}', b'{"index": {}}', b'{"no": "dialect"}']
+    lines += lines[:2]  # the first event again
+    body = b"\n".join(lines) + b"\n"
+    headers = HEADERS | {"Content-Type": "application/json"}
+    async with pooled.client() as left, in_place.client() as right:
+        by_worker = (await left.post("/_bulk", content=body, headers=headers)).json()
+        here = (await right.post("/_bulk", content=body, headers=headers)).json()
+    assert pooled.server.pool is not None and pooled.server.pool.pids(), "no worker parsed the body"
+    assert by_worker["items"] == here["items"]
+    statuses = [next(iter(item.values()))["status"] for item in by_worker["items"]]
+    assert statuses.count(201) == 40 * len(CANONICAL) and statuses.count(409) == 1 and statuses.count(400) == 80
+    assert without_source(pooled.store.records) == without_source(in_place.store.records)
+
+
 @pytest.mark.parametrize(
     ("body", "code", "reason"),
     [
