@@ -97,6 +97,9 @@ def normalise_batch(
 ) -> Prepared:
     records: list[WineventRecord] = []
     positions: list[int] = []
+    identities: list[Identity | None] = []
+    dialects: list[str] = []
+    security: list[bool] = []
     refusals = [(error.index, error.reason) for error in refused]
     for index, document in documents:
         try:
@@ -106,13 +109,16 @@ def normalise_batch(
             continue
         records.append(record)
         positions.append(index)
+        identities.append(identity(record))
+        dialects.append(record["dialect"])
+        security.append(record["security"] is not None)
     refusals.sort()
     return Prepared(
         lines=_encode_lines(records)[:-1],
         positions=positions,
-        identities=[identity(record) for record in records],
-        dialects=[record["dialect"] for record in records],
-        security=[record["security"] is not None for record in records],
+        identities=identities,
+        dialects=dialects,
+        security=security,
         refused=refusals,
     )
 
