@@ -12,9 +12,15 @@ canonical events of the tests) as fast as the replies come. Every batch names it
 computer, so no event is a duplicate of another. At the end the buffer is counted: it must hold
 at least every event the replies acknowledged.
 
+CPU is reported per event for the collector's own process, its parse workers (children that
+decode and normalise the large bodies) and the engine, after one warm-up batch per client (so
+the workers are running before the clock starts). `stages_us_per_event_in_process` times the
+steps after TLS and HTTP on the same bodies in this process (`--no-stages` skips it, e.g. to
+run the bench against an older tree).
+
 Only 127.0.0.1; bounded in time (`--seconds`, 20 by default, plus setup). One JSON document on
 stdout; progress on stderr.
-Usage: python bench/winevents.py [--seconds S] [--clients N] [--batch N] [--store engine|file]
+Usage: python bench/winevents.py [--seconds S] [--clients N] [--batch N] [--store engine|file] [--no-stages]
 """
 
 from __future__ import annotations
@@ -478,8 +484,16 @@ def main() -> None:
         "events_per_cpu_second_of_the_busier_process": round(
             accepted / max(collector_cpu, engine_cpu, workers_cpu / max(len(collector_after) - 1, 1), 1e-9)
         ),
-        # At this CPU per event, what the receiving processes would carry with 2 cores to themselves.
-        "events_per_s_on_2_free_cores": round(2 * accepted / max(collector_cpu + workers_cpu + engine_cpu, 1e-9)),
+        # At this CPU per event, what the receiving processes would carry with 2 cores to
+        # themselves: bounded by both cores' time, and by each single-threaded process's core
+        # (the endpoint's own process and the engine; the parse workers share the work out).
+        "events_per_s_ceiling_on_2_free_cores": round(
+            min(
+                2 * accepted / max(collector_cpu + workers_cpu + engine_cpu, 1e-9),
+                accepted / max(collector_cpu, 1e-9),
+                accepted / max(engine_cpu, 1e-9),
+            )
+        ),
         "stages_us_per_event_in_process": stages,
         "collector_runqueue_wait_s_per_s": round(collector_wait / elapsed, 2),
         "machine_load_avg_1m": [round(load_before, 2), round(load_after, 2)],
