@@ -12,7 +12,8 @@ place, and a body is never half in a worker: its refusal (`BodyError`) comes bac
 A worker that dies (killed, out of memory) fails the batches it held with `WorkerLost`: the
 agent gets 503 and resends, nothing was stored or acknowledged. The pool is then started
 again for the next batch. Workers are spawned (not forked: the collector runs threads), hold
-no socket and no pipe of the engine's (stdout goes to /dev/null), and die with the collector.
+no socket and no pipe of the engine's (stdin and stdout go to /dev/null once they start), and
+die with the collector.
 """
 
 from __future__ import annotations
@@ -67,8 +68,10 @@ def _worker_setup() -> None:
 
     die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C is for the engine, which stops us
-    # fd 1 is the collector's channel to the engine: nothing of ours may ever land there.
-    devnull = os.open(os.devnull, os.O_WRONLY)
+    # fds 0 and 1 are the collector's channel with the engine: nothing of ours may land on it,
+    # and the engine must see it end when the collector goes (stderr stays: the engine's log).
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
     os.dup2(devnull, 1)
     os.close(devnull)
     tune_gc()
