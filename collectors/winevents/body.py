@@ -38,6 +38,10 @@ class BodyError(ValueError):
         self.status = status
         self.code = code
 
+    def __reduce__(self) -> tuple[type[BodyError], tuple[str, int, str]]:
+        # Whole, when a parse worker sends it back (pool.py): the default keeps only `reason`.
+        return (BodyError, (self.reason, self.status, self.code))
+
 
 @dataclass(frozen=True)
 class ItemError:

@@ -45,13 +45,16 @@ class RecentEvents:
     def sort_out(self, records: Sequence[Mapping[str, Any]]) -> tuple[list[int], list[int], list[Identity]]:
         """As `split`, plus the identities of the fresh records, so that `remember_identities`
         need not work them out again once the batch is stored."""
+        return self.sort_out_identities([identity(record) for record in records])
+
+    def sort_out_identities(self, identities: Sequence[Identity | None]) -> tuple[list[int], list[int], list[Identity]]:
+        """`sort_out` for records whose identities were worked out already (by a parse worker)."""
         fresh: list[int] = []
         duplicates: list[int] = []
         keys: list[Identity] = []
         in_batch: set[Identity] = set()
         seen = self._seen
-        for index, record in enumerate(records):
-            key = identity(record)
+        for index, key in enumerate(identities):
             if key is None:
                 fresh.append(index)
             elif key in seen or key in in_batch:

@@ -91,11 +91,32 @@ _WINDOWS_LEVELS: Final = ("information", "critical", "error", "warning", "inform
 _NXLOG_SEVERITIES: Final = (None, "verbose", "information", "warning", "error", "critical")
 
 
+# Level names as agents spell them ("Information", "INFO"), looked up once each per table;
+# bounded, since the texts come from the network.
+_LEVEL_SEEN: Final[dict[int, dict[str, str | None]]] = {id(_WINDOWS_LEVELS): {}, id(_NXLOG_SEVERITIES): {}}
+_LEVEL_SEEN_MAX: Final = 256
+
+
 def level_name(value: Any, numbers: tuple[str | None, ...] = _WINDOWS_LEVELS) -> str | None:
+    if type(value) is str:
+        seen = _LEVEL_SEEN.get(id(numbers))
+        if seen is not None:
+            try:
+                return seen[value]
+            except KeyError:
+                pass
+            name = _level_name(value, numbers)
+            if len(seen) < _LEVEL_SEEN_MAX:
+                seen[value] = name
+            return name
+    return _level_name(value, numbers)
+
+
+def _level_name(value: Any, numbers: tuple[str | None, ...]) -> str | None:
     if isinstance(value, str):
         text = value.strip().lower()
         if text.isdigit():
-            return level_name(int(text), numbers)
+            return _level_name(int(text), numbers)
         return _LEVEL_NAMES.get(text)
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(numbers):
         return numbers[value]
@@ -107,12 +128,14 @@ def level_name(value: Any, numbers: tuple[str | None, ...] = _WINDOWS_LEVELS) ->
 _EPOCH_MS_THRESHOLD: Final = 100_000_000_000  # larger epoch numbers are milliseconds (after 1973)
 _DOTNET_DATE: Final = re.compile(r"/Date\((-?\d{1,15})(?:[+-]\d{4})?\)/\Z")
 # What most agents send (Winlogbeat, Vector, scripts): already UTC, so only the fraction needs
-# cutting to microseconds. Parsing it into a datetime and back is a tenth of an event's cost.
-_UTC_TEXT: Final = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d+))?Z\Z", re.ASCII)
+# cutting to microseconds; NXLog writes the same moment with a space and "+00:00" when it is
+# told to send UTC. Parsing it into a datetime and back is a tenth of an event's cost.
+_UTC_TEXT: Final = re.compile(r"(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(?:\.(\d+))?(?:Z|\+00:00)\Z", re.ASCII)
 
 
 def utc_text(text: str) -> str | None:
-    """`text` as `rfc3339` writes it, when it is a valid RFC 3339 UTC time ending in Z; else None."""
+    """`text` as `rfc3339` writes it, when it is a valid RFC 3339 UTC time (ending in Z or
+    +00:00, T or a space between date and time); else None."""
     match = _UTC_TEXT.match(text)
     if match is None:
         return None
@@ -122,9 +145,10 @@ def utc_text(text: str) -> str | None:
     except ValueError:
         return None  # out of range: the full path says so
     micros = (fraction or "")[:6].ljust(6, "0")
+    stamp = f"{text[:10]}T{text[11:19]}"
     if micros == "000000":
-        return text[:19] + "Z"
-    return f"{text[:19]}.{micros}Z"
+        return stamp + "Z"
+    return f"{stamp}.{micros}Z"
 
 
 def rfc3339(value: Any, warnings: list[str]) -> str | None:
@@ -182,6 +206,8 @@ def parsed_rfc3339(value: Any, warnings: list[str]) -> str | None:
 
 
 def _event_id(value: Any) -> int:
+    if type(value) is int and 0 <= value <= MAX_EVENT_ID:
+        return value
     number: int | None = None
     if isinstance(value, int) and not isinstance(value, bool):
         number = value
@@ -370,7 +396,15 @@ def normalise(document: Any, *, received_at: str, source: str, agent: str) -> Wi
     if event_id is None:
         raise EventError(f"{dialect} event has no event id")
     event_id = _event_id(event_id)
-    channel, provider, computer = _text(channel), _text(provider), _text(computer)
+    # Nearly always text already: the call is for the rest.
+    if type(channel) is not str:
+        channel = _text(channel)
+    if type(provider) is not str:
+        provider = _text(provider)
+    if type(computer) is not str:
+        computer = _text(computer)
+    if type(message) is not str:
+        message = _text(message)
     return {
         "service": "winevent",
         "received_at": received_at,
@@ -382,7 +416,7 @@ def normalise(document: Any, *, received_at: str, source: str, agent: str) -> Wi
         "level": level,
         "record_id": record_id,
         "time_created": rfc3339(created, warnings),
-        "message": _text(message),
+        "message": message,
         "event_data": event_data,
         "dialect": dialect,
         "security": classify(event_id, channel, provider),

@@ -41,7 +41,7 @@ from aiohttp import web
 from collectors.common.listen import bind_socket
 from collectors.common.settings import parse_listen
 from collectors.winevents.agents import UNAUTHENTICATED, AgentBook
-from collectors.winevents.body import BodyError, ItemError, decode_content, parse_documents
+from collectors.winevents.body import BodyError, decode_content
 from collectors.winevents.bulk import (
     ITEM_DUPLICATE,
     ITEM_REFUSED,
@@ -50,17 +50,24 @@ from collectors.winevents.bulk import (
     BulkAction,
     bulk_reply,
     item_reply,
-    parse_bulk,
 )
 from collectors.winevents.dedup import RecentEvents
-from collectors.winevents.intake import Batch, prepare
-from collectors.winevents.normalise import WineventRecord
+from collectors.winevents.intake import Batch, settle
+from collectors.winevents.pool import (
+    POOL_MIN_BYTES,
+    ParsePool,
+    WorkerLost,
+    default_worker_count,
+    parse_body,
+    parse_bulk_body,
+)
 from collectors.winevents.report import Traffic, WineventsCounters
 from collectors.winevents.settings import WineventsSettings
 from collectors.winevents.tokens import Tokens, presented_secret, token_problem
 
-# The records, and the bytes their request body took on the wire (compressed, as sent).
-Store = Callable[[list[WineventRecord], int], Awaitable[None]]
+# The records as NDJSON (newline-joined, no final newline), how many, and the bytes their
+# request body took on the wire (compressed, as sent).
+Store = Callable[[bytes, int, int], Awaitable[None]]
 T = TypeVar("T")
 log = logging.getLogger("collectors.winevents")
 
@@ -127,6 +134,7 @@ class WineventsServer:
         *,
         clock: Callable[[], float] = time.time,
         ssl_context: ssl.SSLContext | None = None,
+        pool_min_bytes: int = POOL_MIN_BYTES,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -146,6 +154,9 @@ class WineventsServer:
         self._handovers: set[asyncio.Future[Any]] = set()
         self._seq_no = 0
         self._cluster_uuid = uuid.uuid4().hex[:22]
+        workers = settings.parse_workers or default_worker_count()
+        self.pool = ParsePool(workers) if workers > 0 else None
+        self.pool_min_bytes = pool_min_bytes
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
@@ -256,6 +267,8 @@ class WineventsServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self.pool is not None:
+            self.pool.close()
         for _site, listening in self._old:
             listening.close()
         self._old.clear()
@@ -386,16 +399,16 @@ class WineventsServer:
         self.inflight += 1
 
     async def _store(self, batch: Batch, wire_bytes: int) -> None:
-        if not batch.records:
+        if not batch.stored:
             return
         try:
-            await self.store(batch.records, wire_bytes)
+            await self.store(batch.ndjson, batch.stored, wire_bytes)
         except StoreBusy as exc:
             self.busy_refusals += 1
             retry = exc.retry_after_s or self.settings.retry_after_s
             raise Refusal(429, "busy", f"{exc.reason}; retry later", {"Retry-After": str(retry)}) from None
         except Exception as exc:
-            log.exception("winevents: storing %d records failed", len(batch.records))
+            log.exception("winevents: storing %d records failed", batch.stored)
             raise Refusal(
                 503,
                 "store_failed",
@@ -410,13 +423,9 @@ class WineventsServer:
         stats.duplicates += batch.duplicates
         stats.refused_events += batch.refused
         stats.security_events += batch.security
-        if batch.records:
-            stats.last_dialect = batch.records[-1]["dialect"]
-        dialects: dict[str, int] = {}
-        for record in batch.records:
-            dialect = record["dialect"]
-            dialects[dialect] = dialects.get(dialect, 0) + 1
-        self.traffic.accepted(peer_text(request), size, dialects, batch.refused, self.clock())
+        if batch.last_dialect is not None:
+            stats.last_dialect = batch.last_dialect
+        self.traffic.accepted(peer_text(request), size, batch.dialects, batch.refused, self.clock())
 
     def _error(self, agent: str, request: web.Request, refusal: Refusal) -> None:
         self.agents.error(agent, peer_text(request), refusal.reason, self.clock())
@@ -427,26 +436,37 @@ class WineventsServer:
             return parse(*args)
         return await asyncio.to_thread(parse, *args)
 
-    def _parse_events(self, data: bytes, received_at: str, source: str, agent: str) -> Batch:
+    async def _parse_events(self, data: bytes, received_at: str, source: str, agent: str) -> Batch:
+        """Parsed by a worker when the body is large (and there are workers), else in place;
+        the duplicates are settled here, against this process's memory of stored events."""
+        depth = self.settings.max_depth
         try:
-            documents = parse_documents(data, self.settings.max_depth)
+            if self.pool is not None and len(data) >= self.pool_min_bytes:
+                prepared = await self.pool.parse(data, depth, received_at, source, agent)
+            else:
+                prepared = await self._off_loop_if_large(len(data), parse_body, data, depth, received_at, source, agent)
         except BodyError as exc:
             raise Refusal(exc.status, exc.code, exc.reason) from None
-        return prepare(
-            documents.items, documents.errors, self.recent, received_at=received_at, source=source, agent=agent
-        )
+        except WorkerLost as exc:
+            raise Refusal(503, "worker_lost", f"{exc}; nothing was kept, send it again", {"Retry-After": "1"}) from None
+        return settle(prepared, self.recent)
 
-    def _parse_bulk(
+    async def _parse_bulk(
         self, data: bytes, index: str | None, received_at: str, source: str, agent: str
     ) -> tuple[list[BulkAction], Batch]:
+        depth = self.settings.max_depth
         try:
-            actions = parse_bulk(data, index, self.settings.max_depth)
+            if self.pool is not None and len(data) >= self.pool_min_bytes:
+                actions, prepared = await self.pool.parse_bulk(data, index, depth, received_at, source, agent)
+            else:
+                actions, prepared = await self._off_loop_if_large(
+                    len(data), parse_bulk_body, data, index, depth, received_at, source, agent
+                )
         except BodyError as exc:
             raise Refusal(exc.status, exc.code, exc.reason) from None
-        documents = [(position, item.document) for position, item in enumerate(actions) if item.error is None]
-        refused = [ItemError(position, item.error) for position, item in enumerate(actions) if item.error]
-        batch = prepare(documents, refused, self.recent, received_at=received_at, source=source, agent=agent)
-        return actions, batch
+        except WorkerLost as exc:
+            raise Refusal(503, "worker_lost", f"{exc}; nothing was kept, send it again", {"Retry-After": "1"}) from None
+        return actions, settle(prepared, self.recent)
 
     # ---- /v1/events ------------------------------------------------------------------------
 
@@ -461,10 +481,8 @@ class WineventsServer:
             data, wire_bytes = await self._read_body(request)
             self._enter()  # after the body is in: a slow sender holds its connection, not a slot
             entered = True
-            batch = await self._off_loop_if_large(
-                len(data), self._parse_events, data, received_text(self.clock()), peer_text(request), agent
-            )
-            if not batch.records and not batch.duplicates:
+            batch = await self._parse_events(data, received_text(self.clock()), peer_text(request), agent)
+            if not batch.stored and not batch.duplicates:
                 raise Refusal(
                     422,
                     "no_events",
@@ -597,14 +615,8 @@ class WineventsServer:
             data, wire_bytes = await self._read_body(request)
             self._enter()
             entered = True
-            actions, batch = await self._off_loop_if_large(
-                len(data),
-                self._parse_bulk,
-                data,
-                request.match_info.get("index"),
-                received_text(self.clock()),
-                peer_text(request),
-                agent,
+            actions, batch = await self._parse_bulk(
+                data, request.match_info.get("index"), received_text(self.clock()), peer_text(request), agent
             )
             await self._store(batch, wire_bytes)
         except Refusal as refusal:

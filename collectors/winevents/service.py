@@ -19,8 +19,6 @@ import errno
 import signal
 import socket
 
-import msgspec
-
 from collectors.common import handover
 from collectors.common.durable import Durability, read_engine_frames
 from collectors.common.frames import BoundListener
@@ -32,7 +30,6 @@ from collectors.common.harness import (
     tune_gc,
     tune_malloc,
 )
-from collectors.winevents.normalise import WineventRecord
 from collectors.winevents.report import LISTENER
 from collectors.winevents.server import StoreBusy, WineventsServer
 from collectors.winevents.settings import WineventsSettings
@@ -52,13 +49,12 @@ class DurableStore:
     def __init__(self, durability: Durability, retry_after_s: int) -> None:
         self._durability = durability
         self._retry_after_s = retry_after_s
-        self._encode_lines = msgspec.json.Encoder().encode_lines
 
-    async def __call__(self, records: list[WineventRecord], wire_bytes: int = 0) -> None:
-        # The buffer takes newline-joined records without the last newline (as Output.ndjson).
+    async def __call__(self, ndjson: bytes, count: int, wire_bytes: int = 0) -> None:
+        # The buffer takes newline-joined records without the last newline (as Output.ndjson),
+        # which is how the server hands them over, encoded once where they were normalised.
         # Received bytes are the body as sent (gzip'd if it was): what crossed the venue's
         # network, as for every other collector; the decoded size is near the record bytes.
-        ndjson = self._encode_lines(records)[:-1]
         if not await self._durability.store(ndjson, wire_bytes):
             raise StoreBusy("the engine could not store the events (its buffer is not open)", self._retry_after_s)
 

@@ -15,7 +15,8 @@ its whole body; `idle_timeout_s` how long a connection may sit without a complet
 batches being parsed or stored at once: beyond it, and whenever the buffer pushes back, agents
 get 429 with `Retry-After: retry_after_s`. `dedup_window` is how many recent event identities
 are remembered to recognise a batch sent twice. `es_version` is the Elasticsearch version the
-Winlogbeat surface reports: Winlogbeat refuses a server older than itself.
+Winlogbeat surface reports: Winlogbeat refuses a server older than itself. `parse_workers`
+processes decode and normalise the large batches (see `pool.py`); 0 means one per core.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ class WineventsSettings:
     retry_after_s: int = checked(5, between(1, 3600))
     dedup_window: int = checked(200_000, between(0, 10_000_000))
     es_version: str = checked("8.19.0", _version)
+    parse_workers: int = checked(0, between(0, 64))  # processes parsing large batches; 0 = one per core
 
     def cross_checks(self) -> list[str]:
         problems = []

@@ -347,7 +347,7 @@ def test_unreadable_tls_files_say_which(tmp_path: Path) -> None:
 
     settings = WineventsSettings(tls_cert=str(tmp_path / "missing.pem"), tls_key=str(tmp_path / "missing.key"))
     with pytest.raises(ValueError, match=r"winevents TLS: cannot load certificate .*missing.pem"):
-        WineventsServer(settings, lambda records, wire_bytes: asyncio.sleep(0))
+        WineventsServer(settings, lambda ndjson, count, wire_bytes: asyncio.sleep(0))
 
 
 async def test_tokens_rotate_without_restart(endpoint: Endpoint) -> None:

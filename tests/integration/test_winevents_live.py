@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
+from collectors.winevents.pool import POOL_MIN_BYTES
 from tests.support.winevents import BAD_INPUTS, CANONICAL, EXPECTED_SECURITY, RENDERERS, expected_time, winlogbeat
 from tests.support.winevents_live import NDJSON, LiveEndpoint, restart_live, start_live
 from tests.support.winevents_server import DC01_SECRET, FS01_SECRET
@@ -85,6 +86,23 @@ def test_curl_posts_each_dialect_and_the_buffer_has_them(live: LiveEndpoint, dia
             assert record["event_data"] == event.data
 
 
+def test_a_large_batch_parsed_by_the_workers_reaches_the_buffer(live: LiveEndpoint) -> None:
+    events = [replace(event, computer=f"POOL-{copy}.contoso.local") for copy in range(10) for event in CANONICAL]
+    body = ndjson([RENDERERS[("nxlog", "vector")[n % 2]](event) for n, event in enumerate(events)])
+    assert POOL_MIN_BYTES <= len(body) <= 65536
+    status, reply = live.curl("/v1/events", body, f"Authorization: Bearer {DC01_SECRET}", f"Content-Type: {NDJSON}")
+    assert status == 200, reply
+    assert reply == {"accepted": len(events), "duplicates": 0, "refused": 0, "errors": []}
+    stored = [record for record in live.records() if record["computer"].startswith("POOL-")]
+    assert [(r["computer"], r["event_id"]) for r in stored] == [(e.computer, e.event_id) for e in events]
+    assert [r["dialect"] for r in stored] == [("nxlog", "vector")[n % 2] for n in range(len(events))]
+    assert [r["security"] for r in stored] == [EXPECTED_SECURITY[e.event_id] for e in events]
+    again_status, again = live.curl(
+        "/v1/events", body, f"Authorization: Bearer {DC01_SECRET}", f"Content-Type: {NDJSON}"
+    )
+    assert (again_status, again["accepted"], again["duplicates"]) == (200, 0, len(events))
+
+
 def test_winlogbeat_bulk_with_curl_reaches_the_buffer(live: LiveEndpoint) -> None:
     events = on_computer("BULK-DC.contoso.local")
     lines: list[dict[str, Any]] = []
@@ -139,7 +157,19 @@ def test_bad_input_through_the_engine_leaves_other_agents_served(live: LiveEndpo
         pytest.fail(f"the refusal did not show in `winevents agents`: {agents}")
 
 
-def test_kill_9_right_after_a_200_loses_no_acknowledged_event(tmp_path: Path) -> None:
+def generic_batch(computer: str, count: int) -> bytes:
+    return ndjson(
+        [
+            RENDERERS["generic"](replace(CANONICAL[i % len(CANONICAL)], computer=computer, record_id=i + 1))
+            for i in range(count)
+        ]
+    )
+
+
+# 50 events are parsed in the collector's own process, 120 by its parse workers.
+@pytest.mark.parametrize("per_batch", [50, 120])
+def test_kill_9_right_after_a_200_loses_no_acknowledged_event(tmp_path: Path, per_batch: int) -> None:
+    assert (len(generic_batch("KILL-0-0", per_batch)) >= POOL_MIN_BYTES) == (per_batch > 50)
     live = start_live(tmp_path / "engine")
     acknowledged: list[tuple[str, int]] = []  # (computer, record_id) of every event answered 200
     first_ack = threading.Event()
@@ -152,21 +182,17 @@ def test_kill_9_right_after_a_200_loses_no_acknowledged_event(tmp_path: Path) ->
             while time.monotonic() < stop_at:
                 batch += 1
                 computer = f"KILL-{number}-{batch}"
-                events = [
-                    RENDERERS["generic"](replace(CANONICAL[i % len(CANONICAL)], computer=computer, record_id=i + 1))
-                    for i in range(50)
-                ]
                 try:
                     reply = http.post(
                         "/v1/events",
-                        content=ndjson(events),
+                        content=generic_batch(computer, per_batch),
                         headers={"Authorization": f"Bearer {DC01_SECRET}", "Content-Type": NDJSON},
                     )
                 except httpx.HTTPError:
                     return  # the engine is gone
                 if reply.status_code == 200:
                     with lock:
-                        acknowledged.extend((computer, i + 1) for i in range(50))
+                        acknowledged.extend((computer, i + 1) for i in range(per_batch))
                     first_ack.set()
 
     agents = [threading.Thread(target=agent, args=(n,)) for n in range(3)]

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import trustme
 
 from collectors.winevents.normalise import WineventRecord
@@ -30,7 +31,11 @@ class RecordingStore:
     busy: bool = False
     fail: bool = False
 
-    async def __call__(self, records: list[WineventRecord], wire_bytes: int = 0) -> None:
+    async def __call__(self, ndjson: bytes, count: int, wire_bytes: int = 0) -> None:
+        # The buffer takes a chunk whole only when it has no trailing or empty line.
+        assert ndjson and not ndjson.endswith(b"\n") and b"\n\n" not in ndjson
+        records = [msgspec.json.decode(line) for line in ndjson.split(b"\n")]
+        assert len(records) == count, "the count the server gave is not the records it sent"
         self.calls += 1
         self.wire_bytes += wire_bytes
         if self.gate is not None:

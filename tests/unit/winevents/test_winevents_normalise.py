@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from collectors.winevents.normalise import (
@@ -169,14 +169,18 @@ _DIGIT = st.sampled_from("0123456789")
 @given(
     moment=st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)),
     fraction=st.text(_DIGIT, max_size=9),
+    separator=st.sampled_from("T "),
+    zone=st.sampled_from(["Z", "+00:00"]),  # NXLog's UTC: "2024-03-05 14:22:31+00:00"
 )
-def test_utc_text_writes_what_the_long_way_writes(moment: datetime, fraction: str) -> None:
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S").rjust(19, "0") + (f".{fraction}" if fraction else "") + "Z"
+def test_utc_text_writes_what_the_long_way_writes(moment: datetime, fraction: str, separator: str, zone: str) -> None:
+    stamp = moment.strftime(f"%Y-%m-%d{separator}%H:%M:%S").rjust(19, "0")
+    text = stamp + (f".{fraction}" if fraction else "") + zone
     assert utc_text(text) is not None
     assert utc_text(text) == parsed_rfc3339(text, [])
 
 
 @given(st.text(st.sampled_from("0123456789-T:.Z+ \u0663"), max_size=32))
+@settings(max_examples=500)
 def test_utc_text_takes_nothing_the_long_way_reads_differently(text: str) -> None:
     fast = utc_text(text)
     if fast is not None:
@@ -184,7 +188,15 @@ def test_utc_text_takes_nothing_the_long_way_reads_differently(text: str) -> Non
 
 
 @pytest.mark.parametrize(
-    "text", ["2024-02-30T00:00:00Z", "2024-13-01T00:00:00Z", "2024-03-05T24:00:00Z", "2024-03-05T14:22:31+01:00"]
+    "text",
+    [
+        "2024-02-30T00:00:00Z",
+        "2024-13-01T00:00:00Z",
+        "2024-03-05T24:00:00Z",
+        "2024-03-05T14:22:31+01:00",
+        "2024-03-05 14:22:31",  # no zone: the long way flags it
+        "2024-03-05T14:22:31-00:00",
+    ],
 )
 def test_utc_text_leaves_the_rest_to_the_long_way(text: str) -> None:
     assert utc_text(text) is None

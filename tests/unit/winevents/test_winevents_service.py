@@ -21,6 +21,7 @@ RECORDS = [
     {"service": "winevent", "event_id": 4625, "message": "An account failed to log on.", "dialect": "nxlog"},
     {"service": "winevent", "event_id": 1102, "message": "The audit log was cleared.", "dialect": "vector"},
 ]
+NDJSON = msgspec.json.Encoder().encode_lines(RECORDS)[:-1]
 
 
 class Engine:
@@ -43,7 +44,7 @@ class Engine:
 
 async def test_store_sends_the_records_once_as_ndjson_and_returns_when_committed() -> None:
     engine = Engine(answer=True)
-    await DurableStore(engine.durability, retry_after_s=5)(RECORDS)  # type: ignore[arg-type]
+    await DurableStore(engine.durability, retry_after_s=5)(NDJSON, len(RECORDS))
     ((kind, payload),) = engine.frames
     assert kind == FrameKind.RECORDS_DURABLE
     ndjson = payload[TOKEN.size :]
@@ -54,7 +55,7 @@ async def test_store_sends_the_records_once_as_ndjson_and_returns_when_committed
 
 async def test_store_sends_the_request_bodys_wire_bytes_with_the_records() -> None:
     engine = Engine(answer=True)
-    await DurableStore(engine.durability, retry_after_s=5)(RECORDS, 4321)  # type: ignore[arg-type]
+    await DurableStore(engine.durability, retry_after_s=5)(NDJSON, len(RECORDS), 4321)
     assert [kind for kind, _ in engine.frames] == [FrameKind.RECORDS_DURABLE]
     assert engine.received == [4321]
 
@@ -62,7 +63,7 @@ async def test_store_sends_the_request_bodys_wire_bytes_with_the_records() -> No
 async def test_store_not_committed_is_busy_so_the_agent_retries() -> None:
     engine = Engine(answer=False)
     with pytest.raises(StoreBusy) as refused:
-        await DurableStore(engine.durability, retry_after_s=9)(RECORDS)  # type: ignore[arg-type]
+        await DurableStore(engine.durability, retry_after_s=9)(NDJSON, len(RECORDS))
     assert refused.value.retry_after_s == 9
     assert "could not store" in refused.value.reason
 
@@ -71,7 +72,7 @@ async def test_store_after_the_engine_went_away_is_busy_at_once() -> None:
     engine = Engine(answer=None)
     engine.durability.close()
     with pytest.raises(StoreBusy):
-        await asyncio.wait_for(DurableStore(engine.durability, retry_after_s=5)(RECORDS), 5)  # type: ignore[arg-type]
+        await asyncio.wait_for(DurableStore(engine.durability, retry_after_s=5)(NDJSON, len(RECORDS)), 5)
     assert engine.frames == []
 
 
