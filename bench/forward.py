@@ -76,6 +76,15 @@ def start_nats(directory: Path) -> tuple[subprocess.Popen[bytes], str]:
     raise SystemExit("nats-server did not start")
 
 
+def process_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far, from /proc (0.0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def pools_for(total: int) -> dict[str, list[bytes]]:
     """Distinct records cycled through by the fill: up to POOL per service, a twentieth of the
     run for small runs (making them costs about as much as storing them)."""
@@ -161,7 +170,12 @@ async def ceiling(
 
 
 async def drain(
-    store: SegmentStore, url: str, settings: ForwardSettings, counts: dict[str, int], budget_s: float
+    store: SegmentStore,
+    url: str,
+    settings: ForwardSettings,
+    counts: dict[str, int],
+    budget_s: float,
+    server_pid: int,
 ) -> dict[str, Any]:
     latencies: list[float] = []
     live_sent = 0
@@ -188,10 +202,14 @@ async def drain(
     sealer = threading.Thread(target=seal_worker, daemon=True)
     sealer.start()
     forwarder = Forwarder(store, settings, ("syslog", "flow"))
+    # CPU, not only wall time: the machine may be shared, and CPU per record is what a change
+    # to the forwarder moves (this process: forwarder, sealer, subscriber; and nats-server).
+    cpu_started, server_cpu_started = time.process_time(), process_cpu_s(server_pid)
     started = time.perf_counter()
     forwarder.start()
     deadline = started + budget_s
     drained_at: float | None = None
+    cpu_drained: tuple[float, float] | None = None
     try:
         while time.perf_counter() < deadline:
             moment = time.time()
@@ -202,6 +220,7 @@ async def drain(
             done = all(store.cursor("noc", service) >= counts[service] for service in counts)
             if done and drained_at is None:
                 drained_at = time.perf_counter()
+                cpu_drained = (time.process_time(), process_cpu_s(server_pid))
             if drained_at is not None and time.perf_counter() - drained_at > 2.5:
                 break  # the last live records of the drain have had time to arrive
     finally:
@@ -210,6 +229,8 @@ async def drain(
         sealer.join(5)
         await nc.close()
     ended = drained_at or time.perf_counter()
+    cpu_ended, server_cpu_ended = cpu_drained or (time.process_time(), process_cpu_s(server_pid))
+    cpu_s, server_cpu_s = cpu_ended - cpu_started, server_cpu_ended - server_cpu_started
     elapsed = ended - started
     # Over what actually left (the cursors), not what was asked, when the budget cut the drain.
     moved = sum(min(store.cursor("noc", service), counts[service]) for service in counts)
@@ -219,6 +240,9 @@ async def drain(
         "records": moved,
         "seconds": round(elapsed, 3),
         "completed": drained_at is not None,
+        "cpu_seconds_engine": round(cpu_s, 3),
+        "cpu_seconds_nats_server": round(server_cpu_s, 3),
+        "cpu_us_per_record_engine": round(cpu_s * 1e6 / moved, 2) if moved else None,
         "live_records_sent": live_sent,
         "live_records_timed": len(latencies),
         "live_latency_p50_s": round(statistics.median(latencies), 3) if latencies else None,
@@ -260,7 +284,7 @@ async def main() -> None:
             serial_s = build_s * ceiling_result["records"] / max(built_records, 1) + ceiling_result["seconds"]
             ceiling_result["serial_records_per_s"] = round(ceiling_result["records"] / serial_s) if serial_s else 0
             left = budget - (time.perf_counter() - run_started)
-            drain_result = await drain(store, url, settings, counts, max(left - 5.0, 5.0))
+            drain_result = await drain(store, url, settings, counts, max(left - 5.0, 5.0), proc.pid)
         finally:
             proc.terminate()
             proc.wait(10)
