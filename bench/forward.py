@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-import zstandard
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -43,7 +42,7 @@ from buffer import make_flows, make_venue  # type: ignore[import-not-found]  # n
 from nats.js.api import StorageType, StreamConfig  # noqa: E402
 
 from nocraven.buffer import BufferLimits, SegmentStore  # noqa: E402
-from nocraven.forward.batching import Encoder, make_batch, plan, split_by_bytes  # noqa: E402
+from nocraven.forward.batching import Encoder, decode_payload, make_batch, plan, split_by_bytes  # noqa: E402
 from nocraven.forward.forwarder import Forwarder  # noqa: E402
 from nocraven.forward.settings import ForwardSettings, SinkSettings  # noqa: E402
 
@@ -181,16 +180,22 @@ async def drain(
     live_sent = 0
     boundary = store.sealed_seq("syslog")
     nc = await nats.connect(url)
-    decompressor = zstandard.ZstdDecompressor()
+    dictionaries: dict[str, bytes] = {}  # "zstd-dict": sent before the first batch naming each
+
+    async def on_dictionary(msg: Any) -> None:
+        dictionaries[msg.headers["Nocraven-Dictionary"]] = msg.data
 
     async def on_message(msg: Any) -> None:
         if int(msg.headers["Nocraven-First-Seq"]) <= boundary:
             return  # backlog: not decoded, the subscriber only times live records
         arrived = time.time()
-        for line in decompressor.decompressobj().decompress(msg.data).split(b"\n"):
+        key = msg.headers.get("Nocraven-Dictionary")
+        records = decode_payload(msg.data, msg.headers.get("Content-Encoding"), dictionaries[key] if key else None)
+        for line in records:
             if b'"live_at"' in line:
                 latencies.append(arrived - msgspec.json.decode(line)["live_at"])
 
+    await nc.subscribe("nocraven.bench.dictionary", cb=on_dictionary)
     await nc.subscribe("nocraven.bench.syslog", cb=on_message)
     stop_sealing = threading.Event()
 
@@ -255,6 +260,9 @@ async def main() -> None:
     parser.add_argument("--records", type=int, default=2_000_000)
     parser.add_argument("--in-flight", type=int, default=8)
     parser.add_argument("--max-seconds", type=float, default=300.0, help="budget for the whole run")
+    parser.add_argument(
+        "--compression", default="", help="the sink's compression: '' (zstd), 'zstd-dict' (stored blobs), 'none'"
+    )
     parser.add_argument("--ceiling-records", type=int, default=500_000, help="records published by the ceiling")
     args = parser.parse_args()
     run_started = time.perf_counter()
@@ -270,7 +278,9 @@ async def main() -> None:
         raw = store.stats(time.time()).raw_bytes
         proc, url = start_nats(directory / "nats")
         try:
-            sink = SinkSettings(name="noc", type="nats", urls=[url], in_flight=args.in_flight)
+            sink = SinkSettings(
+                name="noc", type="nats", urls=[url], in_flight=args.in_flight, compression=args.compression
+            )
             settings = ForwardSettings(site="bench", sinks=[sink])
             build_started = time.perf_counter()
             batches = built_batches(store, sink, "bench", min(args.ceiling_records, filled))

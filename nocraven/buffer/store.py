@@ -49,6 +49,7 @@ from nocraven.buffer.segment import (
     OpenSegment,
     SealedSegment,
     SegmentMeta,
+    checksum,
     decode,
     decode_ndjson,
     encode,
@@ -481,6 +482,28 @@ class SegmentStore:
                 position = committed
             first_seq = position - len(records) + 1
             return ReadBatch(sink, service, records, first_seq, position, gap, position < committed)
+
+    def segment_blob(self, meta: SegmentMeta) -> tuple[bytes, bytes | None] | None:
+        """A sealed segment as stored: its compressed blob (checksum checked) and the data of
+        the zstd dictionary it was compressed with (None: plain zstd), for a forwarder sending
+        the blob as it is. None when it is gone, or failed its checksum or its dictionary is
+        missing (then quarantined, as `read` does)."""
+        with self._db_lock:
+            self._check_open()
+            blob = tables.fetch_blob(self._conn, meta.id)
+            if blob is None:
+                return None
+            dictionary: bytes | None = None
+            try:
+                if checksum(blob) != meta.checksum:
+                    raise CorruptSegment("checksum mismatch")
+                if meta.dict_id is not None:
+                    dictionary = self._dictionary(meta.dict_id).as_bytes()
+            except CorruptSegment as exc:
+                self._decoded.pop(meta.id, None)
+                self._quarantine(meta, blob, str(exc))
+                return None
+            return blob, dictionary
 
     def segment_ndjson(self, meta: SegmentMeta) -> bytes | None:
         """A sealed segment's records as stored, NDJSON (each record followed by a newline), for

@@ -20,12 +20,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import zstandard
+
 from nocraven.buffer.segment import SegmentMeta
 from nocraven.buffer.store import SegmentStore
 from nocraven.forward.batching import (
     Batch,
     Encoder,
+    NdjsonRecords,
     SeqRange,
+    WireDictionary,
     make_batch,
     make_whole_batch,
     ndjson,
@@ -120,6 +124,7 @@ class SinkRunner:
         self.duplicate_batches = 0
         self.quarantined_batches = 0
         self.gap_events = 0
+        self._wire_dictionaries: dict[int, WireDictionary] = {}  # by the buffer's dictionary id
 
     # ------------------------------------------------------------------------------- control
 
@@ -317,6 +322,8 @@ class SinkRunner:
         `encoder` (runs in a worker thread); None when the range is gone from the buffer."""
         encoder: Encoder | None = getattr(self.sink, "encoder", None)
         whole = self._whole_segment(service, seqs)
+        if whole is not None and encoder is not None and encoder.stored_blobs:
+            return self._stored_batch(service, whole)
         if whole is not None:
             # The usual case: the range is one sealed segment that fits a batch. Its stored
             # text is the batch's NDJSON as it is (the same batch the split below would cut).
@@ -333,6 +340,33 @@ class SinkRunner:
             batch = make_batch(self.site, service, first, records)
             batches.append(encoder.prepare(batch) if encoder is not None else batch)
         return batches
+
+    def _stored_batch(self, service: str, meta: SegmentMeta) -> list[Batch] | None:
+        """A whole segment sent as the buffer stored it ("zstd-dict"): its blob is the payload,
+        with the dictionary it needs (None: plain zstd). Nothing is decompressed unless the
+        batch is quarantined and its records must be written out."""
+        stored = self.store.segment_blob(meta)
+        if stored is None:
+            return None
+        blob, dictionary_data = stored
+        dictionary = None
+        if dictionary_data is not None:
+            dictionary = self._wire_dictionaries.get(meta.dict_id or 0)
+            if dictionary is None or dictionary.data != dictionary_data:
+                dictionary = WireDictionary.of(service, dictionary_data)
+                self._wire_dictionaries[meta.dict_id or 0] = dictionary
+
+        def load() -> bytes:
+            decompressor = (
+                zstandard.ZstdDecompressor(dict_data=zstandard.ZstdCompressionDict(dictionary_data))
+                if dictionary_data is not None
+                else zstandard.ZstdDecompressor()
+            )
+            return decompressor.decompress(blob, max_output_size=meta.raw_bytes)
+
+        records = NdjsonRecords(None, meta.record_count, load)
+        batch = Batch(self.site, service, meta.first_seq, meta.last_seq, records, meta.raw_bytes, blob, dictionary)
+        return [batch]
 
     def _whole_segment(self, service: str, seqs: SeqRange) -> SegmentMeta | None:
         """The sealed segment that is exactly `seqs` and fits one batch, if there is one."""

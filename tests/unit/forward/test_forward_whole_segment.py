@@ -170,3 +170,50 @@ def test_ndjson_records_read_like_a_list() -> None:
     lazy = NdjsonRecords(b"\n".join(records) + b"\n", 3)
     assert len(lazy) == 3 and lazy[1] == records[1] and lazy[1:] == records[1:]
     assert list(lazy) == records and lazy == records and lazy == NdjsonRecords(lazy.data, 3)
+
+
+async def test_stored_blobs_go_out_as_stored_and_decode_with_their_dictionary(tmp_path: Path) -> None:
+    # Enough of each service (~1.5 MiB) for the buffer to train its dictionary: the first
+    # segments are plain zstd, the later ones need the dictionary.
+    store = SegmentStore.open(tmp_path / "buffer", BufferLimits(seal_bytes=64 * KIB), time.time())
+    rng = random.Random(11)
+    now = time.time()
+    written: dict[str, list[bytes]] = {service: [] for service in SERVICES}
+    for _ in range(40):
+        for service in SERVICES:
+            burst = [
+                make_record(service, len(written[service]) + i, now, host=f"sw-{rng.randint(1, 40)}", pad="z" * 500)
+                for i in range(100)
+            ]
+            store.append(service, burst, now)
+            written[service].extend(burst)
+        store.seal_all(now)
+    settings = SinkSettings(name="mem", urls=["nats://x:1"], compression="zstd-dict", batch_records=900)
+    expected = {service: record_by_record(store, settings, service) for service in SERVICES}
+    sink = EncodingSink("zstd-dict")
+    await run_until_delivered(store, sink, settings)
+
+    with_dictionary = [b for b in sink.batches if b.dictionary is not None]
+    assert with_dictionary and len(with_dictionary) < len(sink.batches)
+    assert {b.dictionary.service for b in with_dictionary if b.dictionary} == set(SERVICES)
+    for batch in with_dictionary:
+        payload, headers = sink.received[batch.message_id]
+        assert batch.dictionary is not None and headers["Nocraven-Dictionary"] == batch.dictionary.key
+        assert headers["Content-Encoding"] == "zstd"
+        with pytest.raises(Exception):  # noqa: B017 - a NOC without the dictionary cannot read it
+            decode_payload(payload, "zstd")
+    for service in SERVICES:
+        assert sorted(b.message_id for b in sink.batches if b.service == service) == sorted(
+            b.message_id for b in expected[service]
+        )
+        arrived: list[bytes] = []
+        for reference in expected[service]:
+            delivered = next(b for b in sink.batches if b.message_id == reference.message_id)
+            payload, headers = sink.received[reference.message_id]
+            dictionary = delivered.dictionary.data if delivered.dictionary else None
+            assert decode_payload(payload, headers.get("Content-Encoding"), dictionary) == list(reference.records)
+            assert delivered.raw_bytes == reference.raw_bytes
+            assert list(delivered.records) == list(reference.records)  # loaded on demand (quarantine)
+            arrived.extend(reference.records)
+        assert arrived == written[service]
+    store.close()
