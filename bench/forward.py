@@ -190,7 +190,8 @@ async def drain(
             return  # backlog: not decoded, the subscriber only times live records
         arrived = time.time()
         key = msg.headers.get("Nocraven-Dictionary")
-        records = decode_payload(msg.data, msg.headers.get("Content-Encoding"), dictionaries[key] if key else None)
+        encoding = msg.headers.get("Content-Encoding")
+        records = decode_payload(msg.data, encoding, dictionaries[key]) if key else decode_payload(msg.data, encoding)
         for line in records:
             if b'"live_at"' in line:
                 latencies.append(arrived - msgspec.json.decode(line)["live_at"])
