@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-import zstandard
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -43,7 +42,7 @@ from buffer import make_flows, make_venue  # type: ignore[import-not-found]  # n
 from nats.js.api import StorageType, StreamConfig  # noqa: E402
 
 from nocraven.buffer import BufferLimits, SegmentStore  # noqa: E402
-from nocraven.forward.batching import Encoder, make_batch, plan, split_by_bytes  # noqa: E402
+from nocraven.forward.batching import Encoder, decode_payload, make_batch, plan, split_by_bytes  # noqa: E402
 from nocraven.forward.forwarder import Forwarder  # noqa: E402
 from nocraven.forward.settings import ForwardSettings, SinkSettings  # noqa: E402
 
@@ -74,6 +73,15 @@ def start_nats(directory: Path) -> tuple[subprocess.Popen[bytes], str]:
             time.sleep(0.05)
     proc.kill()
     raise SystemExit("nats-server did not start")
+
+
+def process_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far, from /proc (0.0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def pools_for(total: int) -> dict[str, list[bytes]]:
@@ -161,22 +169,34 @@ async def ceiling(
 
 
 async def drain(
-    store: SegmentStore, url: str, settings: ForwardSettings, counts: dict[str, int], budget_s: float
+    store: SegmentStore,
+    url: str,
+    settings: ForwardSettings,
+    counts: dict[str, int],
+    budget_s: float,
+    server_pid: int,
 ) -> dict[str, Any]:
     latencies: list[float] = []
     live_sent = 0
     boundary = store.sealed_seq("syslog")
     nc = await nats.connect(url)
-    decompressor = zstandard.ZstdDecompressor()
+    dictionaries: dict[str, bytes] = {}  # "zstd-dict": sent before the first batch naming each
+
+    async def on_dictionary(msg: Any) -> None:
+        dictionaries[msg.headers["Nocraven-Dictionary"]] = msg.data
 
     async def on_message(msg: Any) -> None:
         if int(msg.headers["Nocraven-First-Seq"]) <= boundary:
             return  # backlog: not decoded, the subscriber only times live records
         arrived = time.time()
-        for line in decompressor.decompressobj().decompress(msg.data).split(b"\n"):
+        key = msg.headers.get("Nocraven-Dictionary")
+        encoding = msg.headers.get("Content-Encoding")
+        records = decode_payload(msg.data, encoding, dictionaries[key]) if key else decode_payload(msg.data, encoding)
+        for line in records:
             if b'"live_at"' in line:
                 latencies.append(arrived - msgspec.json.decode(line)["live_at"])
 
+    await nc.subscribe("nocraven.bench.dictionary", cb=on_dictionary)
     await nc.subscribe("nocraven.bench.syslog", cb=on_message)
     stop_sealing = threading.Event()
 
@@ -188,10 +208,14 @@ async def drain(
     sealer = threading.Thread(target=seal_worker, daemon=True)
     sealer.start()
     forwarder = Forwarder(store, settings, ("syslog", "flow"))
+    # CPU, not only wall time: the machine may be shared, and CPU per record is what a change
+    # to the forwarder moves (this process: forwarder, sealer, subscriber; and nats-server).
+    cpu_started, server_cpu_started = time.process_time(), process_cpu_s(server_pid)
     started = time.perf_counter()
     forwarder.start()
     deadline = started + budget_s
     drained_at: float | None = None
+    cpu_drained: tuple[float, float] | None = None
     try:
         while time.perf_counter() < deadline:
             moment = time.time()
@@ -202,6 +226,7 @@ async def drain(
             done = all(store.cursor("noc", service) >= counts[service] for service in counts)
             if done and drained_at is None:
                 drained_at = time.perf_counter()
+                cpu_drained = (time.process_time(), process_cpu_s(server_pid))
             if drained_at is not None and time.perf_counter() - drained_at > 2.5:
                 break  # the last live records of the drain have had time to arrive
     finally:
@@ -210,6 +235,8 @@ async def drain(
         sealer.join(5)
         await nc.close()
     ended = drained_at or time.perf_counter()
+    cpu_ended, server_cpu_ended = cpu_drained or (time.process_time(), process_cpu_s(server_pid))
+    cpu_s, server_cpu_s = cpu_ended - cpu_started, server_cpu_ended - server_cpu_started
     elapsed = ended - started
     # Over what actually left (the cursors), not what was asked, when the budget cut the drain.
     moved = sum(min(store.cursor("noc", service), counts[service]) for service in counts)
@@ -219,6 +246,9 @@ async def drain(
         "records": moved,
         "seconds": round(elapsed, 3),
         "completed": drained_at is not None,
+        "cpu_seconds_engine": round(cpu_s, 3),
+        "cpu_seconds_nats_server": round(server_cpu_s, 3),
+        "cpu_us_per_record_engine": round(cpu_s * 1e6 / moved, 2) if moved else None,
         "live_records_sent": live_sent,
         "live_records_timed": len(latencies),
         "live_latency_p50_s": round(statistics.median(latencies), 3) if latencies else None,
@@ -231,6 +261,9 @@ async def main() -> None:
     parser.add_argument("--records", type=int, default=2_000_000)
     parser.add_argument("--in-flight", type=int, default=8)
     parser.add_argument("--max-seconds", type=float, default=300.0, help="budget for the whole run")
+    parser.add_argument(
+        "--compression", default="", help="the sink's compression: '' (zstd), 'zstd-dict' (stored blobs), 'none'"
+    )
     parser.add_argument("--ceiling-records", type=int, default=500_000, help="records published by the ceiling")
     args = parser.parse_args()
     run_started = time.perf_counter()
@@ -246,7 +279,9 @@ async def main() -> None:
         raw = store.stats(time.time()).raw_bytes
         proc, url = start_nats(directory / "nats")
         try:
-            sink = SinkSettings(name="noc", type="nats", urls=[url], in_flight=args.in_flight)
+            sink = SinkSettings(
+                name="noc", type="nats", urls=[url], in_flight=args.in_flight, compression=args.compression
+            )
             settings = ForwardSettings(site="bench", sinks=[sink])
             build_started = time.perf_counter()
             batches = built_batches(store, sink, "bench", min(args.ceiling_records, filled))
@@ -260,7 +295,7 @@ async def main() -> None:
             serial_s = build_s * ceiling_result["records"] / max(built_records, 1) + ceiling_result["seconds"]
             ceiling_result["serial_records_per_s"] = round(ceiling_result["records"] / serial_s) if serial_s else 0
             left = budget - (time.perf_counter() - run_started)
-            drain_result = await drain(store, url, settings, counts, max(left - 5.0, 5.0))
+            drain_result = await drain(store, url, settings, counts, max(left - 5.0, 5.0), proc.pid)
         finally:
             proc.terminate()
             proc.wait(10)

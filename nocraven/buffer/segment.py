@@ -206,13 +206,7 @@ class CorruptSegment(Exception):
     """A stored blob that fails its checksum, does not decompress or does not frame."""
 
 
-def decode(
-    blob: bytes,
-    expected_checksum: int,
-    record_count: int,
-    raw_bytes: int,
-    decompressor: zstandard.ZstdDecompressor,
-) -> list[bytes]:
+def _decompress(blob: bytes, expected_checksum: int, raw_bytes: int, decompressor: zstandard.ZstdDecompressor) -> bytes:
     if checksum(blob) != expected_checksum:
         raise CorruptSegment("checksum mismatch")
     try:
@@ -221,7 +215,34 @@ def decode(
         raise CorruptSegment(f"zstd: {exc}") from exc
     if len(data) != raw_bytes:
         raise CorruptSegment(f"decompressed to {len(data)} bytes, expected {raw_bytes}")
+    return data
+
+
+def decode(
+    blob: bytes,
+    expected_checksum: int,
+    record_count: int,
+    raw_bytes: int,
+    decompressor: zstandard.ZstdDecompressor,
+) -> list[bytes]:
+    data = _decompress(blob, expected_checksum, raw_bytes, decompressor)
     lines = data.split(NEWLINE)
     if lines.pop() != b"" or len(lines) != record_count:
         raise CorruptSegment(f"framed {len(lines)} records, expected {record_count}")
     return lines
+
+
+def decode_ndjson(
+    blob: bytes,
+    expected_checksum: int,
+    record_count: int,
+    raw_bytes: int,
+    decompressor: zstandard.ZstdDecompressor,
+) -> bytes:
+    """The segment's records as stored (each followed by a newline), checked as `decode` checks
+    them but not split: a forwarder sending the whole segment needs only the text."""
+    data = _decompress(blob, expected_checksum, raw_bytes, decompressor)
+    framed = data.count(NEWLINE)
+    if framed != record_count or (data and not data.endswith(NEWLINE)):
+        raise CorruptSegment(f"framed {framed} records, expected {record_count}")
+    return data

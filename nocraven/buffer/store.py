@@ -49,7 +49,9 @@ from nocraven.buffer.segment import (
     OpenSegment,
     SealedSegment,
     SegmentMeta,
+    checksum,
     decode,
+    decode_ndjson,
     encode,
     frame_records,
 )
@@ -480,6 +482,55 @@ class SegmentStore:
                 position = committed
             first_seq = position - len(records) + 1
             return ReadBatch(sink, service, records, first_seq, position, gap, position < committed)
+
+    def segment_blob(self, meta: SegmentMeta) -> tuple[bytes, bytes | None] | None:
+        """A sealed segment as stored: its compressed blob (checksum checked) and the data of
+        the zstd dictionary it was compressed with (None: plain zstd), for a forwarder sending
+        the blob as it is. None when it is gone, or failed its checksum or its dictionary is
+        missing (then quarantined, as `read` does)."""
+        with self._db_lock:
+            self._check_open()
+            blob = tables.fetch_blob(self._conn, meta.id)
+            if blob is None:
+                return None
+            dictionary: bytes | None = None
+            try:
+                if checksum(blob) != meta.checksum:
+                    raise CorruptSegment("checksum mismatch")
+                if meta.dict_id is not None:
+                    dictionary = self._dictionary(meta.dict_id).as_bytes()
+            except CorruptSegment as exc:
+                self._decoded.pop(meta.id, None)
+                self._quarantine(meta, blob, str(exc))
+                return None
+            return blob, dictionary
+
+    def segment_ndjson(self, meta: SegmentMeta) -> bytes | None:
+        """A sealed segment's records as stored, NDJSON (each record followed by a newline), for
+        a forwarder sending the whole segment as one batch: no split into records and no join
+        back. None when the segment is gone, or failed its checks (then quarantined, as `read`
+        does). Decompression runs outside the database lock, so two readers overlap."""
+        with self._db_lock:
+            self._check_open()
+            blob = tables.fetch_blob(self._conn, meta.id)
+            if blob is None:
+                return None
+            try:
+                decompressor = self._decompressor(meta.dict_id)
+            except CorruptSegment as exc:
+                self._quarantine(meta, blob, str(exc))
+                return None
+        try:
+            return decode_ndjson(blob, meta.checksum, meta.record_count, meta.raw_bytes, decompressor)
+        except CorruptSegment:
+            pass
+        # Quarantined under the lock by the usual path, which looks again (it may have been
+        # evicted meanwhile) and accounts for the loss once.
+        with self._db_lock:
+            self._check_open()
+            self._decoded.pop(meta.id, None)
+            lines = self._lines(meta)
+        return None if lines is None else b"".join(line + NEWLINE for line in lines)
 
     def ack(self, sink: str, service: str, last_seq: int, now: float | None = None) -> None:
         """Record that `sink` delivered `service` records up to `last_seq` (monotonic: lower

@@ -14,14 +14,16 @@ from it after a crash rebuilds exactly the batches it had sent.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import Protocol, overload
 
 import zstandard
 
 _ZSTD_LEVEL = 1  # forwarding runs on the event loop: the fastest level already gives ~5-10x
+DICTIONARY_SERVICE = "dictionary"  # `Nocraven-Service` of a message carrying a zstd dictionary
 
 
 class SegmentBounds(Protocol):
@@ -110,9 +112,79 @@ def split_by_bytes(records: Sequence[bytes], first_seq: int, max_bytes: int) -> 
     return pieces
 
 
+class NdjsonRecords(Sequence[bytes]):
+    """Records kept as their NDJSON text (each followed by a newline), split only when someone
+    asks for them one by one: a whole sealed segment goes to the encoder as it was stored, with
+    no split into records and no join back (the drain's largest cost after zstd). The text may
+    itself be made only when asked (`load`: a stored blob sent as it is needs it only if the
+    batch is quarantined)."""
+
+    __slots__ = ("_count", "_data", "_lines", "_load")
+
+    def __init__(self, data: bytes | None, count: int, load: Callable[[], bytes] | None = None) -> None:
+        if data is None and load is None:
+            raise ValueError("NdjsonRecords needs the text or a way to load it")
+        self._data = data
+        self._load = load
+        self._count = count
+        self._lines: list[bytes] | None = None
+
+    @property
+    def data(self) -> bytes:
+        if self._data is None:
+            assert self._load is not None
+            self._data = self._load()
+        return self._data
+
+    def _split(self) -> list[bytes]:
+        if self._lines is None:
+            lines = self.data.split(b"\n")
+            lines.pop()  # the empty piece after the last newline
+            self._lines = lines
+        return self._lines
+
+    def __len__(self) -> int:
+        return self._count
+
+    @overload
+    def __getitem__(self, index: int) -> bytes: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[bytes]: ...
+    def __getitem__(self, index: int | slice) -> bytes | Sequence[bytes]:
+        return self._split()[index]
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._split())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, NdjsonRecords):
+            return self.data == other.data
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"NdjsonRecords({self._count} records, {len(self.data)} bytes)"
+
+
 def message_id(site: str, service: str, first_seq: int, last_seq: int) -> str:
     """`site.service.first-last`: the same batch always gets the same id."""
     return f"{site}.{service}.{first_seq}-{last_seq}"
+
+
+@dataclass(frozen=True, slots=True)
+class WireDictionary:
+    """A service's zstd dictionary as the NOC gets it: `key` (the first 16 hex digits of the
+    SHA-256 of `data`) names it in the `Nocraven-Dictionary` header of every batch that needs it,
+    so the NOC never confuses two dictionaries, whatever ids the appliance's buffer gave them."""
+
+    key: str
+    service: str
+    data: bytes
+
+    @classmethod
+    def of(cls, service: str, data: bytes) -> WireDictionary:
+        return cls(hashlib.sha256(data).hexdigest()[:16], service, data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +198,8 @@ class Batch:
     records: Sequence[bytes]
     raw_bytes: int = 0
     payload: bytes | None = None  # built ahead by `Encoder.prepare`, off the event loop
+    # Set when `payload` is a stored segment compressed with this dictionary ("zstd-dict").
+    dictionary: WireDictionary | None = None
 
     @property
     def message_id(self) -> str:
@@ -141,7 +215,14 @@ def make_batch(site: str, service: str, first_seq: int, records: Sequence[bytes]
     return Batch(site, service, first_seq, first_seq + len(records) - 1, records, raw_bytes)
 
 
+def make_whole_batch(site: str, service: str, first_seq: int, data: bytes, count: int) -> Batch:
+    """A batch of `count` records given as their NDJSON text (a whole sealed segment)."""
+    return Batch(site, service, first_seq, first_seq + count - 1, NdjsonRecords(data, count), len(data))
+
+
 def ndjson(records: Sequence[bytes]) -> bytes:
+    if isinstance(records, NdjsonRecords):
+        return records.data
     return b"\n".join(records) + b"\n" if records else b""
 
 
@@ -150,9 +231,12 @@ class Encoder:
     compressor per thread), so the forwarder prepares payloads in worker threads."""
 
     def __init__(self, compression: str) -> None:
-        if compression not in ("zstd", "gzip", "none"):
+        if compression not in ("zstd", "gzip", "none", "zstd-dict"):
             raise ValueError(f"unknown compression {compression!r}")
         self.compression = compression
+        # "zstd-dict": whole segments go as stored (the forwarder sets their payload and
+        # dictionary); anything else this encoder compresses is plain zstd.
+        self.stored_blobs = compression == "zstd-dict"
         self._local = threading.local()
 
     def prepare(self, batch: Batch) -> Batch:
@@ -163,7 +247,7 @@ class Encoder:
         if batch.payload is not None:
             return batch.payload
         body = ndjson(batch.records)
-        if self.compression == "zstd":
+        if self.compression in ("zstd", "zstd-dict"):
             compressor = getattr(self._local, "zstd", None)
             if compressor is None:
                 compressor = self._local.zstd = zstandard.ZstdCompressor(level=_ZSTD_LEVEL)
@@ -181,14 +265,34 @@ class Encoder:
             "Nocraven-Last-Seq": str(batch.last_seq),
         }
         if self.compression != "none":
-            headers["Content-Encoding"] = self.compression
+            headers["Content-Encoding"] = "zstd" if self.stored_blobs else self.compression
+        if batch.dictionary is not None:
+            headers["Nocraven-Dictionary"] = batch.dictionary.key
         return headers
 
 
-def decode_payload(payload: bytes, encoding: str | None) -> list[bytes]:
-    """The records of a payload made by `Encoder` (for NOC-side tools and tests)."""
+def dictionary_headers(site: str, dictionary: WireDictionary) -> dict[str, str]:
+    """Headers of the message that carries a dictionary to the NOC (its payload: the raw
+    dictionary, as `zstd -D` takes it)."""
+    return {
+        "Nocraven-Service": DICTIONARY_SERVICE,
+        "Nocraven-Site": site,
+        "Nocraven-Dictionary": dictionary.key,
+        "Nocraven-Dictionary-Service": dictionary.service,
+        "Nocraven-Records": "0",
+    }
+
+
+def decode_payload(payload: bytes, encoding: str | None, dictionary: bytes | None = None) -> list[bytes]:
+    """The records of a payload made by `Encoder` (for NOC-side tools and tests); `dictionary`:
+    the data of the dictionary the batch's `Nocraven-Dictionary` header names."""
     if encoding == "zstd":
-        payload = zstandard.ZstdDecompressor().decompressobj().decompress(payload)
+        decompressor = (
+            zstandard.ZstdDecompressor(dict_data=zstandard.ZstdCompressionDict(dictionary))
+            if dictionary is not None
+            else zstandard.ZstdDecompressor()
+        )
+        payload = decompressor.decompressobj().decompress(payload)
     elif encoding == "gzip":
         payload = gzip.decompress(payload)
     return [line for line in payload.split(b"\n") if line]

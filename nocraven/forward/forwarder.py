@@ -20,8 +20,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import zstandard
+
+from nocraven.buffer.segment import SegmentMeta
 from nocraven.buffer.store import SegmentStore
-from nocraven.forward.batching import Batch, Encoder, SeqRange, make_batch, ndjson, plan, split_by_bytes
+from nocraven.forward.batching import (
+    Batch,
+    Encoder,
+    NdjsonRecords,
+    SeqRange,
+    WireDictionary,
+    make_batch,
+    make_whole_batch,
+    ndjson,
+    plan,
+    split_by_bytes,
+)
 from nocraven.forward.gaps import GAP_SERVICE, gap_batches
 from nocraven.forward.health import Backoff, Decision, SinkHealth, SinkState
 from nocraven.forward.lanes import Kind, Lane
@@ -35,6 +49,9 @@ log = logging.getLogger(__name__)
 _PLAN_SEGMENTS = 32  # segment rows read per planning step (metadata only)
 _LEDGER_POLL_S = 1.0
 _LEDGER_ROWS = 200
+# Batches read and encoded at once, each in its own worker thread: zstd, crc32 and SQLite let go
+# of the GIL, so on two cores one batch compresses while the next is read and decompressed.
+_BUILDERS = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +124,7 @@ class SinkRunner:
         self.duplicate_batches = 0
         self.quarantined_batches = 0
         self.gap_events = 0
+        self._wire_dictionaries: dict[int, WireDictionary] = {}  # by the buffer's dictionary id
 
     # ------------------------------------------------------------------------------- control
 
@@ -244,47 +262,121 @@ class SinkRunner:
     async def _fill(self, now: float) -> None:
         # At most a window's worth per call: the loop then persists acks and reports state.
         for _ in range(self.settings.in_flight):
-            if len(self._tasks) >= self.settings.in_flight or self._stopping:
+            free = self.settings.in_flight - len(self._tasks)
+            if free <= 0 or self._stopping:
                 return
             if not self.health.may_send(self.clock()):
                 return
-            choice = pick(
-                self._live_turn, self._backlog_turn, self._ready(Kind.LIVE), self._ready(Kind.BACKLOG), self.bucket, now
+            # With a drain cap, one at a time: the bucket is charged with each batch's bytes
+            # once it is built, and the next pick must see that charge.
+            builders = 1 if self.settings.max_bytes_per_s else _BUILDERS
+            picked: list[tuple[Lane, Kind, SeqRange]] = []
+            exhausted = False
+            while len(picked) < min(free, builders):
+                choice = pick(
+                    self._live_turn,
+                    self._backlog_turn,
+                    self._ready(Kind.LIVE),
+                    self._ready(Kind.BACKLOG),
+                    self.bucket,
+                    now,
+                )
+                if choice is None:
+                    exhausted = True
+                    break
+                service, kind = choice
+                lane = self.lanes[service]
+                seqs = lane.next(kind)
+                if seqs is None:
+                    break
+                picked.append((lane, kind, seqs))
+            if not picked:
+                if exhausted:
+                    return
+                continue
+            built = await asyncio.gather(
+                *(asyncio.to_thread(self._build, lane.service, seqs) for lane, _, seqs in picked)
             )
-            if choice is None:
+            for (lane, kind, seqs), batches in zip(picked, built, strict=True):
+                self._launch(lane, kind, seqs, batches, now)
+            if exhausted:
                 return
-            service, kind = choice
-            lane = self.lanes[service]
-            seqs = lane.next(kind)
-            if seqs is None:
-                continue
-            batches = await asyncio.to_thread(self._build, service, seqs)
-            if batches is None:
-                # The segment was evicted since planning: the ledger reports the loss.
-                lane.sent(seqs)
-                self._note_acked(lane)
-                continue
-            lane.in_flight.discard(seqs)
-            for batch in batches:
-                lane.started(batch.seqs)
-                if kind is Kind.BACKLOG:
-                    self.bucket.take(batch.raw_bytes, now)
-                task = asyncio.create_task(self._deliver(lane, batch))
-                self._tasks.add(task)
-                task.add_done_callback(self._task_done)
+
+    def _launch(self, lane: Lane, kind: Kind, seqs: SeqRange, batches: list[Batch] | None, now: float) -> None:
+        if batches is None:
+            # The segment was evicted since planning: the ledger reports the loss.
+            lane.sent(seqs)
+            self._note_acked(lane)
+            return
+        lane.in_flight.discard(seqs)
+        for batch in batches:
+            lane.started(batch.seqs)
+            if kind is Kind.BACKLOG:
+                self.bucket.take(batch.raw_bytes, now)
+            task = asyncio.create_task(self._deliver(lane, batch))
+            self._tasks.add(task)
+            task.add_done_callback(self._task_done)
 
     def _build(self, service: str, seqs: SeqRange) -> list[Batch] | None:
         """Read a planned range and cut it into batches, payloads built when the sink has an
         `encoder` (runs in a worker thread); None when the range is gone from the buffer."""
+        encoder: Encoder | None = getattr(self.sink, "encoder", None)
+        whole = self._whole_segment(service, seqs)
+        if whole is not None and encoder is not None and encoder.stored_blobs:
+            return self._stored_batch(service, whole)
+        if whole is not None:
+            # The usual case: the range is one sealed segment that fits a batch. Its stored
+            # text is the batch's NDJSON as it is (the same batch the split below would cut).
+            data = self.store.segment_ndjson(whole)
+            if data is None:
+                return None
+            batch = make_whole_batch(self.site, service, seqs.first, data, whole.record_count)
+            return [encoder.prepare(batch) if encoder is not None else batch]
         read = self.store.read(self.settings.name, service, seqs.records, seqs.first - 1)
         if read.first_seq != seqs.first or read.last_seq != seqs.last or len(read.records) != seqs.records:
             return None
-        encoder: Encoder | None = getattr(self.sink, "encoder", None)
         batches = []
         for first, records in split_by_bytes(read.records, seqs.first, self.settings.max_batch_bytes):
             batch = make_batch(self.site, service, first, records)
             batches.append(encoder.prepare(batch) if encoder is not None else batch)
         return batches
+
+    def _stored_batch(self, service: str, meta: SegmentMeta) -> list[Batch] | None:
+        """A whole segment sent as the buffer stored it ("zstd-dict"): its blob is the payload,
+        with the dictionary it needs (None: plain zstd). Nothing is decompressed unless the
+        batch is quarantined and its records must be written out."""
+        stored = self.store.segment_blob(meta)
+        if stored is None:
+            return None
+        blob, dictionary_data = stored
+        dictionary = None
+        if dictionary_data is not None:
+            dictionary = self._wire_dictionaries.get(meta.dict_id or 0)
+            if dictionary is None or dictionary.data != dictionary_data:
+                dictionary = WireDictionary.of(service, dictionary_data)
+                self._wire_dictionaries[meta.dict_id or 0] = dictionary
+
+        def load() -> bytes:
+            decompressor = (
+                zstandard.ZstdDecompressor(dict_data=zstandard.ZstdCompressionDict(dictionary_data))
+                if dictionary_data is not None
+                else zstandard.ZstdDecompressor()
+            )
+            return decompressor.decompress(blob, max_output_size=meta.raw_bytes)
+
+        records = NdjsonRecords(None, meta.record_count, load)
+        batch = Batch(self.site, service, meta.first_seq, meta.last_seq, records, meta.raw_bytes, blob, dictionary)
+        return [batch]
+
+    def _whole_segment(self, service: str, seqs: SeqRange) -> SegmentMeta | None:
+        """The sealed segment that is exactly `seqs` and fits one batch, if there is one."""
+        found = self.store.segments_after(service, seqs.first - 1, 1)
+        if not found:
+            return None
+        meta = found[0]
+        if meta.first_seq != seqs.first or meta.last_seq != seqs.last or meta.record_count != seqs.records:
+            return None
+        return meta if meta.raw_bytes <= self.settings.max_batch_bytes else None
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)

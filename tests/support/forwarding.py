@@ -19,7 +19,7 @@ from typing import Any
 import msgspec
 
 from nocraven.buffer.store import SegmentStore
-from nocraven.forward.batching import decode_payload
+from nocraven.forward.batching import DICTIONARY_SERVICE, decode_payload
 
 NATS_SERVER = "/usr/sbin/nats-server"
 
@@ -161,7 +161,9 @@ class StreamMessage:
 
 
 async def read_stream(urls: list[str], stream: str, timeout: float = 30.0) -> list[StreamMessage]:
-    """Every message of a JetStream stream, in stream order (read directly by sequence)."""
+    """Every batch of a JetStream stream, in stream order (read directly by sequence), decoded
+    as a NOC does: a batch naming a `Nocraven-Dictionary` is decompressed with the dictionary
+    message of that key, which must come before it (dictionary messages are not returned)."""
     import nats
 
     nc = await nats.connect(servers=urls, connect_timeout=5)
@@ -177,12 +179,17 @@ async def read_stream(urls: list[str], stream: str, timeout: float = 30.0) -> li
                     raise
                 await asyncio.sleep(0.2)
         messages = []
+        dictionaries: dict[str, bytes] = {}
         for seq in range(info.state.first_seq, info.state.last_seq + 1):
             msg = await js.get_msg(stream, seq)
             headers = dict(msg.headers or {})
-            messages.append(
-                StreamMessage(msg.subject, headers, decode_payload(msg.data or b"", headers.get("Content-Encoding")))
-            )
+            if headers.get("Nocraven-Service") == DICTIONARY_SERVICE:
+                dictionaries[headers["Nocraven-Dictionary"]] = msg.data or b""
+                continue
+            key = headers.get("Nocraven-Dictionary")
+            dictionary = dictionaries[key] if key is not None else None  # KeyError: sent after its batch
+            records = decode_payload(msg.data or b"", headers.get("Content-Encoding"), dictionary)
+            messages.append(StreamMessage(msg.subject, headers, records))
         return messages
     finally:
         await nc.close()

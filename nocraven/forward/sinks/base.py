@@ -17,7 +17,9 @@ has refused it, and says which:
   quarantined with the reason and the sink moves on.
 It raises `SinkUnavailable` when the connection is gone; the forwarder reconnects with backoff.
 A sink that sends NDJSON payloads exposes its `encoder` (`batching.Encoder`): the forwarder
-then builds each payload in a worker thread, off the event loop. Several `deliver` calls run
+then builds each payload in a worker thread, off the event loop. An encoder with `stored_blobs`
+(`compression = "zstd-dict"`) gets whole segments as the buffer stored them: the sink must
+deliver `batch.dictionary` (when set) before the batch, and keep the batches' order. Several `deliver` calls run
 concurrently (up to the sink's `in_flight`); a sink whose transport cannot pipeline serializes
 them itself. The batch's `message_id` is the de-duplication key.
 """

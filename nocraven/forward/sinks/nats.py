@@ -2,8 +2,12 @@
 
 Headers: `Nats-Msg-Id` (`site.service.first-last`: JetStream drops a re-sent batch within the
 stream's duplicate window), `Nocraven-Records`, `Nocraven-Service`, `Content-Encoding: zstd`
-when compressed. Several URLs are one cluster: nats-py reconnects to another server by itself,
-and a publish that times out meanwhile is sent again with the same id.
+when compressed. With `compression = "zstd-dict"` a batch that is a whole sealed segment is the
+buffer's stored blob, and names the zstd dictionary it needs in `Nocraven-Dictionary`; that
+dictionary was published before it on the subject of service `dictionary` (id
+`site.dictionary.KEY`), once per connection. Several URLs are one cluster: nats-py reconnects
+to another server by itself, and a publish that times out meanwhile is sent again with the same
+id.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import StorageType, StreamConfig
 
-from nocraven.forward.batching import Batch, Encoder
+from nocraven.forward.batching import DICTIONARY_SERVICE, Batch, Encoder, WireDictionary, dictionary_headers
 from nocraven.forward.settings import SinkSettings
 from nocraven.forward.sinks.base import Delivered, Outcome, Rejected, Retry, SinkUnavailable, client_tls, subject_for
 
@@ -37,6 +41,12 @@ class NatsSink:
         self._nc: Client | None = None
         self._js: JetStreamContext | None = None
         self._last_error = ""
+        # Dictionaries the stream acknowledged on this connection ("zstd-dict"): each goes once
+        # per connection, before the first batch that names it (a re-send within the duplicate
+        # window is dropped by its message id).
+        self._dictionaries_sent: set[str] = set()
+        self._dictionary_lock = asyncio.Lock()
+        self._dictionary_queue = 0  # batches holding or awaiting the lock
 
     async def connect(self) -> None:
         await self.close()
@@ -70,6 +80,7 @@ class NatsSink:
             raise SinkUnavailable(f"NATS {where} unreachable: {reason}") from None
         self._nc = nc
         self._js = nc.jetstream(timeout=settings.timeout_s)
+        self._dictionaries_sent = set()
         try:
             await self._ensure_stream()
         except Exception as exc:
@@ -103,6 +114,27 @@ class NatsSink:
         headers["Nats-Msg-Id"] = batch.message_id
         subject = subject_for(self.settings.subject, self.site, batch.service)
         payload = self.encoder.payload(batch)
+        if self._dictionary_queue or (
+            batch.dictionary is not None and batch.dictionary.key not in self._dictionaries_sent
+        ):
+            # A dictionary goes out first: this batch, and every batch handed over until the
+            # queue is empty again, waits its turn (the lock is first come, first served), so
+            # the stream keeps the order the batches were handed over in.
+            self._dictionary_queue += 1
+            try:
+                async with self._dictionary_lock:
+                    if batch.dictionary is not None and batch.dictionary.key not in self._dictionaries_sent:
+                        refused = await self._send_dictionary(js, batch.dictionary)
+                        if refused is not None:
+                            return refused
+                    return await self._publish(js, subject, payload, headers, batch)
+            finally:
+                self._dictionary_queue -= 1
+        return await self._publish(js, subject, payload, headers, batch)
+
+    async def _publish(
+        self, js: JetStreamContext, subject: str, payload: bytes, headers: dict[str, str], batch: Batch
+    ) -> Outcome:
         try:
             ack = await js.publish(subject, payload, timeout=self.settings.timeout_s, headers=headers)
         except (TimeoutError, nats.errors.TimeoutError):
@@ -116,6 +148,25 @@ class NatsSink:
         except (nats.errors.ConnectionClosedError, nats.errors.StaleConnectionError, OSError) as exc:
             raise SinkUnavailable(f"NATS connection lost: {_describe(exc)}") from None
         return Delivered(duplicate=bool(ack.duplicate))
+
+    async def _send_dictionary(self, js: JetStreamContext, dictionary: WireDictionary) -> Outcome | None:
+        """Publish a dictionary (acknowledged) before the first batch that needs it; an
+        outcome for that batch when it could not be. The caller holds the dictionary lock."""
+        subject = subject_for(self.settings.subject, self.site, DICTIONARY_SERVICE)
+        headers = dictionary_headers(self.site, dictionary)
+        headers["Nats-Msg-Id"] = f"{self.site}.{DICTIONARY_SERVICE}.{dictionary.key}"
+        try:
+            await js.publish(subject, dictionary.data, timeout=self.settings.timeout_s, headers=headers)
+        except (TimeoutError, nats.errors.TimeoutError):
+            return Retry(f"JetStream did not acknowledge dictionary {dictionary.key} in {self.settings.timeout_s:g} s")
+        except nats.js.errors.NoStreamResponseError:
+            return Retry(f"no JetStream stream takes {subject} (stream {self.settings.stream} missing?)")
+        except nats.js.errors.APIError as exc:
+            return Retry(f"JetStream refused dictionary {dictionary.key}: {_describe(exc)}")
+        except (nats.errors.ConnectionClosedError, nats.errors.StaleConnectionError, OSError) as exc:
+            raise SinkUnavailable(f"NATS connection lost: {_describe(exc)}") from None
+        self._dictionaries_sent.add(dictionary.key)
+        return None
 
     async def close(self) -> None:
         nc, self._nc, self._js = self._nc, None, None

@@ -89,3 +89,21 @@ def test_refusals_name_the_key() -> None:
 def test_no_sinks_is_a_valid_forward_section() -> None:
     settings, problems = load({})
     assert problems == [] and settings.sinks == []
+
+
+def test_stored_blob_compression_is_for_nats_sinks_only() -> None:
+    settings, problems = load(
+        {"site": "arena-01", "sinks": [{"name": "noc", "urls": ["nats://10.8.0.1:4222"], "compression": "zstd-dict"}]}
+    )
+    assert problems == [] and settings.sinks[0].encoding == "zstd-dict"
+    _, problems = load(
+        {
+            "site": "arena-01",
+            "sinks": [
+                {"name": "gw", "type": "http", "urls": ["https://noc.example/ingest"], "compression": "zstd-dict"}
+            ],
+        }
+    )
+    assert problems == [
+        "forward.sinks[0].compression = 'zstd-dict': only a nats sink sends dictionaries; use 'zstd' for http"
+    ]
