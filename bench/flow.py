@@ -3,21 +3,34 @@ end to end, NoC Raven beside nfdump's `nfcapd` and pmacct's `nfacctd` / `sfacctd
 
 A real engine (`nocraven engine`: the flow collector's processes and the buffer included)
 receives the load of the compiled generator (`bench/flowgen.c`, built here when missing), one
-version at a time, at rising rates of ~`--seconds` each until a rate loses records. NoC Raven's
-loss is what the generator sent minus what the buffer stored (records, or sFlow samples). The
-peers, when installed (they are not installed by this script; a missing one is noted in the
-JSON), get the same load in the same run; their loss is what the kernel dropped on their
-socket (datagrams times records per datagram), as they keep no count of records a script can
-read the same way. nfcapd takes v5, v9 and IPFIX; nfacctd the same; sfacctd sFlow.
+version at a time. The search is stepped: rising rates (`--rates`), each step `--seconds` long
+and so bounded in count (rate x seconds records), until one is not kept; then `--refine`
+halvings of the interval between the last rate kept and the first lost. A step is kept when
+nothing was lost and the receiver stored it at >= 90 % of the rate, counting the time it took
+to store what was still queued when the generator stopped (a 64 MiB receive buffer would
+otherwise hide a receiver slower than the load). NoC Raven's loss is what the generator sent
+minus what the buffer stored (records, or sFlow samples), read from the engine's API on its
+control socket. The peers, when installed (Debian packages nfdump and pmacct; a missing one is
+noted in the JSON and skipped), get the same load in the same run, in turn with NoC Raven so
+they share the same background; their loss is what the kernel dropped on their socket
+(datagrams times records per datagram), as they keep no count of records a script can read
+the same way. nfcapd and nfacctd take v5, v9 and IPFIX; sfacctd sFlow.
 
-Only 127.0.0.1; bounded in time (about 2 minutes with the defaults and no peers). No sysctl is
-changed: as root, every receiver gets its receive buffer with SO_RCVBUFFORCE (the peers with
-their own options). The generator is pinned to the last core; on machines with more than two
-cores the receivers are pinned to the others, on two they may use both.
+Beside the rates, where the CPU goes: per step, the receiver's CPU microseconds per record
+(all its processes, over the send and the drain), split by process (engine, collector, UDP
+workers); and once, the CPU per record of each stage of NoC Raven's path measured alone
+(`bench/flow_stages.py`: decode, channel, append, seal). On a shared machine the CPU per record
+is far steadier than a rate.
 
-Prints one JSON document on stdout; progress goes to stderr.
-Usage: python bench/flow.py [--seconds S] [--rates 50000,100000,...] [--kinds v5,v9,ipfix,sflow]
-                            [--only nocraven|nfcapd|pmacct]
+Only 127.0.0.1; bounded in time (each step `--seconds` plus a drain of at most 15 s). No
+sysctl is changed: as root, every receiver gets its receive buffer with SO_RCVBUFFORCE (the
+peers with their own options). The generator is pinned to the last core; on machines with more
+than two cores the receivers are pinned to the others, on two they may use both.
+
+Prints one JSON document on stdout (`max_loss_free_rate` per version and receiver, `ratios`,
+`stages_cpu_us_per_record`, every step under `results`); progress goes to stderr.
+Usage: python bench/flow.py [--seconds S] [--rates 50000,100000,...] [--refine N]
+                            [--kinds v5,v9,ipfix,sflow] [--only nocraven|nfcapd|pmacct] [--no-stages]
 """
 
 from __future__ import annotations
@@ -54,7 +67,8 @@ RECEIVE_BUFFER_BYTES = 64 * 1024 * 1024
 SOURCE_PORTS = 4  # the generator sends from this many sockets: four exporters
 SETTLE_S = 1.0
 DRAIN_TIMEOUT_S = 15.0
-STILL_POLLS = 8  # polls 0.2 s apart without a new record before a run counts as drained
+POLL_S = 0.1  # a tenth of a second: the drain time counts in the stored rate of runs of a few seconds
+STILL_POLLS = 15  # polls without a new record before a run counts as drained
 # A rate is kept when nothing is lost and the receiver stored it at >= 90 % of the rate,
 # counting the time it took to store what was still queued when the generator stopped: a
 # 64 MiB receive buffer would otherwise hide a receiver that is slower than the load.
@@ -102,7 +116,7 @@ ROLES = (("collectors.flow.udp_worker", "udp_workers"), ("collectors.flow.servic
 
 
 def process_role(pid: int, root: int, root_role: str) -> str:
-    if pid == root:
+    if pid == root or root_role != "engine":  # a peer's plugin processes count as the peer
         return root_role
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
@@ -341,7 +355,7 @@ def wait_until_stored(receiver: Receiver, kind: str, before: int, sent: int) -> 
         if still >= STILL_POLLS:
             return count, time.monotonic() - start
         last = count
-        time.sleep(0.2)
+        time.sleep(POLL_S)
 
 
 def run_once(receiver: Receiver, kind: str, rate: int, seconds: float, generator_cpu: int | None) -> dict[str, Any]:
@@ -415,7 +429,7 @@ def ladder(
     """The stepped search: rising rates until one is not kept up with, then `refine` halvings
     of the interval between the last rate kept and the first one lost."""
     runs: list[dict[str, Any]] = []
-    kept, lost_at = 0, None
+    kept, lost_at = 0, 0  # lost_at 0: every rate of the ladder was kept
     for rate in rates:
         runs.append(run_once(receiver, kind, rate, seconds, cpu))
         time.sleep(SETTLE_S)
@@ -423,7 +437,7 @@ def ladder(
             lost_at = rate
             break
         kept = rate
-    for _ in range(refine if lost_at is not None else 0):
+    for _ in range(refine if lost_at else 0):
         rate = int(round((kept + lost_at) / 2, -3))
         if rate <= kept or rate >= lost_at:
             break
@@ -436,7 +450,7 @@ def ladder(
     best = next((r for r in runs if r["rate"] == kept and kept_up(r)), None)
     return {
         "max_loss_free_rate": kept,
-        "first_lossy_rate": lost_at,
+        "first_lossy_rate": lost_at or None,
         # the CPU per record of the receiver at its best rate (the peers: only their process)
         "cpu_us_per_record_at_max": best["receiver_cpu_us_per_record"] if best else None,
         "cpu_us_per_record_median": round(statistics.median(r["receiver_cpu_us_per_record"] for r in runs), 2),
