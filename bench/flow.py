@@ -36,6 +36,7 @@ Usage: python bench/flow.py [--seconds S] [--rates 50000,100000,...] [--refine N
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -196,6 +197,9 @@ class Receiver:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        # Its own session (start_new_session): helpers it forked (pmacct's plugins) go with it.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGTERM)
 
 
 class _UnixConnection(http.client.HTTPConnection):
