@@ -3,32 +3,48 @@ end to end, NoC Raven beside nfdump's `nfcapd` and pmacct's `nfacctd` / `sfacctd
 
 A real engine (`nocraven engine`: the flow collector's processes and the buffer included)
 receives the load of the compiled generator (`bench/flowgen.c`, built here when missing), one
-version at a time, at rising rates of ~`--seconds` each until a rate loses records. NoC Raven's
-loss is what the generator sent minus what the buffer stored (records, or sFlow samples). The
-peers, when installed (they are not installed by this script; a missing one is noted in the
-JSON), get the same load in the same run; their loss is what the kernel dropped on their
-socket (datagrams times records per datagram), as they keep no count of records a script can
-read the same way. nfcapd takes v5, v9 and IPFIX; nfacctd the same; sfacctd sFlow.
+version at a time. The search is stepped: rising rates (`--rates`), each step `--seconds` long
+and so bounded in count (rate x seconds records), until one is not kept; then `--refine`
+halvings of the interval between the last rate kept and the first lost. A step is kept when
+nothing was lost and the receiver stored it at >= 90 % of the rate, counting the time it took
+to store what was still queued when the generator stopped (a 64 MiB receive buffer would
+otherwise hide a receiver slower than the load). NoC Raven's loss is what the generator sent
+minus what the buffer stored (records, or sFlow samples), read from the engine's API on its
+control socket. The peers, when installed (Debian packages nfdump and pmacct; a missing one is
+noted in the JSON and skipped), get the same load in the same run, in turn with NoC Raven so
+they share the same background; their loss is what the kernel dropped on their socket
+(datagrams times records per datagram), as they keep no count of records a script can read
+the same way. nfcapd and nfacctd take v5, v9 and IPFIX; sfacctd sFlow.
 
-Only 127.0.0.1; bounded in time (about 2 minutes with the defaults and no peers). No sysctl is
-changed: as root, every receiver gets its receive buffer with SO_RCVBUFFORCE (the peers with
-their own options). The generator is pinned to the last core; on machines with more than two
-cores the receivers are pinned to the others, on two they may use both.
+Beside the rates, where the CPU goes: per step, the receiver's CPU microseconds per record
+(all its processes, over the send and the drain), split by process (engine, collector, UDP
+workers); and once, the CPU per record of each stage of NoC Raven's path measured alone
+(`bench/flow_stages.py`: decode, channel, append, seal). On a shared machine the CPU per record
+is far steadier than a rate.
 
-Prints one JSON document on stdout; progress goes to stderr.
-Usage: python bench/flow.py [--seconds S] [--rates 50000,100000,...] [--kinds v5,v9,ipfix,sflow]
-                            [--only nocraven|nfcapd|pmacct]
+Only 127.0.0.1; bounded in time (each step `--seconds` plus a drain of at most 15 s). No
+sysctl is changed: as root, every receiver gets its receive buffer with SO_RCVBUFFORCE (the
+peers with their own options). The generator is pinned to the last core; on machines with more
+than two cores the receivers are pinned to the others, on two they may use both.
+
+Prints one JSON document on stdout (`max_loss_free_rate` per version and receiver, `ratios`,
+`stages_cpu_us_per_record`, every step under `results`); progress goes to stderr.
+Usage: python bench/flow.py [--seconds S] [--rates 50000,100000,...] [--refine N]
+                            [--kinds v5,v9,ipfix,sflow] [--only nocraven|nfcapd|pmacct] [--no-stages]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import http.client
 import json
 import os
 import platform
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -44,13 +60,16 @@ FLOWGEN = ROOT / "bench" / "bin" / "flowgen"
 NOCRAVEN = Path(sys.executable).parent / "nocraven"
 
 KINDS = ("v5", "v9", "ipfix", "sflow")
-RATES = (50_000, 100_000, 200_000, 400_000)
+RATES = (50_000, 100_000, 200_000, 400_000, 800_000, 1_600_000)
 TARGET_RATE = 100_000
-RUN_S = 5.0
+RUN_S = 3.0
+REFINE = 2  # halvings of the interval between the last rate kept and the first lost
 RECEIVE_BUFFER_BYTES = 64 * 1024 * 1024
 SOURCE_PORTS = 4  # the generator sends from this many sockets: four exporters
 SETTLE_S = 1.0
-DRAIN_TIMEOUT_S = 60.0
+DRAIN_TIMEOUT_S = 15.0
+POLL_S = 0.1  # a tenth of a second: the drain time counts in the stored rate of runs of a few seconds
+STILL_POLLS = 15  # polls without a new record before a run counts as drained
 # A rate is kept when nothing is lost and the receiver stored it at >= 90 % of the rate,
 # counting the time it took to store what was still queued when the generator stopped: a
 # 64 MiB receive buffer would otherwise hide a receiver that is slower than the load.
@@ -91,6 +110,29 @@ def process_tree(root: int) -> list[int]:
         tree.append(pid)
         todo.extend(children.get(pid, []))
     return tree
+
+
+# Which part of NoC Raven a process is, by its command line (the engine is the tree's root).
+ROLES = (("collectors.flow.udp_worker", "udp_workers"), ("collectors.flow.service", "collector"))
+
+
+def process_role(pid: int, root: int, root_role: str) -> str:
+    if pid == root or root_role != "engine":  # a peer's plugin processes count as the peer
+        return root_role
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return "other"
+    return next((role for marker, role in ROLES if marker in cmdline), "other")
+
+
+def ticks_by_role(root: int, root_role: str) -> dict[str, int]:
+    """CPU ticks (utime + stime) of a receiver's processes, added up per role."""
+    totals: dict[str, int] = {}
+    for pid in process_tree(root):
+        role = process_role(pid, root, root_role)
+        totals[role] = totals.get(role, 0) + cpu_ticks([pid])
+    return totals
 
 
 def udp_drops(port: int) -> int:
@@ -155,15 +197,36 @@ class Receiver:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        # Its own session (start_new_session): helpers it forked (pmacct's plugins) go with it.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGTERM)
 
 
-def cli_json(socket_path: Path, *args: str) -> Any:
-    env = dict(os.environ, NOCRAVEN_SOCKET=str(socket_path))
-    env.pop("NOCRAVEN_CONFIG", None)
-    result = subprocess.run(
-        [str(NOCRAVEN), *args, "--json"], capture_output=True, text=True, timeout=60, env=env, check=True
-    )
-    return json.loads(result.stdout)
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: Path) -> None:
+        super().__init__("localhost", timeout=30)
+        self._path = str(path)
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(30)
+        sock.connect(self._path)
+        self.sock = sock
+
+
+def api_json(socket_path: Path, path: str) -> Any:
+    """GET an engine API path on its control socket. Not the CLI: starting a Python process per
+    poll takes up to a second on a busy machine, which the drain time would count."""
+    connection = _UnixConnection(socket_path)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        body = response.read()
+        if response.status != 200:
+            raise RuntimeError(f"{path}: HTTP {response.status}: {body[:200]!r}")
+        return json.loads(body)
+    finally:
+        connection.close()
 
 
 def pinned(command: list[str], cpus: list[int] | None) -> list[str]:
@@ -217,19 +280,19 @@ quota_bytes = {32 * 1024**3}
         time.sleep(0.3)
         if socket_path.exists():
             try:
-                listeners = cli_json(socket_path, "status")["components"]["flow"]["detail"]["listeners"]
-            except (subprocess.CalledProcessError, KeyError):
+                listeners = api_json(socket_path, "/v1/status")["components"]["flow"]["detail"]["listeners"]
+            except (OSError, RuntimeError, KeyError):
                 continue
             bound = {lst["listener"]: int(lst["address"].rpartition(":")[2]) for lst in listeners}
             if {"netflow", "sflow"} <= bound.keys():
                 ports = {kind: bound["sflow" if kind == "sflow" else "netflow"] for kind in KINDS}
 
     def stored(kind: str) -> int:
-        flow = cli_json(socket_path, "buffer", "stats")["services"].get("flow", {})
+        flow = api_json(socket_path, "/v1/buffer/stats")["services"].get("flow", {})
         return int(flow.get("records", 0)) + int(flow.get("unsealed_records", 0))
 
     def extra() -> dict[str, Any]:
-        exporters = cli_json(socket_path, "flow", "exporters")
+        exporters = api_json(socket_path, "/v1/flow/exporters")
         return {
             "sequence_gaps": sum(e["counters"]["sequence_gaps"] for e in exporters["exporters"]),
             "kernel_drops": sum(lst["counters"]["kernel_drops"] for lst in exporters["listeners"]),
@@ -293,23 +356,27 @@ def wait_until_stored(receiver: Receiver, kind: str, before: int, sent: int) -> 
         if count >= sent or time.monotonic() - start > DRAIN_TIMEOUT_S:
             return count, time.monotonic() - start
         still = still + 1 if count == last else 0
-        if still >= 3:
+        if still >= STILL_POLLS:
             return count, time.monotonic() - start
         last = count
-        time.sleep(0.2)
+        time.sleep(POLL_S)
 
 
 def run_once(receiver: Receiver, kind: str, rate: int, seconds: float, generator_cpu: int | None) -> dict[str, Any]:
+    """One step: `rate` records/s for `seconds` (so rate x seconds records), then the drain."""
     port = receiver.ports[kind]
     before = receiver.stored(kind) if receiver.stored else 0
     drops_before = udp_drops(port)
     extra_before = receiver.extra()
-    ticks_before = receiver.cpu_ticks()
+    root_role = "engine" if receiver.name == "nocraven" else receiver.name
+    roles_before = ticks_by_role(receiver.proc.pid, root_role)
     command = pinned(
         [str(FLOWGEN), kind, "127.0.0.1", str(port), str(rate), str(int(rate * seconds)), str(SOURCE_PORTS)],
         [generator_cpu] if generator_cpu is not None else None,
     )
-    generator = json.loads(subprocess.run(command, capture_output=True, text=True, check=True, timeout=120).stdout)
+    generator = json.loads(
+        subprocess.run(command, capture_output=True, text=True, check=True, timeout=seconds * 4 + 30).stdout
+    )
     sent = int(generator["records"])
     drain_s = None
     if receiver.stored is not None:
@@ -317,7 +384,9 @@ def run_once(receiver: Receiver, kind: str, rate: int, seconds: float, generator
     else:
         time.sleep(SETTLE_S)
         stored = sent - (udp_drops(port) - drops_before) * PER_DATAGRAM[kind]
-    ticks = receiver.cpu_ticks() - ticks_before
+    roles_after = ticks_by_role(receiver.proc.pid, root_role)
+    tick_us = 1e6 / os.sysconf("SC_CLK_TCK")
+    ticks = sum(roles_after.values()) - sum(roles_before.values())
     alive = receiver.proc.poll() is None
     lost = sent - stored if alive else sent
     result: dict[str, Any] = {
@@ -331,15 +400,22 @@ def run_once(receiver: Receiver, kind: str, rate: int, seconds: float, generator
         # until the last record was stored (the peers: not measured, taken as at once)
         "drain_s": round(drain_s, 2) if drain_s is not None else None,
         "stored_rate": round(stored / (float(generator["seconds"]) + (drain_s or 0.0))),
-        "receiver_cpu_us_per_record": round(ticks / os.sysconf("SC_CLK_TCK") * 1e6 / max(sent, 1), 2),
+        # CPU of all the receiver's processes over the send and the drain, per record sent:
+        # less noisy than a rate on a shared machine (clock ticks of 10 ms: runs of a second+)
+        "receiver_cpu_us_per_record": round(ticks * tick_us / max(sent, 1), 2),
+        "receiver_cpu_us_per_record_by_process": {
+            role: round((roles_after.get(role, 0) - roles_before.get(role, 0)) * tick_us / max(sent, 1), 2)
+            for role in sorted(roles_after)
+        },
         "receiver_alive": alive,
     }
     extra_after = receiver.extra()
     if extra_after:
         result["collector"] = {key: extra_after[key] - extra_before.get(key, 0) for key in extra_after}
     log(
-        f"{receiver.name:9} {kind:5} {rate:>8,}/s: sent {sent:,} lost {lost:,} ({result['loss_pct']:.3f} %), "
-        f"generator {generator['rate']:,.0f}/s, {result['receiver_cpu_us_per_record']} us/record"
+        f"{receiver.name:9} {kind:5} {rate:>9,}/s: sent {sent:,} lost {lost:,} ({result['loss_pct']:.3f} %), "
+        f"generator {generator['rate']:,.0f}/s, {result['receiver_cpu_us_per_record']} us/record "
+        f"{result['receiver_cpu_us_per_record_by_process']}"
     )
     return result
 
@@ -351,15 +427,56 @@ def kept_up(run: dict[str, Any]) -> bool:
     )
 
 
-def ladder(receiver: Receiver, kind: str, rates: tuple[int, ...], seconds: float, cpu: int | None) -> dict[str, Any]:
-    """Rising rates until one is not kept up with."""
-    runs = []
+def ladder(
+    receiver: Receiver, kind: str, rates: tuple[int, ...], seconds: float, cpu: int | None, refine: int
+) -> dict[str, Any]:
+    """The stepped search: rising rates until one is not kept up with, then `refine` halvings
+    of the interval between the last rate kept and the first one lost."""
+    runs: list[dict[str, Any]] = []
+    kept, lost_at = 0, 0  # lost_at 0: every rate of the ladder was kept
     for rate in rates:
         runs.append(run_once(receiver, kind, rate, seconds, cpu))
         time.sleep(SETTLE_S)
         if not kept_up(runs[-1]):
+            lost_at = rate
             break
-    return {"max_loss_free_rate": max((r["rate"] for r in runs if kept_up(r)), default=0), "runs": runs}
+        kept = rate
+    for _ in range(refine if lost_at else 0):
+        rate = int(round((kept + lost_at) / 2, -3))
+        if rate <= kept or rate >= lost_at:
+            break
+        runs.append(run_once(receiver, kind, rate, seconds, cpu))
+        time.sleep(SETTLE_S)
+        if kept_up(runs[-1]):
+            kept = rate
+        else:
+            lost_at = rate
+    best = next((r for r in runs if r["rate"] == kept and kept_up(r)), None)
+    return {
+        "max_loss_free_rate": kept,
+        "first_lossy_rate": lost_at or None,
+        # the CPU per record of the receiver at its best rate (the peers: only their process)
+        "cpu_us_per_record_at_max": best["receiver_cpu_us_per_record"] if best else None,
+        "cpu_us_per_record_median": round(statistics.median(r["receiver_cpu_us_per_record"] for r in runs), 2),
+        "runs": runs,
+    }
+
+
+def stages(kinds: tuple[str, ...]) -> dict[str, Any] | None:
+    """CPU microseconds per record of each stage of NoC Raven's path, measured alone in one
+    process (`bench/flow_stages.py`): where the receiver's CPU goes."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "flow_stages.py"), "--kinds", ",".join(kinds)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if result.returncode:
+        log(f"stage benchmark failed: {result.stderr.strip()[-300:]}")
+        return None
+    data: dict[str, Any] = json.loads(result.stdout)
+    return data
 
 
 def main() -> int:
@@ -368,6 +485,8 @@ def main() -> int:
     parser.add_argument("--rates", default=",".join(map(str, RATES)), help="records/s to try, rising")
     parser.add_argument("--kinds", default=",".join(KINDS), help="v5, v9, ipfix, sflow")
     parser.add_argument("--only", choices=["nocraven", "nfcapd", "pmacct"], help="bench one receiver")
+    parser.add_argument("--refine", type=int, default=REFINE, help=f"halvings after the ladder (default {REFINE})")
+    parser.add_argument("--no-stages", action="store_true", help="skip the per-stage CPU measurement")
     args = parser.parse_args()
     rates = tuple(int(r) for r in args.rates.split(","))
     kinds = tuple(k for k in args.kinds.split(",") if k in KINDS)
@@ -407,9 +526,21 @@ def main() -> int:
             for receiver in receivers:  # in turn, so they share the same background
                 if kind in receiver.kinds:
                     results.setdefault(receiver.name, {})[kind] = ladder(
-                        receiver, kind, rates, args.seconds, generator_cpu
+                        receiver, kind, rates, args.seconds, generator_cpu, args.refine
                     )
         ours = results.get("nocraven", {})
+        summary = {
+            kind: {name: by_kind[kind]["max_loss_free_rate"] for name, by_kind in results.items() if kind in by_kind}
+            for kind in kinds
+        }
+        ratios = {
+            kind: {
+                f"nocraven/{name}": round(rates_of["nocraven"] / rate, 3)
+                for name, rate in rates_of.items()
+                if name != "nocraven" and "nocraven" in rates_of and rate
+            }
+            for kind, rates_of in summary.items()
+        }
         report = {
             "bench": "flow",
             "machine": facts | {"load_average_end": list(os.getloadavg())},
@@ -420,6 +551,7 @@ def main() -> int:
                 "exporters": SOURCE_PORTS,
                 "seconds_per_rate": args.seconds,
                 "rates": rates,
+                "refine": args.refine,
                 "receive_buffer_bytes": RECEIVE_BUFFER_BYTES,
                 "loss": {
                     "nocraven": "records (sFlow: samples) sent minus records stored in the buffer",
@@ -428,6 +560,9 @@ def main() -> int:
                 },
             },
             "missing_peers": missing,
+            "max_loss_free_rate": summary,
+            "ratios": ratios,
+            "stages_cpu_us_per_record": stages(kinds) if "nocraven" in results and not args.no_stages else None,
             "results": results,
             "acceptance": {
                 kind: {

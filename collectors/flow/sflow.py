@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import socket
 import struct
+from collections.abc import Callable
 from typing import Any
 
 from collectors.flow.plan import IPV4_TEXT, MAC_TEXT, new_ipv4, new_mac, ntop6
@@ -38,6 +39,7 @@ _ETHERNET_COUNTERS = struct.Struct("!13I")
 _ETHERNET_FRAME = struct.Struct("!I6s2x6s2xI")
 _IPV4 = struct.Struct("!BBHHHBB2x4s4s")
 _PORTS = struct.Struct("!HH")
+_FIRST_RECORD = struct.Struct("!IIIIII")  # tag, length, then a raw header's protocol, frame, stripped, header length
 
 MAX_SAMPLES = 1024  # per datagram; a 64 KiB datagram cannot hold more real ones
 MAX_RECORDS = 256  # per sample
@@ -73,6 +75,7 @@ def decode_sflow(
     if samples > MAX_SAMPLES:
         raise ValueError(f"{samples} samples announced, more than {MAX_SAMPLES}")
     head: Head = (received_at, source, agent, sub_agent, uptime)
+    bases: dict[tuple[bool, bool], Callable[[], dict[str, Any]]] = {}  # the datagram's base records
     for _ in range(samples):
         tag, length = _TAGGED.unpack_from(datagram, position)
         position += _TAGGED.size
@@ -81,7 +84,7 @@ def decode_sflow(
             raise ValueError(f"sample format {tag} claims {length} bytes, {len(body)} remain")
         position += length
         if tag == 1 or tag == 3:
-            records.append(_flow_sample(body, tag == 3, head))
+            records.append(_flow_sample(body, tag == 3, head, bases))
         elif tag == 2 or tag == 4:
             records.append(_counter_sample(body, tag == 4, head))
         elif tag == 5:
@@ -109,7 +112,9 @@ def _interface(value: int) -> int | None:
     return value & 0x3FFFFFFF if value >> 30 == 0 else None
 
 
-def _flow_sample(body: bytes, expanded: bool, head: Head) -> dict[str, Any]:
+def _flow_sample(
+    body: bytes, expanded: bool, head: Head, bases: dict[tuple[bool, bool], Callable[[], dict[str, Any]]]
+) -> dict[str, Any]:
     if expanded:
         seq, source_type, source_index, rate, pool, drops, in_format, in_value, out_format, out_value, count = (
             _EXPANDED_FLOW_SAMPLE.unpack_from(body)
@@ -123,6 +128,17 @@ def _flow_sample(body: bytes, expanded: bool, head: Head) -> dict[str, Any]:
         input_if = input_word if input_word >> 30 == 0 else None
         output_if = output_word if output_word >> 30 == 0 else None
         position = _FLOW_SAMPLE.size
+    if count == 1 or count == 2:
+        common = _common_flow(
+            body,
+            position,
+            count == 2,
+            head,
+            (input_if, output_if, rate, seq, source_type, source_index, pool, drops),
+            bases,
+        )
+        if common is not None:
+            return common
     record = _new_flow("flow", head, input_if, output_if)
     record["packets"] = 1
     record["sampling_rate"] = rate or None
@@ -136,6 +152,134 @@ def _flow_sample(body: bytes, expanded: bool, head: Head) -> dict[str, Any]:
     if record["bytes"] is not None:
         record["bytes_scaled"] = record["bytes"] * scale
     record["packets_scaled"] = scale
+    return record
+
+
+_COMMON_KEYS = (
+    "service", "kind", "received_at", "source", "exporter", "version", "src_addr", "dst_addr", "src_port", "dst_port",
+    "protocol", "bytes", "packets", "start", "end", "input_if", "output_if", "tcp_flags", "sampling_rate",
+    "bytes_scaled", "packets_scaled", "sflow_sub_agent", "sflow_uptime_ms", "sflow_sequence", "sflow_source_id_type",
+    "sflow_source_id_index", "sflow_sample_pool", "sflow_drops", "dataLinkFrameSize", "sflow_header_protocol",
+    "destinationMacAddress", "sourceMacAddress",
+)  # fmt: skip
+_COMMON_IP_KEYS = (
+    "ethernetType", "ipVersion", "ipClassOfService", "totalLengthIPv4", "fragmentIdentification", "fragmentOffset",
+    "fragmentFlags", "ipTTL", "ipv4IHL",
+)  # fmt: skip
+_COMMON_SWITCH_KEYS = ("vlanId", "postVlanId", "dot1qPriority", "sflow_dst_priority")
+
+
+def _common_base(layout: tuple[bool, bool], head: Head) -> Callable[[], dict[str, Any]]:
+    """A datagram's base record for one layout (VLAN tag or not, switch data or not): the
+    general path's keys in its order, what the datagram and the layout fix already in place.
+    Copying it and assigning the rest costs half of a dict literal of 40 keys (measured)."""
+    vlan, switch = layout
+    keys = _COMMON_KEYS + (("dot1qVlanId",) if vlan else ()) + _COMMON_IP_KEYS + (_COMMON_SWITCH_KEYS if switch else ())
+    base: dict[str, Any] = dict.fromkeys(keys)
+    received_at, source, agent, sub_agent, uptime = head
+    base.update(
+        service="flow", kind="flow", received_at=received_at, source=source, exporter=agent, version="sflow5",
+        packets=1, sflow_sub_agent=sub_agent, sflow_uptime_ms=uptime, sflow_header_protocol=1, ethernetType=0x0800,
+        ipVersion=4, fragmentOffset=0,
+    )  # fmt: skip
+    return base.copy
+
+
+# The layout nearly every switch samples with: one raw Ethernet header (optionally one VLAN
+# tag) of an unfragmented IPv4 TCP or UDP packet, optionally followed by the extended switch
+# data. It is built here from a base record, for a fraction of the general path's cost.
+# Anything else (or anything short) returns None and takes the general path, whose key order
+# this one keeps: a test decodes the same samples both ways and compares the bytes.
+def _common_flow(
+    body: bytes,
+    position: int,
+    switch: bool,
+    head: Head,
+    sample: tuple[int | None, int | None, int, int, int, int, int, int],
+    bases: dict[tuple[bool, bool], Callable[[], dict[str, Any]]],
+) -> dict[str, Any] | None:
+    """The record of a sample of the common layout; None for any other."""
+    end = len(body)
+    if end < position + _FIRST_RECORD.size:
+        return None
+    tag, length, protocol, frame_length, _stripped, header_length = _FIRST_RECORD.unpack_from(body, position)
+    start = position + 8
+    stop = start + length
+    if tag != 1 or protocol != 1 or length < 16 or stop > end:
+        return None
+    header = body[start + 16 : min(start + 16 + header_length, stop)]
+    size = len(header)
+    if size < 14:
+        return None
+    ether_type = (header[12] << 8) | header[13]
+    vlan = None
+    ip = 14
+    if ether_type in VLAN_TAGS and size >= 18:
+        vlan = ((header[14] << 8) | header[15]) & 0x0FFF
+        ether_type = (header[16] << 8) | header[17]
+        ip = 18
+    if ether_type != 0x0800 or size < ip + 20 or header[ip] >> 4 != 4:
+        return None
+    version_ihl, tos, total_length, ident, flags_offset, ttl, ip_protocol, src, dst = _IPV4.unpack_from(header, ip)
+    if flags_offset & 0x1FFF:
+        return None
+    transport = ip + (version_ihl & 0x0F) * 4
+    if ip_protocol == 6 and size >= transport + 14:
+        tcp_flags: int | None = ((header[transport + 12] & 0x01) << 8) | header[transport + 13]
+    elif ip_protocol == 17 and size >= transport + 4:
+        tcp_flags = None
+    else:
+        return None
+    src_port, dst_port = _PORTS.unpack_from(header, transport)
+    if switch:
+        if end < stop + 8 + _SWITCH.size:
+            return None
+        tag, length = _TAGGED.unpack_from(body, stop)
+        if tag != 1001 or length < _SWITCH.size or stop + 8 + length > end:
+            return None
+        src_vlan, src_priority, dst_vlan, dst_priority = _SWITCH.unpack_from(body, stop + 8)
+    input_if, output_if, rate, seq, source_type, source_index, pool, drops = sample
+    layout = (vlan is not None, switch)
+    new_record = bases.get(layout)
+    if new_record is None:
+        new_record = bases[layout] = _common_base(layout, head)
+    record = new_record()
+    record["src_addr"] = _ipv4_get(src) or new_ipv4(src)
+    record["dst_addr"] = _ipv4_get(dst) or new_ipv4(dst)
+    record["src_port"] = src_port
+    record["dst_port"] = dst_port
+    record["protocol"] = ip_protocol
+    record["bytes"] = frame_length
+    record["input_if"] = input_if
+    record["output_if"] = output_if
+    record["tcp_flags"] = tcp_flags
+    scale = rate or 1
+    record["sampling_rate"] = rate or None
+    record["bytes_scaled"] = frame_length * scale
+    record["packets_scaled"] = scale
+    record["sflow_sequence"] = seq
+    record["sflow_source_id_type"] = source_type
+    record["sflow_source_id_index"] = source_index
+    record["sflow_sample_pool"] = pool
+    record["sflow_drops"] = drops
+    record["dataLinkFrameSize"] = frame_length
+    mac = header[0:6]
+    record["destinationMacAddress"] = _mac_get(mac) or new_mac(mac)
+    mac = header[6:12]
+    record["sourceMacAddress"] = _mac_get(mac) or new_mac(mac)
+    if vlan is not None:
+        record["dot1qVlanId"] = vlan
+    record["ipClassOfService"] = tos
+    record["totalLengthIPv4"] = total_length
+    record["fragmentIdentification"] = ident
+    record["fragmentFlags"] = flags_offset >> 13
+    record["ipTTL"] = ttl
+    record["ipv4IHL"] = version_ihl & 0x0F
+    if switch:
+        record["vlanId"] = src_vlan
+        record["postVlanId"] = dst_vlan
+        record["dot1qPriority"] = src_priority
+        record["sflow_dst_priority"] = dst_priority
     return record
 
 
