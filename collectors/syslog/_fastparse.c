@@ -815,7 +815,7 @@ static int encode_one(Buf *b, const unsigned char *s, Py_ssize_t n, const unsign
     put(b, r.format, (Py_ssize_t)strlen(r.format));
     PUTS(b, "\",\"raw\":");
     if (put_json_str(b, s, n) < 0) return -1;
-    if (buf_reserve(b, 24) < 0) return -1;
+    if (buf_reserve(b, 48) < 0) return -1; /* the key and up to 18 characters of number */
     PUTS(b, ",\"clock_skew_s\":");
     if (r.has_timestamp) {
         put_millis(b, skew, signbit(skew_from) != 0);
