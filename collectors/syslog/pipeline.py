@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import ipaddress
 from collections import Counter
-from itertools import repeat
 from typing import Any
 
-import msgspec
-
 from collectors.common.frames import Counters, Drop, DropReason, ListenerCounters, SourceCounters
-from collectors.syslog.parse import parse_batch
+from collectors.syslog.fastpath import parse_encode_batch
 
 MAX_SOURCES = 10_000  # per-source counters kept; beyond that, new senders count under "other"
 # The listener counters a process adds to (active_connections is a gauge, set when reported).
@@ -180,7 +177,6 @@ class Pipeline:
     def __init__(self, stats: Stats, allow: Allowlist) -> None:
         self._stats = stats
         self._allow = allow
-        self._encode_lines = msgspec.json.Encoder().encode_lines
         self.accepted_bytes = 0  # of the messages behind the last `handle`'s records
 
     def handle(self, listener: str, messages: list[bytes], senders: list[str], now: float) -> bytes:
@@ -191,11 +187,11 @@ class Pipeline:
             messages, senders = self._allowed(listener, messages, senders, now)
         if not messages:
             return b""
-        records = parse_batch(zip(messages, repeat(now), senders, strict=False))
+        ndjson, formats = parse_encode_batch(messages, senders, now)
         sizes = list(map(len, messages))
-        self._stats.received(listener, senders, [r["format"] for r in records], sizes, now)
+        self._stats.received(listener, senders, formats, sizes, now)
         self.accepted_bytes = sum(sizes)
-        return self._encode_lines(records)
+        return ndjson
 
     def _allowed(
         self, listener: str, messages: list[bytes], senders: list[str], now: float

@@ -47,6 +47,7 @@ from collectors.common.tcpinfo import bytes_received
 from collectors.common.udp import kernel_drops
 from collectors.common.workers import WorkerPool, default_worker_count
 from collectors.syslog.connections import ConnectionTable
+from collectors.syslog.fastpath import FAST_PATH_NOTICE
 from collectors.syslog.pipeline import Allowlist, Stats
 from collectors.syslog.settings import SyslogSettings
 from collectors.syslog.stream_pool import StreamPool
@@ -490,6 +491,8 @@ def main() -> None:
     tune_malloc()
     settings = read_engine_settings(SyslogSettings)
     out = Output()
+    if FAST_PATH_NOTICE is not None:
+        out.log("warning", FAST_PATH_NOTICE)
     try:
         asyncio.run(serve(settings, out))
     except (BindError, WorkerFailed) as exc:

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 
 import zstandard
 
+from collectors.common import ndjson
+
 ZSTD_LEVEL = 3
 NEWLINE = b"\n"
 FORMAT_PLAIN = 1
@@ -48,7 +50,11 @@ class FramedBatch:
             end = len(chunk) if cut < 0 else cut
             # Wire bytes pro rata, cut on cumulative sizes so the pieces add up to the whole.
             share = received * (end + 1) // total - received * start // total
-            piece = FramedBatch(chunk[start:end], chunk.count(NEWLINE, start, end) + 1, end - start + 1)
+            with memoryview(chunk)[start:end] as view:
+                records = ndjson.records(view)  # at C speed; -1 (an empty record) is never framed here
+            if records < 0:
+                records = chunk.count(NEWLINE, start, end) + 1
+            piece = FramedBatch(chunk[start:end], records, end - start + 1)
             out.append(
                 piece if not share else FramedBatch(piece.chunk, piece.records, piece.raw_bytes, received_bytes=share)
             )

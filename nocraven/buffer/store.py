@@ -23,6 +23,7 @@ from types import TracebackType
 
 import zstandard
 
+from collectors.common import ndjson
 from nocraven.buffer import dictionaries, tables
 from nocraven.buffer.eviction import WriteTransaction, segment_drop
 from nocraven.buffer.forecast import RateWindow
@@ -207,11 +208,11 @@ class SegmentStore:
         checked record by record, as `append` does."""
         if not chunk:
             return 0
-        if chunk[:1] == NEWLINE or chunk[-1:] == NEWLINE or b"\n\n" in chunk:
+        count = ndjson.records(chunk)  # -1: an empty record (C: the search for b"\n\n" was 1 us a record)
+        if count < 0:
             records = chunk.split(NEWLINE)
             self.append(service, records, now, source, received_bytes)
             return sum(1 for record in records if record)
-        count = chunk.count(NEWLINE) + 1
         batch = FramedBatch(chunk, count, len(chunk) + 1, received_bytes=received_bytes)
         self._append_framed(service, batch, now, source)
         return count
