@@ -181,12 +181,13 @@ class Pipeline:
         self._stats = stats
         self._allow = allow
         self._encode_lines = msgspec.json.Encoder().encode_lines
+        self.accepted = 0  # messages behind the last `handle`'s records (one record each)
         self.accepted_bytes = 0  # of the messages behind the last `handle`'s records
 
     def handle(self, listener: str, messages: list[bytes], senders: list[str], now: float) -> bytes:
         """NDJSON of the records (every line ends in a newline), b"" if none was accepted;
         `accepted_bytes` is then the size of the messages they came from."""
-        self.accepted_bytes = 0
+        self.accepted = self.accepted_bytes = 0
         if self._allow.active:
             messages, senders = self._allowed(listener, messages, senders, now)
         if not messages:
@@ -194,6 +195,7 @@ class Pipeline:
         records = parse_batch(zip(messages, repeat(now), senders, strict=False))
         sizes = list(map(len, messages))
         self._stats.received(listener, senders, [r["format"] for r in records], sizes, now)
+        self.accepted = len(records)
         self.accepted_bytes = sum(sizes)
         return self._encode_lines(records)
 

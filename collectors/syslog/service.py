@@ -41,6 +41,7 @@ from collectors.common.harness import (
     tune_gc,
     tune_malloc,
 )
+from collectors.common.inflight import MAIN_SLOT, InflightBlock
 from collectors.common.listen import format_address
 from collectors.common.logthrottle import LogThrottle
 from collectors.common.tcpinfo import bytes_received
@@ -79,6 +80,7 @@ class UdpListener:
         out: Output,
         on_failure: Callable[[], None],
         drops_seen: int | None = None,
+        inflight: InflightBlock | None = None,
     ) -> None:
         self.sock = sock
         self.name = name
@@ -103,6 +105,7 @@ class UdpListener:
             self._on_frame,
             on_failure,
             self._on_lost,
+            inflight,
         )
 
     def _on_records(self, ndjson: memoryview, received: int) -> None:
@@ -305,6 +308,9 @@ class Collector:
         self.udp: list[UdpListener] = []
         self.streams: list[StreamListener] = []
         self.changes = handover.PortChanges("syslog", self.replace)
+        # What the workers accepted, counted where the engine reads it if this process is killed.
+        self.inflight = InflightBlock.given()
+        main_slot = self.inflight.writer(MAIN_SLOT) if self.inflight is not None else None
         # One pool of stream workers for every TCP and TLS listener, a replaced one included:
         # connection ids are unique across them, so the worker's events find their listener.
         self.pool = StreamPool(
@@ -315,6 +321,8 @@ class Collector:
             self._conn_active,
             self._conn_ended,
             self.stop.set,
+            self.inflight,
+            main_slot,
         )
 
     def bound(self) -> list[BoundListener]:
@@ -325,7 +333,7 @@ class Collector:
         ]
 
     def udp_listener(self, sock: socket.socket, drops_seen: int | None) -> UdpListener:
-        return UdpListener("udp", sock, self.settings, self.stats, self.out, self.stop.set, drops_seen)
+        return UdpListener("udp", sock, self.settings, self.stats, self.out, self.stop.set, drops_seen, self.inflight)
 
     def stream_listener(self, name: str) -> StreamListener:
         settings = self.settings

@@ -24,6 +24,7 @@ from typing import Any
 import msgspec
 
 from collectors.common.harness import Output, configure_logging, die_with_parent, read_settings, tune_gc, tune_malloc
+from collectors.common.inflight import SlotWriter, open_slot
 from collectors.common.logthrottle import LogThrottle
 from collectors.common.tcpinfo import bytes_received
 from collectors.syslog import handoff
@@ -44,6 +45,8 @@ EVENTS_PER_MESSAGE = 2000  # connection ids per message to the main process (wel
 class StreamWorkerSetup(msgspec.Struct, frozen=True, kw_only=True):
     control: int  # this worker's end of the SOCK_SEQPACKET pair
     settings: SyslogSettings
+    inflight: int = -1  # the collector's counter block (`collectors.common.inflight`), -1 for none
+    inflight_slot: int = -1  # this worker's slot in it
 
 
 def tls_context(settings: SyslogSettings) -> ssl.SSLContext:
@@ -181,8 +184,11 @@ def _dup_socket(transport: asyncio.Transport) -> socket.socket | None:
 
 
 class StreamWorker:
-    def __init__(self, control: socket.socket, settings: SyslogSettings, out: Output) -> None:
+    def __init__(
+        self, control: socket.socket, settings: SyslogSettings, out: Output, inflight: SlotWriter | None = None
+    ) -> None:
         self.settings = settings
+        self._inflight = inflight
         self.stats = Stats()
         self._pipeline = Pipeline(self.stats, Allowlist([]))  # the main process applied the allowlist
         self._control = control
@@ -275,6 +281,8 @@ class StreamWorker:
     def deliver(self, listener: str, source: str, messages: list[bytes], received: int) -> None:
         self._pending += self._pipeline.handle(listener, messages, [source] * len(messages), time.time())
         self._received += received
+        if self._inflight is not None:  # counted at once: a crash before the flush loses them, counted
+            self._inflight.add(self._pipeline.accepted, received)
         if len(self._pending) >= FLUSH_BYTES:
             self.flush()
         elif self._flush_timer is None and self._pending:
@@ -336,7 +344,7 @@ class StreamWorker:
 async def serve(setup: StreamWorkerSetup, out: Output) -> None:
     control = socket.socket(fileno=setup.control)
     control.setblocking(False)
-    worker = StreamWorker(control, setup.settings, out)
+    worker = StreamWorker(control, setup.settings, out, open_slot(setup.inflight, setup.inflight_slot))
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, worker.stop.set)
     tune_gc()
