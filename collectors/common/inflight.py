@@ -109,6 +109,13 @@ class SlotWriter:
         q[base + 1] = self.messages  # InflightBlock.MESSAGES
         q[base + 2] = self.bytes  # InflightBlock.BYTES
 
+    def set(self, messages: int, size: int) -> None:
+        """Put the slot back to what its process is known to have handed on (its main process,
+        after the worker died: what it lost is accounted apart, and must not count twice)."""
+        self.messages, self.bytes = messages, size
+        self._q[self._base + InflightBlock.MESSAGES] = messages
+        self._q[self._base + InflightBlock.BYTES] = size
+
     def connections(self, count: int) -> None:
         self._q[self._base + InflightBlock.CONNECTIONS] = count
 

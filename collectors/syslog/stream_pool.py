@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from collectors.common.channel import ChannelError, FrameDecoder, FrameKind
-from collectors.common.frames import PayloadDecoder
+from collectors.common.channel import RECEIVED_BYTES, ChannelError, FrameDecoder, FrameKind
+from collectors.common.frames import Drop, PayloadDecoder
 from collectors.common.harness import Output, enlarge_pipe
 from collectors.common.inflight import InflightBlock, SlotWriter
 from collectors.syslog import handoff
@@ -83,6 +83,7 @@ class StreamPool:
         self._inflight = inflight
         self._inflight_slots: list[int] = []
         self._main_slot = main_slot
+        self._handed: dict[int, list[int]] = {}  # per worker index: records and bytes handed on
         self._payloads = PayloadDecoder()
         self._workers: list[StreamWorkerProcess] = []
         self._deaths: deque[float] = deque(maxlen=MAX_DEATHS)
@@ -225,8 +226,14 @@ class StreamPool:
             for kind, payload in frames:
                 if kind == FrameKind.COUNTERS:
                     self._stats.add(self._payloads.counters(payload))
-                else:  # records, drops and log lines go to the engine as the worker wrote them
-                    self._out.write(kind, payload)
+                    continue
+                if self._inflight is not None and kind in (FrameKind.RECORDS, FrameKind.RECEIVED):
+                    handed = self._handed.setdefault(worker.index, [0, 0])
+                    if kind == FrameKind.RECORDS:
+                        handed[0] += payload.count(b"\n") + 1  # the frame leaves out the last newline
+                    elif len(payload) == RECEIVED_BYTES.size:
+                        handed[1] += RECEIVED_BYTES.unpack(payload)[0]
+                self._out.write(kind, payload)  # records, drops and log lines, as the worker wrote them
             return
         self._exited(worker)
 
@@ -248,6 +255,7 @@ class StreamPool:
             self._on_ended(conn)
         if self._stopping:
             return
+        self._account_death(worker, code, len(lost))
         how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
         now = time.monotonic()
         self._deaths.append(now)
@@ -268,6 +276,43 @@ class StreamPool:
         self._workers[self._workers.index(worker)] = self._spawn(worker.index)
         self.restarts += 1
 
+    def _account_death(self, worker: StreamWorkerProcess, code: int, connections: int) -> None:
+        """Ledger what died with a worker: the messages it accepted but never handed on, and
+        its connections (reset). Its slot is put back to what it handed on, for its successor."""
+        origin = f"syslog stream worker pid {worker.proc.pid}, {_ended(code)}"
+        now = time.time()
+        drops = []
+        if connections:
+            drops.append(
+                Drop(
+                    source=origin,
+                    reason="connection_reset",
+                    detail="worker_crashed",
+                    records=connections,
+                    bytes=0,
+                    first=now,
+                    last=now,
+                )
+            )
+        if self._inflight is not None and worker.index < len(self._inflight_slots):
+            handed = self._handed.get(worker.index, [0, 0])
+            slot = self._inflight.writer(self._inflight_slots[worker.index], worker.proc.pid)
+            lost, size = slot.messages - handed[0], slot.bytes - handed[1]
+            if lost > 0:
+                drops.append(
+                    Drop(
+                        source=origin,
+                        reason="collector_crash",
+                        detail="worker_crashed",
+                        records=lost,
+                        bytes=max(0, size),
+                        first=now,
+                        last=now,
+                    )
+                )
+            slot.set(*handed)
+        self._out.drops(drops)
+
     async def stop(self, timeout: float) -> None:
         """SIGTERM every worker (each reads what its connections still hold, then exits) and
         take their last frames; kill what is still running after `timeout` seconds."""
@@ -285,3 +330,12 @@ class StreamPool:
                 worker.proc.kill()
         if late:
             await asyncio.wait(late, timeout=1.0)
+
+
+def _ended(code: int) -> str:
+    if code < 0:
+        try:
+            return f"signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"signal {-code}"
+    return f"exit code {code}"

@@ -169,3 +169,69 @@ def crash_entries_after_stop(tmp_path: Path) -> list[str]:
     """connection_reset rows in the stopped engine's buffer: the clean stop added none."""
     with sqlite3.connect(tmp_path / "engine" / "data" / "buffer.db") as db:
         return [row[0] for row in db.execute("SELECT source FROM ledger WHERE reason = 'connection_reset'")]
+
+
+def stream_worker_pids(collector: int) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        ppid = int(next(line.split()[1] for line in status.splitlines() if line.startswith("PPid:")))
+        if ppid == collector and b"collectors.syslog.stream_worker" in cmdline:
+            pids.append(int(entry.name))
+    return pids
+
+
+def test_a_killed_stream_worker_ledgers_its_connections_and_what_it_held(tmp_path: Path) -> None:
+    engine = start_engine(tmp_path / "engine", "[syslog]\nstream_workers = 1\n")
+    try:
+        port = listener_port(engine, "tcp")
+        collector = collector_pid(engine)
+        [worker] = stream_worker_pids(collector)
+        run = uuid.uuid4().hex[:10]
+        connections = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(2)]
+        sent = [0, 0]
+
+        def send(index: int) -> None:
+            try:
+                for i in range(20_000):  # bounded; stops at the reset
+                    connections[index].sendall(f"<13>Dec  1 10:00:00 sw app: {run} w {index} {i}\n".encode())
+                    sent[index] += 1
+                    if i % 50 == 0:
+                        time.sleep(0.005)
+            except OSError:
+                return
+
+        senders = [threading.Thread(target=send, args=(i,), daemon=True) for i in range(2)]
+        for thread in senders:
+            thread.start()
+        time.sleep(1.0)
+        os.kill(worker, signal.SIGKILL)
+        for thread in senders:
+            thread.join(30)
+        origin = f"syslog stream worker pid {worker}, signal SIGKILL"
+        deadline = time.monotonic() + 15
+        while not crash_entries(engine, "connection_reset") and time.monotonic() < deadline:
+            time.sleep(0.3)
+        assert [(records, source) for records, _, source in crash_entries(engine, "connection_reset")] == [
+            (2, origin)
+        ]
+        assert collector_pid(engine) == collector  # the collector lived on, with a new worker
+        assert all(source == origin for _, _, source in crash_entries(engine, "collector_crash"))
+        stored = stored_texts(engine, run, tmp_path / "export.ndjson")
+        lost = sum(records for records, _, _ in crash_entries(engine, "collector_crash"))
+        assert len(stored) > 0 and len(stored) + lost <= sum(sent)
+        for conn in connections:
+            conn.close()
+        # A later crash of the whole collector does not count the worker's loss again.
+        os.kill(collector, signal.SIGKILL)
+        wait_for_new_collector(engine, collector)
+        time.sleep(3)
+        assert not [s for _, _, s in crash_entries(engine, "collector_crash") if s and str(collector) in s]
+    finally:
+        engine.stop()
