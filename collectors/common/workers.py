@@ -211,6 +211,8 @@ class BatchOrder:
         self.next_number = 0
         self.highest = -1  # the highest number that arrived or was skipped
         self._early: dict[int, memoryview] = {}  # batches parsed before one with a lower number
+        self._skipped: set[int] = set()  # numbers given up for lost (their worker died)
+        self.duplicates = 0  # batches that came under a number already used
 
     @property
     def waiting(self) -> int:
@@ -219,8 +221,14 @@ class BatchOrder:
 
     def arrived(self, number: int, records: memoryview) -> list[memoryview]:
         self.highest = max(self.highest, number)
-        if number < self.next_number:
-            return []  # skipped as lost, then arrived after all: nothing to hand out twice
+        if number < self.next_number or number in self._early:
+            if number in self._skipped:  # accounted as lost, then arrived after all: not twice
+                self._skipped.discard(number)
+                return []
+            # A second batch under a used number (a turn token put back for a dead worker while
+            # a sibling held the first): out of order, but never dropped unaccounted.
+            self.duplicates += 1
+            return [records] if records else []
         if number != self.next_number:
             self._early[number] = records
             return []
@@ -235,6 +243,9 @@ class BatchOrder:
 
     def skip(self, number: int) -> list[memoryview]:
         """Batch `number` will never arrive (its worker died with it): stop waiting for it."""
+        if self.seen(number):
+            return []
+        self._skipped.add(number)
         return self.arrived(number, memoryview(b""))
 
     def drain(self) -> list[memoryview]:

@@ -32,7 +32,7 @@ import msgspec
 
 from collectors.common import handover
 from collectors.common.channel import FrameKind
-from collectors.common.frames import BoundListener, ListenerCounters, PayloadDecoder
+from collectors.common.frames import BoundListener, Drop, ListenerCounters, PayloadDecoder
 from collectors.common.harness import (
     Output,
     configure_logging,
@@ -132,7 +132,24 @@ class UdpListener:
 
     def _on_lost(self, datagrams: int, size: int, why: str) -> None:
         """A worker died with a batch it had taken from the socket: the ledger says so."""
-        self._stats.rejected(self.name, None, datagrams, size, "worker_crashed", time.time())
+        now = time.time()
+        self._stats.listener(self.name)["rejected"] += datagrams
+        # Sent at once, not with the next report: the pool then puts the worker's slot in the
+        # counter block back to what it handed on, so a crash of this process now cannot lose
+        # the batch from both.
+        self._out.drops(
+            [
+                Drop(
+                    source=None,
+                    reason="collector_crash",
+                    detail="worker_crashed",
+                    records=datagrams,
+                    bytes=size,
+                    first=now,
+                    last=now,
+                )
+            ]
+        )
         log.error("syslog.%s: %d datagrams (%d bytes) lost: %s", self.name, datagrams, size, why)
 
     def report_kernel_drops(self, now: float) -> None:
