@@ -5,10 +5,12 @@ stream worker's coalescing buffer, the main process's frame being filled): a kil
 and the counters it reports once a second die with it. So the engine creates one small shared
 memory block per collector run (a memfd, inherited by descriptor like the listening sockets)
 and every process of the collector owns one slot in it: its pid, the messages it accepted and
-their bytes (cumulative, as the engine counts received bytes), and, in the main process's slot,
-the stream connections open. Each process writes only its own slot, once per batch, so no lock
-is needed; the engine reads the block when the collector has exited, and the messages counted
-here but never handed to it are the crash's loss (`nocraven.ingest.collector`).
+their bytes (cumulative, as the engine counts received bytes), the same for what it handed on
+(written to its parent), and, in the main process's slot, the stream connections open. Each
+process writes only its own slot, once per batch, so no lock is needed; the engine reads the
+block when the collector has exited, and the messages accepted here but never handed to it are
+the crash's loss (`nocraven.ingest.collector`). When one worker dies alone, its main process
+reads what it accepted but did not hand on from its slot, accounts it, and `settle`s the slot.
 
 A worker that replaces a dead one takes over its slot and counts on from what is there.
 """
@@ -37,10 +39,11 @@ class InflightTotals:
 
 
 class InflightBlock:
-    """Slots of four 8-byte integers: pid, messages, bytes, connections."""
+    """Slots of 8-byte integers: pid, messages and bytes accepted, connections open, messages
+    and bytes handed on."""
 
-    PID, MESSAGES, BYTES, CONNECTIONS = range(4)
-    FIELDS = 4
+    PID, MESSAGES, BYTES, CONNECTIONS, HANDED_MESSAGES, HANDED_BYTES = range(6)
+    FIELDS = 6
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
@@ -90,9 +93,10 @@ class InflightBlock:
 
 
 class SlotWriter:
-    """One process's slot. `add` per batch: two integer stores, no lock, no system call."""
+    """One process's slot. `add` per batch accepted (before it is written on) and `handed`
+    once it was written: two integer stores each, no lock, no system call."""
 
-    __slots__ = ("_base", "_q", "bytes", "messages")
+    __slots__ = ("_base", "_q", "bytes", "handed_bytes", "handed_messages", "messages")
 
     def __init__(self, q: memoryview, base: int, pid: int) -> None:
         self._q = q
@@ -101,6 +105,8 @@ class SlotWriter:
         # A replacement worker counts on from its predecessor's totals.
         self.messages: int = q[base + InflightBlock.MESSAGES]
         self.bytes: int = q[base + InflightBlock.BYTES]
+        self.handed_messages: int = q[base + InflightBlock.HANDED_MESSAGES]
+        self.handed_bytes: int = q[base + InflightBlock.HANDED_BYTES]
 
     def add(self, messages: int, size: int) -> None:
         self.messages += messages
@@ -109,12 +115,22 @@ class SlotWriter:
         q[base + 1] = self.messages  # InflightBlock.MESSAGES
         q[base + 2] = self.bytes  # InflightBlock.BYTES
 
-    def set(self, messages: int, size: int) -> None:
-        """Put the slot back to what its process is known to have handed on (its main process,
-        after the worker died: what it lost is accounted apart, and must not count twice)."""
-        self.messages, self.bytes = messages, size
-        self._q[self._base + InflightBlock.MESSAGES] = messages
-        self._q[self._base + InflightBlock.BYTES] = size
+    def handed(self, messages: int, size: int) -> None:
+        self.handed_messages += messages
+        self.handed_bytes += size
+        q, base = self._q, self._base
+        q[base + 4] = self.handed_messages  # InflightBlock.HANDED_MESSAGES
+        q[base + 5] = self.handed_bytes  # InflightBlock.HANDED_BYTES
+
+    def settle(self) -> tuple[int, int]:
+        """After its process died alone: what it accepted but never handed on (messages,
+        bytes), which the caller accounts; the slot then counts only what was handed on, so a
+        later crash of the collector does not count it twice."""
+        lost = (self.messages - self.handed_messages, self.bytes - self.handed_bytes)
+        self.messages, self.bytes = self.handed_messages, self.handed_bytes
+        self._q[self._base + InflightBlock.MESSAGES] = self.messages
+        self._q[self._base + InflightBlock.BYTES] = self.bytes
+        return lost
 
     def connections(self, count: int) -> None:
         self._q[self._base + InflightBlock.CONNECTIONS] = count

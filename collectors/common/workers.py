@@ -297,8 +297,6 @@ class WorkerPool:
         self._on_lost = on_lost  # (datagrams, bytes, why): a batch died with its worker
         self._inflight = inflight
         self._inflight_slots: list[int] = []  # per worker index; a replacement takes over its slot
-        # Per worker index: the records (and bytes) its workers handed to this process.
-        self._handed: dict[int, list[int]] = {}
         self._workers: list[_Worker] = []
         self._stopping = False
         self._order = BatchOrder()
@@ -399,10 +397,6 @@ class WorkerPool:
             for kind, payload in frames:
                 if kind == FrameKind.RECORDS:
                     (number,) = BATCH_NUMBER.unpack_from(payload)
-                    if self._inflight is not None:
-                        handed = self._handed.setdefault(worker.index, [0, 0])
-                        handed[0] += payload.count(b"\n", BATCH_HEAD.size)  # one newline a record
-                        handed[1] += RECEIVED_BYTES.unpack_from(payload, BATCH_NUMBER.size)[0]
                     self._hand_on(self._order.arrived(number, memoryview(payload)[BATCH_NUMBER.size :]))
                 else:
                     self._on_frame(kind, payload)
@@ -451,9 +445,8 @@ class WorkerPool:
                 self._on_lost(records, size, f"worker {dead.proc.pid} {how} while parsing them")
             self._hand_on(self._order.skip(batch))
         if self._inflight is not None and dead.index < len(self._inflight_slots):
-            # What it counted in the block beyond what it handed on is the batch accounted above.
-            handed = self._handed.get(dead.index, [0, 0])
-            self._inflight.writer(self._inflight_slots[dead.index], dead.proc.pid).set(*handed)
+            # What it accepted and did not hand on is the batch accounted above (by datagrams).
+            self._inflight.writer(self._inflight_slots[dead.index], dead.proc.pid).settle()
         if not await self._token_alive(dead.index):
             if held >= 0:
                 number = held + 1 if batch == held else held  # a received batch used its number

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from collectors.common.channel import RECEIVED_BYTES, ChannelError, FrameDecoder, FrameKind
+from collectors.common.channel import ChannelError, FrameDecoder, FrameKind
 from collectors.common.frames import Drop, PayloadDecoder
 from collectors.common.harness import Output, enlarge_pipe
 from collectors.common.inflight import InflightBlock, SlotWriter
@@ -83,7 +83,6 @@ class StreamPool:
         self._inflight = inflight
         self._inflight_slots: list[int] = []
         self._main_slot = main_slot
-        self._handed: dict[int, list[int]] = {}  # per worker index: records and bytes handed on
         self._payloads = PayloadDecoder()
         self._workers: list[StreamWorkerProcess] = []
         self._deaths: deque[float] = deque(maxlen=MAX_DEATHS)
@@ -227,12 +226,6 @@ class StreamPool:
                 if kind == FrameKind.COUNTERS:
                     self._stats.add(self._payloads.counters(payload))
                     continue
-                if self._inflight is not None and kind in (FrameKind.RECORDS, FrameKind.RECEIVED):
-                    handed = self._handed.setdefault(worker.index, [0, 0])
-                    if kind == FrameKind.RECORDS:
-                        handed[0] += payload.count(b"\n") + 1  # the frame leaves out the last newline
-                    elif len(payload) == RECEIVED_BYTES.size:
-                        handed[1] += RECEIVED_BYTES.unpack(payload)[0]
                 self._out.write(kind, payload)  # records, drops and log lines, as the worker wrote them
             return
         self._exited(worker)
@@ -295,9 +288,8 @@ class StreamPool:
                 )
             )
         if self._inflight is not None and worker.index < len(self._inflight_slots):
-            handed = self._handed.get(worker.index, [0, 0])
             slot = self._inflight.writer(self._inflight_slots[worker.index], worker.proc.pid)
-            lost, size = slot.messages - handed[0], slot.bytes - handed[1]
+            lost, size = slot.settle()
             if lost > 0:
                 drops.append(
                     Drop(
@@ -310,7 +302,6 @@ class StreamPool:
                         last=now,
                     )
                 )
-            slot.set(*handed)
         self._out.drops(drops)
 
     async def stop(self, timeout: float) -> None:

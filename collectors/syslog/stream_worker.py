@@ -201,6 +201,7 @@ class StreamWorker:
         self._ended: list[int] = []
         self._pending = bytearray()
         self._received = 0  # the bytes the records in `_pending` took on the wire
+        self._pending_records = 0
         self._flush_timer: asyncio.TimerHandle | None = None
         self.stop = asyncio.Event()
 
@@ -281,6 +282,7 @@ class StreamWorker:
     def deliver(self, listener: str, source: str, messages: list[bytes], received: int) -> None:
         self._pending += self._pipeline.handle(listener, messages, [source] * len(messages), time.time())
         self._received += received
+        self._pending_records += self._pipeline.accepted
         if self._inflight is not None:  # counted at once: a crash before the flush loses them, counted
             self._inflight.add(self._pipeline.accepted, received)
         if len(self._pending) >= FLUSH_BYTES:
@@ -293,8 +295,11 @@ class StreamWorker:
             self._flush_timer.cancel()
             self._flush_timer = None
         self._out.ndjson(self._pending, self._received)
+        if self._inflight is not None and self._pending_records and not self._out.broken:
+            self._inflight.handed(self._pending_records, self._received)
         self._pending.clear()
         self._received = 0
+        self._pending_records = 0
 
     def handshake_failed(self, connection: Connection, exc: Exception, sent: int) -> None:
         self.stats.listener(connection.listener)["handshake_failures"] += 1

@@ -106,6 +106,8 @@ class Worker:
             self._inflight.add(self._pipeline.accepted, self._pipeline.accepted_bytes)
         prefix = batch_prefix(number, self._pipeline.accepted_bytes)
         self._out.write(FrameKind.RECORDS, prefix, ndjson)  # batch_payload, gathered
+        if self._inflight is not None and not self._out.broken:
+            self._inflight.handed(self._pipeline.accepted, self._pipeline.accepted_bytes)
         self._turn.parsed()
         return True
 

@@ -127,3 +127,19 @@ def test_exit_descriptions_name_the_signal() -> None:
 def test_this_process_is_alive_and_a_missing_one_is_not(tmp_path: Path) -> None:
     assert process_alive(os.getpid())
     assert not process_alive(os.getpid(), proc=tmp_path)
+
+
+def test_a_worker_that_died_alone_is_settled_to_what_it_handed_on() -> None:
+    block = InflightBlock.create(slots=4)
+    try:
+        (slot,) = block.claim(1)
+        worker = block.writer(slot, pid=20)
+        worker.add(10, 100)
+        worker.handed(10, 100)
+        worker.add(4, 40)  # accepted, then the worker died before writing it on
+        lost = block.writer(slot, pid=20).settle()  # its main process, after the death
+        assert lost == (4, 40)
+        assert (block.totals().messages, block.totals().bytes) == (10, 100)
+        assert block.writer(slot, pid=21).settle() == (0, 0)  # settled once: not counted twice
+    finally:
+        block.close()
