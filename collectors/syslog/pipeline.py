@@ -181,21 +181,21 @@ class Pipeline:
         self._stats = stats
         self._allow = allow
         self._encode_lines = msgspec.json.Encoder().encode_lines
-        self.accepted = 0  # messages behind the last `handle`'s records (one record each)
         self.accepted_bytes = 0  # of the messages behind the last `handle`'s records
+        self.accepted = 0  # messages behind the last `handle`'s records (one record each)
 
     def handle(self, listener: str, messages: list[bytes], senders: list[str], now: float) -> bytes:
         """NDJSON of the records (every line ends in a newline), b"" if none was accepted;
         `accepted_bytes` is then the size of the messages they came from."""
-        self.accepted = self.accepted_bytes = 0
+        self.accepted_bytes = 0
         if self._allow.active:
             messages, senders = self._allowed(listener, messages, senders, now)
+        self.accepted = len(messages)  # each gives one record
         if not messages:
             return b""
         records = parse_batch(zip(messages, repeat(now), senders, strict=False))
         sizes = list(map(len, messages))
         self._stats.received(listener, senders, [r["format"] for r in records], sizes, now)
-        self.accepted = len(records)
         self.accepted_bytes = sum(sizes)
         return self._encode_lines(records)
 
