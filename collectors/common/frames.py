@@ -21,7 +21,7 @@ from collectors.common.channel import FrameKind
 
 LogLevel = Literal["debug", "info", "warning", "error", "critical"]
 # The ledger reasons a collector may report (the buffer's DropReason has the full list).
-DropReason = Literal["rejected_input", "kernel_drop", "collector_crash"]
+DropReason = Literal["rejected_input", "kernel_drop", "collector_crash", "connection_reset"]
 
 
 class ListenerCounters(msgspec.Struct, frozen=True, kw_only=True):

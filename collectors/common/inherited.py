@@ -33,6 +33,7 @@ class InheritedSocket(msgspec.Struct, frozen=True, kw_only=True):
 class Inherited(msgspec.Struct, frozen=True, kw_only=True):
     listeners: dict[str, InheritedSocket] = {}
     control: int = -1  # the collector's end of the control socketpair, -1 for none
+    inflight: int = -1  # the engine's counter block for this run (`collectors.common.inflight`), -1 for none
 
 
 class Rebind(msgspec.Struct, frozen=True, kw_only=True):

@@ -50,6 +50,7 @@ import msgspec
 
 from collectors.common.channel import RECEIVED_BYTES, ChannelError, FrameDecoder, FrameKind, encode_frame
 from collectors.common.harness import enlarge_pipe
+from collectors.common.inflight import InflightBlock
 
 READ_BYTES = 1 << 20
 BATCH_NUMBER = struct.Struct(">Q")
@@ -170,6 +171,8 @@ class WorkerSetup(msgspec.Struct, Generic[S], frozen=True, kw_only=True):
     slot_count: int = 0
     slot: int = 0  # this worker's slot
     inbox: int = -1  # the read end of this worker's pipe from the main process (`Inbox`)
+    inflight: int = -1  # the collector's counter block (`collectors.common.inflight`), -1 for none
+    inflight_slot: int = -1  # this worker's slot in it
 
 
 class Inbox:
@@ -208,6 +211,8 @@ class BatchOrder:
         self.next_number = 0
         self.highest = -1  # the highest number that arrived or was skipped
         self._early: dict[int, memoryview] = {}  # batches parsed before one with a lower number
+        self._skipped: set[int] = set()  # numbers given up for lost (their worker died)
+        self.duplicates = 0  # batches that came under a number already used
 
     @property
     def waiting(self) -> int:
@@ -216,8 +221,14 @@ class BatchOrder:
 
     def arrived(self, number: int, records: memoryview) -> list[memoryview]:
         self.highest = max(self.highest, number)
-        if number < self.next_number:
-            return []  # skipped as lost, then arrived after all: nothing to hand out twice
+        if number < self.next_number or number in self._early:
+            if number in self._skipped:  # accounted as lost, then arrived after all: not twice
+                self._skipped.discard(number)
+                return []
+            # A second batch under a used number (a turn token put back for a dead worker while
+            # a sibling held the first): out of order, but never dropped unaccounted.
+            self.duplicates += 1
+            return [records] if records else []
         if number != self.next_number:
             self._early[number] = records
             return []
@@ -232,6 +243,9 @@ class BatchOrder:
 
     def skip(self, number: int) -> list[memoryview]:
         """Batch `number` will never arrive (its worker died with it): stop waiting for it."""
+        if self.seen(number):
+            return []
+        self._skipped.add(number)
         return self.arrived(number, memoryview(b""))
 
     def drain(self) -> list[memoryview]:
@@ -270,6 +284,7 @@ class WorkerPool:
         on_frame: Callable[[FrameKind, bytes], None],
         on_failure: Callable[[], None],
         on_lost: Callable[[int, int, str], None] | None = None,
+        inflight: InflightBlock | None = None,
     ) -> None:
         self._module = module
         self._sock = sock
@@ -280,6 +295,8 @@ class WorkerPool:
         self._on_frame = on_frame
         self._on_failure = on_failure
         self._on_lost = on_lost  # (datagrams, bytes, why): a batch died with its worker
+        self._inflight = inflight
+        self._inflight_slots: list[int] = []  # per worker index; a replacement takes over its slot
         self._workers: list[_Worker] = []
         self._stopping = False
         self._order = BatchOrder()
@@ -296,13 +313,18 @@ class WorkerPool:
         # Kept open here too: the token lives on while any worker is being restarted or stopped.
         self._turn_fds = (turn_read, turn_write)
         self._slots = TurnSlots.create(self._count)
+        if self._inflight is not None:
+            self._inflight_slots = self._inflight.claim(self._count)
         for index in range(self._count):
             self._workers.append(self._spawn(index))
 
     def _spawn(self, index: int) -> _Worker:
         assert self._slots is not None
         turn_read, turn_write = self._turn_fds
-        fds = (self._sock.fileno(), turn_read, turn_write, self._slots.fd)
+        fds: tuple[int, ...] = (self._sock.fileno(), turn_read, turn_write, self._slots.fd)
+        inflight_slot = self._inflight_slots[index] if index < len(self._inflight_slots) else -1
+        if self._inflight is not None and inflight_slot >= 0:
+            fds += (self._inflight.fd,)
         inbox_read, inbox_write = os.pipe()
         enlarge_pipe(inbox_write)
         setup = msgspec.json.encode(
@@ -315,6 +337,8 @@ class WorkerPool:
                 slot_count=self._count,
                 slot=index,
                 inbox=inbox_read,
+                inflight=self._inflight.fd if self._inflight is not None and inflight_slot >= 0 else -1,
+                inflight_slot=inflight_slot,
             )
         )
         read_fd, write_fd = os.pipe()
@@ -420,6 +444,9 @@ class WorkerPool:
             if self._on_lost is not None:
                 self._on_lost(records, size, f"worker {dead.proc.pid} {how} while parsing them")
             self._hand_on(self._order.skip(batch))
+        if self._inflight is not None and dead.index < len(self._inflight_slots):
+            # What it accepted and did not hand on is the batch accounted above (by datagrams).
+            self._inflight.writer(self._inflight_slots[dead.index], dead.proc.pid).settle()
         if not await self._token_alive(dead.index):
             if held >= 0:
                 number = held + 1 if batch == held else held  # a received batch used its number

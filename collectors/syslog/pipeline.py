@@ -178,6 +178,7 @@ class Pipeline:
         self._stats = stats
         self._allow = allow
         self.accepted_bytes = 0  # of the messages behind the last `handle`'s records
+        self.accepted = 0  # messages behind the last `handle`'s records (one record each)
 
     def handle(self, listener: str, messages: list[bytes], senders: list[str], now: float) -> bytes:
         """NDJSON of the records (every line ends in a newline), b"" if none was accepted;
@@ -185,6 +186,7 @@ class Pipeline:
         self.accepted_bytes = 0
         if self._allow.active:
             messages, senders = self._allowed(listener, messages, senders, now)
+        self.accepted = len(messages)  # each gives one record
         if not messages:
             return b""
         ndjson, formats = parse_encode_batch(messages, senders, now)

@@ -32,7 +32,7 @@ import msgspec
 
 from collectors.common import handover
 from collectors.common.channel import FrameKind
-from collectors.common.frames import BoundListener, ListenerCounters, PayloadDecoder
+from collectors.common.frames import BoundListener, Drop, ListenerCounters, PayloadDecoder
 from collectors.common.harness import (
     Output,
     configure_logging,
@@ -41,6 +41,7 @@ from collectors.common.harness import (
     tune_gc,
     tune_malloc,
 )
+from collectors.common.inflight import MAIN_SLOT, InflightBlock
 from collectors.common.listen import format_address
 from collectors.common.logthrottle import LogThrottle
 from collectors.common.tcpinfo import bytes_received
@@ -80,6 +81,7 @@ class UdpListener:
         out: Output,
         on_failure: Callable[[], None],
         drops_seen: int | None = None,
+        inflight: InflightBlock | None = None,
     ) -> None:
         self.sock = sock
         self.name = name
@@ -104,6 +106,7 @@ class UdpListener:
             self._on_frame,
             on_failure,
             self._on_lost,
+            inflight,
         )
 
     def _on_records(self, ndjson: memoryview, received: int) -> None:
@@ -130,7 +133,24 @@ class UdpListener:
 
     def _on_lost(self, datagrams: int, size: int, why: str) -> None:
         """A worker died with a batch it had taken from the socket: the ledger says so."""
-        self._stats.rejected(self.name, None, datagrams, size, "worker_crashed", time.time())
+        now = time.time()
+        self._stats.listener(self.name)["rejected"] += datagrams
+        # Sent at once, not with the next report: the pool then puts the worker's slot in the
+        # counter block back to what it handed on, so a crash of this process now cannot lose
+        # the batch from both.
+        self._out.drops(
+            [
+                Drop(
+                    source=None,
+                    reason="collector_crash",
+                    detail="worker_crashed",
+                    records=datagrams,
+                    bytes=size,
+                    first=now,
+                    last=now,
+                )
+            ]
+        )
         log.error("syslog.%s: %d datagrams (%d bytes) lost: %s", self.name, datagrams, size, why)
 
     def report_kernel_drops(self, now: float) -> None:
@@ -306,6 +326,9 @@ class Collector:
         self.udp: list[UdpListener] = []
         self.streams: list[StreamListener] = []
         self.changes = handover.PortChanges("syslog", self.replace)
+        # What the workers accepted, counted where the engine reads it if this process is killed.
+        self.inflight = InflightBlock.given()
+        main_slot = self.inflight.writer(MAIN_SLOT) if self.inflight is not None else None
         # One pool of stream workers for every TCP and TLS listener, a replaced one included:
         # connection ids are unique across them, so the worker's events find their listener.
         self.pool = StreamPool(
@@ -316,6 +339,8 @@ class Collector:
             self._conn_active,
             self._conn_ended,
             self.stop.set,
+            self.inflight,
+            main_slot,
         )
 
     def bound(self) -> list[BoundListener]:
@@ -326,7 +351,7 @@ class Collector:
         ]
 
     def udp_listener(self, sock: socket.socket, drops_seen: int | None) -> UdpListener:
-        return UdpListener("udp", sock, self.settings, self.stats, self.out, self.stop.set, drops_seen)
+        return UdpListener("udp", sock, self.settings, self.stats, self.out, self.stop.set, drops_seen, self.inflight)
 
     def stream_listener(self, name: str) -> StreamListener:
         settings = self.settings

@@ -27,8 +27,9 @@ from dataclasses import dataclass, field
 import msgspec
 
 from collectors.common.channel import ChannelError, FrameDecoder, FrameKind
-from collectors.common.frames import PayloadDecoder
+from collectors.common.frames import Drop, PayloadDecoder
 from collectors.common.harness import Output, enlarge_pipe
+from collectors.common.inflight import InflightBlock, SlotWriter
 from collectors.syslog import handoff
 from collectors.syslog.pipeline import Stats
 from collectors.syslog.settings import SyslogSettings
@@ -67,6 +68,8 @@ class StreamPool:
         on_active: Callable[[int], None],
         on_ended: Callable[[int], None],
         on_failure: Callable[[], None],
+        inflight: InflightBlock | None = None,
+        main_slot: SlotWriter | None = None,
     ) -> None:
         self._settings = settings
         self._count = count
@@ -75,6 +78,11 @@ class StreamPool:
         self._on_active = on_active
         self._on_ended = on_ended
         self._on_failure = on_failure
+        # The engine's counter block: each worker counts what it accepted in a slot of its own,
+        # and this process's slot says how many connections a crash would reset.
+        self._inflight = inflight
+        self._inflight_slots: list[int] = []
+        self._main_slot = main_slot
         self._payloads = PayloadDecoder()
         self._workers: list[StreamWorkerProcess] = []
         self._deaths: deque[float] = deque(maxlen=MAX_DEATHS)
@@ -83,16 +91,25 @@ class StreamPool:
         self.failure: str | None = None
 
     def start(self) -> None:
+        if self._inflight is not None:
+            self._inflight_slots = self._inflight.claim(self._count)
         for index in range(self._count):
             self._workers.append(self._spawn(index))
 
     def _spawn(self, index: int) -> StreamWorkerProcess:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        setup = msgspec.json.encode(StreamWorkerSetup(control=theirs.fileno(), settings=self._settings))
+        inflight_slot = self._inflight_slots[index] if index < len(self._inflight_slots) else -1
+        inflight_fd = self._inflight.fd if self._inflight is not None and inflight_slot >= 0 else -1
+        setup = msgspec.json.encode(
+            StreamWorkerSetup(
+                control=theirs.fileno(), settings=self._settings, inflight=inflight_fd, inflight_slot=inflight_slot
+            )
+        )
+        pass_fds = (theirs.fileno(), inflight_fd) if inflight_fd >= 0 else (theirs.fileno(),)
         read_fd, write_fd = os.pipe()
         enlarge_pipe(read_fd)
         proc = subprocess.Popen(
-            [sys.executable, "-m", MODULE], stdin=subprocess.PIPE, stdout=write_fd, pass_fds=(theirs.fileno(),)
+            [sys.executable, "-m", MODULE], stdin=subprocess.PIPE, stdout=write_fd, pass_fds=pass_fds
         )
         os.close(write_fd)
         theirs.close()
@@ -117,9 +134,14 @@ class StreamPool:
         worker = min(live, key=lambda w: len(w.conns))
         message = handoff.encode(handoff.Open(conn=conn, listener=listener, source=source, ip=ip))
         worker.conns.add(conn)
+        self._publish_connections()
         worker.waiting.append((message, sock.dup()))
         self._send(worker)
         return True
+
+    def _publish_connections(self) -> None:
+        if self._main_slot is not None:
+            self._main_slot.connections(sum(len(w.conns) for w in self._workers))
 
     def close(self, conns: list[int]) -> None:
         """Have the workers holding these connections close them (what they sent is kept)."""
@@ -127,6 +149,7 @@ class StreamPool:
             mine = [conn for conn in conns if conn in worker.conns]
             if mine:
                 worker.conns.difference_update(mine)
+                self._publish_connections()
                 worker.waiting.append((handoff.encode(handoff.Close(conns=mine)), None))
                 self._send(worker)
 
@@ -184,6 +207,8 @@ class StreamPool:
                 if conn in worker.conns:
                     worker.conns.discard(conn)
                     self._on_ended(conn)
+            if events.ended:
+                self._publish_connections()
 
     def _read(self, worker: StreamWorkerProcess) -> None:
         try:
@@ -200,8 +225,8 @@ class StreamPool:
             for kind, payload in frames:
                 if kind == FrameKind.COUNTERS:
                     self._stats.add(self._payloads.counters(payload))
-                else:  # records, drops and log lines go to the engine as the worker wrote them
-                    self._out.write(kind, payload)
+                    continue
+                self._out.write(kind, payload)  # records, drops and log lines, as the worker wrote them
             return
         self._exited(worker)
 
@@ -218,10 +243,12 @@ class StreamPool:
         worker.done.set_result(code)
         lost = sorted(worker.conns)
         worker.conns.clear()
+        self._publish_connections()
         for conn in lost:  # its connections closed with it: their places are free
             self._on_ended(conn)
         if self._stopping:
             return
+        self._account_death(worker, code, len(lost))
         how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
         now = time.monotonic()
         self._deaths.append(now)
@@ -242,6 +269,41 @@ class StreamPool:
         self._workers[self._workers.index(worker)] = self._spawn(worker.index)
         self.restarts += 1
 
+    def _account_death(self, worker: StreamWorkerProcess, code: int, connections: int) -> None:
+        """Ledger what died with a worker: the messages it accepted but never handed on, and
+        its connections (reset). Its slot is put back to what it handed on, for its successor."""
+        origin = f"syslog stream worker pid {worker.proc.pid}, {_ended(code)}"
+        now = time.time()
+        drops = []
+        if connections:
+            drops.append(
+                Drop(
+                    source=origin,
+                    reason="connection_reset",
+                    detail="worker_crashed",
+                    records=connections,
+                    bytes=0,
+                    first=now,
+                    last=now,
+                )
+            )
+        if self._inflight is not None and worker.index < len(self._inflight_slots):
+            slot = self._inflight.writer(self._inflight_slots[worker.index], worker.proc.pid)
+            lost, size = slot.settle()
+            if lost > 0:
+                drops.append(
+                    Drop(
+                        source=origin,
+                        reason="collector_crash",
+                        detail="worker_crashed",
+                        records=lost,
+                        bytes=max(0, size),
+                        first=now,
+                        last=now,
+                    )
+                )
+        self._out.drops(drops)
+
     async def stop(self, timeout: float) -> None:
         """SIGTERM every worker (each reads what its connections still hold, then exits) and
         take their last frames; kill what is still running after `timeout` seconds."""
@@ -259,3 +321,12 @@ class StreamPool:
                 worker.proc.kill()
         if late:
             await asyncio.wait(late, timeout=1.0)
+
+
+def _ended(code: int) -> str:
+    if code < 0:
+        try:
+            return f"signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"signal {-code}"
+    return f"exit code {code}"

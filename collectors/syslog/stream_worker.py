@@ -24,6 +24,7 @@ from typing import Any
 import msgspec
 
 from collectors.common.harness import Output, configure_logging, die_with_parent, read_settings, tune_gc, tune_malloc
+from collectors.common.inflight import SlotWriter, open_slot
 from collectors.common.logthrottle import LogThrottle
 from collectors.common.tcpinfo import bytes_received
 from collectors.syslog import handoff
@@ -44,6 +45,8 @@ EVENTS_PER_MESSAGE = 2000  # connection ids per message to the main process (wel
 class StreamWorkerSetup(msgspec.Struct, frozen=True, kw_only=True):
     control: int  # this worker's end of the SOCK_SEQPACKET pair
     settings: SyslogSettings
+    inflight: int = -1  # the collector's counter block (`collectors.common.inflight`), -1 for none
+    inflight_slot: int = -1  # this worker's slot in it
 
 
 def tls_context(settings: SyslogSettings) -> ssl.SSLContext:
@@ -181,8 +184,11 @@ def _dup_socket(transport: asyncio.Transport) -> socket.socket | None:
 
 
 class StreamWorker:
-    def __init__(self, control: socket.socket, settings: SyslogSettings, out: Output) -> None:
+    def __init__(
+        self, control: socket.socket, settings: SyslogSettings, out: Output, inflight: SlotWriter | None = None
+    ) -> None:
         self.settings = settings
+        self._inflight = inflight
         self.stats = Stats()
         self._pipeline = Pipeline(self.stats, Allowlist([]))  # the main process applied the allowlist
         self._control = control
@@ -195,6 +201,7 @@ class StreamWorker:
         self._ended: list[int] = []
         self._pending = bytearray()
         self._received = 0  # the bytes the records in `_pending` took on the wire
+        self._pending_records = 0
         self._flush_timer: asyncio.TimerHandle | None = None
         self.stop = asyncio.Event()
 
@@ -275,6 +282,9 @@ class StreamWorker:
     def deliver(self, listener: str, source: str, messages: list[bytes], received: int) -> None:
         self._pending += self._pipeline.handle(listener, messages, [source] * len(messages), time.time())
         self._received += received
+        self._pending_records += self._pipeline.accepted
+        if self._inflight is not None:  # counted at once: a crash before the flush loses them, counted
+            self._inflight.add(self._pipeline.accepted, received)
         if len(self._pending) >= FLUSH_BYTES:
             self.flush()
         elif self._flush_timer is None and self._pending:
@@ -285,8 +295,11 @@ class StreamWorker:
             self._flush_timer.cancel()
             self._flush_timer = None
         self._out.ndjson(self._pending, self._received)
+        if self._inflight is not None and self._pending_records and not self._out.broken:
+            self._inflight.handed(self._pending_records, self._received)
         self._pending.clear()
         self._received = 0
+        self._pending_records = 0
 
     def handshake_failed(self, connection: Connection, exc: Exception, sent: int) -> None:
         self.stats.listener(connection.listener)["handshake_failures"] += 1
@@ -336,7 +349,7 @@ class StreamWorker:
 async def serve(setup: StreamWorkerSetup, out: Output) -> None:
     control = socket.socket(fileno=setup.control)
     control.setblocking(False)
-    worker = StreamWorker(control, setup.settings, out)
+    worker = StreamWorker(control, setup.settings, out, open_slot(setup.inflight, setup.inflight_slot))
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, worker.stop.set)
     tune_gc()

@@ -18,6 +18,7 @@ from types import FrameType
 
 from collectors.common.channel import FrameKind
 from collectors.common.harness import Output, configure_logging, die_with_parent, read_settings, tune_gc, tune_malloc
+from collectors.common.inflight import SlotWriter, open_slot
 from collectors.common.udp import BatchReceiver
 from collectors.common.workers import Turn, TurnSlots, WorkerSetup, batch_prefix
 from collectors.syslog.pipeline import Allowlist, Pipeline, Stats
@@ -33,13 +34,22 @@ TOP_UP_WAIT_S = 0.004
 
 
 class Worker:
-    def __init__(self, sock: socket.socket, turn: Turn, listener: str, allow: Allowlist, out: Output) -> None:
+    def __init__(
+        self,
+        sock: socket.socket,
+        turn: Turn,
+        listener: str,
+        allow: Allowlist,
+        out: Output,
+        inflight: SlotWriter | None = None,
+    ) -> None:
         self._receiver = BatchReceiver(sock, batch=BATCH, timeout_s=RECEIVE_TIMEOUT_S)
         self._turn = turn
         self._listener = listener
         self._stats = Stats()
         self._pipeline = Pipeline(self._stats, allow)
         self._out = out
+        self._inflight = inflight
         self._parent = os.getppid()
         self.stopping = False
 
@@ -92,8 +102,12 @@ class Worker:
         if not messages:
             return False
         ndjson = self._pipeline.handle(self._listener, messages, senders, time.time())
+        if self._inflight is not None:  # before the write: a crash from here on loses it, counted
+            self._inflight.add(self._pipeline.accepted, self._pipeline.accepted_bytes)
         prefix = batch_prefix(number, self._pipeline.accepted_bytes)
         self._out.write(FrameKind.RECORDS, prefix, ndjson)  # batch_payload, gathered
+        if self._inflight is not None and not self._out.broken:
+            self._inflight.handed(self._pipeline.accepted, self._pipeline.accepted_bytes)
         self._turn.parsed()
         return True
 
@@ -111,7 +125,8 @@ def main() -> None:
     sock = socket.socket(fileno=setup.fd)
     slots = TurnSlots(setup.slots, setup.slot_count) if setup.slots >= 0 else None
     turn = Turn(*setup.turn, slots=slots, index=setup.slot)
-    worker = Worker(sock, turn, setup.listener, Allowlist(setup.settings.allow), Output())
+    inflight = open_slot(setup.inflight, setup.inflight_slot)
+    worker = Worker(sock, turn, setup.listener, Allowlist(setup.settings.allow), Output(), inflight)
 
     def stop(signum: int, frame: FrameType | None) -> None:
         worker.stopping = True

@@ -31,12 +31,20 @@ class DropReason(StrEnum):
     STORAGE_ERROR = "storage_error"
     # Received by a collector process that died before handing them on (a UDP worker's batch).
     COLLECTOR_CRASH = "collector_crash"
+    # Stream connections (TCP, TLS) open when their collector died: reset, records = connections.
+    CONNECTION_RESET = "connection_reset"
 
 
 # Reasons for records that never got a sequence number (reported by collectors or refused at
 # append); every other reason covers records that were appended.
 INPUT_REASONS = frozenset(
-    {DropReason.REJECTED_INPUT, DropReason.KERNEL_DROP, DropReason.UNSEALED_OVERFLOW, DropReason.COLLECTOR_CRASH}
+    {
+        DropReason.REJECTED_INPUT,
+        DropReason.KERNEL_DROP,
+        DropReason.UNSEALED_OVERFLOW,
+        DropReason.COLLECTOR_CRASH,
+        DropReason.CONNECTION_RESET,
+    }
 )
 
 

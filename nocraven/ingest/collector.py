@@ -24,9 +24,11 @@ import msgspec
 from collectors.common.channel import RECEIVED_BYTES, FrameDecoder, FrameKind, encode_frame
 from collectors.common.durable import TOKEN
 from collectors.common.frames import BoundListener, Counters, FrameError, ListenerCounters, PayloadDecoder
+from collectors.common.inflight import InflightBlock
 from collectors.common.inherited import ENV as INHERITED_ENV
 from collectors.common.inherited import Inherited, InheritedSocket, Rebind, Rebound, send_rebind
 from nocraven.engine.component import Component, EngineContext
+from nocraven.ingest.crashloss import WORKERS_GONE_S, crash_loss, exit_description, process_alive
 from nocraven.ports.sockets import BindFailed, bind, close_quietly
 from nocraven.schema.collector import CollectorStatus, CollectorSummary, ListenerStatus
 from nocraven.schema.engine import Listener
@@ -110,6 +112,13 @@ class CollectorProcess(Component):
         self._control: socket.socket | None = None  # the engine's end of the running collector's channel
         self._rebinding = asyncio.Lock()
         self._received = 0  # from the last RECEIVED frame: the wire bytes of the next records frame
+        # Records (and their wire bytes) the running collector handed over: what its counter
+        # block says it accepted, less these, is what a crash took with it.
+        self._handed = [0, 0]
+        # Messages and bytes the collector's earlier runs accepted (each run counts from zero),
+        # and what their crashes lost: received = stored + lost without buffer + lost in crashes.
+        self._accepted_before = [0, 0]
+        self.lost_in_crashes = 0
 
     def socket_specs(self) -> dict[str, SocketSpec]:
         """The listeners whose sockets the engine binds and hands to the collector (so a crash
@@ -157,12 +166,15 @@ class CollectorProcess(Component):
             self.last_message = str(exc)
             raise CollectorExited(str(exc)) from None
         engine_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        inflight = InflightBlock.create()
+        self._handed = [0, 0]
         inherited = Inherited(
             listeners={
                 name: InheritedSocket(fd=held.sock.fileno(), drops_seen=held.drops_seen)
                 for name, held in self._held.items()
             },
             control=child_end.fileno(),
+            inflight=inflight.fd,
         )
         for held in self._held.values():
             held.drops_base = held.drops_seen
@@ -174,11 +186,16 @@ class CollectorProcess(Component):
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
-                pass_fds=(*(held.sock.fileno() for held in self._held.values()), child_end.fileno()),
+                pass_fds=(
+                    *(held.sock.fileno() for held in self._held.values()),
+                    child_end.fileno(),
+                    inflight.fd,
+                ),
                 env={**os.environ, INHERITED_ENV: msgspec.json.encode(inherited).decode()},
             )
         except BaseException:
             engine_end.close()
+            inflight.close()
             raise
         finally:
             child_end.close()
@@ -221,6 +238,57 @@ class CollectorProcess(Component):
             for task in list(self._confirmations):
                 task.cancel()
             stderr_task.cancel()
+            try:
+                await self._account_inflight(inflight, proc.pid, proc.returncode)
+            finally:
+                inflight.close()
+
+    async def _account_inflight(self, inflight: InflightBlock, pid: int, code: int | None) -> None:
+        """Ledger what the collector's processes accepted but never handed over (a kill -9 takes
+        its in-memory batches with it), and the stream connections its death reset."""
+        deadline = time.monotonic() + WORKERS_GONE_S
+        # Its workers stop when it dies (their parent-death signal): wait until they did, so
+        # what they counted last is in the block.
+        while any(process_alive(p) for p in inflight.totals().pids if p != pid) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        totals = inflight.totals()
+        reported = self.counters.listeners.values()
+        reported_messages, reported_bytes = sum(c.messages for c in reported), sum(c.bytes for c in reported)
+        self.counters = self.counters_type()  # the next run reports from zero
+        self._rate_mark = None
+        if totals.main_pid == 0:  # a collector that does not count in the block: what it reported
+            self._accepted_before[0] += reported_messages
+            self._accepted_before[1] += reported_bytes
+            return
+        # The block is exact where the last report is up to a second old.
+        self._accepted_before[0] += max(totals.messages, reported_messages)
+        self._accepted_before[1] += reported_bytes
+        loss = crash_loss(totals, self._handed[0], self._handed[1], crashed=code != 0)
+        how = exit_description(code)
+        now = time.time()
+        origin = f"{self.name} collector pid {pid}, {how}"
+        self.lost_in_crashes += loss.messages
+        if loss.messages:  # bytes alone differ by framing details, not by lost messages
+            self.sink.drop("collector_crash", loss.messages, loss.bytes, now, origin)
+            self.log.error(
+                "%s: %d messages (%d bytes) lost in the crash of the %s collector (pid %d, %s)",
+                self.service,
+                loss.messages,
+                loss.bytes,
+                self.name,
+                pid,
+                how,
+            )
+        if loss.connections:
+            self.sink.drop("connection_reset", loss.connections, 0, now, origin)
+            self.log.error(
+                "%s: %d TCP connections reset by the crash of the %s collector (pid %d, %s)",
+                self.service,
+                loss.connections,
+                self.name,
+                pid,
+                how,
+            )
 
     async def _pump(self, stdout: asyncio.StreamReader, decoder: FrameDecoder, ready: Callable[[], None]) -> None:
         while True:
@@ -252,16 +320,22 @@ class CollectorProcess(Component):
             # At 100k msgs/s splitting every chunk into lines costs the engine a third of its
             # time: the buffer takes the chunk whole, and only a sample is ever split.
             received, self._received = self._received, 0
+            lost_before = self.sink.lost_records
             stored = self.sink.append(payload, now, received)
             self.records_stored += stored
+            self._handed[0] += stored + self.sink.lost_records - lost_before
+            self._handed[1] += received
             self._sample(payload, stored, now)
         elif kind == FrameKind.RECORDS_DURABLE:
             token, ndjson = payload[: TOKEN.size], payload[TOKEN.size :]
             received, self._received = self._received, 0
             # No records (an SNMP INFORM retransmitted: only its ack is due): the answer is
             # whether everything sent before is committed.
+            lost_before = self.sink.lost_records
             stored = self.sink.append(ndjson, now, received) if ndjson else 0
             self.records_stored += stored
+            self._handed[0] += stored + self.sink.lost_records - lost_before
+            self._handed[1] += received
             self._sample(ndjson, stored, now)
             task = asyncio.get_running_loop().create_task(self._confirm(token, stored > 0 or not ndjson))
             self._confirmations.add(task)
@@ -376,8 +450,8 @@ class CollectorProcess(Component):
         """The counters the console and the CLI show; the same for every collector."""
         listeners = self.counters.listeners.values()
         return CollectorSummary(
-            messages=sum(c.messages for c in listeners),
-            bytes=sum(c.bytes for c in listeners),
+            messages=self._accepted_before[0] + sum(c.messages for c in listeners),
+            bytes=self._accepted_before[1] + sum(c.bytes for c in listeners),
             rejected=sum(c.rejected for c in listeners),
             kernel_drops=sum(c.kernel_drops for c in listeners),
             framing_errors=sum(c.framing_errors for c in listeners),
@@ -385,6 +459,7 @@ class CollectorProcess(Component):
             sources=len(self.counters.sources),
             records_stored=self.records_stored,
             lost_without_buffer=self.sink.lost_records,
+            lost_in_crashes=self.lost_in_crashes,
         )
 
     def detail(self) -> CollectorStatus:

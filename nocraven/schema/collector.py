@@ -16,7 +16,7 @@ from collectors.common.frames import ListenerCounters, SourceCounters
 class CollectorSummary(msgspec.Struct, frozen=True, kw_only=True):
     """The totals the console and the CLI show; the same for every collector."""
 
-    messages: int  # accepted, over every listener
+    messages: int  # accepted, over every listener, since the engine started (every collector run)
     bytes: int
     rejected: int
     kernel_drops: int
@@ -25,6 +25,8 @@ class CollectorSummary(msgspec.Struct, frozen=True, kw_only=True):
     sources: int  # distinct senders seen
     records_stored: int  # records the buffer took
     lost_without_buffer: int  # records that arrived while no buffer was running
+    # Accepted by collector processes that died before handing them over (ledger: collector_crash).
+    lost_in_crashes: int = 0
 
 
 class ListenerStatus(msgspec.Struct, frozen=True, kw_only=True):

@@ -219,6 +219,7 @@ COUNTER_WORDS = {
     "sources": "senders",
     "records_stored": "stored",
     "lost_without_buffer": "lost while no buffer ran",
+    "lost_in_crashes": "lost in collector crashes",
     "records": "records",
     "raw_bytes": "as records",
     "stored_bytes": "on disk",

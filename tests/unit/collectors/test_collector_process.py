@@ -4,6 +4,7 @@ marks the component ready, LOG lines reach the engine's log, and a bad frame sto
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 
@@ -21,6 +22,7 @@ from collectors.common.frames import (
     SourceCounters,
     encode_payload,
 )
+from collectors.common.inflight import MAIN_SLOT, InflightBlock
 from collectors.syslog.settings import SyslogSettings
 from nocraven.api.wire import to_plain
 from nocraven.buffer.access import BufferAccess
@@ -201,6 +203,7 @@ def test_counters_are_summed_over_listeners_and_published_with_the_rate() -> Non
         "sources": 2,
         "records_stored": 1,
         "lost_without_buffer": 0,
+        "lost_in_crashes": 0,
     }
 
 
@@ -312,3 +315,75 @@ def test_the_collector_is_handed_its_settings_as_the_config_holds_them() -> None
     h = make_harness(config=Config(syslog=settings))
     wire = msgspec.json.encode(h.collector.child_settings())
     assert msgspec.json.decode(wire, type=SyslogSettings) == settings
+
+
+# ---- a crash, from the counter block ---------------------------------------------------------
+
+GONE_PID = 4_194_000  # no such process: the engine does not wait for it
+
+
+def crash(h: Harness, block: InflightBlock, code: int = -9) -> None:
+    asyncio.run(h.collector._account_inflight(block, 4242, code))
+
+
+def test_what_the_collector_accepted_but_never_handed_over_is_ledgered_as_lost_in_its_crash() -> None:
+    h = make_harness()
+    block = InflightBlock.create(slots=4)
+    try:
+        block.writer(MAIN_SLOT, pid=GONE_PID).connections(2)
+        block.writer(block.claim(1)[0], pid=GONE_PID).add(5, 500)
+        h.frame(FrameKind.RECEIVED, RECEIVED_BYTES.pack(200))
+        h.frame(FrameKind.RECORDS, ndjson("one", "two"))
+        crash(h, block)
+    finally:
+        block.close()
+    origin = "syslog collector pid 4242, signal SIGKILL"
+    assert [(*d[1:4], d[5]) for d in h.buffer.drops] == [
+        ("collector_crash", 3, 300, origin),
+        ("connection_reset", 2, 0, origin),
+    ]
+    summary = h.collector.summary()
+    assert (summary.messages, summary.records_stored, summary.lost_in_crashes) == (5, 2, 3)
+
+
+def test_records_that_found_no_buffer_were_handed_over_not_lost_in_the_crash() -> None:
+    h = make_harness(with_buffer=False)
+    block = InflightBlock.create(slots=4)
+    try:
+        block.writer(MAIN_SLOT, pid=GONE_PID)
+        block.writer(block.claim(1)[0], pid=GONE_PID).add(2, 20)
+        h.frame(FrameKind.RECEIVED, RECEIVED_BYTES.pack(20))
+        h.frame(FrameKind.RECORDS, ndjson("one", "two"))
+        crash(h, block)
+    finally:
+        block.close()
+    assert h.collector.lost_in_crashes == 0
+    assert h.collector.summary().lost_without_buffer == 2
+
+
+def test_a_clean_stop_ledgers_nothing_and_received_carries_over_to_the_next_run() -> None:
+    h = make_harness()
+    block = InflightBlock.create(slots=4)
+    try:
+        block.writer(MAIN_SLOT, pid=GONE_PID).connections(0)
+        block.writer(block.claim(1)[0], pid=GONE_PID).add(1, 10)
+        h.frame(FrameKind.COUNTERS, counters(udp_messages=1))
+        h.frame(FrameKind.RECORDS, ndjson("one"))
+        crash(h, block, code=0)
+    finally:
+        block.close()
+    assert h.buffer.drops == []
+    h.frame(FrameKind.COUNTERS, counters(udp_messages=4))  # the next run counts from zero
+    assert h.collector.summary().messages == 5
+
+
+def test_a_collector_that_does_not_count_in_the_block_is_not_ledgered() -> None:
+    h = make_harness()
+    block = InflightBlock.create(slots=4)
+    try:
+        h.frame(FrameKind.COUNTERS, counters(udp_messages=7))
+        crash(h, block)
+    finally:
+        block.close()
+    assert h.buffer.drops == []
+    assert h.collector.summary().messages == 7
