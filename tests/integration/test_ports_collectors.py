@@ -27,14 +27,13 @@ from nocraven.client import Client
 from tests.support import flowpackets as fp
 from tests.support.abuse import collector_pid
 from tests.support.engine import RunningEngine, start_engine
+from tests.support.load import UdpLoad
 from tests.support.snmptrap import IF_DESCR_3, LINK_DOWN, marker, trap_address, trap_config
 from tests.support.winevents import CANONICAL, generic
 from tests.support.winevents_live import NDJSON, LiveEndpoint, start_live, wait_for_listener
 from tests.support.winevents_server import DC01_SECRET
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
-
-TICK_S = 0.01
 
 
 def free_port(kind: int) -> int:
@@ -73,42 +72,6 @@ def wait_stored(read: Callable[[], set[str]], sent: list[str], timeout: float = 
         if set(sent) <= stored or time.monotonic() > deadline:
             return stored
         time.sleep(1.0)
-
-
-class UdpLoad:
-    """Datagrams at a steady `rate` to `port` (which the test changes), `seconds` at most."""
-
-    def __init__(self, make: Callable[[int], tuple[bytes, str]], port: int, rate: int, seconds: float) -> None:
-        self.make = make
-        self.port = port
-        self.rate = rate
-        self.seconds = seconds
-        self.sent: list[str] = []
-        self.sent_at: list[float] = []
-        self._thread = threading.Thread(target=self._send, daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def join(self) -> None:
-        self._thread.join(self.seconds + 10)
-
-    def _send(self) -> None:
-        per_tick = max(1, int(self.rate * TICK_S))
-        start = time.monotonic()
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-            tick = 0
-            while time.monotonic() - start < self.seconds:
-                port = self.port
-                for _ in range(per_tick):
-                    datagram, key = self.make(len(self.sent))
-                    sock.sendto(datagram, ("127.0.0.1", port))
-                    self.sent.append(key)
-                    self.sent_at.append(time.monotonic())
-                tick += 1
-                pause = start + tick * TICK_S - time.monotonic()
-                if pause > 0:
-                    time.sleep(pause)
 
 
 def change(engine: RunningEngine, name: str, address: str) -> None:

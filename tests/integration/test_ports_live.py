@@ -9,7 +9,6 @@ import os
 import signal
 import socket
 import subprocess
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -19,47 +18,24 @@ import pytest
 from nocraven.client import Client
 from tests.support.abuse import collector_pid, ledger
 from tests.support.engine import RunningEngine, start_engine
+from tests.support.load import UdpLoad
 from tests.support.syslog import listener_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 RATE = 2000  # messages per second
-TICK_S = 0.01
 
 
-class Sender:
+class Sender(UdpLoad):
     """UDP syslog at a steady RATE to `port` (which the test may change), for `seconds` at most."""
 
     def __init__(self, run: str, port: int, seconds: float) -> None:
+        super().__init__(lambda i: self._line(i), port, RATE, seconds)
         self.run = run
-        self.port = port
-        self.seconds = seconds
-        self.sent: list[str] = []
-        self.sent_at: list[float] = []
-        self._thread = threading.Thread(target=self._send, daemon=True)
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def join(self) -> None:
-        self._thread.join(self.seconds + 10)
-
-    def _send(self) -> None:
-        per_tick = int(RATE * TICK_S)
-        start = time.monotonic()
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-            tick = 0
-            while time.monotonic() - start < self.seconds:
-                port = self.port
-                for _ in range(per_tick):
-                    text = f"{self.run} {len(self.sent)}"
-                    sock.sendto(f"<13>Dec  1 10:00:00 sw app: {text}".encode(), ("127.0.0.1", port))
-                    self.sent.append(text)
-                    self.sent_at.append(time.monotonic())
-                tick += 1
-                pause = start + tick * TICK_S - time.monotonic()
-                if pause > 0:
-                    time.sleep(pause)
+    def _line(self, i: int) -> tuple[bytes, str]:
+        text = f"{self.run} {i}"
+        return f"<13>Dec  1 10:00:00 sw app: {text}".encode(), text
 
 
 def stored_messages(engine: RunningEngine, run: str, out: Path) -> set[str]:
