@@ -186,28 +186,50 @@ static inline int64_t be_signed(const unsigned char *p, int n) {
     return (int64_t)v;
 }
 
-/* "YYYY-MM-DDThh:mm:ss.mmmZ" with quotes, as ms_text writes it (0 <= ms <= MAX_MS). */
-static long long last_second = -1;
-static char last_text[48];
+/* "YYYY-MM-DDThh:mm:ss.mmmZ" with quotes, as ms_text writes it (0 <= ms <= MAX_MS). The texts
+ * of the last seconds are kept: a record's start and end are usually a second or two apart. */
+#define SECOND_SLOTS 4
+static long long cached_second[SECOND_SLOTS] = {-1, -1, -1, -1};
+static char cached_text[SECOND_SLOTS][20];
+
+static inline void two(char *o, int v) {
+    o[0] = (char)('0' + v / 10);
+    o[1] = (char)('0' + v % 10);
+}
+
+static const char *second_text(long long seconds) {
+    int slot = (int)(seconds & (SECOND_SLOTS - 1));
+    char *t = cached_text[slot];
+    if (cached_second[slot] == seconds) return t;
+    long long days = seconds / 86400, rest = seconds % 86400;
+    /* civil from days (H. Hinnant's algorithm), days since 1970-01-01 >= 0 */
+    long long z = days + 719468, era = z / 146097, doe = z - era * 146097;
+    long long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    long long y = yoe + era * 400, doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
+    int d = (int)(doy - (153 * mp + 2) / 5 + 1), m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    if (m <= 2) y++;
+    two(t, (int)(y / 100));
+    two(t + 2, (int)(y % 100));
+    t[4] = '-';
+    two(t + 5, m);
+    t[7] = '-';
+    two(t + 8, d);
+    t[10] = 'T';
+    two(t + 11, (int)(rest / 3600));
+    t[13] = ':';
+    two(t + 14, (int)(rest % 3600 / 60));
+    t[16] = ':';
+    two(t + 17, (int)(rest % 60));
+    cached_second[slot] = seconds;
+    return t;
+}
 
 static void put_ms(Buf *b, long long ms) {
-    long long seconds = ms / 1000;
     int millis = (int)(ms % 1000);
-    if (seconds != last_second) {
-        long long days = seconds / 86400, rest = seconds % 86400;
-        /* civil from days (H. Hinnant's algorithm), days since 1970-01-01 >= 0 */
-        long long z = days + 719468, era = z / 146097, doe = z - era * 146097;
-        long long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-        long long y = yoe + era * 400, doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
-        int d = (int)(doy - (153 * mp + 2) / 5 + 1), m = (int)(mp < 10 ? mp + 3 : mp - 9);
-        if (m <= 2) y++;
-        int hh = (int)(rest / 3600), mm = (int)(rest % 3600 / 60), ss = (int)(rest % 60);
-        snprintf(last_text, sizeof last_text, "%04d-%02d-%02dT%02d:%02d:%02d", (int)y, m, d, hh, mm, ss);
-        last_second = seconds;
-    }
+    const char *text = second_text(ms / 1000);
     char *o = b->data + b->len;
     *o++ = '"';
-    memcpy(o, last_text, 19);
+    memcpy(o, text, 19);
     o += 19;
     *o++ = '.';
     *o++ = (char)('0' + millis / 100);
@@ -402,6 +424,22 @@ static int add_counts(PyObject *counts, __int128 size, __int128 packets) {
     }
     __int128 values[3] = {size, packets, 1};
     for (int k = 0; k < 3; k++) {
+        PyObject *item = PyList_GET_ITEM(counts, k);
+        if (PyLong_CheckExact(item)) {
+            /* the common case, without building an int for the addend */
+            int overflow;
+            long long have = PyLong_AsLongLongAndOverflow(item, &overflow);
+            if (!overflow && !(have == -1 && PyErr_Occurred())) {
+                __int128 total = (__int128)have + values[k];
+                if (total >= INT64_MIN && total <= INT64_MAX) {
+                    PyObject *sum = PyLong_FromLongLong((long long)total);
+                    if (sum == NULL) return -1;
+                    PyList_SetItem(counts, k, sum);
+                    continue;
+                }
+            }
+            PyErr_Clear();
+        }
         PyObject *add = values[k] < 0 ? PyLong_FromLongLong((long long)values[k])
                                        : PyLong_FromUnsignedLongLong((unsigned long long)values[k]);
         if (add == NULL) return -1;
@@ -540,7 +578,262 @@ done:
     return result;
 }
 
+/* ---- sFlow v5: the common flow-sample layout (collectors/flow/sflow.py `_common_flow`) ---------- */
+
+static inline uint32_t u32(const unsigned char *p) {
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+static inline unsigned u16(const unsigned char *p) { return ((unsigned)p[0] << 8) | p[1]; }
+
+#define PUT_LIT(b, lit) put((b), (lit), (Py_ssize_t)(sizeof(lit) - 1))
+
+static void put_mac(Buf *b, const unsigned char *v) {
+    char *o = b->data + b->len;
+    *o++ = '"';
+    for (int k = 0; k < 6; k++) {
+        if (k) *o++ = ':';
+        *o++ = HEX[v[k] >> 4];
+        *o++ = HEX[v[k] & 15];
+    }
+    *o++ = '"';
+    b->len = o - b->data;
+}
+
+static void put_ip4(Buf *b, const unsigned char *v, Py_ssize_t *off, Py_ssize_t *len) {
+    char *o = b->data + b->len;
+    *o++ = '"';
+    *off = o - b->data;
+    for (int k = 0; k < 4; k++) {
+        unsigned x = v[k];
+        if (k) *o++ = '.';
+        if (x >= 100) *o++ = (char)('0' + x / 100);
+        if (x >= 10) *o++ = (char)('0' + x / 10 % 10);
+        *o++ = (char)('0' + x % 10);
+    }
+    *len = (o - b->data) - *off;
+    *o++ = '"';
+    b->len = o - b->data;
+}
+
+static inline void put_opt(Buf *b, int has, uint64_t v) {
+    if (has)
+        put_u64(b, v);
+    else
+        PUT_LIT(b, "null");
+}
+
+/* One flow sample's record, or DECLINE when it is not of the common layout. */
+static int sflow_sample(Buf *b, const unsigned char *body, Py_ssize_t end, int expanded, const char *head,
+                        Py_ssize_t head_len, const char *mid, Py_ssize_t mid_len, Seen *seen) {
+    uint32_t seq, source_type, source_index, rate, pool, drops, count;
+    uint32_t input_if, output_if;
+    int has_in, has_out;
+    Py_ssize_t position;
+    if (expanded) {
+        if (end < 44) return DECLINE;
+        seq = u32(body), source_type = u32(body + 4), source_index = u32(body + 8), rate = u32(body + 12);
+        pool = u32(body + 16), drops = u32(body + 20);
+        has_in = u32(body + 24) == 0, input_if = u32(body + 28);
+        has_out = u32(body + 32) == 0, output_if = u32(body + 36);
+        count = u32(body + 40);
+        position = 44;
+    } else {
+        if (end < 32) return DECLINE;
+        seq = u32(body);
+        uint32_t source_id = u32(body + 4);
+        source_type = source_id >> 24, source_index = source_id & 0xFFFFFF;
+        rate = u32(body + 8), pool = u32(body + 12), drops = u32(body + 16);
+        input_if = u32(body + 20), output_if = u32(body + 24);
+        has_in = input_if >> 30 == 0, has_out = output_if >> 30 == 0;
+        count = u32(body + 28);
+        position = 32;
+    }
+    if (count != 1 && count != 2) return DECLINE;
+    int switch_data = count == 2;
+    if (end < position + 24) return DECLINE;
+    const unsigned char *first = body + position;
+    uint32_t tag = u32(first), length = u32(first + 4), protocol = u32(first + 8), frame_length = u32(first + 12);
+    uint32_t header_length = u32(first + 20);
+    Py_ssize_t start = position + 8, stop = start + (Py_ssize_t)length;
+    if (tag != 1 || protocol != 1 || length < 16 || stop > end) return DECLINE;
+    Py_ssize_t header_end = start + 16 + (Py_ssize_t)header_length;
+    if (header_end > stop) header_end = stop;
+    const unsigned char *header = body + start + 16;
+    Py_ssize_t size = header_end - (start + 16);
+    if (size < 14) return DECLINE;
+    unsigned ether_type = u16(header + 12);
+    int has_vlan = 0;
+    unsigned vlan = 0;
+    Py_ssize_t ip = 14;
+    if ((ether_type == 0x8100 || ether_type == 0x88A8 || ether_type == 0x9100) && size >= 18) {
+        has_vlan = 1;
+        vlan = u16(header + 14) & 0x0FFF;
+        ether_type = u16(header + 16);
+        ip = 18;
+    }
+    if (ether_type != 0x0800 || size < ip + 20 || header[ip] >> 4 != 4) return DECLINE;
+    const unsigned char *iph = header + ip;
+    unsigned ihl = iph[0] & 0x0F, tos = iph[1], total_length = u16(iph + 2), ident = u16(iph + 4);
+    unsigned flags_offset = u16(iph + 6), ttl = iph[8], ip_protocol = iph[9];
+    if (flags_offset & 0x1FFF) return DECLINE;
+    Py_ssize_t transport = ip + (Py_ssize_t)ihl * 4;
+    int has_flags = 0;
+    unsigned tcp_flags = 0;
+    if (ip_protocol == 6 && size >= transport + 14) {
+        has_flags = 1;
+        tcp_flags = ((header[transport + 12] & 0x01u) << 8) | header[transport + 13];
+    } else if (!(ip_protocol == 17 && size >= transport + 4)) {
+        return DECLINE;
+    }
+    unsigned src_port = u16(header + transport), dst_port = u16(header + transport + 2);
+    uint32_t src_vlan = 0, src_priority = 0, dst_vlan = 0, dst_priority = 0;
+    if (switch_data) {
+        if (end < stop + 8 + 16) return DECLINE;
+        uint32_t stag = u32(body + stop), slength = u32(body + stop + 4);
+        if (stag != 1001 || slength < 16 || stop + 8 + (Py_ssize_t)slength > end) return DECLINE;
+        src_vlan = u32(body + stop + 8), src_priority = u32(body + stop + 12);
+        dst_vlan = u32(body + stop + 16), dst_priority = u32(body + stop + 20);
+    }
+    if (reserve(b, head_len + mid_len + 2048) < 0) return -1;
+    uint64_t scale = rate ? rate : 1;
+    put(b, head, head_len);
+    PUT_LIT(b, ",\"src_addr\":");
+    put_ip4(b, iph + 12, &seen->src_off, &seen->src_len);
+    PUT_LIT(b, ",\"dst_addr\":");
+    put_ip4(b, iph + 16, &seen->dst_off, &seen->dst_len);
+    PUT_LIT(b, ",\"src_port\":");
+    put_u64(b, src_port);
+    PUT_LIT(b, ",\"dst_port\":");
+    put_u64(b, dst_port);
+    PUT_LIT(b, ",\"protocol\":");
+    put_u64(b, ip_protocol);
+    PUT_LIT(b, ",\"bytes\":");
+    put_u64(b, frame_length);
+    PUT_LIT(b, ",\"packets\":1,\"start\":null,\"end\":null,\"input_if\":");
+    put_opt(b, has_in, input_if);
+    PUT_LIT(b, ",\"output_if\":");
+    put_opt(b, has_out, output_if);
+    PUT_LIT(b, ",\"tcp_flags\":");
+    put_opt(b, has_flags, tcp_flags);
+    PUT_LIT(b, ",\"sampling_rate\":");
+    put_opt(b, rate != 0, rate);
+    PUT_LIT(b, ",\"bytes_scaled\":");
+    put_u64(b, (uint64_t)frame_length * scale);
+    PUT_LIT(b, ",\"packets_scaled\":");
+    put_u64(b, scale);
+    put(b, mid, mid_len);
+    PUT_LIT(b, ",\"sflow_sequence\":");
+    put_u64(b, seq);
+    PUT_LIT(b, ",\"sflow_source_id_type\":");
+    put_u64(b, source_type);
+    PUT_LIT(b, ",\"sflow_source_id_index\":");
+    put_u64(b, source_index);
+    PUT_LIT(b, ",\"sflow_sample_pool\":");
+    put_u64(b, pool);
+    PUT_LIT(b, ",\"sflow_drops\":");
+    put_u64(b, drops);
+    PUT_LIT(b, ",\"dataLinkFrameSize\":");
+    put_u64(b, frame_length);
+    PUT_LIT(b, ",\"sflow_header_protocol\":1,\"destinationMacAddress\":");
+    put_mac(b, header);
+    PUT_LIT(b, ",\"sourceMacAddress\":");
+    put_mac(b, header + 6);
+    if (has_vlan) {
+        PUT_LIT(b, ",\"dot1qVlanId\":");
+        put_u64(b, vlan);
+    }
+    PUT_LIT(b, ",\"ethernetType\":2048,\"ipVersion\":4,\"ipClassOfService\":");
+    put_u64(b, tos);
+    PUT_LIT(b, ",\"totalLengthIPv4\":");
+    put_u64(b, total_length);
+    PUT_LIT(b, ",\"fragmentIdentification\":");
+    put_u64(b, ident);
+    PUT_LIT(b, ",\"fragmentOffset\":0,\"fragmentFlags\":");
+    put_u64(b, flags_offset >> 13);
+    PUT_LIT(b, ",\"ipTTL\":");
+    put_u64(b, ttl);
+    PUT_LIT(b, ",\"ipv4IHL\":");
+    put_u64(b, ihl);
+    if (switch_data) {
+        PUT_LIT(b, ",\"vlanId\":");
+        put_u64(b, src_vlan);
+        PUT_LIT(b, ",\"postVlanId\":");
+        put_u64(b, dst_vlan);
+        PUT_LIT(b, ",\"dot1qPriority\":");
+        put_u64(b, src_priority);
+        PUT_LIT(b, ",\"sflow_dst_priority\":");
+        put_u64(b, dst_priority);
+    }
+    PUT_LIT(b, "}\n");
+    seen->has_proto = 1;
+    seen->proto_signed = 0;
+    seen->proto_u = ip_protocol;
+    seen->size = (__int128)frame_length * scale; /* `bytes_scaled or bytes`: 0 only when the frame is */
+    seen->packets = scale;
+    return 0;
+}
+
+/* sflow(datagram, position, samples, head, mid, top) -> (ndjson, records) | None: the samples
+ * from `position` (after the datagram header, which the caller read); head: the record's JSON up
+ * to and with "version", mid: its "sflow_sub_agent" and "sflow_uptime_ms" items. */
+static PyObject *sflow(PyObject *self, PyObject *args) {
+    Py_buffer datagram;
+    Py_ssize_t position, samples;
+    const char *head, *mid;
+    Py_ssize_t head_len, mid_len;
+    PyObject *top;
+    if (!PyArg_ParseTuple(args, "y*nny#y#O", &datagram, &position, &samples, &head, &head_len, &mid, &mid_len, &top))
+        return NULL;
+    PyObject *result = NULL;
+    Buf b = {NULL, 0, 0};
+    SeenList seen = {NULL, 0, 0};
+    const unsigned char *data = datagram.buf;
+    Py_ssize_t records = 0, end = datagram.len;
+    if (position < 0 || samples < 0 || samples > 1024) {
+        result = Py_NewRef(Py_None);
+        goto done;
+    }
+    for (Py_ssize_t s = 0; s < samples; s++) {
+        if (end - position < 8) {
+            result = Py_NewRef(Py_None);
+            goto done;
+        }
+        uint32_t tag = u32(data + position), length = u32(data + position + 4);
+        position += 8;
+        if ((Py_ssize_t)length > end - position) {
+            result = Py_NewRef(Py_None);
+            goto done;
+        }
+        if (tag == 1 || tag == 3) {
+            Seen *item = seen_next(&seen);
+            if (item == NULL) goto done;
+            int rc = sflow_sample(&b, data + position, (Py_ssize_t)length, tag == 3, head, head_len, mid, mid_len, item);
+            if (rc < 0) goto done;
+            if (rc == DECLINE) {
+                result = Py_NewRef(Py_None);
+                goto done;
+            }
+            records++;
+        } else if (tag == 2 || tag == 4 || tag == 5) {
+            result = Py_NewRef(Py_None); /* counters and drops: the reference's */
+            goto done;
+        }
+        position += (Py_ssize_t)length; /* other formats are skipped by their length */
+    }
+    if (top != Py_None && count_top(top, &b, &seen) < 0) goto done;
+    PyObject *ndjson = PyBytes_FromStringAndSize(b.data ? b.data : "", b.len);
+    if (ndjson == NULL) goto done;
+    result = Py_BuildValue("(Nn)", ndjson, records);
+done:
+    PyMem_Free(b.data);
+    PyMem_Free(seen.items);
+    PyBuffer_Release(&datagram);
+    return result;
+}
+
 static PyMethodDef methods[] = {
+    {"sflow", sflow, METH_VARARGS,
+     "sflow(datagram, position, samples, head, mid, top) -> (ndjson, records), or None to decline."},
     {"plan", make_plan, METH_VARARGS, "plan(record_length, ops) -> capsule: a template's program of ops."},
     {"encode", encode, METH_VARARGS,
      "encode(datagram, sets, ctx, rate, boot_ms, export_ms, top) -> (ndjson, records), or None to decline."},

@@ -28,6 +28,7 @@ SO_REUSEPORT sockets per worker the kernel keeps an exporter on one worker and t
 
 from __future__ import annotations
 
+import socket
 import struct
 from collections.abc import Collection
 from typing import Any
@@ -47,7 +48,7 @@ from collectors.flow.netflow import (
     ipfix_templates,
     v9_templates,
 )
-from collectors.flow.plan import PlanError, SetContext, ms_text
+from collectors.flow.plan import PlanError, SetContext, ms_text, ntop6
 from collectors.flow.sequence import SequenceLog
 from collectors.flow.settings import FlowSettings
 from collectors.flow.sflow import decode_sflow
@@ -78,6 +79,7 @@ _encode_json = msgspec.json.encode
 V5_HEADER_KEYS = ("engineType", "engineId")
 V5_PROGRAM = fastpath.program(V5_FIELDS, False, V5_HEADER_KEYS)  # None without the compiled path
 MAX_PROGRAMS = 4096
+_SFLOW_TAIL = struct.Struct("!IIII")  # sub agent, sequence, uptime, samples
 _U64 = 1 << 64
 _I64 = 1 << 63
 
@@ -221,8 +223,8 @@ class FlowDecoder:
     ) -> tuple[bytes, int] | None:
         """What `decode` and `encode_records` make of a datagram, with the same counters, when
         the compiled path can take all of it; None (and nothing changed) when it cannot."""
-        version = int.from_bytes(datagram[:2], "big")
-        if version not in self.accept or datagram[:4] == SFLOW5:
+        version: Version = "sflow5" if datagram[:4] == SFLOW5 else int.from_bytes(datagram[:2], "big")
+        if version not in self.accept:
             return None
         address, port = peer
         jsons = self._fast_peers.get(peer)
@@ -281,6 +283,26 @@ class FlowDecoder:
                 return None
             entry = self._fast_counted(address, length, now, done[1])
             self._sequence(scope, sequence, done[1], entry, "lost_records")
+        elif version == "sflow5":
+            address_type = int.from_bytes(datagram[4:8], "big")
+            if address_type == 1 and length >= 28:
+                agent, position = socket.inet_ntoa(datagram[8:12]), 12
+            elif address_type == 2 and length >= 40:
+                agent, position = ntop6(datagram[8:24]), 24
+            else:
+                return None
+            sub_agent, sequence, uptime, samples = _SFLOW_TAIL.unpack_from(datagram, position)
+            head = b'{"service":"flow","kind":"flow","received_at":%b,"source":%b,"exporter":%b,"version":"sflow5"' % (
+                received_at,
+                jsons[0],
+                _encode_json(agent),
+            )
+            mid = b',"sflow_sub_agent":%d,"sflow_uptime_ms":%d' % (sub_agent, uptime)
+            done = fastpath.sflow(datagram, position + 16, samples, head, mid, top)
+            if done is None:
+                return None
+            entry = self._fast_counted(address, length, now, done[1])
+            self._sequence((agent, sub_agent), sequence, 1, entry, "lost_datagrams")
         else:
             return None
         if self.hold.sets:

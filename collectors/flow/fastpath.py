@@ -1,7 +1,9 @@
 """The compiled fast path of the flow decoder: a template's records straight to NDJSON bytes.
 
 `_fastflow` (C, built by setup.py when a compiler is there) runs a program of ops per record of a
-fixed-length data set. The program is translated here from the plan items of
+fixed-length data set, and writes sFlow flow samples of the common layout (`sflow.py`'s
+`_common_flow`: one raw Ethernet/IPv4 TCP or UDP header, optionally the extended switch data);
+a datagram with any other sample goes to the reference whole. The program is translated here from the plan items of
 `collectors.flow.plan` (the same `"key": expression` list the reference compiles into Python),
 one op per key, and only for the expressions whose result the C code writes exactly; a template
 with any other (variable-length fields, strings, floats, NTP times, integers wider than 64 bits,
@@ -250,3 +252,18 @@ def encode(
     None when a value is beyond what the compiled path writes exactly (nothing counted then)."""
     assert _fast is not None
     return _fast.encode(datagram, sets, context, rate or 0, boot_ms, export_ms, top)  # type: ignore[no-any-return]
+
+
+def sflow(
+    datagram: bytes,
+    position: int,
+    samples: int,
+    head: bytes,
+    mid: bytes,
+    top: tuple[dict[str, list[int]], dict[int, list[int]], list[int], int] | None,
+) -> tuple[bytes, int] | None:
+    """The NDJSON of an sFlow datagram whose samples (from `position`) are all flow samples of the
+    common layout (`collectors.flow.sflow._common_flow`), and how many; None for any other.
+    `head`: the records' JSON up to `"version"`; `mid`: their sub agent and uptime items."""
+    assert _fast is not None
+    return _fast.sflow(datagram, position, samples, head, mid, top)  # type: ignore[no-any-return]
