@@ -79,6 +79,7 @@ _encode_json = msgspec.json.encode
 V5_HEADER_KEYS = ("engineType", "engineId")
 V5_PROGRAM = fastpath.program(V5_FIELDS, False, V5_HEADER_KEYS)  # None without the compiled path
 MAX_PROGRAMS = 4096
+MAX_REFRESHES, MAX_REFRESH_BYTES = 1024, 4096  # template sets remembered as refreshes
 _SFLOW_TAIL = struct.Struct("!IIII")  # sub agent, sequence, uptime, samples
 _U64 = 1 << 64
 _I64 = 1 << 63
@@ -392,9 +393,10 @@ class FlowDecoder:
                 if held is None or held.fields != template.fields or held.options != template.options:
                     return False
                 known.append((template_id, held))
-            if len(self._refreshes) >= MAX_PROGRAMS:
-                self._refreshes.clear()
-            self._refreshes[key] = known
+            if len(body) <= MAX_REFRESH_BYTES:  # memory bounded: at most MAX_REFRESHES x this
+                if len(self._refreshes) >= MAX_REFRESHES:
+                    self._refreshes.clear()
+                self._refreshes[key] = known
         get = self.templates.get
         return all(get(scope, template_id) is held for template_id, held in known)
 

@@ -436,3 +436,14 @@ def test_the_switch_turns_the_fast_path_off() -> None:
     env = {**os.environ, "NOCRAVEN_FLOW_FASTPATH": "0"}
     off = subprocess.run([sys.executable, "-c", code], env=env, cwd=root, capture_output=True, text=True, check=True)
     assert off.stdout.split() == ["False", "False"]
+
+
+def test_repeated_templates_pass_and_changed_ones_go_to_the_reference() -> None:
+    fields = [(8, 4, 0), (12, 4, 0), (1, 8, 0), (2, 8, 0)]
+    template = set_of(2, template_record(256, fields))
+    padded = set_of(2, template_record(256, fields) + b"\0" * 6000)  # too long to remember: checked each time
+    changed = set_of(2, template_record(256, [*fields, (4, 1, 0)]))
+    data = set_of(256, b"\x0a\0\0\x01\x0a\0\0\x02" + struct.pack("!QQ", 1500, 3) * 4)
+    first = ipfix_message([template, data])
+    assert compare([[first], [ipfix_message([template, data]), ipfix_message([padded, data])] * 2]) == 4
+    assert compare([[first], [ipfix_message([changed, data]), ipfix_message([template, data])]]) == 0
