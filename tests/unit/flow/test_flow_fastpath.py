@@ -244,7 +244,7 @@ def damaged(draw: st.DrawFn, datagram: bytes) -> bytes:
     return datagram
 
 
-@SETTINGS
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_random_templates_and_values_decode_the_same(data: st.DataObject) -> None:
     teach, datagrams = data.draw(template_datagrams())
