@@ -28,16 +28,19 @@ SO_REUSEPORT sockets per worker the kernel keeps an exporter on one worker and t
 
 from __future__ import annotations
 
+import socket
 import struct
 from collections.abc import Collection
 from typing import Any
 
 import msgspec
 
+from collectors.flow import fastpath
 from collectors.flow.hold import HeldSet, HoldQueue
 from collectors.flow.netflow import (
     IPFIX_HEADER,
     SET_HEADER,
+    V5_FIELDS,
     V5_HEADER,
     V5_PLAN,
     V5_RECORD_LENGTH,
@@ -45,12 +48,13 @@ from collectors.flow.netflow import (
     ipfix_templates,
     v9_templates,
 )
-from collectors.flow.plan import PlanError, SetContext, ms_text
+from collectors.flow.plan import PlanError, SetContext, ms_text, ntop6
 from collectors.flow.sequence import SequenceLog
 from collectors.flow.settings import FlowSettings
 from collectors.flow.sflow import decode_sflow
 from collectors.flow.stats import FlowStats
-from collectors.flow.templates import Scope, TemplateCache
+from collectors.flow.templates import Scope, Template, TemplateCache
+from collectors.flow.top import MinuteCounter
 
 Version = int | str
 ACCEPT_ALL: frozenset[Version] = frozenset({5, 9, 10, "sflow5"})
@@ -71,6 +75,14 @@ MAX_SEQUENCE_SCOPES = 100_000
 NAMES: dict[Version, str] = {5: "NetFlow v5", 9: "NetFlow v9", 10: "IPFIX", "sflow5": "sFlow v5"}
 
 _encode_lines = msgspec.json.Encoder().encode_lines
+_encode_json = msgspec.json.encode
+V5_HEADER_KEYS = ("engineType", "engineId")
+V5_PROGRAM = fastpath.program(V5_FIELDS, False, V5_HEADER_KEYS)  # None without the compiled path
+MAX_PROGRAMS = 4096
+MAX_REFRESHES, MAX_REFRESH_BYTES = 1024, 4096  # template sets remembered as refreshes
+_SFLOW_TAIL = struct.Struct("!IIII")  # sub agent, sequence, uptime, samples
+_U64 = 1 << 64
+_I64 = 1 << 63
 
 # What each listener of `[flow]` takes.
 LISTENER_VERSIONS: dict[str, frozenset[Version]] = {
@@ -103,6 +115,11 @@ class FlowDecoder:
         # across workers (`collectors.flow.sequence`) instead of being followed here.
         self.sequence_log: SequenceLog | None = None
         self._address = ""
+        self.fast = fastpath.FAST_PATH  # the compiled path for the datagrams it takes (decode_encode)
+        self._programs: dict[tuple[Scope, int], tuple[Template, Any]] = {}
+        self._shared_programs: dict[tuple[tuple[Any, ...], bool], Any] = {}
+        self._refreshes: dict[tuple[Scope, bytes], list[tuple[int, Template]]] = {}  # template sets seen
+        self._fast_peers: dict[tuple[str, int], tuple[bytes, bytes]] = {}  # peer -> source, exporter JSON
 
     def decode(self, datagram: bytes, exporter: tuple[str, int], now: float) -> list[dict[str, Any]]:
         address, port = exporter
@@ -141,8 +158,21 @@ class FlowDecoder:
     def decode_batch(self, datagrams: list[bytes], senders: list[str], now: float) -> bytes:
         """NDJSON of a received batch; senders as `BatchReceiver` gives them ("IP:PORT",
         "[IPv6]:PORT")."""
-        records: list[dict[str, Any]] = []
+        return self.decode_encode(datagrams, senders, now)[0]
+
+    def decode_encode(
+        self, datagrams: list[bytes], senders: list[str], now: float, top: MinuteCounter | None = None
+    ) -> tuple[bytes, int]:
+        """NDJSON of a received batch and the bytes of the datagrams that gave records; the
+        flow records counted into `top` too. Each datagram the compiled path takes
+        (`collectors.flow.fastpath`) is encoded there, the others by `decode`: the same bytes
+        and counters either way."""
+        parts: list[bytes] = []
+        received = 0
         peers = self._peers
+        target = top.target(now) if top is not None else None
+        fast = self._fast_datagram if self.fast else None
+        received_at = _encode_json(ms_text(int(now * 1000))) if fast is not None else b""
         for datagram, sender in zip(datagrams, senders, strict=True):
             peer = peers.get(sender)
             if peer is None:
@@ -150,8 +180,20 @@ class FlowDecoder:
                     peers.clear()
                 host, _, port = sender.rpartition(":")
                 peer = peers[sender] = (host.strip("[]"), int(port) if port.isdigit() else 0)
-            records += self.decode(datagram, peer, now)
-        return encode_records(records)
+            if fast is not None:
+                done = fast(datagram, peer, now, received_at, target)
+                if done is not None:
+                    if done[1]:
+                        parts.append(done[0])
+                        received += len(datagram)
+                    continue
+            records = self.decode(datagram, peer, now)
+            if records:
+                if top is not None:
+                    top.add(records, now)
+                parts.append(_encode_lines(records))
+                received += len(datagram)
+        return b"".join(parts), received
 
     def adopt(self, dump: bytes, now: float) -> list[dict[str, Any]]:
         """Take in templates and sampler tables another worker learned (`take_fresh`), and
@@ -174,6 +216,202 @@ class FlowDecoder:
         on quiet sockets too)."""
         for held in self.hold.expire(now):
             self.stats.exporter(held.key[0][0])["expired_sets"] += 1
+
+    # ---- the compiled path ----------------------------------------------------------------------
+
+    def _fast_datagram(
+        self, datagram: bytes, peer: tuple[str, int], now: float, received_at: bytes, top: Any
+    ) -> tuple[bytes, int] | None:
+        """What `decode` and `encode_records` make of a datagram, with the same counters, when
+        the compiled path can take all of it; None (and nothing changed) when it cannot."""
+        version: Version = "sflow5" if datagram[:4] == SFLOW5 else int.from_bytes(datagram[:2], "big")
+        if version not in self.accept:
+            return None
+        address, port = peer
+        jsons = self._fast_peers.get(peer)
+        if jsons is None:
+            if len(self._fast_peers) >= MAX_SEQUENCE_SCOPES:
+                self._fast_peers.clear()
+            source = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+            jsons = self._fast_peers[peer] = (_encode_json(source), _encode_json(address))
+        length = len(datagram)
+        if version == 5:
+            if length < V5_HEADER.size or V5_PROGRAM is None:
+                return None
+            _, count, uptime, secs, nsecs, sequence, engine_type, engine_id, sampling = V5_HEADER.unpack_from(datagram)
+            if (length - V5_HEADER.size) // V5_RECORD_LENGTH < count:
+                return None  # the reference decodes what is whole and counts the error
+            export_ms = secs * 1000 + nsecs // 1_000_000
+            rate = sampling & 0x3FFF
+            context = (
+                received_at, *jsons, b"5", b"0", _encode_json(rate or None), _encode_json(engine_type),
+                _encode_json(engine_id),
+            )  # fmt: skip
+            whole = [(V5_PROGRAM, V5_HEADER.size, V5_HEADER.size + count * V5_RECORD_LENGTH)]
+            done = fastpath.encode(datagram, whole, context, rate, export_ms - uptime, export_ms, top)
+            if done is None:
+                return None
+            entry = self._fast_counted(address, length, now, done[1])
+            self._sequence((address, 5, engine_type, engine_id), sequence, count, entry, "lost_records")
+        elif version == 9:
+            if length < V9_HEADER.size:
+                return None
+            _, _, uptime, secs, sequence, source_id = V9_HEADER.unpack_from(datagram)
+            scope: Scope = (address, port, 9, source_id)
+            sets = self._fast_sets(datagram, V9_HEADER.size, length, scope, False)
+            if sets is None:
+                return None
+            export_ms = secs * 1000
+            boot_ms = export_ms - uptime
+            done = self._fast_encode(datagram, sets, scope, received_at, jsons, b"9", boot_ms, export_ms, top)
+            if done is None:
+                return None
+            entry = self._fast_counted(address, length, now, done[1])
+            self._sequence(scope, sequence, 1, entry, "lost_datagrams")
+        elif version == 10:
+            if length < IPFIX_HEADER.size:
+                return None
+            _, end, export_time, sequence, domain = IPFIX_HEADER.unpack_from(datagram)
+            if not IPFIX_HEADER.size <= end <= length:
+                return None
+            scope = (address, port, 10, domain)
+            sets = self._fast_sets(datagram, IPFIX_HEADER.size, end, scope, True)
+            if sets is None:
+                return None
+            boot_ms = self.templates.boot_ms.get(scope, 0)
+            done = self._fast_encode(datagram, sets, scope, received_at, jsons, b"10", boot_ms, export_time * 1000, top)
+            if done is None:
+                return None
+            entry = self._fast_counted(address, length, now, done[1])
+            self._sequence(scope, sequence, done[1], entry, "lost_records")
+        elif version == "sflow5":
+            address_type = int.from_bytes(datagram[4:8], "big")
+            if address_type == 1 and length >= 28:
+                agent, position = socket.inet_ntoa(datagram[8:12]), 12
+            elif address_type == 2 and length >= 40:
+                agent, position = ntop6(datagram[8:24]), 24
+            else:
+                return None
+            sub_agent, sequence, uptime, samples = _SFLOW_TAIL.unpack_from(datagram, position)
+            head = b'{"service":"flow","kind":"flow","received_at":%b,"source":%b,"exporter":%b,"version":"sflow5"' % (
+                received_at,
+                jsons[0],
+                _encode_json(agent),
+            )
+            mid = b',"sflow_sub_agent":%d,"sflow_uptime_ms":%d' % (sub_agent, uptime)
+            done = fastpath.sflow(datagram, position + 16, samples, head, mid, top)
+            if done is None:
+                return None
+            entry = self._fast_counted(address, length, now, done[1])
+            self._sequence((agent, sub_agent), sequence, 1, entry, "lost_datagrams")
+        else:
+            return None
+        if self.hold.sets:
+            self.expire(now)
+        return done
+
+    def _fast_counted(self, address: str, length: int, now: float, records: int) -> dict[str, Any]:
+        self._address = address
+        entry = self.stats.exporter(address)
+        entry["datagrams"] += 1
+        entry["bytes"] += length
+        entry["last_seen"] = now
+        entry["records"] += records
+        return entry
+
+    def _fast_encode(
+        self,
+        datagram: bytes,
+        sets: list[tuple[Any, int, int]],
+        scope: Scope,
+        received_at: bytes,
+        jsons: tuple[bytes, bytes],
+        version: bytes,
+        boot_ms: int,
+        export_ms: int,
+        top: Any,
+    ) -> tuple[bytes, int] | None:
+        rate = self.templates.default_rates.get(scope)
+        if (rate is not None and not 0 <= rate < _U64) or not -_I64 <= boot_ms < _I64:
+            return None
+        context = (received_at, *jsons, version, _encode_json(scope[3]), _encode_json(rate))
+        return fastpath.encode(datagram, sets, context, rate, boot_ms, export_ms, top)
+
+    def _fast_sets(
+        self, datagram: bytes, position: int, end: int, scope: Scope, ipfix: bool
+    ) -> list[tuple[Any, int, int]] | None:
+        """The data sets of a v9 / IPFIX message with their programs, or None when any set is
+        for the reference: templates, data waiting for its template, damage, a template the
+        compiled path does not write."""
+        template_sets = (2, 3) if ipfix else (0, 1)
+        sets: list[tuple[Any, int, int]] = []
+        get = self.templates.get
+        while end - position >= 4:
+            set_id, length = SET_HEADER.unpack_from(datagram, position)
+            if length < 4:
+                if not ipfix and set_id == 0 and length == 0:
+                    break
+                return None
+            if position + length > end:
+                return None
+            # An exporter repeating templates the cache holds as they are changes nothing
+            # (`TemplateCache.learn`), unless data waits in the hold: such sets pass.
+            if set_id in template_sets and (
+                self.hold.sets or not self._is_refresh(datagram[position + 4 : position + length], scope, set_id)
+            ):
+                return None
+            if set_id >= 256:
+                template = get(scope, set_id)
+                if template is None:
+                    return None
+                cached = self._programs.get((scope, set_id))
+                if cached is None or cached[0] is not template:
+                    cached = self._new_program(scope, template)
+                if cached[1] is None:
+                    return None
+                sets.append((cached[1], position + 4, position + length))
+            position += length
+        return sets
+
+    def _is_refresh(self, body: bytes, scope: Scope, set_id: int) -> bool:
+        """Whether a template set repeats templates the cache holds, field for field."""
+        key = (scope, body)
+        known = self._refreshes.get(key)
+        if known is None:
+            ipfix = scope[2] == 10
+            parse = ipfix_templates if ipfix else v9_templates
+            try:
+                parsed = list(parse(body, set_id == (3 if ipfix else 1), 0.0))
+            except DECODE_ERRORS:
+                return False
+            if not parsed or any(template is None for _, template in parsed):
+                return False  # a withdrawal, or nothing (the reference decides what that means)
+            known = []
+            for template_id, template in parsed:
+                held = self.templates.get(scope, template_id)
+                assert template is not None
+                if held is None or held.fields != template.fields or held.options != template.options:
+                    return False
+                known.append((template_id, held))
+            if len(body) <= MAX_REFRESH_BYTES:  # memory bounded: at most MAX_REFRESHES x this
+                if len(self._refreshes) >= MAX_REFRESHES:
+                    self._refreshes.clear()
+                self._refreshes[key] = known
+        get = self.templates.get
+        return all(get(scope, template_id) is held for template_id, held in known)
+
+    def _new_program(self, scope: Scope, template: Template) -> tuple[Template, Any]:
+        shape = (template.fields, template.options)
+        if shape in self._shared_programs:
+            compiled = self._shared_programs[shape]
+        else:
+            if len(self._shared_programs) >= MAX_PROGRAMS:
+                self._shared_programs.clear()
+            compiled = self._shared_programs[shape] = fastpath.program(template.fields, template.options)
+        if len(self._programs) >= MAX_SEQUENCE_SCOPES:
+            self._programs.clear()
+        cached = self._programs[(scope, template.template_id)] = (template, compiled)
+        return cached
 
     # ---- NetFlow v5 ---------------------------------------------------------------------------
 

@@ -226,80 +226,26 @@ class PlanError(ValueError):
     """A template that cannot be decoded (no fields, or zero length)."""
 
 
+@dataclass(frozen=True, slots=True)
+class PlanItems:
+    """What a plan is generated from: the record's items as `"key": expression` source in
+    output order, over the unpacked values v0, v1, ... of the fields' struct codes (None: a
+    variable-length field), and the line that sets `rate` when the record carries its own.
+    The compiled fast path (`collectors.flow.fastpath`) translates the same items."""
+
+    items: list[str]
+    codes: list[str | None]
+    prologue: list[str]
+    variable: bool
+    record_length: int
+
+
 def compile_plan(fields: tuple[Field, ...], options: bool, header_keys: tuple[str, ...] = ()) -> Plan:
     """Compile a template's fields into a Plan. `options` records keep every field by name and
     skip the flow keys; `header_keys` are copied from `SetContext.header` into each record."""
-    if not fields:
-        raise PlanError("template has no fields")
-    codes: list[str | None] = []
-    exprs: list[str] = []
-    names: list[str] = []
-    by_element: dict[tuple[int, int], int] = {}
-    for index, (ie, length, pen) in enumerate(fields):
-        name, kind = field_name(ie, pen)
-        code, expr = field_code(kind, length)
-        if ie == PADDING and pen == 0 and code is not None:
-            code, expr = f"{length}x", ""
-        codes.append(code)
-        exprs.append(expr.format(v=f"v{index}"))
-        names.append(name)
-        if expr:
-            by_element.setdefault((ie, pen), index)
-    variable = any(code is None for code in codes)
-    record_length = sum(1 if code is None else struct.calcsize("!" + code) for code in codes)
-    if record_length == 0:
-        raise PlanError("template records have zero length")
+    planned = plan_items(fields, options, header_keys)
+    items, codes, prologue, variable = planned.items, planned.codes, planned.prologue, planned.variable
     slots = [f"v{i}" for i, code in enumerate(codes) if code is None or not code.endswith("x")]  # padding: no value
-
-    consumed: set[int] = set()
-
-    def pick(candidates: tuple[int, ...], ok: Callable[[int], bool] = lambda i: True) -> int | None:
-        for ie in candidates:
-            index = by_element.get((ie, 0))
-            if index is not None and ok(index):
-                consumed.add(index)
-                return index
-        return None
-
-    items: list[str] = ['"service": "flow"', f'"kind": {"options" if options else "flow"!r}']
-    items += ['"received_at": received_at', '"source": source', '"exporter": exporter', '"version": version']
-    prologue: list[str] = []
-    if options:
-        items.append('"observation_domain": domain')
-    else:
-        for key, (v4, v6) in _ADDRESS.items():
-            chosen = pick((v4, v6), lambda i: exprs[i].startswith(("(ip4_get", "(ip6_get")))
-            items.append(f'"{key}": {exprs[chosen] if chosen is not None else "None"}')
-        counters: dict[str, str] = {}
-        for key, candidates in _SCALAR.items():
-            chosen = pick(candidates, lambda i: exprs[i] == f"v{i}" or exprs[i].startswith("from_bytes("))
-            value = exprs[chosen] if chosen is not None else "None"
-            items.append(f'"{key}": {value}')
-            counters[key] = value
-        items.append(f'"start": {_time_expr(by_element, exprs, consumed, _START, 22, 158, "t_start")}')
-        items.append(f'"end": {_time_expr(by_element, exprs, consumed, _END, 21, 159, "t_end")}')
-        for key in ("input_if", "output_if", "tcp_flags"):
-            # keep the brief's order: addresses, ports, protocol, counters, times, interfaces
-            items.append(items.pop(next(i for i, item in enumerate(items) if item.startswith(f'"{key}"'))))
-        rate_line = _rate_expr(by_element, codes, consumed)
-        if rate_line != "rate = default_rate":
-            prologue.append(rate_line)
-        items.append('"sampling_rate": rate')
-        for key in ("bytes", "packets"):
-            value = counters[key]
-            items.append(f'"{key}_scaled": {value} * (rate or 1)' if value != "None" else f'"{key}_scaled": None')
-    seen = {item.split(":", 1)[0].strip('"') for item in items}
-    for index, expr in enumerate(exprs):
-        if not expr or index in consumed:
-            continue
-        name = names[index]
-        unique, n = name, 2
-        while unique in seen:
-            unique, n = f"{name}_{n}", n + 1
-        seen.add(unique)
-        items.append(f"{unique!r}: {expr}")
-    for number, key in enumerate(header_keys):
-        items.append(f"{key!r}: h{number}")
 
     base, assignments = _record_builder(items, per_set_rate=not prologue)
     setup = [
@@ -355,7 +301,83 @@ def compile_plan(fields: tuple[Field, ...], options: bool, header_keys: tuple[st
             ]
         )
     exec(compile(source, f"<flow template {len(fields)} fields>", "exec"), namespace)
-    return Plan(record_length=record_length, variable=variable, decode=namespace["decode"])
+    return Plan(record_length=planned.record_length, variable=variable, decode=namespace["decode"])
+
+
+def plan_items(fields: tuple[Field, ...], options: bool, header_keys: tuple[str, ...] = ()) -> PlanItems:
+    """The items of a template's records (see `PlanItems`); raises PlanError."""
+    if not fields:
+        raise PlanError("template has no fields")
+    codes: list[str | None] = []
+    exprs: list[str] = []
+    names: list[str] = []
+    by_element: dict[tuple[int, int], int] = {}
+    for index, (ie, length, pen) in enumerate(fields):
+        name, kind = field_name(ie, pen)
+        code, expr = field_code(kind, length)
+        if ie == PADDING and pen == 0 and code is not None:
+            code, expr = f"{length}x", ""
+        codes.append(code)
+        exprs.append(expr.format(v=f"v{index}"))
+        names.append(name)
+        if expr:
+            by_element.setdefault((ie, pen), index)
+    variable = any(code is None for code in codes)
+    record_length = sum(1 if code is None else struct.calcsize("!" + code) for code in codes)
+    if record_length == 0:
+        raise PlanError("template records have zero length")
+
+    consumed: set[int] = set()
+
+    def pick(candidates: tuple[int, ...], ok: Callable[[int], bool] = lambda i: True) -> int | None:
+        for ie in candidates:
+            index = by_element.get((ie, 0))
+            if index is not None and ok(index):
+                consumed.add(index)
+                return index
+        return None
+
+    items: list[str] = ['"service": "flow"', f'"kind": {"options" if options else "flow"!r}']
+    items += ['"received_at": received_at', '"source": source', '"exporter": exporter', '"version": version']
+    prologue: list[str] = []
+    if options:
+        items.append('"observation_domain": domain')
+    else:
+        for key, (v4, v6) in _ADDRESS.items():
+            chosen = pick((v4, v6), lambda i: exprs[i].startswith(("(ip4_get", "(ip6_get")))
+            items.append(f'"{key}": {exprs[chosen] if chosen is not None else "None"}')
+        counters: dict[str, str] = {}
+        for key, candidates in _SCALAR.items():
+            chosen = pick(candidates, lambda i: exprs[i] == f"v{i}" or exprs[i].startswith("from_bytes("))
+            value = exprs[chosen] if chosen is not None else "None"
+            items.append(f'"{key}": {value}')
+            counters[key] = value
+        items.append(f'"start": {_time_expr(by_element, exprs, consumed, _START, 22, 158, "t_start")}')
+        items.append(f'"end": {_time_expr(by_element, exprs, consumed, _END, 21, 159, "t_end")}')
+        for key in ("input_if", "output_if", "tcp_flags"):
+            # keep the brief's order: addresses, ports, protocol, counters, times, interfaces
+            items.append(items.pop(next(i for i, item in enumerate(items) if item.startswith(f'"{key}"'))))
+        rate_line = _rate_expr(by_element, codes, consumed)
+        if rate_line != "rate = default_rate":
+            prologue.append(rate_line)
+        items.append('"sampling_rate": rate')
+        for key in ("bytes", "packets"):
+            value = counters[key]
+            items.append(f'"{key}_scaled": {value} * (rate or 1)' if value != "None" else f'"{key}_scaled": None')
+    seen = {item.split(":", 1)[0].strip('"') for item in items}
+    for index, expr in enumerate(exprs):
+        if not expr or index in consumed:
+            continue
+        name = names[index]
+        unique, n = name, 2
+        while unique in seen:
+            unique, n = f"{name}_{n}", n + 1
+        seen.add(unique)
+        items.append(f"{unique!r}: {expr}")
+    for number, key in enumerate(header_keys):
+        items.append(f"{key!r}: h{number}")
+
+    return PlanItems(items, codes, prologue, variable, record_length)
 
 
 # Values the same for every record of a data set: they go in the set's base record.

@@ -41,6 +41,7 @@ from collectors.common.harness import (
 from collectors.common.listen import format_address
 from collectors.common.udp import kernel_drops
 from collectors.common.workers import WorkerPool, default_worker_count
+from collectors.flow.fastpath import FAST_PATH_NOTICE
 from collectors.flow.report import ExporterCounters, FlowReport, FlowSetup, TemplateInfo, WorkerReport, encode
 from collectors.flow.sequence import SequenceTracker
 from collectors.flow.settings import FlowSettings
@@ -366,6 +367,8 @@ def main() -> None:
     tune_malloc()
     setup = read_engine_settings(FlowSetup)
     out = Output()
+    if FAST_PATH_NOTICE is not None:
+        out.log("warning", FAST_PATH_NOTICE)
     try:
         asyncio.run(serve(setup, out))
     except (BindError, WorkerFailed) as exc:

@@ -80,6 +80,16 @@ class MinuteCounter:
                 counts[1] += packets
                 counts[2] += 1
 
+    def target(self, now: float) -> tuple[dict[str, Counts], dict[int, Counts], Counts, int]:
+        """The tables `add` counts into for records received at `now` (the compiled path,
+        collectors/flow/_fastflow.c, counts into them the way `add` does)."""
+        minute = int(now // 60)
+        bucket = self._minutes.get(minute)
+        if bucket is None:
+            bucket = self._minutes[minute] = _Minute()
+        self.changed.add(minute)
+        return bucket.hosts, bucket.protocols, bucket.other, self.max_hosts
+
     def take(self, keep: int | None = None) -> list[MinuteTop]:
         """Every minute counted since the last take, and forget them (a worker's delta): whole,
         or with the `keep` busiest hosts by each measure and the rest added up under `other`

@@ -28,7 +28,7 @@ from collectors.common.channel import FrameKind
 from collectors.common.harness import Output, configure_logging, die_with_parent, read_settings, tune_gc, tune_malloc
 from collectors.common.udp import BatchReceiver
 from collectors.common.workers import Inbox, Turn, WorkerSetup, batch_prefix
-from collectors.flow.decoder import LISTENER_VERSIONS, MAX_SEQUENCE_SCOPES, FlowDecoder, decoder_for, encode_records
+from collectors.flow.decoder import LISTENER_VERSIONS, FlowDecoder, decoder_for, encode_records
 from collectors.flow.report import NOTHING, ExporterCounters, FlowSetup, WorkerReport, encode
 from collectors.flow.sequence import SequenceLog
 from collectors.flow.top import WORKER_HOSTS, MinuteCounter
@@ -59,7 +59,6 @@ class Worker:
         self.top = MinuteCounter()
         self._out = out
         self._pid = os.getpid()
-        self._peers: dict[str, tuple[str, int]] = {}
         self._next_top = time.monotonic() + TOP_INTERVAL_S
         self._released: list[dict[str, Any]] = []  # records of held data a sibling's template freed
         self.stopping = False
@@ -109,23 +108,12 @@ class Worker:
             self._turn.give(number + 1 if datagrams or released else number)
         if not datagrams and not released:
             return False
-        now = time.time()
-        records = released
-        decode, peers = self.decoder.decode, self._peers
-        received = 0  # the bytes of the datagrams that gave records (not templates-only, not held)
-        for datagram, sender in zip(datagrams, senders, strict=True):
-            peer = peers.get(sender)
-            if peer is None:
-                if len(peers) >= MAX_SEQUENCE_SCOPES:
-                    peers.clear()
-                host, _, port = sender.rpartition(":")
-                peer = peers[sender] = (host.strip("[]"), int(port) if port.isdigit() else 0)
-            decoded = decode(datagram, peer, now)
-            if decoded:
-                records += decoded
-                received += len(datagram)
-        self.top.add(records, now)
-        self._out.write(FrameKind.RECORDS, batch_prefix(number, received), encode_records(records))
+        # Released records were counted in `top` when they were released (`_read_inbox`).
+        # `received`: the bytes of the datagrams that gave records (not templates-only, not held).
+        ndjson, received = self.decoder.decode_encode(datagrams, senders, time.time(), self.top)
+        if released:
+            ndjson = encode_records(released) + ndjson
+        self._out.write(FrameKind.RECORDS, batch_prefix(number, received), ndjson)
         if self.decoder.templates.fresh:
             self._report()  # siblings may hold data for what was just learned: tell them now
         return bool(datagrams)
