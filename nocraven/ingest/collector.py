@@ -65,6 +65,27 @@ class HeldSocket:
     drops_base: int = 0  # drops_seen when the running collector started on it
 
 
+def spread_lines(chunk: bytes, count: int) -> list[bytes]:
+    """Up to `count` non-empty lines spread evenly over newline-joined records: the line at
+    each of `count` equally spaced offsets. A chunk can be megabytes of records; splitting it
+    all for a sample of 25 cost more than storing it."""
+    picked: list[bytes] = []
+    size, after = len(chunk), -1  # `after`: where the last line picked ended
+    for index in range(count):
+        start = max(chunk.rfind(b"\n", 0, index * size // count) + 1, after + 1)
+        while start < size:
+            end = chunk.find(b"\n", start)
+            end = size if end < 0 else end
+            if end > start:
+                picked.append(chunk[start:end])
+                after = end
+                break
+            start = end + 1  # an empty line: the next one
+        if start >= size:
+            break
+    return picked
+
+
 class RecordSink:
     """Where a collector's records go: the buffer, or nowhere with accounting if it is down."""
 
@@ -358,9 +379,7 @@ class CollectorProcess(Component):
         if now < self._next_sample or not chunk:
             return
         self._next_sample = now + SAMPLE_INTERVAL_S
-        lines = [line for line in chunk.split(b"\n") if line]
-        step = max(1, len(lines) // SAMPLE_RECORDS)
-        records = [msgspec.Raw(line) for line in lines[::step][:SAMPLE_RECORDS]]
+        records = [msgspec.Raw(line) for line in spread_lines(chunk, SAMPLE_RECORDS)]
         self.ctx.bus.publish(RecordsSampled(service=self.service, records=records, total=self._since_sample))
         self._since_sample = 0
 
