@@ -72,39 +72,57 @@ def frame_header(kind: FrameKind, length: int) -> bytes:
 
 
 class FrameDecoder:
+    """Frames out of a byte stream cut anywhere. Each payload is copied once: a frame inside
+    one `feed` is cut straight from it; a frame spread over several (a multi-MiB RECORDS
+    frame arrives in 256 KiB pipe reads) keeps views of its parts and joins them once complete,
+    rather than growing a buffer with every read and copying the payload out of it again."""
+
     def __init__(self) -> None:
-        self._buffer = bytearray()
+        self._head = bytearray()  # the start of a header not complete yet
+        self._kind: FrameKind | None = None  # the frame whose payload is being gathered
+        self._length = 0
+        self._parts: list[bytes | memoryview] = []
+        self._have = 0
 
     @property
     def pending(self) -> int:
         """Bytes received that do not make a whole frame yet."""
-        return len(self._buffer)
+        return len(self._head) + (_HEADER.size + self._have if self._kind is not None else 0)
 
-    def feed(self, data: bytes) -> list[tuple[FrameKind, bytes]]:
-        # Frames are cut straight from `data` when nothing is pending (the usual case with
-        # large reads): one copy per payload, not three.
-        source: bytes | bytearray = data
-        if self._buffer:
-            self._buffer += data
-            source = self._buffer
+    def feed(self, data: bytes | bytearray | memoryview) -> list[tuple[FrameKind, bytes]]:
         frames: list[tuple[FrameKind, bytes]] = []
-        offset = 0
-        size = len(source)
-        with memoryview(source) as view:
-            while size - offset >= _HEADER.size:
-                kind, length = _HEADER.unpack_from(source, offset)
+        view = memoryview(data)
+        # Views of `data` may be kept until a frame completes only when nobody can change it.
+        keep_views = isinstance(data, bytes)
+        offset, size = 0, len(view)
+        while offset < size:
+            if self._kind is None:
+                if self._head or size - offset < _HEADER.size:
+                    take = min(_HEADER.size - len(self._head), size - offset)
+                    self._head += view[offset : offset + take]
+                    offset += take
+                    if len(self._head) < _HEADER.size:
+                        break
+                    kind, length = _HEADER.unpack(self._head)
+                    self._head.clear()
+                else:
+                    kind, length = _HEADER.unpack_from(view, offset)
+                    offset += _HEADER.size
                 if length > MAX_FRAME or kind not in _KINDS:
                     raise ChannelError(f"bad frame header (kind {kind}, length {length})")
-                end = offset + _HEADER.size + length
-                if end > size:
-                    break
-                frames.append((_KINDS[kind], view[offset + _HEADER.size : end].tobytes()))
-                offset = end
-        if source is data:
-            if offset < size:
-                self._buffer += memoryview(data)[offset:]
-        elif offset:
-            del self._buffer[:offset]
+                if size - offset >= length:  # the whole payload is here: one copy
+                    frames.append((_KINDS[kind], view[offset : offset + length].tobytes()))
+                    offset += length
+                    continue
+                self._kind, self._length = _KINDS[kind], length
+            take = min(self._length - self._have, size - offset)
+            part = view[offset : offset + take]
+            self._parts.append(part if keep_views else part.tobytes())
+            self._have += take
+            offset += take
+            if self._have == self._length:
+                frames.append((self._kind, b"".join(self._parts)))
+                self._kind, self._parts, self._have = None, [], 0
         return frames
 
 

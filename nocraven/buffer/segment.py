@@ -18,8 +18,6 @@ from dataclasses import dataclass, field
 
 import zstandard
 
-from collectors.common import ndjson
-
 ZSTD_LEVEL = 3
 NEWLINE = b"\n"
 FORMAT_PLAIN = 1
@@ -37,29 +35,43 @@ class FramedBatch:
     rejected_bytes: int = 0
     received_bytes: int = 0  # what arrived on the wire for these records (0: not told)
 
+    # The batch already cut by `of_ndjson` (empty: not cut yet, or small enough to stay whole).
+    parts: tuple[FramedBatch, ...] = ()
+
+    @classmethod
+    def of_ndjson(cls, chunk: bytes, size: int, received_bytes: int = 0, records: int | None = None) -> FramedBatch:
+        """Newline-joined records (no empty one), cut as `pieces(size)` would cut them. The
+        records are counted once, piece by piece, rather than once whole and again per piece
+        (`records`: the count, when the caller has it already)."""
+        raw = len(chunk) + 1
+        if raw <= size:
+            count = records if records is not None else chunk.count(NEWLINE) + 1
+            return cls(chunk, count, raw, received_bytes=received_bytes)
+        parts = tuple(_cut(chunk, size, received_bytes))
+        return cls(chunk, sum(part.records for part in parts), raw, received_bytes=received_bytes, parts=parts)
+
     def pieces(self, size: int) -> list[FramedBatch]:
         """Cut at record bounds into pieces of about `size` raw bytes (one record may be
         longer), so a burst coalesced into one append still seals as bounded segments: quota
         eviction and forwarder batches keep their grain."""
         if self.raw_bytes <= size:
             return [self]
-        chunk, out, start = self.chunk, [], 0
-        total, received = self.raw_bytes, self.received_bytes
-        while start < len(chunk):
-            cut = chunk.find(NEWLINE, start + max(size - 1, 1))
-            end = len(chunk) if cut < 0 else cut
-            # Wire bytes pro rata, cut on cumulative sizes so the pieces add up to the whole.
-            share = received * (end + 1) // total - received * start // total
-            with memoryview(chunk)[start:end] as view:
-                records = ndjson.records(view)  # at C speed; -1 (an empty record) is never framed here
-            if records < 0:
-                records = chunk.count(NEWLINE, start, end) + 1
-            piece = FramedBatch(chunk[start:end], records, end - start + 1)
-            out.append(
-                piece if not share else FramedBatch(piece.chunk, piece.records, piece.raw_bytes, received_bytes=share)
-            )
-            start = end + 1
-        return out
+        if self.parts:
+            return list(self.parts)
+        return _cut(self.chunk, size, self.received_bytes)
+
+
+def _cut(chunk: bytes, size: int, received: int) -> list[FramedBatch]:
+    out, start, total = [], 0, len(chunk) + 1
+    while start < len(chunk):
+        cut = chunk.find(NEWLINE, start + max(size - 1, 1))
+        end = len(chunk) if cut < 0 else cut
+        # Wire bytes pro rata, cut on cumulative sizes so the pieces add up to the whole.
+        share = received * (end + 1) // total - received * start // total
+        records = chunk.count(NEWLINE, start, end) + 1
+        out.append(FramedBatch(chunk[start:end], records, end - start + 1, received_bytes=share))
+        start = end + 1
+    return out
 
 
 def frame_records(records: Sequence[bytes]) -> FramedBatch:

@@ -208,14 +208,14 @@ class SegmentStore:
         checked record by record, as `append` does."""
         if not chunk:
             return 0
-        count = ndjson.records(chunk)  # -1: an empty record (C: the search for b"\n\n" was 1 us a record)
+        count = ndjson.records(chunk)  # one C pass: the records, or -1 for an empty one
         if count < 0:
             records = chunk.split(NEWLINE)
             self.append(service, records, now, source, received_bytes)
             return sum(1 for record in records if record)
-        batch = FramedBatch(chunk, count, len(chunk) + 1, received_bytes=received_bytes)
+        batch = FramedBatch.of_ndjson(chunk, self._limits.seal_bytes, received_bytes, records=count)
         self._append_framed(service, batch, now, source)
-        return count
+        return batch.records
 
     def _append_framed(self, service: str, batch: FramedBatch, now: float, source: str | None) -> None:
         with self._lock:

@@ -67,6 +67,57 @@ class HeldSocket:
     drops_base: int = 0  # drops_seen when the running collector started on it
 
 
+def spread_lines(chunk: bytes, count: int) -> list[bytes]:
+    """Up to `count` non-empty lines spread evenly over newline-joined records: the line at
+    each of `count` equally spaced offsets. A chunk can be megabytes of records; splitting it
+    all for a sample of 25 cost more than storing it."""
+    picked: list[bytes] = []
+    size, after = len(chunk), -1  # `after`: where the last line picked ended
+    for index in range(count):
+        start = max(chunk.rfind(b"\n", 0, index * size // count) + 1, after + 1)
+        while start < size:
+            end = chunk.find(b"\n", start)
+            end = size if end < 0 else end
+            if end > start:
+                picked.append(chunk[start:end])
+                after = end
+                break
+            start = end + 1  # an empty line: the next one
+        if start >= size:
+            break
+    return picked
+
+
+class ChannelReader(asyncio.Protocol):
+    """A collector's stdout: every pipe read goes straight to `on_data` (frames into the
+    buffer). A StreamReader between copied every byte twice more, and paused and resumed the
+    pipe on every read. Handling a read before taking the next keeps the backpressure: a
+    collector that writes faster than the engine stores blocks on its full pipe. `done` ends
+    at end of file, or with the exception a frame raised (then nothing more is read)."""
+
+    def __init__(self, on_data: Callable[[bytes], None]) -> None:
+        self._on_data = on_data
+        self._transport: asyncio.BaseTransport | None = None
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        if self.done.done():
+            return
+        try:
+            self._on_data(data)
+        except Exception as exc:
+            self.done.set_exception(exc)
+            if self._transport is not None:
+                self._transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.done.done():
+            self.done.set_result(None)
+
+
 class RecordSink:
     """Where a collector's records go: the buffer, or nowhere with accounting if it is down."""
 
@@ -178,13 +229,15 @@ class CollectorProcess(Component):
         )
         for held in self._held.values():
             held.drops_base = held.drops_seen
+        # The channel is a pipe of our own, read by a protocol (ChannelReader), not a StreamReader.
+        channel_read, channel_write = os.pipe()
         try:
             proc = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
                 self.module,
                 stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
+                stdout=channel_write,
                 stderr=asyncio.subprocess.PIPE,
                 pass_fds=(
                     *(held.sock.fileno() for held in self._held.values()),
@@ -196,12 +249,14 @@ class CollectorProcess(Component):
         except BaseException:
             engine_end.close()
             inflight.close()
+            os.close(channel_read)
             raise
         finally:
             child_end.close()
+            os.close(channel_write)
         engine_end.setblocking(False)
         self._control = engine_end
-        assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+        assert proc.stdin is not None and proc.stderr is not None
         # The settings first; stdin stays open for DURABLE confirmations (collectors.common.durable).
         proc.stdin.write(encode_frame(FrameKind.SETTINGS, msgspec.json.encode(self.child_settings())))
         await proc.stdin.drain()
@@ -209,8 +264,18 @@ class CollectorProcess(Component):
         stderr_task = asyncio.create_task(self._pump_stderr(proc.stderr))
         decoder = FrameDecoder()
         self._received = 0
+
+        def on_data(data: bytes) -> None:
+            now = time.time()
+            for kind, payload in decoder.feed(data):
+                self._on_frame(kind, payload, ready, now)
+
+        # The transport owns the pipe's file from here and closes it.
+        pipe = open(channel_read, "rb", buffering=0)  # noqa: SIM115
+        transport, reader = await asyncio.get_running_loop().connect_read_pipe(lambda: ChannelReader(on_data), pipe)
         try:
-            await self._pump(proc.stdout, decoder, ready)
+            # Shielded: a cancelled run (the engine stops) still reads the pipe to its end below.
+            await asyncio.shield(reader.done)
             code = await proc.wait()
             raise CollectorExited(
                 f"{self.name} collector exited with code {code}: {self.last_message or 'see the engine log'}"
@@ -226,12 +291,14 @@ class CollectorProcess(Component):
                     proc.terminate()
                 # What the collector had received is still in the pipe: store it before going.
                 try:
-                    await asyncio.wait_for(self._pump(proc.stdout, decoder, ready), STOP_GRACE_S)
+                    if not reader.done.done():
+                        await asyncio.wait_for(asyncio.shield(reader.done), STOP_GRACE_S)
                 except TimeoutError:
                     self.log.warning("%s collector did not stop in %.0f s; killing it", self.name, STOP_GRACE_S)
                     with contextlib.suppress(ProcessLookupError):
                         proc.kill()
                 await proc.wait()
+            transport.close()
             # Confirmations went on while the collector stopped (the buffer stops after it), so
             # a sender answered during the stop was answered the truth; nothing is left to say.
             self._stdin = None
@@ -289,15 +356,6 @@ class CollectorProcess(Component):
                 pid,
                 how,
             )
-
-    async def _pump(self, stdout: asyncio.StreamReader, decoder: FrameDecoder, ready: Callable[[], None]) -> None:
-        while True:
-            data = await stdout.read(1 << 20)
-            if not data:
-                return
-            now = time.time()
-            for kind, payload in decoder.feed(data):
-                self._on_frame(kind, payload, ready, now)
 
     async def _pump_stderr(self, stderr: asyncio.StreamReader) -> None:
         while line := await stderr.readline():
@@ -432,9 +490,7 @@ class CollectorProcess(Component):
         if now < self._next_sample or not chunk:
             return
         self._next_sample = now + SAMPLE_INTERVAL_S
-        lines = [line for line in chunk.split(b"\n") if line]
-        step = max(1, len(lines) // SAMPLE_RECORDS)
-        records = [msgspec.Raw(line) for line in lines[::step][:SAMPLE_RECORDS]]
+        records = [msgspec.Raw(line) for line in spread_lines(chunk, SAMPLE_RECORDS)]
         self.ctx.bus.publish(RecordsSampled(service=self.service, records=records, total=self._since_sample))
         self._since_sample = 0
 

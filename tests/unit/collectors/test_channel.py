@@ -284,3 +284,22 @@ def test_a_worker_batch_carries_its_number_and_received_bytes_before_the_records
     payload = batch_payload(41, b'{"m":1}\n', received=77)
     assert BATCH_HEAD.unpack_from(payload) == (41, 77)
     assert payload[BATCH_HEAD.size :] == b'{"m":1}\n'
+
+
+def test_a_frame_spread_over_many_reads_comes_out_whole_once_complete() -> None:
+    payload = bytes(range(256)) * 4096  # 1 MiB: a RECORDS frame under load, read 256 KiB at a time
+    stream = encode_frame(FrameKind.RECORDS, payload) + encode_frame(FrameKind.LOG, b"after")
+    decoder = FrameDecoder()
+    got = [decoder.feed(stream[start : start + 256 * 1024]) for start in range(0, len(stream), 256 * 1024)]
+    assert [frames for frames in got if frames] == [[(FrameKind.RECORDS, payload), (FrameKind.LOG, b"after")]]
+    assert decoder.pending == 0
+
+
+def test_a_read_buffer_reused_by_the_caller_does_not_change_frames_already_cut() -> None:
+    # The decoder may keep views of what it was fed only when nothing can change it (bytes).
+    stream = encode_frame(FrameKind.RECORDS, b"x" * 1000)
+    decoder = FrameDecoder()
+    buffer = bytearray(stream[:600])
+    assert decoder.feed(buffer) == []
+    buffer[:] = b"y" * 600
+    assert decoder.feed(bytearray(stream[600:])) == [(FrameKind.RECORDS, b"x" * 1000)]

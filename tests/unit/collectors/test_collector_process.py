@@ -29,7 +29,7 @@ from nocraven.buffer.access import BufferAccess
 from nocraven.config import Config
 from nocraven.engine.bus import EventBus
 from nocraven.engine.component import EngineContext
-from nocraven.ingest.collector import SAMPLE_INTERVAL_S, SAMPLE_RECORDS, CollectorExited
+from nocraven.ingest.collector import SAMPLE_INTERVAL_S, SAMPLE_RECORDS, CollectorExited, spread_lines
 from nocraven.ingest.syslog import SyslogComponent
 from nocraven.schema.events import CountersUpdated, Event, Published, RecordsSampled
 
@@ -387,3 +387,13 @@ def test_a_collector_that_does_not_count_in_the_block_is_not_ledgered() -> None:
         block.close()
     assert h.buffer.drops == []
     assert h.collector.summary().messages == 7
+
+
+def test_the_live_sample_spreads_over_a_chunk_and_skips_empty_lines() -> None:
+    lines = [f'{{"n":{i}}}'.encode() for i in range(10_000)]
+    sample = spread_lines(b"\n".join(lines), SAMPLE_RECORDS)
+    assert len(sample) == SAMPLE_RECORDS
+    assert sample[0] == lines[0] and int(sample[-1][5:-1]) > 9000  # from the start to near the end
+    assert all(line in lines for line in sample) and sample == sorted(sample, key=lines.index)
+    assert spread_lines(b"\n\na\n\nb\n", 25) == [b"a", b"b"]
+    assert spread_lines(b"", 25) == []
