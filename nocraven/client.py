@@ -25,8 +25,8 @@ import httpx
 import msgspec
 
 from nocraven.api import wire
-from nocraven.config import user_state_dir
 from nocraven.errors import ApiError, ErrorCode
+from nocraven.paths import user_state_dir
 from nocraven.schema import diag as diag_wire
 from nocraven.schema.buffer import BufferStats, Ledger, Purged, PurgeRequest
 from nocraven.schema.engine import BundleWritten, EngineStatus, StopRequested, SystemInfo

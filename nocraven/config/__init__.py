@@ -32,6 +32,7 @@ from nocraven.config.walker import ConfigError, build, to_plain
 from nocraven.diag.settings import DiagSettings
 from nocraven.forward.settings import ForwardSettings
 from nocraven.health.settings import HealthSettings
+from nocraven.paths import user_state_dir
 from nocraven.vpn.settings import VpnSettings
 
 ENV_CONFIG = "NOCRAVEN_CONFIG"
@@ -133,11 +134,6 @@ def load(path: Path) -> Config:
     except OSError as exc:
         raise ConfigError([f"cannot read the file: {exc.strerror}"], str(path)) from None
     return from_toml_text(text, str(path))
-
-
-def user_state_dir() -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
-    return Path(base) / "nocraven"
 
 
 def embedded_default() -> Config:

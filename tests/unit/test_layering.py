@@ -127,3 +127,15 @@ def test_engine_and_cli_load_without_textual() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_the_console_loads_without_the_engine_side() -> None:
+    """The console starts on the box's tty and over SSH: it must not pay for the config schema,
+    the buffer's storage code or SNMP (they once doubled its import time)."""
+    code = (
+        "import sys, nocraven_tui.app\n"
+        "heavy = ('nocraven.config', 'nocraven.buffer', 'nocraven.engine', 'sqlite_utils', 'pysnmp')\n"
+        "print([m for m in heavy if m in sys.modules])\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
