@@ -70,6 +70,7 @@ DRAIN_TIMEOUT_S = 20.0
 # pipeline can stall for a second or two and still deliver everything.
 POLL_S = 0.2
 STILL_POLLS = 12
+EVICTIONS = frozenset({"quota", "age", "total_budget"})  # drop reasons for records already stored
 TCP_UNTHROTTLED = (10_000_000, 1_500_000)  # rate, count
 TCP_CONNECTIONS = (1, 4)  # unthrottled TCP over one connection, then over several
 SHORT_UDP_RATES = (100_000, 200_000)
@@ -295,8 +296,11 @@ quota_bytes = {32 * 1024**3}
         time.sleep(0.2)
 
     def stored() -> int:
+        # Held now, plus what the buffer stored and then evicted for its quota or budget: a run
+        # that fills the service's quota must not count its evictions as messages lost.
         syslog = api_json(socket_path, "/v1/buffer/stats")["services"]["syslog"]
-        return int(syslog["records"]) + int(syslog["unsealed_records"])
+        evicted = sum(int(c["records"]) for reason, c in syslog["dropped_by_reason"].items() if reason in EVICTIONS)
+        return int(syslog["records"]) + int(syslog["unsealed_records"]) + evicted
 
     def counters() -> dict[str, int]:
         totals = api_json(socket_path, "/v1/status")["components"]["syslog"]["detail"]["totals"]
