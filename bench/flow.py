@@ -54,6 +54,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from procstat import cpu_ticks, process_tree, ticks_by_role, udp_drops
+
 ROOT = Path(__file__).resolve().parents[1]
 FLOWGEN_SRC = ROOT / "bench" / "flowgen.c"
 FLOWGEN = ROOT / "bench" / "bin" / "flowgen"
@@ -83,67 +85,8 @@ def log(message: str) -> None:
     print(f"[bench] {message}", file=sys.stderr, flush=True)
 
 
-def cpu_ticks(pids: list[int]) -> int:
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])
-    return total
-
-
-def process_tree(root: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            ppid = int((entry / "stat").read_text().rpartition(")")[2].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        children.setdefault(ppid, []).append(int(entry.name))
-    tree, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        tree.append(pid)
-        todo.extend(children.get(pid, []))
-    return tree
-
-
 # Which part of NoC Raven a process is, by its command line (the engine is the tree's root).
 ROLES = (("collectors.flow.udp_worker", "udp_workers"), ("collectors.flow.service", "collector"))
-
-
-def process_role(pid: int, root: int, root_role: str) -> str:
-    if pid == root or root_role != "engine":  # a peer's plugin processes count as the peer
-        return root_role
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return "other"
-    return next((role for marker, role in ROLES if marker in cmdline), "other")
-
-
-def ticks_by_role(root: int, root_role: str) -> dict[str, int]:
-    """CPU ticks (utime + stime) of a receiver's processes, added up per role."""
-    totals: dict[str, int] = {}
-    for pid in process_tree(root):
-        role = process_role(pid, root, root_role)
-        totals[role] = totals.get(role, 0) + cpu_ticks([pid])
-    return totals
-
-
-def udp_drops(port: int) -> int:
-    """The kernel's drop counter of the UDP socket bound to 127.0.0.1:port, or to any address."""
-    wanted = (f"0100007F:{port:04X}", f"00000000:{port:04X}")
-    for table in ("/proc/net/udp", "/proc/net/udp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            parts = line.split()
-            if parts[1] in wanted or parts[1].endswith(f":{port:04X}"):
-                return int(parts[-1])
-    return 0
 
 
 def free_udp_port() -> int:
@@ -369,7 +312,7 @@ def run_once(receiver: Receiver, kind: str, rate: int, seconds: float, generator
     drops_before = udp_drops(port)
     extra_before = receiver.extra()
     root_role = "engine" if receiver.name == "nocraven" else receiver.name
-    roles_before = ticks_by_role(receiver.proc.pid, root_role)
+    roles_before = ticks_by_role(receiver.proc.pid, root_role, ROLES)
     command = pinned(
         [str(FLOWGEN), kind, "127.0.0.1", str(port), str(rate), str(int(rate * seconds)), str(SOURCE_PORTS)],
         [generator_cpu] if generator_cpu is not None else None,
@@ -384,7 +327,7 @@ def run_once(receiver: Receiver, kind: str, rate: int, seconds: float, generator
     else:
         time.sleep(SETTLE_S)
         stored = sent - (udp_drops(port) - drops_before) * PER_DATAGRAM[kind]
-    roles_after = ticks_by_role(receiver.proc.pid, root_role)
+    roles_after = ticks_by_role(receiver.proc.pid, root_role, ROLES)
     tick_us = 1e6 / os.sysconf("SC_CLK_TCK")
     ticks = sum(roles_after.values()) - sum(roles_before.values())
     alive = receiver.proc.poll() is None

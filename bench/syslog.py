@@ -44,6 +44,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from procstat import cpu_ticks, process_tree, ticks_by_role, udp_drops
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -84,61 +86,12 @@ def log(message: str) -> None:
 # ---- machine ------------------------------------------------------------------------------------
 
 
-def cpu_ticks(pids: list[int]) -> int:
-    """utime + stime of these processes and all their threads, in clock ticks."""
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime: fields 14 and 15 of stat(5)
-    return total
-
-
-def process_tree(root: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            ppid = int((entry / "stat").read_text().rpartition(")")[2].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        children.setdefault(ppid, []).append(int(entry.name))
-    tree, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        tree.append(pid)
-        todo.extend(children.get(pid, []))
-    return tree
-
-
 # Which part of NoC Raven a process is, by its command line (the engine is the tree's root).
 ROLES = (
     ("collectors.syslog.udp_worker", "udp_workers"),
     ("collectors.syslog.stream_worker", "stream_workers"),
     ("collectors.syslog.service", "collector"),
 )
-
-
-def process_role(pid: int, root: int, root_role: str) -> str:
-    if pid == root:
-        return root_role
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return "other"
-    return next((role for marker, role in ROLES if marker in cmdline), "other")
-
-
-def ticks_by_role(root: int, root_role: str) -> dict[str, int]:
-    """CPU ticks (utime + stime) of a receiver's processes, added up per role."""
-    totals: dict[str, int] = {}
-    for pid in process_tree(root):
-        role = process_role(pid, root, root_role)
-        totals[role] = totals.get(role, 0) + cpu_ticks([pid])
-    return totals
 
 
 def memory_kib(pid: int, field: str) -> int:
@@ -149,16 +102,6 @@ def memory_kib(pid: int, field: str) -> int:
                 return int(line.split()[1])
     except OSError:
         pass
-    return 0
-
-
-def udp_drops(port: int) -> int:
-    """The kernel's drop counter of the UDP socket bound to 127.0.0.1:port (/proc/net/udp)."""
-    local = f"0100007F:{port:04X}"
-    for line in Path("/proc/net/udp").read_text().splitlines()[1:]:
-        parts = line.split()
-        if parts[1] == local:
-            return int(parts[-1])
     return 0
 
 
@@ -419,12 +362,12 @@ def run_once(
     drops_before = udp_drops(receiver.udp_port)
     counters_before = receiver.counters()
     root_role = "engine" if receiver.name == "nocraven" else receiver.name
-    roles_before = ticks_by_role(receiver.proc.pid, root_role)
+    roles_before = ticks_by_role(receiver.proc.pid, root_role, ROLES)
     ticks_before = sum(roles_before.values())
     generator = generate(proto, port, rate, count, connections, generator_cpu)
     ticks_load = receiver.cpu_ticks()
     stored, drain_s = wait_until_stored(receiver, before, generator["sent"])
-    roles_after = ticks_by_role(receiver.proc.pid, root_role)
+    roles_after = ticks_by_role(receiver.proc.pid, root_role, ROLES)
     ticks_after = sum(roles_after.values())
     counters_after = receiver.counters()
     sent = int(generator["sent"])
