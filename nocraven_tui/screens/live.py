@@ -240,6 +240,9 @@ class LiveScreen(ModeScreen):
 
     @on(Input.Submitted)
     def _filter_submitted(self) -> None:
+        if self._filter_timer is not None:  # Enter says typing is done: ask now, not after the pause
+            self._filter_timer.stop()
+            self._ask_engine()
         self.query_one(RecordView).focus()
 
     @classmethod

@@ -22,6 +22,7 @@ from nocraven_tui.screens.live import LiveScreen
 from nocraven_tui.state import ConsoleState
 from nocraven_tui.widgets.confirm import ConfirmModal
 from nocraven_tui.widgets.keys import KeysModal
+from nocraven_tui.widgets.record_view import RecordView
 from tests.support.engine import RunningEngine
 from tests.tui.conftest import frozen_clock, key, screen_text, wait_for, wait_for_text
 from tests.tui.recorded import NOW, published, replay, sampled_records, watch_lines
@@ -170,7 +171,8 @@ async def test_text_filter_shows_every_matching_record_from_a_real_engine(shared
         await pilot.press("3")
         await wait_for_text(pilot, "following")
         await pilot.press("slash", *marker, "enter")
-        await wait_for(pilot, lambda: app.state.match is not None, "the engine filter")
+        # A slow machine may send a prefix first (the filter settles between keys); the whole word follows.
+        await wait_for(pilot, lambda: getattr(app.state.match, "grep", None) == marker, "the engine filter")
         assert app.state.match == EngineMatch(grep=marker, limit=app.state.match.limit)
         await wait_for_text(pilot, "filtered in the engine")
         sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -212,6 +214,18 @@ async def test_filtered_view_takes_the_engines_records_not_the_samples() -> None
         assert "every match, filtered in the engine" in text
         app.post_message(messages.MatchStreamEnded(app.state.match_generation, "no engine answers"))
         await wait_for_text(pilot, "filter stopped: no engine answers")
+
+
+async def test_enter_applies_the_filter_at_once() -> None:
+    app = offline_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        replay(app)
+        await pilot.press("3")
+        await wait_for_text(pilot, "33 shown")
+        await pilot.press("slash", *"SPANTREE", "enter")
+        await pilot.pause()  # no wait for typing to settle: Enter says the filter is whole
+        assert app.state.match == EngineMatch(grep="SPANTREE", limit=1000)
+        assert isinstance(app.focused, RecordView)
 
 
 def test_sampling_rate_is_per_second_over_the_window() -> None:
