@@ -34,6 +34,9 @@ from nocraven.schema.events import CountersUpdated
 log = logging.getLogger("nocraven.buffer")
 
 SEAL_EVERY_S = 0.2
+# Repacking cold segments (store.compact_cold) is background work: it takes at most this share
+# of the seal worker's time, and only while no full segment waits to be sealed.
+COMPACT_SHARE = 0.25
 COUNTERS_EVERY_S = 1.0
 EXPORT_CHUNK = 2_000
 
@@ -48,6 +51,7 @@ def limits_from_config(config: BufferSettings) -> BufferLimits:
         min_free_disk_bytes=config.min_free_bytes,
         seal_bytes=config.seal_bytes,
         seal_interval_s=config.seal_interval_s,
+        compact_after_s=config.compact_after_s if config.compact else None,
     )
 
 
@@ -135,14 +139,28 @@ class BufferComponent(Component):
 
     @staticmethod
     def _seal_worker(store: SegmentStore, stop: threading.Event) -> None:
-        """Seal as soon as a segment fills, and at least every SEAL_EVERY_S for the age rule."""
+        """Seal as soon as a segment fills, and at least every SEAL_EVERY_S for the age rule;
+        between seals, repack cold segments within COMPACT_SHARE of the time."""
+        compact_at = 0.0  # monotonic time the next repack may start
         while not stop.is_set():
-            store.wait_for_full_segment(SEAL_EVERY_S)
+            full = store.wait_for_full_segment(max(0.0, min(SEAL_EVERY_S, compact_at - time.monotonic())))
             try:
                 store.seal_due(time.time())
             except Exception:  # a bug must not silently stop sealing: log it and keep going
                 log.exception("sealing failed")
                 stop.wait(1.0)
+                continue
+            began = time.monotonic()
+            if full or began < compact_at:
+                continue
+            try:
+                repacked = store.compact_cold(time.time())
+            except Exception:  # the segment stays as it was; sealing goes on
+                log.exception("repacking a cold segment failed")
+                repacked = None
+            spent = time.monotonic() - began
+            # Nothing cold: look again at the next seal tick. Else wait out the share.
+            compact_at = began + (SEAL_EVERY_S if repacked is None else spent / COMPACT_SHARE)
 
     def _counters(self) -> wire.BufferCounters:
         stats = self._last_stats

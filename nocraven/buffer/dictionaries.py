@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import zstandard
 
-from nocraven.buffer.segment import ZSTD_LEVEL, OpenSegment
+from nocraven.buffer.segment import PACKED_LEVEL, ZSTD_LEVEL, OpenSegment
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +26,12 @@ DICT_BYTES = 64 * 1024
 SAMPLE_BYTES = 1024 * 1024  # records gathered before training
 MIN_SAMPLES = 64  # fewer records than this make a dictionary that does not generalise
 RETRAIN_SEGMENTS = 1024  # ~256 MiB of records at the default seal size
+
+
+def _level(key: str) -> int:
+    """A book key is a service, or "service:form" for packed bodies (forms.py), which are
+    compressed off the hot path at a higher level."""
+    return PACKED_LEVEL if ":" in key else ZSTD_LEVEL
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +71,7 @@ class DictionaryBook:
 
     def __init__(self, current: list[Dictionary], next_id: int) -> None:
         self._plain = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
+        self._packed = zstandard.ZstdCompressor(level=PACKED_LEVEL)
         self._books: dict[str, _ServiceBook] = {}
         self._next_id = next_id
         self._unstored: dict[int, Dictionary] = {}
@@ -72,19 +79,25 @@ class DictionaryBook:
             self._adopt(dictionary)
 
     def compressor(self, service: str) -> tuple[int | None, zstandard.ZstdCompressor]:
-        """The dictionary id (None: plain zstd) and compressor for `service`'s next segment."""
+        """The dictionary id (None: plain zstd) and compressor for `service`'s next segment
+        (or packed body, for a "service:form" key)."""
         book = self._books.get(service)
         if book is None or book.current is None or book.compressor is None:
-            return None, self._plain
+            return None, self._plain if _level(service) == ZSTD_LEVEL else self._packed
         return book.current.id, book.compressor
 
     def observe(self, segment: OpenSegment) -> None:
         """A segment was sealed: count it, and keep its records as samples if training is due."""
-        book = self._books.setdefault(segment.service, _ServiceBook())
+        self.sample(segment.service, segment.records())
+
+    def sample(self, key: str, records: list[bytes]) -> None:
+        """A segment was compressed under `key`: count it, and keep its records (or packed
+        entries) as samples if training is due."""
+        book = self._books.setdefault(key, _ServiceBook())
         book.segments_since_training += 1
         if not book.collecting or book.ready:
             return
-        for record in segment.records():
+        for record in records:
             book.samples.append(record)
             book.sample_bytes += len(record)
             if book.ready:
@@ -99,7 +112,7 @@ class DictionaryBook:
                 continue
             samples, book.samples, book.sample_bytes = book.samples, [], 0
             try:
-                data = zstandard.train_dictionary(DICT_BYTES, samples, level=ZSTD_LEVEL)
+                data = zstandard.train_dictionary(DICT_BYTES, samples, level=_level(service))
             except zstandard.ZstdError as exc:
                 # Too uniform or too few distinct samples: stay as we are and try again later.
                 log.info("buffer: no dictionary for %s this time (%s)", service, exc)
@@ -125,15 +138,19 @@ class DictionaryBook:
         return {book.current.id for book in self._books.values() if book.current is not None}
 
     def forget(self, service: str) -> None:
-        """The service was purged: its next records start over without a dictionary."""
-        book = self._books.pop(service, None)
-        if book is not None and book.current is not None:
-            self._unstored.pop(book.current.id, None)
+        """The service was purged: its next records (and packed bodies) start over without a
+        dictionary."""
+        for key in [key for key in self._books if key == service or key.startswith(f"{service}:")]:
+            book = self._books.pop(key)
+            if book.current is not None:
+                self._unstored.pop(book.current.id, None)
 
     def _adopt(self, dictionary: Dictionary) -> None:
         book = self._books.setdefault(dictionary.service, _ServiceBook())
         book.current = dictionary
-        book.compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL, dict_data=dictionary.compression_dict())
+        book.compressor = zstandard.ZstdCompressor(
+            level=_level(dictionary.service), dict_data=dictionary.compression_dict()
+        )
         book.segments_since_training = 0
         self._next_id = max(self._next_id, dictionary.id + 1)
 

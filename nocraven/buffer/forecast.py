@@ -44,7 +44,8 @@ class RateWindow:
                 entries.popleft()
             records = sum(entry[1] for entry in entries)
             raw = sum(entry[2] for entry in entries)
-            stored = sum(entry[3] for entry in entries)
+            # Never below zero: repacking (store.compact_cold) subtracts what it saved.
+            stored = max(0, sum(entry[3] for entry in entries))
             found[service] = IngestRate(records / span, raw / span, stored / span)
         return found
 

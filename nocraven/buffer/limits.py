@@ -62,6 +62,10 @@ class BufferLimits:
     # Corrupt segments keep their blob for inspection up to this total, metadata only beyond.
     quarantine_max_bytes: int = 16 * MIB
     rate_window_s: float = 300.0
+    # Sealed segments of a service with a compact form (forms.py) are repacked into it once
+    # their records are this old and every sink that has a cursor has delivered them. None:
+    # never (the store still reads packed segments).
+    compact_after_s: float | None = 60.0
 
     def __post_init__(self) -> None:
         problems = self.problems(strict=False)
@@ -93,6 +97,8 @@ class BufferLimits:
             found.append(f"max_unsealed_bytes must be > 0, got {self.max_unsealed_bytes}")
         if self.rate_window_s <= 0:
             found.append(f"rate_window_s must be > 0, got {self.rate_window_s}")
+        if self.compact_after_s is not None and self.compact_after_s < 0:
+            found.append(f"compact_after_s must be >= 0, got {self.compact_after_s}")
         for name, limits in [("default", self.default_service), *self.services.items()]:
             if limits.quota_bytes is not None and limits.quota_bytes <= 0:
                 found.append(f"{name}.quota_bytes must be > 0, got {limits.quota_bytes}")

@@ -16,7 +16,7 @@ from pathlib import Path
 import sqlite_utils
 
 DB_FILENAME = "buffer.db"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -125,7 +125,14 @@ def _v2(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [(1, _v1), (2, _v2)]
+def _v3(db: sqlite_utils.Database) -> None:
+    # Segment format 3 (packed, segment.py): no new column, but a version that predates it must
+    # refuse this file instead of reading packed blobs as records (it would quarantine them).
+    # Recording the version is the whole step.
+    return None
+
+
+MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [(1, _v1), (2, _v2), (3, _v3)]
 
 
 def migrate(conn: sqlite3.Connection) -> int:

@@ -16,7 +16,8 @@ import os
 import sqlite3
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -27,6 +28,7 @@ from collectors.common import ndjson
 from nocraven.buffer import dictionaries, tables
 from nocraven.buffer.eviction import WriteTransaction, segment_drop
 from nocraven.buffer.forecast import RateWindow
+from nocraven.buffer.forms import FORMS, StoredForm
 from nocraven.buffer.ledger import (
     Drop,
     DropAccumulator,
@@ -43,6 +45,7 @@ from nocraven.buffer.reporting import StoreSnapshot, build_stats
 from nocraven.buffer.results import BufferStats, DropCount, PurgeResult, ReadBatch, SeqGap
 from nocraven.buffer.schema import DB_FILENAME, connect, migrate
 from nocraven.buffer.segment import (
+    FORMAT_PACKED,
     NEWLINE,
     CorruptSegment,
     EncodedSegment,
@@ -55,6 +58,7 @@ from nocraven.buffer.segment import (
     decode_ndjson,
     encode,
     frame_records,
+    unpack_packed,
 )
 from nocraven.buffer.tables import ServiceState
 from nocraven.buffer.timestamps import as_epoch, received_at
@@ -94,7 +98,14 @@ def _storage_failure(exc: sqlite3.Error, fs_free: int | None, min_free: int) -> 
 class SegmentStore:
     """Store-and-forward buffer of sealed zstd segments in one SQLite file (see module doc)."""
 
-    def __init__(self, conn: sqlite3.Connection, data_dir: Path, limits: BufferLimits, now: float) -> None:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        data_dir: Path,
+        limits: BufferLimits,
+        now: float,
+        forms: Mapping[str, StoredForm] = FORMS,
+    ) -> None:
         self._conn = conn
         self._dir = data_dir
         self._limits = limits
@@ -123,12 +134,20 @@ class SegmentStore:
         self._storage_failing = False
         self._last_now = now
         self._closed = False
+        self._forms = forms
+        self._packed_up_to: dict[str, int] = {}  # per service, the last segment id compact_cold looked at
         self._seed_rates(now)
 
     # ----------------------------------------------------------------------------- lifecycle
 
     @classmethod
-    def open(cls, data_dir: str | os.PathLike[str], limits: BufferLimits | None, now: float) -> SegmentStore:
+    def open(
+        cls,
+        data_dir: str | os.PathLike[str],
+        limits: BufferLimits | None,
+        now: float,
+        forms: Mapping[str, StoredForm] = FORMS,
+    ) -> SegmentStore:
         """Open (creating if needed) `data_dir/buffer.db`. Reads only the per-service summary,
         cursors, drop totals and recent segment metadata: never the backlog's blobs."""
         directory = Path(data_dir)
@@ -136,7 +155,7 @@ class SegmentStore:
         conn = connect(directory / DB_FILENAME)
         try:
             migrate(conn)
-            return cls(conn, directory, limits or BufferLimits(), now)
+            return cls(conn, directory, limits or BufferLimits(), now, forms)
         except BaseException:
             conn.close()
             raise
@@ -327,6 +346,80 @@ class SegmentStore:
                         self._in_flight = []
                         self._unsealed_bytes -= sum(segment.raw_bytes for segment in due)
 
+    def compact_cold(self, now: float) -> SegmentMeta | None:
+        """Repack one cold segment into its service's compact form (forms.py): the oldest
+        segment not yet packed whose records are `compact_after_s` old and delivered to every
+        sink with a cursor. Returns the segment as repacked, or None when there is nothing to
+        do (the caller then waits: this is background work, one segment a call). A segment the
+        form cannot shrink is left as it is."""
+        if self._limits.compact_after_s is None:
+            return None
+        with self._seal_lock:  # the dictionary book is the seal worker's
+            with self._db_lock:
+                self._check_open()
+                candidate = self._cold_candidate(now - self._limits.compact_after_s)
+                if candidate is None:
+                    return None
+                meta, form = candidate
+                self._packed_up_to[meta.service] = meta.id
+                lines = self._lines(meta, cache=False)  # cold: not worth a place readers use
+                if lines is None:
+                    return None
+            body = form.pack(lines)
+            key = form.dictionary_key(meta.service)
+            dict_id, compressor = self._dictionaries.compressor(key)
+            blob = compressor.compress(body)
+            self._dictionaries.sample(key, body.split(NEWLINE)[:-1])
+            self._dictionaries.train_due()
+            if len(blob) >= meta.stored_bytes:
+                return None
+            size, crc = len(blob), checksum(blob)
+            packed = replace(meta, format=FORMAT_PACKED, dict_id=dict_id, stored_bytes=size, checksum=crc)
+            with self._db_lock:
+                return self._commit_packed(meta, packed, blob, now)
+
+    def _cold_candidate(self, received_before: float) -> tuple[SegmentMeta, StoredForm] | None:
+        for service, form in self._forms.items():
+            meta = tables.first_unpacked(self._conn, service, self._packed_up_to.get(service, 0), FORMAT_PACKED)
+            if meta is None or meta.last_received > received_before:
+                continue
+            with self._lock:
+                delivered = [acked for (_, of), acked in self._cursors.items() if of == service]
+            if meta.last_seq <= min(delivered, default=meta.last_seq):
+                return meta, form
+        return None
+
+    def _commit_packed(self, meta: SegmentMeta, packed: SegmentMeta, blob: bytes, now: float) -> SegmentMeta | None:
+        self._check_open()
+        unstored = self._dictionaries.unstored()
+        state = self._states.get(meta.service, ServiceState()).copy()
+        saved = meta.stored_bytes - packed.stored_bytes
+        state.stored_bytes -= saved
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+            found = tables.fetch_stored(self._conn, meta.id)
+            if found is None or found[0] != meta:
+                self._conn.execute("ROLLBACK")  # evicted or quarantined meanwhile
+                return None
+            tables.repack_segment(self._conn, packed, blob)
+            dictionaries.insert_dictionaries(self._conn, unstored, now)
+            if meta.dict_id is not None:
+                dictionaries.delete_unused(self._conn, {meta.dict_id}, self._dictionaries.current_ids())
+            tables.save_states(self._conn, {meta.service: state})
+            self._conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._rollback()
+            log.debug("buffer: segment %d not repacked now (%s)", meta.id, exc)
+            return None
+        self._dictionaries.stored([d.id for d in unstored])
+        with self._lock:
+            self._states = {**self._states, meta.service: state}
+            if meta.last_received >= now - self._limits.rate_window_s:
+                # The forecast's stored rate counts what the service costs once packed.
+                self._rates.add(meta.service, now, 0, 0, -saved)
+        self._checkpoint()
+        return packed
+
     def _commit(self, encoded: list[EncodedSegment], now: float) -> list[SealedSegment]:
         with self._lock:
             pending = self._pending.take()
@@ -487,13 +580,20 @@ class SegmentStore:
     def segment_blob(self, meta: SegmentMeta) -> tuple[bytes, bytes | None] | None:
         """A sealed segment as stored: its compressed blob (checksum checked) and the data of
         the zstd dictionary it was compressed with (None: plain zstd), for a forwarder sending
-        the blob as it is. None when it is gone, or failed its checksum or its dictionary is
-        missing (then quarantined, as `read` does)."""
+        the blob as it is. A packed segment (format 3) is not NDJSON inside: its records are
+        rebuilt and sent as plain zstd. None when it is gone, or failed its checksum or its
+        dictionary is missing (then quarantined, as `read` does)."""
         with self._db_lock:
             self._check_open()
-            blob = tables.fetch_blob(self._conn, meta.id)
-            if blob is None:
+            found = tables.fetch_stored(self._conn, meta.id)
+            if found is None:
                 return None
+            meta, blob = found
+            if meta.format == FORMAT_PACKED:
+                lines = self._lines(meta)
+                if lines is None:
+                    return None
+                return zstandard.ZstdCompressor(level=3).compress(b"".join(line + NEWLINE for line in lines)), None
             dictionary: bytes | None = None
             try:
                 if checksum(blob) != meta.checksum:
@@ -513,15 +613,18 @@ class SegmentStore:
         does). Decompression runs outside the database lock, so two readers overlap."""
         with self._db_lock:
             self._check_open()
-            blob = tables.fetch_blob(self._conn, meta.id)
-            if blob is None:
+            found = tables.fetch_stored(self._conn, meta.id)
+            if found is None:
                 return None
+            meta, blob = found
             try:
                 decompressor = self._decompressor(meta.dict_id)
             except CorruptSegment as exc:
                 self._quarantine(meta, blob, str(exc))
                 return None
         try:
+            if meta.format == FORMAT_PACKED:
+                return b"".join(line + NEWLINE for line in self._unpack(meta, blob, decompressor))
             return decode_ndjson(blob, meta.checksum, meta.record_count, meta.raw_bytes, decompressor)
         except CorruptSegment:
             pass
@@ -642,25 +745,37 @@ class SegmentStore:
             self._dictionary_data[dict_id] = data
         return data
 
-    def _lines(self, meta: SegmentMeta) -> list[bytes] | None:
+    def _lines(self, meta: SegmentMeta, cache: bool = True) -> list[bytes] | None:
         """A segment's records (cached), or None when it is gone or failed and was quarantined."""
         cached = self._decoded.get(meta.id)
         if cached is not None:
             self._decoded.move_to_end(meta.id)
             return cached
-        blob = tables.fetch_blob(self._conn, meta.id)
-        if blob is None:
+        found = tables.fetch_stored(self._conn, meta.id)
+        if found is None:
             return None
+        meta, blob = found
         try:
             decompressor = self._decompressor(meta.dict_id)
-            lines = decode(blob, meta.checksum, meta.record_count, meta.raw_bytes, decompressor)
+            if meta.format == FORMAT_PACKED:
+                lines = self._unpack(meta, blob, decompressor)
+            else:
+                lines = decode(blob, meta.checksum, meta.record_count, meta.raw_bytes, decompressor)
         except CorruptSegment as exc:
             self._quarantine(meta, blob, str(exc))
             return None
+        if not cache:
+            return lines
         self._decoded[meta.id] = lines
         if len(self._decoded) > _DECODED_CACHE_SEGMENTS:
             self._decoded.popitem(last=False)
         return lines
+
+    def _unpack(self, meta: SegmentMeta, blob: bytes, decompressor: zstandard.ZstdDecompressor) -> list[bytes]:
+        form = self._forms.get(meta.service)
+        if form is None:
+            raise CorruptSegment(f"packed, and this version has no compact form for {meta.service}")
+        return unpack_packed(blob, meta.checksum, meta.record_count, meta.raw_bytes, decompressor, form.unpack)
 
     def _quarantine(self, meta: SegmentMeta, blob: bytes | None, error: str) -> None:
         now = self._last_now

@@ -196,6 +196,37 @@ def fetch_blob(conn: sqlite3.Connection, segment_id: int) -> bytes | None:
     return None if row is None else bytes(row[0])
 
 
+_STORED_COLUMNS = ", ".join(f"s.{name.strip()}" for name in _META_COLUMNS.split(","))
+
+
+def fetch_stored(conn: sqlite3.Connection, segment_id: int) -> tuple[SegmentMeta, bytes] | None:
+    """A segment's metadata as it is now and its blob, read together: a segment repacked since
+    the caller listed it has a new format, checksum and size, and they come with its blob."""
+    row = conn.execute(
+        f"SELECT {_STORED_COLUMNS}, b.blob FROM segments s JOIN segment_blobs b ON b.id = s.id WHERE s.id = ?",
+        (segment_id,),
+    ).fetchone()
+    return None if row is None else (meta_from_row(row[:-1]), bytes(row[-1]))
+
+
+def first_unpacked(conn: sqlite3.Connection, service: str, after_id: int, packed_format: int) -> SegmentMeta | None:
+    """The oldest of the service's segments after `after_id` not yet in `packed_format`."""
+    row = conn.execute(
+        f"SELECT {_META_COLUMNS} FROM segments WHERE service = ? AND id > ? AND format != ? ORDER BY id LIMIT 1",
+        (service, after_id, packed_format),
+    ).fetchone()
+    return None if row is None else meta_from_row(row)
+
+
+def repack_segment(conn: sqlite3.Connection, meta: SegmentMeta, blob: bytes) -> None:
+    """Replace a segment's blob and what describes it (`meta`: the segment as repacked)."""
+    conn.execute("UPDATE segment_blobs SET blob = ? WHERE id = ?", (blob, meta.id))
+    conn.execute(
+        "UPDATE segments SET format = ?, dict_id = ?, stored_bytes = ?, checksum = ? WHERE id = ?",
+        (meta.format, meta.dict_id, meta.stored_bytes, meta.checksum, meta.id),
+    )
+
+
 def oldest_received(conn: sqlite3.Connection, service: str) -> float | None:
     row = conn.execute(
         "SELECT first_received FROM segments WHERE service = ? ORDER BY last_seq LIMIT 1",
