@@ -118,6 +118,10 @@ class BufferComponent(Component):
         data_dir = self.ctx.config.engine.data_dir
         limits = limits_from_config(self.ctx.config.buffer)
         store = await asyncio.to_thread(SegmentStore.open, data_dir, limits, time.time())
+        sinks = self.ctx.config.forward.sinks
+        store.await_deliveries(
+            {service: [s.name for s in sinks if not s.services or service in s.services] for service in SERVICES}
+        )
         self.access.attach(store)
         ready()
         stop_sealing = threading.Event()

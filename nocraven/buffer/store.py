@@ -16,7 +16,7 @@ import os
 import sqlite3
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -136,6 +136,7 @@ class SegmentStore:
         self._closed = False
         self._forms = forms
         self._packed_up_to: dict[str, int] = {}  # per service, the last segment id compact_cold looked at
+        self._awaited: Mapping[str, Collection[str]] | None = None  # see await_deliveries
         self._seed_rates(now)
 
     # ----------------------------------------------------------------------------- lifecycle
@@ -378,13 +379,24 @@ class SegmentStore:
             with self._db_lock:
                 return self._commit_packed(meta, packed, blob, now)
 
+    def await_deliveries(self, sinks: Mapping[str, Collection[str]]) -> None:
+        """The sinks configured for each service: compact_cold repacks only what all of them
+        delivered (a sink that never acked has delivered nothing), and a cursor left by a sink
+        since removed no longer holds it back. Until this is called, every cursor counts."""
+        with self._lock:
+            self._awaited = {service: tuple(names) for service, names in sinks.items()}
+
     def _cold_candidate(self, received_before: float) -> tuple[SegmentMeta, StoredForm] | None:
         for service, form in self._forms.items():
             meta = tables.first_unpacked(self._conn, service, self._packed_up_to.get(service, 0), FORMAT_PACKED)
             if meta is None or meta.last_received > received_before:
                 continue
             with self._lock:
-                delivered = [acked for (_, of), acked in self._cursors.items() if of == service]
+                if self._awaited is None:
+                    delivered = [acked for (_, of), acked in self._cursors.items() if of == service]
+                else:
+                    delivered = [self._cursors.get((sink, service), 0) for sink in self._awaited.get(service, ())]
+            # Packed records cost a parse each to read: what a sink still has to send stays as it is.
             if meta.last_seq <= min(delivered, default=meta.last_seq):
                 return meta, form
         return None

@@ -120,6 +120,22 @@ def test_only_cold_segments_every_sink_delivered_are_repacked(
     assert read_all(store) == records
 
 
+def test_the_configured_sinks_decide_what_is_delivered(
+    store: SegmentStore, venue: tuple[list[bytes], list[bytes]]
+) -> None:
+    records, wire = venue
+    fill(store, records, wire)
+    metas = store.segments_after("syslog", 0, 1000)
+    store.ack("removed-sink", "syslog", metas[0].last_seq, T0)  # left by a sink no longer configured
+    store.ack("noc", "syslog", metas[1].last_seq, T0)
+    store.await_deliveries({"syslog": ["noc", "new-sink"], "flow": ["noc"]})
+    assert store.compact_cold(COLD) is None  # new-sink has delivered nothing yet
+    store.ack("new-sink", "syslog", metas[-1].last_seq, T0)
+    assert repack_all(store) == 2  # up to what noc delivered; removed-sink holds nothing back
+    store.await_deliveries({"syslog": []})  # no sink forwards syslog: age alone decides
+    assert repack_all(store) == len(metas) - 2
+
+
 def test_repacking_can_be_turned_off(tmp_path: Path, venue: tuple[list[bytes], list[bytes]]) -> None:
     records, wire = venue
     store = SegmentStore.open(tmp_path / "data", limits(compact_after_s=None), T0)
