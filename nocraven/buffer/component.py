@@ -23,6 +23,7 @@ from nocraven.buffer import results
 from nocraven.buffer.access import Follower
 from nocraven.buffer.filter import RecordFilter
 from nocraven.buffer.limits import BufferLimits, ServiceLimits
+from nocraven.buffer.pacing import RepackPacer
 from nocraven.buffer.settings import BufferSettings
 from nocraven.buffer.store import SegmentStore
 from nocraven.config import SERVICES
@@ -34,9 +35,6 @@ from nocraven.schema.events import CountersUpdated
 log = logging.getLogger("nocraven.buffer")
 
 SEAL_EVERY_S = 0.2
-# Repacking cold segments (store.compact_cold) is background work: it takes at most this share
-# of the seal worker's time, and only while no full segment waits to be sealed.
-COMPACT_SHARE = 0.25
 COUNTERS_EVERY_S = 1.0
 EXPORT_CHUNK = 2_000
 
@@ -144,27 +142,26 @@ class BufferComponent(Component):
     @staticmethod
     def _seal_worker(store: SegmentStore, stop: threading.Event) -> None:
         """Seal as soon as a segment fills, and at least every SEAL_EVERY_S for the age rule;
-        between seals, repack cold segments within COMPACT_SHARE of the time."""
-        compact_at = 0.0  # monotonic time the next repack may start
+        while records arrive slowly, repack cold segments between seals (pacing.py)."""
+        pacer = RepackPacer()
         while not stop.is_set():
-            full = store.wait_for_full_segment(max(0.0, min(SEAL_EVERY_S, compact_at - time.monotonic())))
+            store.wait_for_full_segment(pacer.wait_s(time.monotonic(), SEAL_EVERY_S))
             try:
-                store.seal_due(time.time())
+                sealed = store.seal_due(time.time())
             except Exception:  # a bug must not silently stop sealing: log it and keep going
                 log.exception("sealing failed")
                 stop.wait(1.0)
                 continue
             began = time.monotonic()
-            if full or began < compact_at:
+            pacer.sealed(sum(segment.raw_bytes for segment in sealed), began)
+            if not pacer.may_repack(began):
                 continue
             try:
                 repacked = store.compact_cold(time.time())
             except Exception:  # the segment stays as it was; sealing goes on
                 log.exception("repacking a cold segment failed")
                 repacked = None
-            spent = time.monotonic() - began
-            # Nothing cold: look again at the next seal tick. Else wait out the share.
-            compact_at = began + (SEAL_EVERY_S if repacked is None else spent / COMPACT_SHARE)
+            pacer.repacked(began, time.monotonic() - began, repacked is not None)
 
     def _counters(self) -> wire.BufferCounters:
         stats = self._last_stats
