@@ -787,7 +787,7 @@ class SegmentStore:
         form = self._forms.get(meta.service)
         if form is None:
             raise CorruptSegment(f"packed, and this version has no compact form for {meta.service}")
-        return unpack_packed(blob, meta.checksum, meta.record_count, meta.raw_bytes, decompressor, form.unpack)
+        return unpack_packed(blob, meta.checksum, meta.record_count, decompressor, form.unpack)
 
     def _quarantine(self, meta: SegmentMeta, blob: bytes | None, error: str) -> None:
         now = self._last_now

@@ -14,6 +14,7 @@ import zstandard
 
 from nocraven.buffer import BufferLimits, SegmentStore, dictionaries
 from nocraven.buffer.component import BufferComponent
+from nocraven.buffer.forms import FORMS, StoredForm
 from nocraven.buffer.segment import FORMAT_PACKED
 from tests.unit.buffer.buffer_helpers import T0
 from tests.unit.buffer.test_buffer_stored_small import KIB, read_all, segment_rows, venue_records
@@ -101,6 +102,29 @@ def test_packed_segments_read_after_a_restart(
         assert read_all(again) == records
         again.purge("syslog", COLD)
         assert read_all(again) == []
+    finally:
+        again.close()
+
+
+def test_a_newer_parser_rebuilds_packed_records_without_quarantining_them(
+    tmp_path: Path, venue: tuple[list[bytes], list[bytes]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(dictionaries, "SAMPLE_BYTES", 64 * KIB)
+    records, wire = venue
+    first = SegmentStore.open(tmp_path / "data", limits(), T0)
+    fill(first, records, wire)
+    repack_all(first)
+    first.close()
+    form = FORMS["syslog"]
+
+    def newer(body: bytes) -> list[bytes]:  # an upgrade that adds a field to every record
+        return [line[:-1] + b',"vendor_version":2}' for line in form.unpack(body)]
+
+    upgraded = {"syslog": StoredForm(form.name, form.pack, newer)}
+    again = SegmentStore.open(tmp_path / "data", limits(), COLD, forms=upgraded)
+    try:
+        assert read_all(again) == [line[:-1] + b',"vendor_version":2}' for line in records]
+        assert again.stats(COLD).quarantined_segments == 0
     finally:
         again.close()
 
