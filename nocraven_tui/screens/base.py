@@ -81,10 +81,15 @@ class ModeScreen(Screen[None]):
         yield from ()
 
     def on_mount(self) -> None:
-        self._tick = self.set_interval(1.0, self._on_tick)
+        # A screen composed ahead of its first visit (the app's prewarm) stays still until
+        # on_screen_resume shows it: a dozen unseen screens ticking and polling was most of an
+        # idle console's CPU.
+        shown = self.is_current
+        self._tick = self.set_interval(1.0, self._on_tick, pause=not shown)
         if self.poll_every_s is not None:
-            self._poll = self.set_interval(self.poll_every_s, self.action_refresh)
-            self.action_refresh()
+            self._poll = self.set_interval(self.poll_every_s, self.action_refresh, pause=not shown)
+            if shown:
+                self.action_refresh()
         self.refresh_view()
 
     def on_screen_resume(self) -> None:

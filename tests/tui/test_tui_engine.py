@@ -125,6 +125,34 @@ async def test_a_key_pressed_while_screens_warm_up_is_taken_at_once(shared_engin
         assert "Profiles" in await wait_for_text(pilot, "Profiles")
 
 
+async def test_screens_composed_unseen_stay_still_until_visited(shared_engine: RunningEngine) -> None:
+    """An idle console on the Dashboard asks the engine for nothing the other screens show: the
+    screens composed ahead of a first visit neither poll nor tick (they once cost half its CPU)."""
+    app = NocRavenApp(shared_engine.socket)
+    seen: list[Message] = []
+
+    def answered(keys: set[str]) -> set[str]:
+        return {m.key for m in seen if isinstance(m, messages.ReadCompleted | messages.ReadFailed) and m.key in keys}
+
+    async with app.run_test(size=(80, 24), message_hook=seen.append) as pilot:
+        await wait_for(pilot, lambda: app.state.connected, "the snapshot")
+        every = {m.spec.name for m in app.modes_built}
+        await wait_for(
+            pilot,
+            lambda: {mode for mode, stack in app._screen_stacks.items() if stack} == every,
+            "every screen composed unseen",
+            timeout=60,
+        )
+        polled = {read.key for m in app.modes_built if m.screen.poll_every_s for read in m.screen.READS}
+        assert "forward_status" in polled  # Flows, Forwarding, Ports, Health poll while shown
+        await pilot.pause(1.0)  # what was asked while composing (once each) comes back
+        seen.clear()
+        await pilot.pause(6.0)  # longer than any screen's poll period
+        assert answered(polled) == set(), "screens nobody looks at polled the engine"
+        await pilot.press(key("forwarding"))  # the first visit starts its polling
+        await wait_for(pilot, lambda: answered({"forward_status"}) == {"forward_status"}, "the Forwarding read")
+
+
 async def test_uptime_follows_the_engine(shared_engine: RunningEngine) -> None:
     app = NocRavenApp(shared_engine.socket)
     async with app.run_test(size=(80, 24)) as pilot:
