@@ -47,6 +47,7 @@ from nocraven.buffer.schema import DB_FILENAME, connect, migrate
 from nocraven.buffer.segment import (
     FORMAT_PACKED,
     NEWLINE,
+    ZSTD_LEVEL,
     CorruptSegment,
     EncodedSegment,
     FramedBatch,
@@ -350,9 +351,9 @@ class SegmentStore:
     def compact_cold(self, now: float) -> SegmentMeta | None:
         """Repack one cold segment into its service's compact form (forms.py): the oldest
         segment not yet packed whose records are `compact_after_s` old and delivered to every
-        sink with a cursor. Returns the segment as repacked, or None when there is nothing to
-        do (the caller then waits: this is background work, one segment a call). A segment the
-        form cannot shrink is left as it is."""
+        sink that forwards its service (see await_deliveries). Returns the segment as repacked,
+        or None when there is nothing to do (the caller then waits: this is background work,
+        one segment a call). A segment the form cannot shrink is left as it is."""
         if self._limits.compact_after_s is None:
             return None
         with self._seal_lock:  # the dictionary book is the seal worker's
@@ -605,7 +606,8 @@ class SegmentStore:
                 lines = self._lines(meta)
                 if lines is None:
                     return None
-                return zstandard.ZstdCompressor(level=3).compress(b"".join(line + NEWLINE for line in lines)), None
+                ndjson = b"".join(line + NEWLINE for line in lines)
+                return zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(ndjson), None
             dictionary: bytes | None = None
             try:
                 if checksum(blob) != meta.checksum:

@@ -191,11 +191,6 @@ def segments_in_range(conn: sqlite3.Connection, service: str, since: float, unti
     return [meta_from_row(row) for row in rows]
 
 
-def fetch_blob(conn: sqlite3.Connection, segment_id: int) -> bytes | None:
-    row = conn.execute("SELECT blob FROM segment_blobs WHERE id = ?", (segment_id,)).fetchone()
-    return None if row is None else bytes(row[0])
-
-
 _STORED_COLUMNS = ", ".join(f"s.{name.strip()}" for name in _META_COLUMNS.split(","))
 
 
