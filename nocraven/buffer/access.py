@@ -22,11 +22,11 @@ log = logging.getLogger("nocraven.buffer")
 FOLLOW_QUEUE_LINES = 20_000  # a `tail --follow` reader further behind than this is cut off
 # Records waiting for the seal worker beyond which collectors stop being read (their pipes fill,
 # their receive loops block: TCP senders are pushed back, UDP waits in the kernel's buffer) until
-# half of it is sealed. Under a burst the engine's memory then stays near this, where the backlog
-# would otherwise grow to max_unsealed_bytes (64 MiB, plus as much again while it is sealed and
-# in glibc's free lists afterwards) and appends beyond be refused. 64 segments of the default size:
-# ~0.2 s of records at 200,000 msgs/s, which the sealer clears in less.
-BACKLOG_PAUSE_BYTES = 16 * 1024 * 1024
+# half of it is sealed. Under load the engine's memory then stays near this, where the backlog
+# grew to max_unsealed_bytes (64 MiB) and appends beyond it were refused: records lost even on
+# TCP. 128 segments of the default size, ~0.4 s of records at 200,000 msgs/s: with the pipe and
+# the kernel's receive buffer in front, a burst still waits while the sealer catches up.
+BACKLOG_PAUSE_BYTES = 32 * 1024 * 1024
 
 
 class Follower:

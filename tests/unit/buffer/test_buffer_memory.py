@@ -2,11 +2,13 @@
 being read while more than the pause level waits for the seal worker, and is read again once half
 of it is sealed; a writer that obeys never has records refused, and what waits in memory stays
 near the pause level instead of growing to max_unsealed_bytes. And sealed segments waiting for
-their commit hold their compressed size, not the compressor's worst case."""
+their commit hold their compressed size, not the compressor's worst case. And a backlog is sealed
+a bounded pass at a time, each service's segments in seq order, so readers never see a gap."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from nocraven.buffer import BufferLimits, SegmentStore
+from nocraven.buffer import store as store_module
 from nocraven.buffer.access import BufferAccess
 from nocraven.buffer.dictionaries import DictionaryBook
 from nocraven.buffer.segment import FramedBatch, OpenSegment, encode
@@ -183,3 +186,30 @@ def test_segments_waiting_for_their_commit_hold_their_compressed_size() -> None:
     raw = sum(e.raw_bytes for e in encoded)
     assert blobs < raw // 2  # hex noise compresses about 2x, so the bound below means something
     assert held - before < blobs + 20 * 4 * KIB  # each blob and its objects, not 256 KiB a segment
+
+
+def test_a_backlog_is_sealed_pass_by_pass_and_readers_see_it_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store_module, "_SEAL_PASS_BYTES", 256 * KIB)
+    limits = BufferLimits(seal_bytes=64 * KIB, seal_interval_s=1.0, min_free_disk_bytes=0)
+    later = T0 + 10  # every segment is old enough for the age rule
+    with SegmentStore.open(tmp_path, limits, T0) as store:
+        appended = 0
+        while appended < 10_000:  # ~2 MiB: 25 full segments ...
+            store.append_ndjson("syslog", chunk(appended), T0)
+            appended += 100
+        store.append_ndjson("syslog", chunk(appended, 50), T0)  # ... and an open one, as old
+        appended += 50
+        sealed = store.seal_due(later)
+        assert 0 < sum(s.raw_bytes for s in sealed) < 512 * KIB  # one pass, not the whole backlog
+        assert store.wait_for_full_segment(0)  # the seal worker goes on at once
+        seen: list[int] = []
+        for _ in range(100):
+            while batch := store.read("noc", "syslog", max_records=1_000, after_seq=len(seen)).records:
+                seen += [json.loads(record)["n"] for record in batch]
+            assert store.read("noc", "syslog", after_seq=len(seen)).gap is None  # sealed is all there is
+            if store.unsealed_bytes == 0:
+                break
+            store.seal_due(later)
+        assert seen == list(range(appended))
