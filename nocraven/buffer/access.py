@@ -20,6 +20,13 @@ from nocraven.errors import ApiError, ErrorCode
 log = logging.getLogger("nocraven.buffer")
 
 FOLLOW_QUEUE_LINES = 20_000  # a `tail --follow` reader further behind than this is cut off
+# Records waiting for the seal worker beyond which collectors stop being read (their pipes fill,
+# their receive loops block: TCP senders are pushed back, UDP waits in the kernel's buffer) until
+# half of it is sealed. Under load the engine's memory then stays near this, where the backlog
+# grew to max_unsealed_bytes (64 MiB) and appends beyond it were refused: records lost even on
+# TCP. 128 segments of the default size, ~0.4 s of records at 200,000 msgs/s: with the pipe and
+# the kernel's receive buffer in front, a burst still waits while the sealer catches up.
+BACKLOG_PAUSE_BYTES = 32 * 1024 * 1024
 
 
 class Follower:
@@ -84,6 +91,18 @@ class BufferAccess:
             follower.offer(service, lines)
         return True
 
+    def backlog_full(self) -> bool:
+        """Whether collectors should stop handing records over for now: more than
+        BACKLOG_PAUSE_BYTES (or half of max_unsealed_bytes, if that is less) wait for sealing."""
+        store = self.store
+        return store is not None and store.unsealed_bytes > _pause_bytes(store)
+
+    def backlog_eased(self) -> bool:
+        """Whether a paused collector may be read again: half of the pause level is left, or
+        there is no buffer (its records are then accounted as lost without it, as before)."""
+        store = self.store
+        return store is None or store.unsealed_bytes <= _pause_bytes(store) // 2
+
     def append_ndjson(self, service: str, chunk: bytes, now: float, received_bytes: int = 0) -> int | None:
         """Records as a collector process sends them, newline-joined: stored without splitting.
         `received_bytes`: what they were on the wire, when the collector says (buffer stats).
@@ -130,3 +149,8 @@ class BufferAccess:
             return False
         self.store.record_drop(service, reason, records, size, now, source)
         return True
+
+
+def _pause_bytes(store: SegmentStore) -> int:
+    # Below the hard limit, so a paused reader is what happens first, not refused appends.
+    return min(BACKLOG_PAUSE_BYTES, store.limits.max_unsealed_bytes // 2)

@@ -67,6 +67,10 @@ from nocraven.buffer.timestamps import as_epoch, received_at
 log = logging.getLogger(__name__)
 
 _DECODED_CACHE_SEGMENTS = 8  # a reader resuming mid-segment need not decompress it again
+# Full segments sealed in one transaction at most (about; at least one), when a backlog waits:
+# its memory is given back commit by commit, and collectors paused for it (BufferAccess) resume
+# after a pass of this, not after the whole backlog is compressed.
+_SEAL_PASS_BYTES = 8 * 1024 * 1024
 _READ_BATCH_ROWS = 16
 # Records are stamped before their batch is appended: widen segment time ranges by this much
 # when choosing segments to export, then filter each record by its own received_at.
@@ -82,6 +86,16 @@ def _with_received(batch: FramedBatch, received_bytes: int) -> FramedBatch:
     if batch.rejected_records:
         kept = received_bytes * batch.raw_bytes // max(1, batch.raw_bytes + batch.rejected_bytes)
     return FramedBatch(batch.chunk, batch.records, batch.raw_bytes, batch.rejected_records, batch.rejected_bytes, kept)
+
+
+def _first_bytes(segments: list[OpenSegment], limit: int) -> tuple[list[OpenSegment], list[OpenSegment]]:
+    """The first segments up to about `limit` raw bytes (at least one), and the rest."""
+    total = 0
+    for index, segment in enumerate(segments):
+        total += segment.raw_bytes
+        if total >= limit:
+            return segments[: index + 1], segments[index + 1 :]
+    return segments, []
 
 
 def _storage_failure(exc: sqlite3.Error, fs_free: int | None, min_free: int) -> DropReason | None:
@@ -325,13 +339,15 @@ class SegmentStore:
             self._check_open()
             with self._lock:
                 self._last_now = now
-                due, self._ready = self._ready, []
-                self._segment_ready.clear()
-                for service in list(self._open):
-                    segment = self._open[service]
-                    if everything or now - segment.first_received >= self._limits.seal_interval_s:
-                        due.append(segment)
-                        del self._open[service]
+                due, self._ready = (self._ready, []) if everything else _first_bytes(self._ready, _SEAL_PASS_BYTES)
+                # Open segments only once no full one waits: each service's segments seal in seq order.
+                if not self._ready:
+                    self._segment_ready.clear()
+                    for service in list(self._open):
+                        segment = self._open[service]
+                        if everything or now - segment.first_received >= self._limits.seal_interval_s:
+                            due.append(segment)
+                            del self._open[service]
                 self._in_flight = due
             encoded = []
             for segment in due:

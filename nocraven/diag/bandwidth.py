@@ -15,11 +15,12 @@ import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Literal
-
-import httpx
+from typing import TYPE_CHECKING, Literal
 
 from nocraven.diag.schema import BandwidthProgressed, BandwidthRequest, BandwidthSummary, DiagEvent, DiagFailed
+
+if TYPE_CHECKING:  # imported when a test runs: httpx and its deps are ~5 MiB of the engine's memory
+    import httpx
 
 CHUNK = 64 * 1024
 # Upload bytes queued in our socket are not delivered yet; capping the send buffer keeps what is
@@ -79,6 +80,8 @@ async def measure_bandwidth(
     verify: bool | str = True,
     send_buffer: int = UPLOAD_SEND_BUFFER,
 ) -> AsyncIterator[DiagEvent]:
+    import httpx
+
     req = request.checked()
     slack = req.max_seconds + DRAIN_SECONDS
     timeout = httpx.Timeout(connect=min(10.0, req.max_seconds), read=slack, write=slack, pool=5)

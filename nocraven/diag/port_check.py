@@ -17,12 +17,15 @@ import socket
 import ssl
 import time
 from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING
 
 import msgspec
-from cryptography import x509
 
 from nocraven.diag.schema import DiagEvent, PortRequest, PortState, PortSummary, TlsSummary
 from nocraven.diag.sockets import resolve
+
+if TYPE_CHECKING:  # imported on use: cryptography is ~9 MiB of the engine's memory
+    from cryptography import x509
 
 
 def summarize_certificate(
@@ -34,6 +37,8 @@ def summarize_certificate(
     cipher: str | None = None,
 ) -> TlsSummary:
     """What a person checks on a certificate, from its DER bytes; `now` is timezone-aware UTC."""
+    from cryptography import x509
+
     cert = x509.load_der_x509_certificate(der)
     not_before = _utc(cert, "not_valid_before")
     not_after = _utc(cert, "not_valid_after")

@@ -17,7 +17,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Protocol
 
 import msgspec
 
@@ -38,6 +38,7 @@ SAMPLE_INTERVAL_S = 0.2  # live views get at most this many samples per second p
 SAMPLE_RECORDS = 25  # ... of at most this many records each
 TOP_SOURCES = 100  # sources shown in /v1/status; the full list is on the collector's own path
 STOP_GRACE_S = 5.0
+BACKLOG_POLL_S = 0.005  # how often a collector paused for the buffer's backlog looks again
 REBIND_ANSWER_S = 10.0  # the collector starts its receive workers on the new socket meanwhile
 REBIND_DRAIN_S = 2.0  # the old socket is still served this long after a port change, for senders to switch
 
@@ -88,20 +89,39 @@ def spread_lines(chunk: bytes, count: int) -> list[bytes]:
     return picked
 
 
+class Backlog(Protocol):
+    """The buffer's sealing backlog as a reader of collector pipes sees it (BufferAccess)."""
+
+    def backlog_full(self) -> bool: ...
+
+    def backlog_eased(self) -> bool: ...
+
+
 class ChannelReader(asyncio.Protocol):
     """A collector's stdout: every pipe read goes straight to `on_data` (frames into the
     buffer). A StreamReader between copied every byte twice more, and paused and resumed the
     pipe on every read. Handling a read before taking the next keeps the backpressure: a
-    collector that writes faster than the engine stores blocks on its full pipe. `done` ends
-    at end of file, or with the exception a frame raised (then nothing more is read)."""
+    collector that writes faster than the engine stores blocks on its full pipe. So does one
+    that writes faster than the buffer seals: with `backlog`, reading pauses while it is full
+    and resumes once it eased (checked every BACKLOG_POLL_S), so the records waiting in the
+    engine's memory stay bounded. `done` ends at end of file, or with the exception a frame
+    raised (then nothing more is read)."""
 
-    def __init__(self, on_data: Callable[[bytes], None]) -> None:
+    def __init__(self, on_data: Callable[[bytes], None], backlog: Backlog | None = None) -> None:
         self._on_data = on_data
-        self._transport: asyncio.BaseTransport | None = None
+        self._backlog = backlog
+        self._transport: asyncio.ReadTransport | None = None
+        self._recheck: asyncio.TimerHandle | None = None
+        self.pauses = 0  # times reading paused for the backlog
         self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.ReadTransport)
         self._transport = transport
+
+    @property
+    def paused(self) -> bool:
+        return self._recheck is not None
 
     def data_received(self, data: bytes) -> None:
         if self.done.done():
@@ -112,8 +132,26 @@ class ChannelReader(asyncio.Protocol):
             self.done.set_exception(exc)
             if self._transport is not None:
                 self._transport.close()
+            return
+        if self._backlog is not None and self._recheck is None and self._backlog.backlog_full():
+            assert self._transport is not None
+            self._transport.pause_reading()
+            self.pauses += 1
+            self._recheck = asyncio.get_running_loop().call_later(BACKLOG_POLL_S, self._resume_when_eased)
+
+    def _resume_when_eased(self) -> None:
+        assert self._backlog is not None and self._transport is not None
+        if self.done.done() or self._backlog.backlog_eased():
+            self._recheck = None
+            if not self._transport.is_closing():
+                self._transport.resume_reading()
+            return
+        self._recheck = asyncio.get_running_loop().call_later(BACKLOG_POLL_S, self._resume_when_eased)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._recheck is not None:
+            self._recheck.cancel()
+            self._recheck = None
         if not self.done.done():
             self.done.set_result(None)
 
@@ -272,7 +310,9 @@ class CollectorProcess(Component):
 
         # The transport owns the pipe's file from here and closes it.
         pipe = open(channel_read, "rb", buffering=0)  # noqa: SIM115
-        transport, reader = await asyncio.get_running_loop().connect_read_pipe(lambda: ChannelReader(on_data), pipe)
+        transport, reader = await asyncio.get_running_loop().connect_read_pipe(
+            lambda: ChannelReader(on_data, self.ctx.buffer), pipe
+        )
         try:
             # Shielded: a cancelled run (the engine stops) still reads the pipe to its end below.
             await asyncio.shield(reader.done)

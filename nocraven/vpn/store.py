@@ -30,7 +30,6 @@ from nocraven.vpn.profile import (
     render,
     split_credentials,
 )
-from nocraven.vpn.validate import validate_certificates
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -85,6 +84,9 @@ def check_profile(
     refused = refusals(findings)
     if refused:
         return findings, str(refused[0])
+    # On use: the checks need cryptography, ~9 MiB of the engine's memory, only when a profile is read.
+    from nocraven.vpn.validate import validate_certificates
+
     report = validate_certificates(profile, now)
     findings += report.findings
     if report.refused:
@@ -177,6 +179,8 @@ class ProfileStore:
                 "auth-user-pass: the profile asks for a username/password but none is given;"
                 " inline it as <auth-user-pass> or name a file"
             )
+        from nocraven.vpn.validate import validate_certificates
+
         report = validate_certificates(profile, now)
         warnings = [f for f in findings if f.severity == "warning"]
         meta = ProfileMeta(

@@ -8,8 +8,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from pyroute2 import IPRoute
-
 DEVICE_OPENED = re.compile(r"TUN/TAP device (\S+) opened")
 
 
@@ -30,6 +28,8 @@ class InterfaceInfo:
 
 def read_interface(name: str) -> InterfaceInfo | None:
     """The interface called `name`, or None when it does not exist (no tunnel, `dev null`)."""
+    from pyroute2 import IPRoute  # on use: pyroute2 is ~9 MiB of the engine's memory
+
     with IPRoute() as ipr:
         indexes = ipr.link_lookup(ifname=name)
         if not indexes:

@@ -139,3 +139,16 @@ def test_the_console_loads_without_the_engine_side() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_the_engine_loads_without_what_only_a_diagnostic_or_a_vpn_profile_needs() -> None:
+    """Every module the engine imports stays in its memory for its whole life: pyroute2, httpx
+    and cryptography (interfaces, the bandwidth test, certificates) were a third of it, idle or
+    under load. They are imported where they are used."""
+    code = (
+        "import sys, nocraven.engine.main, nocraven.engine.core\n"
+        "heavy = ('pyroute2', 'httpx', 'cryptography')\n"
+        "print([m for m in heavy if m in sys.modules])\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
