@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Callable
+from operator import itemgetter
 from typing import NamedTuple
 
 _TRAILING = " \t\r\n\x00\x0b\x0c"  # trimmed from the end of a message, as parse.py does
@@ -356,32 +358,55 @@ def _split_csv(line: str) -> list[str]:
         return line.split(",")
 
 
+def _pan_layout(names: tuple[str, ...]) -> tuple[tuple[str, ...], Callable[[list[str]], tuple[str, ...]]]:
+    """The named fields of a layout, in the order `dict(zip(names, values))` keeps them (a name's
+    first place, its last value), and a getter of their values from a long enough CSV row."""
+    last: dict[str, int] = {}
+    for index, name in enumerate(names):
+        if name:
+            last[name] = index
+    return tuple(last), itemgetter(*last.values())
+
+
+_PAN_LAYOUTS = {log_type: (len(names), *_pan_layout(names)) for log_type, names in _PAN_FIELDS.items()}
+_PAN_HEADER_LAYOUT = (len(_PAN_HEADER_FIELDS), *_pan_layout(_PAN_HEADER_FIELDS))
+# time_generated text -> its WallClock (None: not a time): a firewall logs many a second.
+_PAN_CLOCKS: dict[str, WallClock | None] = {}
+
+
+def _pan_clock(text: str) -> WallClock | None:
+    clock = _PAN_CLOCKS.get(text, _MISSING_CLOCK)
+    if clock is _MISSING_CLOCK:
+        clock = None
+        time_m = _PAN_TIME.fullmatch(text)
+        if time_m:
+            year, month, day, hour, minute, second = map(int, time_m.groups())
+            clock = WallClock(year, month, day, hour, minute, second, "", None)
+        if len(_PAN_CLOCKS) >= 4096:
+            _PAN_CLOCKS.clear()
+        _PAN_CLOCKS[text] = clock
+    return clock
+
+
+_MISSING_CLOCK = WallClock(0, 0, 0, 0, 0, 0, "", None)  # cache-miss marker, compared by identity
+
+
 def match_paloalto(body: str) -> ProfileMatch | None:
     m = _PAN_HEAD.match(body)
     if m is None:
         return None
     log_type = m.group(1)
     values = _split_csv(body)
-    names = _PAN_FIELDS.get(log_type, _PAN_HEADER_FIELDS)
-    fields = dict(zip(names, values, strict=False))
-    fields.pop("", None)
-    clock = None
-    time_m = _PAN_TIME.fullmatch(fields.get("time_generated", ""))
-    if time_m:
-        year, month, day, hour, minute, second = map(int, time_m.groups())
-        clock = WallClock(year, month, day, hour, minute, second, "", None)
+    size, keys, getter = _PAN_LAYOUTS.get(log_type, _PAN_HEADER_LAYOUT)
+    if len(values) >= size:
+        fields = dict(zip(keys, getter(values), strict=True))
+    else:  # a short row: the names it reaches
+        fields = dict(zip(_PAN_FIELDS.get(log_type, _PAN_HEADER_FIELDS), values, strict=False))
+        fields.pop("", None)
     return ProfileMatch(
-        format="paloalto",
-        hostname=None,
-        app_name=None,
-        procid=None,
-        msgid=log_type,
-        message=body,
-        structured_data={"paloalto": fields},
-        clock=clock,
-        severity=None,
-        warnings=(),
-    )
+        "paloalto", None, None, None, log_type, body, {"paloalto": fields}, _pan_clock(fields.get("time_generated", "")),
+        None, (),
+    )  # fmt: skip
 
 
 def match_body(body: str) -> ProfileMatch | None:
