@@ -20,6 +20,7 @@ from typing import Any, TypedDict
 
 from collectors.syslog import profiles
 from collectors.syslog.profiles import MONTHS, ProfileMatch, WallClock
+from collectors.syslog.shapes import Shapes
 
 
 class _RecordKeys(TypedDict):
@@ -84,6 +85,8 @@ _QUOTED = r'"[^"\\]*(?:\\.[^"\\]*)*"'
 _SD_ELEMENT = re.compile(r'\[([^\s=\]"]+)((?: +[^\s=\]"]+=' + _QUOTED + r")*) *\]", re.S | re.A)
 _SD_PARAM = re.compile(r'([^\s=\]"]+)="([^"\\]*(?:\\.[^"\\]*)*)"', re.S | re.A)
 _SD_ESCAPE = re.compile(r'\\(["\\\]])')
+_SD_SHAPE_VALUE = '"([^"\\\\]*)"'  # a learnt element's value: no quote, no backslash
+_SD_SHAPES = Shapes()
 _BSD_HEADER = re.compile(
     r"(([A-Za-z]{3}) {1,2}(\d{1,2}) "  # 1 the whole stamp (a cache key); 2 month, 3 day
     r"(?:(\d{4}) )?"  # 4 year before the time (Cisco ASA, Junos `time-format year`)
@@ -368,25 +371,36 @@ def _parse_structured_data(text: str) -> tuple[dict[str, dict[str, str]], str] |
     pos = 0
     length = len(text)
     while pos < length and text[pos] == "[":
-        m = _SD_ELEMENT.match(text, pos)
-        if m is None:
-            return None
-        sd_id, params_text = m.groups()
-        if not params_text:
-            params = {}
-        elif "\\" in params_text:
-            params = {name: _SD_ESCAPE.sub(r"\1", value) for name, value in _SD_PARAM.findall(params_text)}
+        shape_key = text[pos : pos + 32]  # the SD-ID and a little after it
+        known = _SD_SHAPES.read(shape_key, text, pos, False)
+        if known is not None:
+            params, end, sd_id = known
         else:
-            # The element regex has checked the shape (` name="value"` repeated, no quote or
-            # backslash in a value, none of ` ="]` in a name): split on the quotes, as findall
-            # would read it, in a fraction of the time.
-            parts = params_text.split('"')
-            params = dict(zip([name.lstrip(" ")[:-1] for name in parts[0:-1:2]], parts[1::2], strict=True))
+            m = _SD_ELEMENT.match(text, pos)
+            if m is None:
+                return None
+            sd_id, params_text = m.groups()
+            end = m.end()
+            if not params_text:
+                params = {}
+            elif "\\" in params_text:
+                params = {name: _SD_ESCAPE.sub(r"\1", value) for name, value in _SD_PARAM.findall(params_text)}
+            else:
+                # The element regex has checked the shape (` name="value"` repeated, no quote or
+                # backslash in a value, none of ` ="]` in a name): split on the quotes, as findall
+                # would read it, in a fraction of the time.
+                parts = params_text.split('"')
+                names = tuple([name.lstrip(" ")[:-1] for name in parts[0:-1:2]])
+                params = dict(zip(names, parts[1::2], strict=True))
+                # The element's layout with its names as literals: any element it matches, the
+                # element regex reads as the same SD-ID and parameters.
+                source = _SD_SHAPE_VALUE.join(re.escape(literal) for literal in m.group(0).split('"')[0::2])
+                _SD_SHAPES.offer(shape_key, source, names, text, pos, False, params, sd_id)
         if sd_id in elements:  # repeated SD-ID: not allowed, but keep every parameter
             elements[sd_id].update(params)
         else:
             elements[sd_id] = params
-        pos = m.end()
+        pos = end
     if pos == length:
         return elements, ""
     if text[pos] in " \t\r\n":

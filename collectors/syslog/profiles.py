@@ -15,6 +15,8 @@ from collections.abc import Callable
 from operator import itemgetter
 from typing import NamedTuple
 
+from collectors.syslog.shapes import Shapes
+
 _TRAILING = " \t\r\n\x00\x0b\x0c"  # trimmed from the end of a message, as parse.py does
 
 # Both spellings occur: "Jan" from BSD syslogd and "JAN" from some embedded stacks.
@@ -249,48 +251,29 @@ _FORTI_TIME = re.compile(r"(\d\d):(\d\d):(\d\d)", re.A)
 
 
 # A FortiGate writes the lines of one log id with the same keys, in the same order, quoted the
-# same way. One regex per such shape, the keys as literals, reads a whole line in one match, about
-# twice as fast as `_KEY_VALUE` finding the pairs one by one. A line a shape fullmatches is one
-# `_KEY_VALUE` reads as exactly those pairs (single spaces, each value `"no quote or backslash"` or
-# bare without whitespace or quote), so the shapes change no output; any other line is read by
-# `_KEY_VALUE`, and a shape seen twice is learnt (at most 4 per log id, 256 log ids).
+# same way: learnt shapes (shapes.py) read them in one match each. A line a shape fullmatches is
+# one `_KEY_VALUE` reads as exactly those pairs (single spaces, each value `"no quote or
+# backslash"` or bare without whitespace or quote), so shapes change no output.
 _SHAPE_QUOTED = '="([^"\\\\]*)"'
 _SHAPE_BARE = '=([^\\s"]*)'
 _SHAPE_EMPTY = '=(?:"")?()'  # `k=` and `k=""` both read as ""
-_FORTI_SHAPES: dict[str, tuple[tuple[re.Pattern[str], tuple[str, ...]], ...]] = {}
-_FORTI_SHAPES_SEEN: dict[str, int] = {}
+_FORTI_SHAPES = Shapes()
 
 
 def _forti_fields(body: str) -> dict[str, str]:
     """The pairs of a FortiOS body without backslashes, as `_KEY_VALUE` reads them."""
     at = body.find("logid=")
-    shape_key = body[at + 6 : at + 24]
-    shapes = _FORTI_SHAPES.get(shape_key, ())
-    for pattern, keys in shapes:
-        m = pattern.fullmatch(body)
-        if m is not None:
-            return dict(zip(keys, m.groups(), strict=True))
+    shape_key = body[at + 6 : at + 24]  # the log id, and a little after it
+    known = _FORTI_SHAPES.read(shape_key, body)
+    if known is not None:
+        return known[0]
     pairs = _KEY_VALUE.findall(body)
     fields = {key: quoted or bare for key, quoted, bare in pairs}
-    if len(shapes) < 4 and pairs:
-        source = " ".join(
-            re.escape(key) + (_SHAPE_QUOTED if quoted else _SHAPE_BARE if bare else _SHAPE_EMPTY)
-            for key, quoted, bare in pairs
-        )
-        seen = _FORTI_SHAPES_SEEN.get(source, 0)
-        if seen:
-            pattern = re.compile(source, re.A)
-            keys = tuple(key for key, _, _ in pairs)
-            m = pattern.fullmatch(body)
-            if m is not None and dict(zip(keys, m.groups(), strict=True)) == fields:
-                if len(_FORTI_SHAPES) >= 256:
-                    _FORTI_SHAPES.clear()
-                _FORTI_SHAPES[shape_key] = ((pattern, keys), *shapes)
-            _FORTI_SHAPES_SEEN.pop(source, None)
-        else:
-            if len(_FORTI_SHAPES_SEEN) >= 1024:
-                _FORTI_SHAPES_SEEN.clear()
-            _FORTI_SHAPES_SEEN[source] = 1
+    source = " ".join(
+        re.escape(key) + (_SHAPE_QUOTED if quoted else _SHAPE_BARE if bare else _SHAPE_EMPTY)
+        for key, quoted, bare in pairs
+    )
+    _FORTI_SHAPES.offer(shape_key, source, tuple(key for key, _, _ in pairs), body, 0, True, fields)
     return fields
 
 
