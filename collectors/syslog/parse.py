@@ -513,60 +513,38 @@ def _meraki_record(
     received_at: float,
     source: str,
 ) -> SyslogRecord:
-    record: SyslogRecord = {
+    match = profiles.match_meraki(m[7], m.string[m.start(8) :])
+    utc = _epoch_to_utc(epoch)
+    timestamp: str | None = None
+    clock_skew: float | None = None
+    if utc is None:
+        warnings.append("bad_timestamp")
+    else:
+        timestamp = utc[0]
+        clock_skew = round(float(utc[1] - received_at), 3)
+        if not -CLOCK_SKEW_WARN_S <= clock_skew <= CLOCK_SKEW_WARN_S:
+            warnings.append("clock_skew")
+    return {
         "service": "syslog",
         "received_at": received_text,
         "source": source,
         "facility": facility,
-        "severity": severity,
-        "timestamp": None,
-        "hostname": None,
-        "app_name": None,
+        "severity": severity,  # match_meraki finds no severity of its own
+        "timestamp": timestamp,
+        "hostname": match.hostname,
+        "app_name": match.app_name,
         "procid": None,
-        "msgid": None,
-        "structured_data": {},
-        "message": "",
+        "msgid": match.msgid,
+        "structured_data": match.structured_data,
+        "message": match.message.rstrip(_TRAILING),
         "format": "meraki",
         "raw": raw,
-        "clock_skew_s": None,
+        "clock_skew_s": clock_skew,
         "parse_warnings": warnings,
     }
-    _merge_profile(record, profiles.match_meraki(m[7], m.string[m.start(8) :]))
-    _set_timestamp(record, _epoch_to_utc(epoch), received_at)
-    return record
 
 
 # --- RFC 3164 and vendor dialects -------------------------------------------------------------
-
-
-def _set_timestamp(record: SyslogRecord, utc: tuple[str, float] | None, received_at: float) -> None:
-    if utc is None:
-        record["parse_warnings"].append("bad_timestamp")
-        return
-    record["timestamp"] = utc[0]
-    skew = round(float(utc[1] - received_at), 3)
-    record["clock_skew_s"] = skew
-    if not -CLOCK_SKEW_WARN_S <= skew <= CLOCK_SKEW_WARN_S:
-        record["parse_warnings"].append("clock_skew")
-
-
-def _merge_profile(record: SyslogRecord, match: ProfileMatch) -> None:
-    """Overlay what a vendor dialect found on the header's fields."""
-    record["format"] = match.format
-    if match.hostname is not None:
-        record["hostname"] = match.hostname
-    if match.app_name is not None:
-        record["app_name"] = match.app_name
-    if match.procid is not None:
-        record["procid"] = match.procid
-    if match.msgid is not None:
-        record["msgid"] = match.msgid
-    record["message"] = match.message.rstrip(_TRAILING)
-    if match.structured_data:
-        record["structured_data"] = match.structured_data
-    if record["severity"] is None and record["facility"] is None:
-        record["severity"] = match.severity
-    record["parse_warnings"].extend(match.warnings)
 
 
 def _profile_time(

@@ -434,9 +434,30 @@ _MERAKI_PAIR = re.compile(
     r"""([A-Za-z_][\w.\-]*)=(?:'([^']*)'|"([^"]*)"|(?: (?![^\s=]*=)(?=\S))?(\S*))""",
     re.S | re.A,
 )
-# `key: the rest of the line` ends the pairs (`pattern: allow all`, `request: GET https://...`).
-_MERAKI_LINE = re.compile(r"(?:^| )([A-Za-z_][\w\-]*): ", re.A)
+# `key: the rest of the line` ends the pairs (`pattern: allow all`, `request: GET https://...`):
+# the leftmost `(?:^| )([A-Za-z_][\w\-]*): `, found by `_meraki_line` without a regex search.
+_MERAKI_LINE_KEY = re.compile(r"[A-Za-z_][\w\-]*", re.A)
+
+
+def _meraki_line(rest: str) -> tuple[int, int, str] | None:
+    """(start, end, key) of the leftmost `key: ` after the start or a space, as a regex search for
+    `(?:^| )([A-Za-z_][\\w\\-]*): ` finds it (start: the space, or 0). A key holds no space and no
+    colon, so it runs back from its `: ` to the last space before it: the leftmost `: ` with a
+    valid key there is the leftmost match."""
+    at = rest.find(": ")
+    while at >= 0:
+        space = rest.rfind(" ", 0, at)
+        if _MERAKI_LINE_KEY.fullmatch(rest, space + 1, at) is not None:
+            return max(space, 0), at + 2, rest[space + 1 : at]
+        at = rest.find(": ", at + 2)
+    return None
 _MERAKI_EVENT = re.compile(r"[a-z][a-z0-9_]*", re.A)
+# Learnt shapes of the pairs (shapes.py): a text one fullmatches, `_MERAKI_PAIR` reads as the same
+# pairs (single spaces; a bare value starts with no quote and holds no whitespace or quote, so the
+# `key= value` reading never applies: the next token is a key=).
+_MERAKI_BARE = "=([^\\s'\"]*)"
+_MERAKI_EMPTY = "=(?:''|\"\")?()"  # `k=`, `k=''` and `k=""` all read as ""
+_MERAKI_SHAPES = Shapes()
 
 
 def match_meraki(device: str, text: str) -> ProfileMatch:
@@ -444,13 +465,26 @@ def match_meraki(device: str, text: str) -> ProfileMatch:
     category, _, rest = text.partition(" ")
     rest = rest.rstrip(_TRAILING)
     fields = {"category": category}
-    line = _MERAKI_LINE.search(rest)
-    pairs_text = rest if line is None else rest[: line.start()]
+    line = _meraki_line(rest)
+    pairs_text = rest if line is None else rest[: line[0]]
     if "=" in pairs_text:
-        for key, single, double, bare in _MERAKI_PAIR.findall(pairs_text):
-            fields[key] = single or double or bare
+        first = pairs_text.partition(" ")[0]
+        shape_key = category + " " + first if first.startswith("type=") else category
+        known = _MERAKI_SHAPES.read(shape_key, pairs_text)
+        if known is not None:
+            fields.update(known[0])
+        else:
+            found = _MERAKI_PAIR.findall(pairs_text)
+            pairs = {key: single or double or bare for key, single, double, bare in found}
+            fields.update(pairs)
+            source = " ".join(
+                re.escape(key)
+                + ("='([^']*)'" if single else '="([^"]*)"' if double else _MERAKI_BARE if bare else _MERAKI_EMPTY)
+                for key, single, double, bare in found
+            )
+            _MERAKI_SHAPES.offer(shape_key, source, tuple(key for key, _, _, _ in found), pairs_text, 0, True, pairs)
     if line is not None:
-        fields[line[1]] = rest[line.end() :]
+        fields[line[2]] = rest[line[1] :]
     event = None
     # `security_event ids_alerted signature=...`: a word before the fields is the event type;
     # two words (`events port 3 status changed ...`) are a sentence.
