@@ -628,7 +628,7 @@ def _legacy_record(
     # after its system name, task and time (and always sends a PRI): searched for in the first
     # 200 characters only.
     has_percent = ": %" in body
-    cisco_like = has_percent or body[:1] == "%" or (has_pri and ": #" in body[:200])
+    cisco_like = has_percent or body[:1] == "%" or (has_pri and body.find(": #", 0, 200) >= 0)
     if cisco_like:
         match = profiles.match_cisco(body)
     if match is None:

@@ -252,17 +252,18 @@ _FORTI_TIME = re.compile(r"(\d\d):(\d\d):(\d\d)", re.A)
 
 # A FortiGate writes the lines of one log id with the same keys, in the same order, quoted the
 # same way: learnt shapes (shapes.py) read them in one match each. A line a shape fullmatches is
-# one `_KEY_VALUE` reads as exactly those pairs (single spaces, each value `"no quote or
-# backslash"` or bare without whitespace or quote), so shapes change no output.
-_SHAPE_QUOTED = '="([^"\\\\]*)"'
-_SHAPE_BARE = '=([^\\s"]*)'
+# one `_KEY_VALUE` reads as exactly those pairs (single spaces, each value `"no quote"` or bare:
+# not starting with a quote, no whitespace), so shapes change no output. Shapes only ever see
+# bodies without a backslash (an escape would make `_KEY_VALUE` read a quote differently).
+_SHAPE_QUOTED = '="([^"]*)"'
+_SHAPE_BARE = '=([^\\s"]\\S*|)'
 _SHAPE_EMPTY = '=(?:"")?()'  # `k=` and `k=""` both read as ""
 _FORTI_SHAPES = Shapes()
 
 
-def _forti_fields(body: str) -> dict[str, str]:
-    """The pairs of a FortiOS body without backslashes, as `_KEY_VALUE` reads them."""
-    at = body.find("logid=")
+def _forti_fields(body: str, at: int) -> dict[str, str]:
+    """The pairs of a FortiOS body without backslashes, as `_KEY_VALUE` reads them (`at`: where
+    "logid=" is)."""
     shape_key = body[at + 6 : at + 24]  # the log id, and a little after it
     known = _FORTI_SHAPES.read(shape_key, body)
     if known is not None:
@@ -278,13 +279,16 @@ def _forti_fields(body: str) -> dict[str, str]:
 
 
 def match_fortios(body: str) -> ProfileMatch | None:
-    if not body.startswith(("date=", "logver=", "timestamp=", "itime=")) or "logid=" not in body:
+    if not body.startswith(("date=", "logver=", "timestamp=", "itime=")):
+        return None
+    logid_at = body.find("logid=")
+    if logid_at < 0:
         return None
     if "\\" in body:  # only quoted values are escaped; bare ones (Windows paths) stay as sent
         pairs = _KEY_VALUE.findall(body)
         fields = {key: _KV_ESCAPE.sub(r"\1", quoted) if quoted else bare for key, quoted, bare in pairs}
     else:
-        fields = _forti_fields(body)
+        fields = _forti_fields(body, logid_at)
     clock = None
     warnings: tuple[str, ...] = ()
     # FortiOS 6.2+ sends `eventtime=` in UTC nanoseconds (older releases seconds or
@@ -453,9 +457,9 @@ def _meraki_line(rest: str) -> tuple[int, int, str] | None:
     return None
 _MERAKI_EVENT = re.compile(r"[a-z][a-z0-9_]*", re.A)
 # Learnt shapes of the pairs (shapes.py): a text one fullmatches, `_MERAKI_PAIR` reads as the same
-# pairs (single spaces; a bare value starts with no quote and holds no whitespace or quote, so the
+# pairs (single spaces; a bare value starts with no quote or space and holds no whitespace, so the
 # `key= value` reading never applies: the next token is a key=).
-_MERAKI_BARE = "=([^\\s'\"]*)"
+_MERAKI_BARE = "=([^\\s'\"]\\S*|)"
 _MERAKI_EMPTY = "=(?:''|\"\")?()"  # `k=`, `k=''` and `k=""` all read as ""
 _MERAKI_SHAPES = Shapes()
 
