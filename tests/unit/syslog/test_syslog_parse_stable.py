@@ -261,3 +261,82 @@ def test_mutated_venue_lines_are_byte_identical(index: int, cut: int, junk: byte
 def test_fragment_soup_is_byte_identical(pieces: list[bytes], received_at: float) -> None:
     data = b"".join(pieces)
     same_records([(data, received_at, SOURCE), (b"<13>" + data, received_at, SOURCE)])
+
+
+# --- learnt shapes: a layout seen twice is read by one regex; its values may then be anything ----
+
+tricky_value = st.one_of(
+    st.sampled_from(["", "x", "a b", "a=b", 'a"b', '"', "'", "a'b", "\\", "a\\", "]", "é", "\t", " ", "x  y", "k=v"]),
+    st.text(st.sampled_from("ab1 =\"'\\]:-é\t"), max_size=6),
+)
+LAYOUT_KEYS = ["time", "devname", "type", "srcip", "msg", "x-y", "level", "eventtime", "tz"]
+
+
+@st.composite
+def fortios_family(draw: st.DrawFn) -> list[str]:
+    """A FortiOS layout (keys, quoting) written with plain values three times (so its shape is
+    learnt), then with tricky values, each through the same layout."""
+    keys = ["date", *draw(st.lists(st.sampled_from(LAYOUT_KEYS), max_size=6)), "logid"]
+    keys.insert(draw(st.integers(1, len(keys) - 1)), draw(st.sampled_from(LAYOUT_KEYS)))
+    quoted = [draw(st.booleans()) for _ in keys]
+
+    def line(values: list[str]) -> str:
+        return " ".join(f'{k}="{v}"' if q else f"{k}={v}" for k, q, v in zip(keys, quoted, values, strict=True))
+
+    plain = line([f"v{n}" for n in range(len(keys))])
+    empty = line(["" for _ in keys])
+    variants = [line([draw(tricky_value) for _ in keys]) for _ in range(6)]
+    return [plain, plain, plain, empty, empty, *variants]
+
+
+@settings(max_examples=300, deadline=None)
+@given(family=fortios_family(), prefix=st.sampled_from(["<189>", ""]), received_at=receive_time)
+def test_fortios_shapes_read_any_values_as_the_reference(family: list[str], prefix: str, received_at: float) -> None:
+    same_records([((prefix + line).encode(), received_at, SOURCE) for line in family])
+
+
+@st.composite
+def sd_family(draw: st.DrawFn) -> list[str]:
+    sd_id = draw(st.sampled_from(["junos@2636.1.1.1.2.129", "meta", "origin", "x@1"]))
+    names = draw(st.lists(st.sampled_from(["a", "source-address", "b", "port", "a"]), max_size=5))
+    spaces = [draw(st.sampled_from([" ", " ", "  "])) for _ in names]
+    tail = draw(st.sampled_from(["", " "]))
+
+    def line(values: list[str]) -> str:
+        params = "".join(f'{s}{n}="{v}"' for s, n, v in zip(spaces, names, values, strict=True))
+        return f"<14>1 2026-12-31T23:59:59.5Z host app - ID [{sd_id}{params}{tail}]" + draw(
+            st.sampled_from([" msg", "", "[meta x=\"1\"] m", "x"])
+        )
+
+    plain = line([f"v{n}" for n in range(len(names))])
+    variants = [line([draw(tricky_value) for _ in names]) for _ in range(6)]
+    return [plain, plain, plain, *variants]
+
+
+@settings(max_examples=300, deadline=None)
+@given(family=sd_family(), received_at=receive_time)
+def test_sd_shapes_read_any_values_as_the_reference(family: list[str], received_at: float) -> None:
+    same_records([(line.encode(), received_at, SOURCE) for line in family])
+
+
+@st.composite
+def meraki_family(draw: st.DrawFn) -> list[str]:
+    keys = draw(st.lists(st.sampled_from(["src", "dst", "radio", "a.b", "x-y", "type", "src"]), min_size=1, max_size=6))
+    quotes = [draw(st.sampled_from(["", "'", '"'])) for _ in keys]
+    category = draw(st.sampled_from(["flows", "events", "urls"]))
+    tail = draw(st.sampled_from(["", " pattern: allow all", " request: GET x"]))
+
+    def line(values: list[str]) -> str:
+        pairs = " ".join(f"{k}={q}{v}{q}" for k, q, v in zip(keys, quotes, values, strict=True))
+        return f"<134>1 1796227199.123456789 MX250 {category} {pairs}{tail}"
+
+    plain = line([f"v{n}" for n in range(len(keys))])
+    empty = line(["" for _ in keys])
+    variants = [line([draw(tricky_value) for _ in keys]) for _ in range(6)]
+    return [plain, plain, plain, empty, empty, *variants]
+
+
+@settings(max_examples=300, deadline=None)
+@given(family=meraki_family(), received_at=receive_time)
+def test_meraki_shapes_read_any_values_as_the_reference(family: list[str], received_at: float) -> None:
+    same_records([(line.encode(), received_at, SOURCE) for line in family])
