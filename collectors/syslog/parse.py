@@ -281,7 +281,7 @@ def _wall_clock_to_utc(
     a yearless one whose time of day is within the day (no zone pushing it across midnight) and
     whose date is not the day after the receive day (`_latest_year`)."""
     tomorrow, cache = _CLOCK.day_cache("clocks", received_day)
-    found = cache.get(clock, _MISSING_UTC)
+    found: tuple[str, float] | None = cache.get(clock, _MISSING_UTC)
     if found is not _MISSING_UTC:
         return found
     result = _wall_clock_to_utc_uncached(clock, received_at, received_year)

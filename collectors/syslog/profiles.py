@@ -413,9 +413,17 @@ def match_paloalto(body: str) -> ProfileMatch | None:
         fields = dict(zip(_PAN_FIELDS.get(log_type, _PAN_HEADER_FIELDS), values, strict=False))
         fields.pop("", None)
     return ProfileMatch(
-        "paloalto", None, None, None, log_type, body, {"paloalto": fields}, _pan_clock(fields.get("time_generated", "")),
-        None, (),
-    )  # fmt: skip
+        "paloalto",  # format
+        None,  # hostname
+        None,  # app_name
+        None,  # procid
+        log_type,  # msgid
+        body,  # message
+        {"paloalto": fields},  # structured_data
+        _pan_clock(fields.get("time_generated", "")),  # clock
+        None,  # severity
+        (),  # warnings
+    )
 
 
 def match_body(body: str) -> ProfileMatch | None:
@@ -455,6 +463,8 @@ def _meraki_line(rest: str) -> tuple[int, int, str] | None:
             return max(space, 0), at + 2, rest[space + 1 : at]
         at = rest.find(": ", at + 2)
     return None
+
+
 _MERAKI_EVENT = re.compile(r"[a-z][a-z0-9_]*", re.A)
 # Learnt shapes of the pairs (shapes.py): a text one fullmatches, `_MERAKI_PAIR` reads as the same
 # pairs (single spaces; a bare value starts with no quote or space and holds no whitespace, so the
