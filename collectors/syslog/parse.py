@@ -392,10 +392,11 @@ def _parse_structured_data(text: str) -> tuple[dict[str, dict[str, str]], str] |
                 parts = params_text.split('"')
                 names = tuple([name.lstrip(" ")[:-1] for name in parts[0:-1:2]])
                 params = dict(zip(names, parts[1::2], strict=True))
-                # The element's layout with its names as literals: any element it matches, the
-                # element regex reads as the same SD-ID and parameters.
-                source = _SD_SHAPE_VALUE.join(re.escape(literal) for literal in m.group(0).split('"')[0::2])
-                _SD_SHAPES.offer(shape_key, source, names, text, pos, False, params, sd_id)
+                if _SD_SHAPES.wants(shape_key):
+                    # The element's layout with its names as literals: any element it matches,
+                    # the element regex reads as the same SD-ID and parameters.
+                    source = _SD_SHAPE_VALUE.join(re.escape(literal) for literal in m.group(0).split('"')[0::2])
+                    _SD_SHAPES.offer(shape_key, source, names, text, pos, False, params, sd_id)
         if sd_id in elements:  # repeated SD-ID: not allowed, but keep every parameter
             elements[sd_id].update(params)
         else:

@@ -270,11 +270,12 @@ def _forti_fields(body: str, at: int) -> dict[str, str]:
         return known[0]
     pairs = _KEY_VALUE.findall(body)
     fields = {key: quoted or bare for key, quoted, bare in pairs}
-    source = " ".join(
-        re.escape(key) + (_SHAPE_QUOTED if quoted else _SHAPE_BARE if bare else _SHAPE_EMPTY)
-        for key, quoted, bare in pairs
-    )
-    _FORTI_SHAPES.offer(shape_key, source, tuple(key for key, _, _ in pairs), body, 0, True, fields)
+    if _FORTI_SHAPES.wants(shape_key):
+        source = " ".join(
+            re.escape(key) + (_SHAPE_QUOTED if quoted else _SHAPE_BARE if bare else _SHAPE_EMPTY)
+            for key, quoted, bare in pairs
+        )
+        _FORTI_SHAPES.offer(shape_key, source, tuple(key for key, _, _ in pairs), body, 0, True, fields)
     return fields
 
 
@@ -491,12 +492,14 @@ def match_meraki(device: str, text: str) -> ProfileMatch:
             found = _MERAKI_PAIR.findall(pairs_text)
             pairs = {key: single or double or bare for key, single, double, bare in found}
             fields.update(pairs)
-            source = " ".join(
-                re.escape(key)
-                + ("='([^']*)'" if single else '="([^"]*)"' if double else _MERAKI_BARE if bare else _MERAKI_EMPTY)
-                for key, single, double, bare in found
-            )
-            _MERAKI_SHAPES.offer(shape_key, source, tuple(key for key, _, _, _ in found), pairs_text, 0, True, pairs)
+            if _MERAKI_SHAPES.wants(shape_key):
+                source = " ".join(
+                    re.escape(key)
+                    + ("='([^']*)'" if single else '="([^"]*)"' if double else _MERAKI_BARE if bare else _MERAKI_EMPTY)
+                    for key, single, double, bare in found
+                )
+                names = tuple(key for key, _, _, _ in found)
+                _MERAKI_SHAPES.offer(shape_key, source, names, pairs_text, 0, True, pairs)
     if line is not None:
         fields[line[2]] = rest[line[1] :]
     event = None

@@ -21,16 +21,22 @@ class Shapes:
     """Shapes of one dialect, a few per key (a cheap slice of the line that tells kinds apart).
 
     Each key's shapes are one tuple replaced in a single assignment, so parsers in several
-    threads never see half an update; the sizes are bounded (a flood of odd lines resets them).
+    threads never see half an update; the sizes are bounded (a flood of odd lines resets them),
+    and so are the compiles: after the first `_FREE_COMPILES`, one per `_OFFERS_PER_COMPILE`
+    lines read the general way, so a sender whose layouts never repeat costs little extra.
     """
 
-    __slots__ = ("_learnt", "_max_keys", "_per_key", "_seen")
+    __slots__ = ("_compiles", "_learnt", "_max_keys", "_offers", "_per_key", "_seen")
+    _FREE_COMPILES = 64
+    _OFFERS_PER_COMPILE = 500
 
     def __init__(self, per_key: int = 4, max_keys: int = 256) -> None:
         self._learnt: dict[str, tuple[_Shape, ...]] = {}
         self._seen: dict[str, bool] = {}
         self._per_key = per_key
         self._max_keys = max_keys
+        self._offers = 0
+        self._compiles = 0
 
     def read(self, key: str, text: str, pos: int = 0, full: bool = True) -> tuple[dict[str, str], int, str] | None:
         """(pairs, end, tag) of the first learnt shape matching text at pos (to its end if `full`);
@@ -40,6 +46,14 @@ class Shapes:
             if m is not None:
                 return dict(zip(names, m.groups(), strict=True)), m.end(), tag
         return None
+
+    def wants(self, key: str) -> bool:
+        """Whether a shape for key may still be learnt (the caller then builds it and offers it)."""
+        self._offers += 1
+        return (
+            len(self._learnt.get(key, ())) < self._per_key
+            and self._compiles < self._FREE_COMPILES + self._offers // self._OFFERS_PER_COMPILE
+        )
 
     def offer(
         self,
@@ -62,6 +76,7 @@ class Shapes:
                 self._seen.clear()
             self._seen[source] = True
             return
+        self._compiles += 1
         pattern = re.compile(source, re.S | re.A)
         if pattern.groups != len(names):
             return
