@@ -277,26 +277,31 @@ def _wall_clock_to_utc(
 ) -> tuple[str, float] | None:
     """RFC 3339 UTC text and epoch seconds of a vendor clock; no zone on the wire means UTC.
 
-    Cached for the receive day: a clock with a year does not depend on the receive time, nor does
-    a yearless one whose time of day is within the day (no zone pushing it across midnight) and
-    whose date is not the day after the receive day (`_latest_year`)."""
+    The whole seconds are cached for the receive day (the fraction, often milliseconds, is added
+    after): a clock with a year does not depend on the receive time, nor does a yearless one
+    whose time of day is within the day (no zone pushing it across midnight) and whose date is
+    not the day after the receive day (`_latest_year`)."""
     tomorrow, cache = _CLOCK.day_cache("clocks", received_day)
-    found: tuple[str, float] | None = cache.get(clock, _MISSING_UTC)
-    if found is not _MISSING_UTC:
-        return found
-    result = _wall_clock_to_utc_uncached(clock, received_at, received_year)
-    if clock.year is not None or (
-        0 <= clock.hour * 3600 + clock.minute * 60 + clock.second - (clock.offset_s or 0) < 86400
-        and (clock.month, clock.day) != tomorrow
-    ):
-        cache[clock] = result
-    return result
+    key = clock[:6] + clock[7:]
+    found: tuple[str, int] | None = cache.get(key, _MISSING_UTC)
+    if found is _MISSING_UTC:
+        found = _wall_clock_seconds(clock, received_at, received_year)
+        if clock.year is not None or (
+            0 <= clock.hour * 3600 + clock.minute * 60 + clock.second - (clock.offset_s or 0) < 86400
+            and (clock.month, clock.day) != tomorrow
+        ):
+            cache[key] = found
+    if found is None:
+        return None
+    fraction = clock.fraction[:7]
+    return found[0] + fraction + "Z", found[1] + (float(fraction) if fraction else 0.0)
 
 
 _MISSING_UTC = ("", 0.0)  # cache-miss marker, compared by identity
 
 
-def _wall_clock_to_utc_uncached(clock: WallClock, received_at: float, received_year: int) -> tuple[str, float] | None:
+def _wall_clock_seconds(clock: WallClock, received_at: float, received_year: int) -> tuple[str, int] | None:
+    """`YYYY-MM-DDTHH:MM:SS` (UTC) and epoch seconds of a vendor clock, fraction left out."""
     hour, minute, second = clock.hour, clock.minute, clock.second
     if hour > 23 or minute > 59 or second > 60:
         return None
@@ -314,7 +319,6 @@ def _wall_clock_to_utc_uncached(clock: WallClock, received_at: float, received_y
             return None
         days = found_days
     epoch_s = days * 86400 + second_of_day
-    fraction = clock.fraction[:7]
     if offset == 0:
         text = f"{year:04d}-{clock.month:02d}-{clock.day:02d}T{hour:02d}:{minute:02d}:{second:02d}"
     else:
@@ -322,7 +326,7 @@ def _wall_clock_to_utc_uncached(clock: WallClock, received_at: float, received_y
         if second_text is None:
             return None
         text = second_text
-    return text + fraction + "Z", epoch_s + (float(fraction) if fraction else 0.0)
+    return text, epoch_s
 
 
 def _epoch_to_utc(epoch: tuple[int, str]) -> tuple[str, float] | None:
