@@ -104,6 +104,7 @@ _ISO_HEADER = re.compile(
     re.S | re.A,
 )
 _TAG = profiles.TAG
+_FORTI_STARTS = profiles.FORTI_STARTS
 
 _MILLIS = tuple(f".{n:03d}Z" for n in range(1000))
 _MINUTE_OF_DAY = {f"{h:02d}:{m:02d}": h * 3600 + m * 60 for h in range(24) for m in range(60)}
@@ -632,10 +633,16 @@ def _legacy_record(
     # ("Mar  1 18:48:50.483 UTC: %SYS-..."), so they are tried first. AireOS may write `#FAC`
     # after its system name, task and time (and always sends a PRI): searched for in the first
     # 200 characters only.
-    has_percent = ": %" in body
-    cisco_like = has_percent or body[:1] == "%" or (has_pri and body.find(": #", 0, 200) >= 0)
-    if cisco_like:
-        match = profiles.match_cisco(body)
+    cisco_like = False
+    if body.startswith(_FORTI_STARTS):
+        # FortiOS: no Cisco pattern or header can start with `date=` (a word and "="), so this
+        # is the dialect the paths below would reach; if it is not one, they run as usual.
+        match = profiles.match_fortios(body)
+    if match is None:
+        has_percent = ": %" in body
+        cisco_like = has_percent or body[:1] == "%" or (has_pri and body.find(": #", 0, 200) >= 0)
+        if cisco_like:
+            match = profiles.match_cisco(body)
     if match is None:
         has_header = True
         m = _BSD_HEADER.match(body)

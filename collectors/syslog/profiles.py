@@ -279,8 +279,11 @@ def _forti_fields(body: str, at: int) -> dict[str, str]:
     return fields
 
 
+FORTI_STARTS = ("date=", "logver=", "timestamp=", "itime=")  # how a FortiOS body starts
+
+
 def match_fortios(body: str) -> ProfileMatch | None:
-    if not body.startswith(("date=", "logver=", "timestamp=", "itime=")):
+    if not body.startswith(FORTI_STARTS):
         return None
     logid_at = body.find("logid=")
     if logid_at < 0:
