@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Callable
-from operator import itemgetter
+from itertools import compress
 from typing import NamedTuple
 
 from collectors.syslog.shapes import Shapes
@@ -371,18 +370,17 @@ def _split_csv(line: str) -> list[str]:
         return line.split(",")
 
 
-def _pan_layout(names: tuple[str, ...]) -> tuple[tuple[str, ...], Callable[[list[str]], tuple[str, ...]]]:
-    """The named fields of a layout, in the order `dict(zip(names, values))` keeps them (a name's
-    first place, its last value), and a getter of their values from a long enough CSV row."""
-    last: dict[str, int] = {}
-    for index, name in enumerate(names):
-        if name:
-            last[name] = index
-    return tuple(last), itemgetter(*last.values())
+def _pan_layout(names: tuple[str, ...]) -> tuple[int, tuple[str, ...], tuple[bool, ...]]:
+    """(length, the named fields, which CSV columns they are): a row at least that long reads as
+    `dict(zip(keys, compress(row, columns)))`, what `dict(zip(names, row))` less "" holds. Each
+    name is used once (module-level assert), so a name's first place is also its value's."""
+    keys = tuple(name for name in names if name)
+    assert len(set(keys)) == len(keys), names
+    return len(names), keys, tuple(bool(name) for name in names)
 
 
-_PAN_LAYOUTS = {log_type: (len(names), *_pan_layout(names)) for log_type, names in _PAN_FIELDS.items()}
-_PAN_HEADER_LAYOUT = (len(_PAN_HEADER_FIELDS), *_pan_layout(_PAN_HEADER_FIELDS))
+_PAN_LAYOUTS = {log_type: _pan_layout(names) for log_type, names in _PAN_FIELDS.items()}
+_PAN_HEADER_LAYOUT = _pan_layout(_PAN_HEADER_FIELDS)
 # time_generated text -> its WallClock (None: not a time): a firewall logs many a second.
 _PAN_CLOCKS: dict[str, WallClock | None] = {}
 
@@ -410,9 +408,9 @@ def match_paloalto(body: str) -> ProfileMatch | None:
         return None
     log_type = m.group(1)
     values = _split_csv(body)
-    size, keys, getter = _PAN_LAYOUTS.get(log_type, _PAN_HEADER_LAYOUT)
+    size, keys, columns = _PAN_LAYOUTS.get(log_type, _PAN_HEADER_LAYOUT)
     if len(values) >= size:
-        fields = dict(zip(keys, getter(values), strict=True))
+        fields = dict(zip(keys, compress(values, columns), strict=True))
     else:  # a short row: the names it reaches
         fields = dict(zip(_PAN_FIELDS.get(log_type, _PAN_HEADER_FIELDS), values, strict=False))
         fields.pop("", None)

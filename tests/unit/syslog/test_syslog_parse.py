@@ -922,7 +922,7 @@ def test_fortios_unknown_tz_without_eventtime_stays_unresolved() -> None:
 
 # --- the package stays sans-IO ------------------------------------------------------------------
 
-SANS_IO_IMPORTS = {"__future__", "base64", "collections", "csv", "datetime", "operator", "re", "typing", "collectors"}
+SANS_IO_IMPORTS = {"__future__", "base64", "collections", "csv", "datetime", "itertools", "re", "typing", "collectors"}
 
 
 @pytest.mark.parametrize("module", ["parse.py", "framing.py", "profiles.py", "shapes.py"])
