@@ -5,9 +5,13 @@ years and milliseconds in the timestamp, RFC 3339 stamps in BSD headers) and the
 dialects in `profiles.py`. It never raises and never drops text: whatever it cannot read
 becomes a `format: "unparsed"` record whose message is the whole text.
 
-This is the collector's hot path (100k messages/s on two cores), so the common shapes go
-through one precompiled regex each, dates are looked up in per-day caches instead of being
-computed, the received-at text is cached per second, and the record is a plain dict.
+This is the collector's hot path (100k messages/s on two cores), and for the vendor dialects
+(which the compiled fast path leaves to it) also the buffer's, which rebuilds records from raw.
+So the common shapes go through one precompiled regex each, dates, header stamps and vendor
+clocks are looked up in per-day caches instead of being computed, the received-at text is
+cached per second, recurring key=value layouts (FortiOS, Meraki, SD elements) are read by learnt
+shapes (`shapes.py`), and the record is a plain dict built once. The output is held byte for
+byte to the pre-optimisation parser (tests/unit/syslog/test_syslog_parse_stable.py).
 """
 
 from __future__ import annotations
