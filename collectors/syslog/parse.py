@@ -5,9 +5,13 @@ years and milliseconds in the timestamp, RFC 3339 stamps in BSD headers) and the
 dialects in `profiles.py`. It never raises and never drops text: whatever it cannot read
 becomes a `format: "unparsed"` record whose message is the whole text.
 
-This is the collector's hot path (100k messages/s on two cores), so the common shapes go
-through one precompiled regex each, dates are looked up in per-day caches instead of being
-computed, the received-at text is cached per second, and the record is a plain dict.
+This is the collector's hot path (100k messages/s on two cores), and for the vendor dialects
+(which the compiled fast path leaves to it) also the buffer's, which rebuilds records from raw.
+So the common shapes go through one precompiled regex each, dates, header stamps and vendor
+clocks are looked up in per-day caches instead of being computed, the received-at text is
+cached per second, recurring key=value layouts (FortiOS, Meraki, SD elements) are read by learnt
+shapes (`shapes.py`), and the record is a plain dict built once. The output is held byte for
+byte to the pre-optimisation parser (tests/unit/syslog/test_syslog_parse_stable.py).
 """
 
 from __future__ import annotations
@@ -16,10 +20,11 @@ import re
 from base64 import b64encode
 from collections.abc import Iterable
 from datetime import date
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from collectors.syslog import profiles
 from collectors.syslog.profiles import MONTHS, ProfileMatch, WallClock
+from collectors.syslog.shapes import Shapes
 
 
 class _RecordKeys(TypedDict):
@@ -84,14 +89,16 @@ _QUOTED = r'"[^"\\]*(?:\\.[^"\\]*)*"'
 _SD_ELEMENT = re.compile(r'\[([^\s=\]"]+)((?: +[^\s=\]"]+=' + _QUOTED + r")*) *\]", re.S | re.A)
 _SD_PARAM = re.compile(r'([^\s=\]"]+)="([^"\\]*(?:\\.[^"\\]*)*)"', re.S | re.A)
 _SD_ESCAPE = re.compile(r'\\(["\\\]])')
+_SD_SHAPE_VALUE = '"([^"\\\\]*)"'  # a learnt element's value: no quote, no backslash
+_SD_SHAPES = Shapes()
 _BSD_HEADER = re.compile(
-    r"([A-Za-z]{3}) {1,2}(\d{1,2}) "  # 1 month, 2 day
-    r"(?:(\d{4}) )?"  # 3 year before the time (Cisco ASA, Junos `time-format year`)
-    r"(\d\d:\d\d):(\d\d)(\.\d{1,6})?"  # 4 hh:mm, 5 ss, 6 fraction
-    r"(?: (\d{4})(?= ))?"  # 7 year after the time (ArubaOS)
+    r"(([A-Za-z]{3}) {1,2}(\d{1,2}) "  # 1 the whole stamp (a cache key); 2 month, 3 day
+    r"(?:(\d{4}) )?"  # 4 year before the time (Cisco ASA, Junos `time-format year`)
+    r"(\d\d:\d\d):(\d\d)(\.\d{1,6})?"  # 5 hh:mm, 6 ss, 7 fraction
+    r"(?: (\d{4})(?= ))?)"  # 8 year after the time (ArubaOS)
     r":?(?: |$)"
-    r"(?:([\w.%@:\-]*[\w.%@\-])(?: :)? )?"  # 8 hostname: any token not ending in ':'
-    r"(.*)",  # 9
+    r"(?:([\w.%@:\-]*[\w.%@\-])(?: :)? )?"  # 9 hostname: any token not ending in ':'
+    r"(.*)",  # 10
     re.S | re.A,
 )
 _ISO_HEADER = re.compile(
@@ -101,6 +108,7 @@ _ISO_HEADER = re.compile(
     re.S | re.A,
 )
 _TAG = profiles.TAG
+_FORTI_STARTS = profiles.FORTI_STARTS
 
 _MILLIS = tuple(f".{n:03d}Z" for n in range(1000))
 _MINUTE_OF_DAY = {f"{h:02d}:{m:02d}": h * 3600 + m * 60 for h in range(24) for m in range(60)}
@@ -194,12 +202,16 @@ class _Clock:
     day after: there the time of day decides (see `_latest_year`), so that one is not cached.
     """
 
-    __slots__ = ("bsd_dates", "last", "second")
+    __slots__ = ("bsd_dates", "clocks", "last", "second", "stamps")
 
     def __init__(self) -> None:
         self.second: tuple[int, str, int, int] = (0, "1970-01-01T00:00:00", 1970, 0)  # second, text, year, day
         # receive day, (month, day) of the day after it, cache
         self.bsd_dates: tuple[int, tuple[int, int], dict[tuple[str, str], tuple[int, str] | None]] = (-1, (0, 0), {})
+        # receive day, the day after it, BSD header stamp -> its UTC time (None: bad_timestamp)
+        self.stamps: tuple[int, tuple[int, int], dict[str, tuple[str, float] | None]] = (-1, (0, 0), {})
+        # receive day, the day after it, vendor WallClock -> its UTC time (None: bad_timestamp)
+        self.clocks: tuple[int, tuple[int, int], dict[WallClock, tuple[str, float] | None]] = (-1, (0, 0), {})
         # A batch is stamped with one receive time: the last result is reused (NaN matches nothing).
         self.last: tuple[float, tuple[str, int, int]] = (float("nan"), ("", 0, 0))
 
@@ -223,6 +235,17 @@ class _Clock:
         result = (cached[1] + _MILLIS[millis], cached[2], cached[3])
         self.last = (received_at, result)
         return result
+
+    def day_cache(self, name: str, received_day: int) -> tuple[tuple[int, int], dict[Any, Any]]:
+        """((month, day) of the day after received_day, the cache `name`), emptied when the
+        receive day changes: a yearless date resolves the same all day long, except the date of
+        the day after (see `_latest_year`), which callers never store."""
+        cache_day, tomorrow, cache = getattr(self, name)
+        if cache_day != received_day or len(cache) >= 4096:
+            cache = {}
+            tomorrow = _civil_from_days(received_day + 1)[1:]
+            setattr(self, name, (received_day, tomorrow, cache))
+        return tomorrow, cache
 
     def bsd_date(
         self,
@@ -254,8 +277,36 @@ class _Clock:
 _CLOCK = _Clock()
 
 
-def _wall_clock_to_utc(clock: WallClock, received_at: float, received_year: int) -> tuple[str, float] | None:
-    """RFC 3339 UTC text and epoch seconds of a vendor clock; no zone on the wire means UTC."""
+def _wall_clock_to_utc(
+    clock: WallClock, received_at: float, received_year: int, received_day: int
+) -> tuple[str, float] | None:
+    """RFC 3339 UTC text and epoch seconds of a vendor clock; no zone on the wire means UTC.
+
+    The whole seconds are cached for the receive day (the fraction, often milliseconds, is added
+    after): a clock with a year does not depend on the receive time, nor does a yearless one
+    whose time of day is within the day (no zone pushing it across midnight) and whose date is
+    not the day after the receive day (`_latest_year`)."""
+    tomorrow, cache = _CLOCK.day_cache("clocks", received_day)
+    key = clock[:6] + clock[7:]
+    found: tuple[str, int] | None = cache.get(key, _MISSING_UTC)
+    if found is _MISSING_UTC:
+        found = _wall_clock_seconds(clock, received_at, received_year)
+        if clock.year is not None or (
+            0 <= clock.hour * 3600 + clock.minute * 60 + clock.second - (clock.offset_s or 0) < 86400
+            and (clock.month, clock.day) != tomorrow
+        ):
+            cache[key] = found
+    if found is None:
+        return None
+    fraction = clock.fraction[:7]
+    return found[0] + fraction + "Z", found[1] + (float(fraction) if fraction else 0.0)
+
+
+_MISSING_UTC = ("", 0.0)  # cache-miss marker, compared by identity
+
+
+def _wall_clock_seconds(clock: WallClock, received_at: float, received_year: int) -> tuple[str, int] | None:
+    """`YYYY-MM-DDTHH:MM:SS` (UTC) and epoch seconds of a vendor clock, fraction left out."""
     hour, minute, second = clock.hour, clock.minute, clock.second
     if hour > 23 or minute > 59 or second > 60:
         return None
@@ -273,7 +324,6 @@ def _wall_clock_to_utc(clock: WallClock, received_at: float, received_year: int)
             return None
         days = found_days
     epoch_s = days * 86400 + second_of_day
-    fraction = clock.fraction[:7]
     if offset == 0:
         text = f"{year:04d}-{clock.month:02d}-{clock.day:02d}T{hour:02d}:{minute:02d}:{second:02d}"
     else:
@@ -281,7 +331,7 @@ def _wall_clock_to_utc(clock: WallClock, received_at: float, received_year: int)
         if second_text is None:
             return None
         text = second_text
-    return text + fraction + "Z", epoch_s + (float(fraction) if fraction else 0.0)
+    return text, epoch_s
 
 
 def _epoch_to_utc(epoch: tuple[int, str]) -> tuple[str, float] | None:
@@ -330,18 +380,37 @@ def _parse_structured_data(text: str) -> tuple[dict[str, dict[str, str]], str] |
     pos = 0
     length = len(text)
     while pos < length and text[pos] == "[":
-        m = _SD_ELEMENT.match(text, pos)
-        if m is None:
-            return None
-        sd_id, params_text = m.groups()
-        params = dict(_SD_PARAM.findall(params_text)) if params_text else {}
-        if "\\" in params_text:
-            params = {name: _SD_ESCAPE.sub(r"\1", value) for name, value in params.items()}
+        shape_key = text[pos : pos + 32]  # the SD-ID and a little after it
+        known = _SD_SHAPES.read(shape_key, text, pos, False)
+        if known is not None:
+            params, end, sd_id = known
+        else:
+            m = _SD_ELEMENT.match(text, pos)
+            if m is None:
+                return None
+            sd_id, params_text = m.groups()
+            end = m.end()
+            if not params_text:
+                params = {}
+            elif "\\" in params_text:
+                params = {name: _SD_ESCAPE.sub(r"\1", value) for name, value in _SD_PARAM.findall(params_text)}
+            else:
+                # The element regex has checked the shape (` name="value"` repeated, no quote or
+                # backslash in a value, none of ` ="]` in a name): split on the quotes, as findall
+                # would read it, in a fraction of the time.
+                parts = params_text.split('"')
+                names = tuple([name.lstrip(" ")[:-1] for name in parts[0:-1:2]])
+                params = dict(zip(names, parts[1::2], strict=True))
+                if _SD_SHAPES.wants(shape_key):
+                    # The element's layout with its names as literals: any element it matches,
+                    # the element regex reads as the same SD-ID and parameters.
+                    source = _SD_SHAPE_VALUE.join(re.escape(literal) for literal in m.group(0).split('"')[0::2])
+                    _SD_SHAPES.offer(shape_key, source, names, text, pos, False, params, sd_id)
         if sd_id in elements:  # repeated SD-ID: not allowed, but keep every parameter
             elements[sd_id].update(params)
         else:
             elements[sd_id] = params
-        pos = m.end()
+        pos = end
     if pos == length:
         return elements, ""
     if text[pos] in " \t\r\n":
@@ -454,64 +523,47 @@ def _meraki_record(
     received_at: float,
     source: str,
 ) -> SyslogRecord:
-    record: SyslogRecord = {
+    match = profiles.match_meraki(m[7], m.string[m.start(8) :])
+    utc = _epoch_to_utc(epoch)
+    timestamp: str | None = None
+    clock_skew: float | None = None
+    if utc is None:
+        warnings.append("bad_timestamp")
+    else:
+        timestamp = utc[0]
+        clock_skew = round(float(utc[1] - received_at), 3)
+        if not -CLOCK_SKEW_WARN_S <= clock_skew <= CLOCK_SKEW_WARN_S:
+            warnings.append("clock_skew")
+    return {
         "service": "syslog",
         "received_at": received_text,
         "source": source,
         "facility": facility,
-        "severity": severity,
-        "timestamp": None,
-        "hostname": None,
-        "app_name": None,
+        "severity": severity,  # match_meraki finds no severity of its own
+        "timestamp": timestamp,
+        "hostname": match.hostname,
+        "app_name": match.app_name,
         "procid": None,
-        "msgid": None,
-        "structured_data": {},
-        "message": "",
+        "msgid": match.msgid,
+        "structured_data": match.structured_data,
+        "message": match.message.rstrip(_TRAILING),
         "format": "meraki",
         "raw": raw,
-        "clock_skew_s": None,
+        "clock_skew_s": clock_skew,
         "parse_warnings": warnings,
     }
-    _merge_profile(record, profiles.match_meraki(m[7], m.string[m.start(8) :]))
-    _set_timestamp(record, _epoch_to_utc(epoch), received_at)
-    return record
 
 
 # --- RFC 3164 and vendor dialects -------------------------------------------------------------
 
 
-def _set_timestamp(record: SyslogRecord, utc: tuple[str, float] | None, received_at: float) -> None:
-    if utc is None:
-        record["parse_warnings"].append("bad_timestamp")
-        return
-    record["timestamp"] = utc[0]
-    skew = round(float(utc[1] - received_at), 3)
-    record["clock_skew_s"] = skew
-    if not -CLOCK_SKEW_WARN_S <= skew <= CLOCK_SKEW_WARN_S:
-        record["parse_warnings"].append("clock_skew")
-
-
-def _merge_profile(record: SyslogRecord, match: ProfileMatch) -> None:
-    """Overlay what a vendor dialect found on the header's fields."""
-    record["format"] = match.format
-    if match.hostname is not None:
-        record["hostname"] = match.hostname
-    if match.app_name is not None:
-        record["app_name"] = match.app_name
-    if match.procid is not None:
-        record["procid"] = match.procid
-    if match.msgid is not None:
-        record["msgid"] = match.msgid
-    record["message"] = match.message.rstrip(_TRAILING)
-    if match.structured_data:
-        record["structured_data"] = match.structured_data
-    if record["severity"] is None and record["facility"] is None:
-        record["severity"] = match.severity
-    record["parse_warnings"].extend(match.warnings)
-
-
 def _profile_time(
-    record: SyslogRecord, match: ProfileMatch, received_at: float, received_year: int
+    structured_data: dict[str, dict[str, str]],
+    warnings: list[str],
+    match: ProfileMatch,
+    received_at: float,
+    received_year: int,
+    received_day: int,
 ) -> tuple[str, float] | None:
     """The UTC time a dialect's body carries (None: none, or one that cannot be resolved)."""
     if match.epoch is not None:
@@ -521,18 +573,44 @@ def _profile_time(
     clock = match.clock
     if clock is None:
         return None
-    utc = _wall_clock_to_utc(clock, received_at, received_year)
+    utc = _wall_clock_to_utc(clock, received_at, received_year, received_day)
     if utc is None:
-        record["parse_warnings"].append("bad_timestamp")
+        warnings.append("bad_timestamp")
         return None
     if clock.zone_unknown:
         # A zone we cannot resolve: the local time is kept as the device wrote it (the year
         # inferred as for UTC), never passed off as UTC.
-        fields = record["structured_data"].get(match.format)
+        fields = structured_data.get(match.format)
         if fields is not None:
             fields["local_time"] = utc[0][:-1]
         return None
     return utc
+
+
+def _bsd_stamp_utc(
+    m: re.Match[str], received_at: float, received_day: int, received_year: int
+) -> tuple[str, float] | None:
+    """UTC text and epoch seconds of a BSD header's stamp (`_BSD_HEADER` groups 2-8), None if invalid."""
+    month_name, day_text, year_before, hour_minute, second_text, fraction, year_after = m.group(2, 3, 4, 5, 6, 7, 8)
+    minute_s = _MINUTE_OF_DAY.get(hour_minute)
+    second = int(second_text)
+    year_text = year_before or year_after
+    if minute_s is None or second > 60:
+        return None
+    if year_text is not None:
+        days = _days_since_epoch(int(year_text), MONTHS[month_name], int(day_text))
+        day_iso = f"{year_text}-{MONTHS[month_name]:02d}-{int(day_text):02d}"
+    else:
+        found = _CLOCK.bsd_date(month_name, day_text, minute_s + second, received_at, received_day, received_year)
+        days, day_iso = (None, "") if found is None else found
+    if days is None:
+        return None
+    epoch_s = days * 86400 + minute_s + second
+    fraction = fraction or ""
+    return (
+        day_iso + "T" + hour_minute + ":" + second_text + fraction + "Z",
+        epoch_s + float(fraction) if fraction else epoch_s,
+    )
 
 
 def _legacy_record(
@@ -548,122 +626,157 @@ def _legacy_record(
     received_day: int,
     source: str,
 ) -> SyslogRecord:
-    record: SyslogRecord = {
+    # The fields are gathered in locals and the record built once at the end: this runs for
+    # every vendor line, and a dict written field by field costs more than one built whole.
+    hostname: str | None = None
+    app_name: str | None = None
+    procid: str | None = None
+    header_utc: tuple[str, float] | None = None
+    match: ProfileMatch | None = None
+    # Cisco bodies start with a counter, a `*`/`.` mark or a date the BSD regex would misread
+    # ("Mar  1 18:48:50.483 UTC: %SYS-..."), so they are tried first. AireOS may write `#FAC`
+    # after its system name, task and time (and always sends a PRI): searched for in the first
+    # 200 characters only.
+    cisco_like = False
+    if body.startswith(_FORTI_STARTS):
+        # FortiOS: no Cisco pattern or header can start with `date=` (a word and "="), so this
+        # is the dialect the paths below would reach; if it is not one, they run as usual.
+        match = profiles.match_fortios(body)
+    if match is None:
+        has_percent = ": %" in body
+        cisco_like = has_percent or body[:1] == "%" or (has_pri and body.find(": #", 0, 200) >= 0)
+        if cisco_like:
+            match = profiles.match_cisco(body)
+    if match is None:
+        has_header = True
+        m = _BSD_HEADER.match(body)
+        if m is not None and m.group(2) in MONTHS:
+            stamp, hostname, body = m.group(1, 9, 10)
+            tomorrow, stamps = _CLOCK.day_cache("stamps", received_day)
+            header_utc = stamps.get(stamp, _MISSING_UTC)
+            if header_utc is _MISSING_UTC:
+                header_utc = _bsd_stamp_utc(m, received_at, received_day, received_year)
+                if m.group(4) or m.group(8) or (MONTHS[m.group(2)], int(m.group(3))) != tomorrow:
+                    stamps[stamp] = header_utc
+            if header_utc is None:
+                warnings.append("bad_timestamp")
+            if hostname == "-":
+                hostname = None
+        else:
+            iso = _ISO_HEADER.match(body)
+            if iso is not None:
+                day_text, time_text, fraction, zone, hostname, body = iso.groups()
+                header_utc = _rfc3339_to_utc(day_text, time_text, fraction, zone)
+                if header_utc is None:
+                    warnings.append("bad_timestamp")
+                if hostname == "-":
+                    hostname = None
+            else:
+                has_header = False
+        if not has_header and not has_pri:
+            # No PRI and no header: only a dialect that needs neither (FortiOS) may claim it.
+            match = profiles.match_fortios(body)
+            if match is None:
+                warnings.append("no_pri")
+                return {
+                    "service": "syslog",
+                    "received_at": received_text,
+                    "source": source,
+                    "facility": facility,
+                    "severity": severity,
+                    "timestamp": None,
+                    "hostname": None,
+                    "app_name": None,
+                    "procid": None,
+                    "msgid": None,
+                    "structured_data": {},
+                    "message": raw.rstrip("\r\n\x00"),
+                    "format": "unparsed",
+                    "raw": raw,
+                    "clock_skew_s": None,
+                    "parse_warnings": warnings,
+                }
+        else:
+            # The dialects recognised right after the header (profiles.match_body, inlined; the
+            # body after the header holds ": %" only if the whole text does).
+            first = body[:1]
+            if first == "%" or (has_percent and first.isdigit() and ": %" in body):
+                match = profiles.match_cisco(body)
+            elif first.isdigit():
+                match = profiles.match_paloalto(body)
+            elif first and first in "dlti":
+                match = profiles.match_fortios(body)
+            if match is None and cisco_like:
+                # Relayed behind a BSD header with the origin-id first: "WLC-01: *task: ...: %X-3-Y: ..."
+                match = profiles.match_cisco(body)
+            if match is None:
+                tag = _TAG.match(body)
+                if tag is None:
+                    match = profiles.match_untagged(body)
+                else:
+                    tag_app, tag_procid = tag.groups()
+                    # A comma in the tag is a UniFi device prefix ("f4e2c6aabbcc,U6-LR-6.5.28+14491:").
+                    if "," in tag_app:
+                        match = profiles.match_untagged(body)
+                    if match is None:
+                        app_name = tag_app
+                        procid = tag_procid or None
+                        body = body[tag.end() :]
+                        match = profiles.match_tagged(body)
+    msgid: str | None = None
+    if match is None:
+        record_format = "rfc3164"
+        message = body.rstrip(_TRAILING)
+        structured_data: dict[str, dict[str, str]] = {}
+    else:
+        # What the dialect found overlays the header's fields.
+        record_format = match.format
+        if match.hostname is not None:
+            hostname = match.hostname
+        if match.app_name is not None:
+            app_name = match.app_name
+        if match.procid is not None:
+            procid = match.procid
+        msgid = match.msgid
+        message = match.message.rstrip(_TRAILING)
+        structured_data = match.structured_data or {}
+        if severity is None and facility is None:
+            severity = match.severity
+        if match.warnings:
+            warnings.extend(match.warnings)
+        if match.epoch is not None or match.clock is not None:
+            body_utc = _profile_time(structured_data, warnings, match, received_at, received_year, received_day)
+            if body_utc is not None:
+                header_utc = body_utc  # the body's clock carries a year, a zone or an epoch; prefer it
+    timestamp: str | None = None
+    clock_skew: float | None = None
+    if header_utc is not None:
+        timestamp = header_utc[0]
+        clock_skew = round(float(header_utc[1] - received_at), 3)
+        if not -CLOCK_SKEW_WARN_S <= clock_skew <= CLOCK_SKEW_WARN_S:
+            warnings.append("clock_skew")
+    if not has_pri:
+        warnings.append("no_pri")
+    if timestamp is None and "bad_timestamp" not in warnings and "unknown_timezone" not in warnings:
+        warnings.append("no_timestamp")
+    return {
         "service": "syslog",
         "received_at": received_text,
         "source": source,
         "facility": facility,
         "severity": severity,
-        "timestamp": None,
-        "hostname": None,
-        "app_name": None,
-        "procid": None,
-        "msgid": None,
-        "structured_data": {},
-        "message": "",
-        "format": "rfc3164",
+        "timestamp": timestamp,
+        "hostname": hostname,
+        "app_name": app_name,
+        "procid": procid,
+        "msgid": msgid,
+        "structured_data": structured_data,
+        "message": message,
+        "format": record_format,
         "raw": raw,
-        "clock_skew_s": None,
+        "clock_skew_s": clock_skew,
         "parse_warnings": warnings,
     }
-    # Cisco bodies start with a counter, a `*`/`.` mark or a date the BSD regex would misread
-    # ("Mar  1 18:48:50.483 UTC: %SYS-..."), so they are tried first. AireOS may write `#FAC`
-    # after its system name, task and time (and always sends a PRI): searched for in the first
-    # 200 characters only.
-    cisco_like = ": %" in body or body[:1] == "%" or (has_pri and ": #" in body[:200])
-    if cisco_like:
-        match = profiles.match_cisco(body)
-        if match is not None:
-            _merge_profile(record, match)
-            utc = _profile_time(record, match, received_at, received_year)
-            if utc is not None:
-                _set_timestamp(record, utc, received_at)
-            return _finish_legacy(record, has_pri)
-    header_utc: tuple[str, float] | None = None
-    has_header = True
-    m = _BSD_HEADER.match(body)
-    if m is not None and m.group(1) in MONTHS:
-        month_name, day_text, year_before, hour_minute, second_text, fraction, year_after, hostname, body = m.groups()
-        minute_s = _MINUTE_OF_DAY.get(hour_minute)
-        second = int(second_text)
-        year_text = year_before or year_after
-        if minute_s is None or second > 60:
-            days, day_iso = None, ""
-        elif year_text is not None:
-            days = _days_since_epoch(int(year_text), MONTHS[month_name], int(day_text))
-            day_iso = f"{year_text}-{MONTHS[month_name]:02d}-{int(day_text):02d}"
-        else:
-            found = _CLOCK.bsd_date(month_name, day_text, minute_s + second, received_at, received_day, received_year)
-            days, day_iso = (None, "") if found is None else found
-        if days is not None and minute_s is not None:
-            epoch_s = days * 86400 + minute_s + second
-            fraction = fraction or ""
-            header_utc = (
-                day_iso + "T" + hour_minute + ":" + second_text + fraction + "Z",
-                epoch_s + float(fraction) if fraction else epoch_s,
-            )
-        else:
-            warnings.append("bad_timestamp")
-        if hostname is not None and hostname != "-":
-            record["hostname"] = hostname
-    else:
-        iso = _ISO_HEADER.match(body)
-        if iso is not None:
-            day_text, time_text, fraction, zone, hostname, body = iso.groups()
-            header_utc = _rfc3339_to_utc(day_text, time_text, fraction, zone)
-            if header_utc is None:
-                warnings.append("bad_timestamp")
-            if hostname is not None and hostname != "-":
-                record["hostname"] = hostname
-        else:
-            has_header = False
-    if not has_header and not has_pri:
-        # No PRI and no header: only a dialect that needs neither (FortiOS) may claim it.
-        fortios = profiles.match_fortios(body)
-        if fortios is None:
-            record["format"] = "unparsed"
-            record["message"] = raw.rstrip("\r\n\x00")
-            warnings.append("no_pri")
-            return record
-        match = fortios
-    else:
-        match = profiles.match_body(body)
-        if match is None and cisco_like:
-            # Relayed behind a BSD header with the origin-id first: "WLC-01: *task: ...: %X-3-Y: ..."
-            match = profiles.match_cisco(body)
-        if match is None:
-            tag = _TAG.match(body)
-            if tag is None:
-                match = profiles.match_untagged(body)
-            else:
-                app_name, procid = tag.groups()
-                # A comma in the tag is a UniFi device prefix ("f4e2c6aabbcc,U6-LR-6.5.28+14491:").
-                if "," in app_name:
-                    match = profiles.match_untagged(body)
-                if match is None:
-                    record["app_name"] = app_name
-                    record["procid"] = procid or None
-                    body = body[tag.end() :]
-                    match = profiles.match_tagged(body)
-    if match is None:
-        record["message"] = body.rstrip(_TRAILING)
-    else:
-        _merge_profile(record, match)
-        body_utc = _profile_time(record, match, received_at, received_year)
-        if body_utc is not None:
-            header_utc = body_utc  # the body's clock carries a year, a zone or an epoch; prefer it
-    if header_utc is not None:
-        _set_timestamp(record, header_utc, received_at)
-    return _finish_legacy(record, has_pri)
-
-
-def _finish_legacy(record: SyslogRecord, has_pri: bool) -> SyslogRecord:
-    warnings = record["parse_warnings"]
-    if not has_pri:
-        warnings.append("no_pri")
-    if record["timestamp"] is None and "bad_timestamp" not in warnings and "unknown_timezone" not in warnings:
-        warnings.append("no_timestamp")
-    return record
 
 
 # --- entry points ---------------------------------------------------------------------------

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import csv
 import re
+from itertools import compress
 from typing import NamedTuple
+
+from collectors.syslog.shapes import Shapes
 
 _TRAILING = " \t\r\n\x00\x0b\x0c"  # trimmed from the end of a message, as parse.py does
 
@@ -149,27 +152,37 @@ _CISCO = re.compile(
 _ASA_FACILITIES = frozenset({"ASA", "FTD", "FWSM", "PIX"})
 
 
-def _cisco_clock(m: re.Match[str]) -> tuple[WallClock | None, tuple[str, ...]]:
-    month = MONTHS.get(m["month"])
+def _cisco_clock(
+    year_first: str | None,
+    month_name: str,
+    day: str,
+    year_after: str | None,
+    hour: str,
+    minute: str,
+    second: str,
+    fraction: str | None,
+    zone: str | None,
+) -> tuple[WallClock | None, tuple[str, ...]]:
+    month = MONTHS.get(month_name)
     if month is None:
         return None, ("bad_timestamp",)
     offset = None
     zone_unknown = False
     warnings: tuple[str, ...] = ()
-    if m["zone"] is not None:
-        offset = zone_offset(m["zone"])
+    if zone is not None:
+        offset = zone_offset(zone)
         if offset is None:
             zone_unknown = True
             warnings = ("unknown_timezone",)
-    year = m["year_first"] or m["year"]
+    year = year_first or year_after
     clock = WallClock(
         int(year) if year else None,
         month,
-        int(m["day"]),
-        int(m["hour"]),
-        int(m["minute"]),
-        int(m["second"]),
-        m["fraction"] or "",
+        int(day),
+        int(hour),
+        int(minute),
+        int(second),
+        fraction or "",
         offset,
         zone_unknown,
     )
@@ -180,38 +193,50 @@ def match_cisco(body: str) -> ProfileMatch | None:
     m = _CISCO.match(body)
     if m is None:
         return None
-    if m["task"] is None and body[m.start("facility") - 1] == "#":
+    # One groups() call: a named lookup per group costs more than the match's own work here.
+    (
+        counter, origin, sequence, origin_after, task, mark, year_first, month, day, year, hour, minute, second,
+        fraction, zone, uptime, facility, severity, mnemonic, text,
+    ) = m.groups()  # fmt: skip
+    if task is None and body[m.start(17) - 1] == "#":
         return None  # `#FAC-SEV-MNEMONIC` is AireOS only
-    clock, warnings = _cisco_clock(m) if m["month"] is not None else (None, ())
-    facility, severity, mnemonic = m["facility"], m["severity"], m["mnemonic"]
+    if month is not None:
+        clock, warnings = _cisco_clock(year_first, month, day, year, hour, minute, second, fraction, zone)
+    else:
+        clock, warnings = None, ()
     if facility in _ASA_FACILITIES:
         profile = "cisco_asa"
-    elif m["task"] is not None:
+    elif task is not None:
         profile = "cisco_aireos"
-    elif m["year_first"] is not None:
+    elif year_first is not None:
         profile = "cisco_nxos"
     else:
         profile = "cisco_ios"
     fields = {"facility": facility, "severity": severity, "mnemonic": mnemonic}
-    for key in ("counter", "sequence", "uptime", "task"):
-        if m[key] is not None:
-            fields[key] = m[key]
-    if m["mark"]:
+    if counter is not None:
+        fields["counter"] = counter
+    if sequence is not None:
+        fields["sequence"] = sequence
+    if uptime is not None:
+        fields["uptime"] = uptime
+    if task is not None:
+        fields["task"] = task
+    if mark:
         # `*`: the clock was never synchronised; `.`: NTP sync was lost since.
-        fields["clock"] = "unsynchronised" if m["mark"] == "*" else "sync_lost"
+        fields["clock"] = "unsynchronised" if mark == "*" else "sync_lost"
     if clock is not None and clock.zone_unknown:
-        fields["timezone"] = m["zone"]
+        fields["timezone"] = zone
     return ProfileMatch(
-        format=profile,
-        hostname=m["origin"] or m["origin_after"],
-        app_name=facility,
-        procid=None,
-        msgid=f"{facility}-{severity}-{mnemonic}",
-        message=m["text"],
-        structured_data={profile: fields},
-        clock=clock,
-        severity=int(severity),
-        warnings=warnings,
+        profile,  # format
+        origin or origin_after,  # hostname
+        facility,  # app_name
+        None,  # procid
+        f"{facility}-{severity}-{mnemonic}",  # msgid
+        text,  # message
+        {profile: fields},  # structured_data
+        clock,  # clock
+        int(severity),  # severity
+        warnings,  # warnings
     )
 
 
@@ -224,14 +249,49 @@ _FORTI_DATE = re.compile(r"(\d{4})-(\d\d)-(\d\d)", re.A)
 _FORTI_TIME = re.compile(r"(\d\d):(\d\d):(\d\d)", re.A)
 
 
-def match_fortios(body: str) -> ProfileMatch | None:
-    if not body.startswith(("date=", "logver=", "timestamp=", "itime=")) or "logid=" not in body:
-        return None
+# A FortiGate writes the lines of one log id with the same keys, in the same order, quoted the
+# same way: learnt shapes (shapes.py) read them in one match each. A line a shape fullmatches is
+# one `_KEY_VALUE` reads as exactly those pairs (single spaces, each value `"no quote"` or bare:
+# not starting with a quote, no whitespace), so shapes change no output. Shapes only ever see
+# bodies without a backslash (an escape would make `_KEY_VALUE` read a quote differently).
+_SHAPE_QUOTED = '="([^"]*)"'
+_SHAPE_BARE = '=([^\\s"]\\S*|)'
+_SHAPE_EMPTY = '=(?:"")?()'  # `k=` and `k=""` both read as ""
+_FORTI_SHAPES = Shapes()
+
+
+def _forti_fields(body: str, at: int) -> dict[str, str]:
+    """The pairs of a FortiOS body without backslashes, as `_KEY_VALUE` reads them (`at`: where
+    "logid=" is)."""
+    shape_key = body[at + 6 : at + 24]  # the log id, and a little after it
+    known = _FORTI_SHAPES.read(shape_key, body)
+    if known is not None:
+        return known[0]
     pairs = _KEY_VALUE.findall(body)
+    fields = {key: quoted or bare for key, quoted, bare in pairs}
+    if _FORTI_SHAPES.wants(shape_key):
+        source = " ".join(
+            re.escape(key) + (_SHAPE_QUOTED if quoted else _SHAPE_BARE if bare else _SHAPE_EMPTY)
+            for key, quoted, bare in pairs
+        )
+        _FORTI_SHAPES.offer(shape_key, source, tuple(key for key, _, _ in pairs), body, 0, True, fields)
+    return fields
+
+
+FORTI_STARTS = ("date=", "logver=", "timestamp=", "itime=")  # how a FortiOS body starts
+
+
+def match_fortios(body: str) -> ProfileMatch | None:
+    if not body.startswith(FORTI_STARTS):
+        return None
+    logid_at = body.find("logid=")
+    if logid_at < 0:
+        return None
     if "\\" in body:  # only quoted values are escaped; bare ones (Windows paths) stay as sent
+        pairs = _KEY_VALUE.findall(body)
         fields = {key: _KV_ESCAPE.sub(r"\1", quoted) if quoted else bare for key, quoted, bare in pairs}
     else:
-        fields = {key: quoted or bare for key, quoted, bare in pairs}
+        fields = _forti_fields(body, logid_at)
     clock = None
     warnings: tuple[str, ...] = ()
     # FortiOS 6.2+ sends `eventtime=` in UTC nanoseconds (older releases seconds or
@@ -253,17 +313,17 @@ def match_fortios(body: str) -> ProfileMatch | None:
         hour, minute, second = map(int, time_m.groups())
         clock = WallClock(year, month, day, hour, minute, second, "", offset, zone_unknown)
     return ProfileMatch(
-        format="fortios",
-        hostname=fields.get("devname") or None,
-        app_name=fields.get("type") or None,
-        procid=None,
-        msgid=fields.get("logid") or None,
-        message=fields.get("msg") or body,  # traffic logs have no msg=: keep the whole text
-        structured_data={"fortios": fields},
-        clock=clock,
-        severity=_SEVERITY_NAMES.get(fields.get("level", "")),
-        warnings=warnings,
-        epoch=epoch,
+        "fortios",  # format
+        fields.get("devname") or None,  # hostname
+        fields.get("type") or None,  # app_name
+        None,  # procid
+        fields.get("logid") or None,  # msgid
+        fields.get("msg") or body,  # message; traffic logs have no msg=: keep the whole text
+        {"fortios": fields},  # structured_data
+        clock,  # clock
+        _SEVERITY_NAMES.get(fields.get("level", "")),  # severity
+        warnings,  # warnings
+        epoch,  # epoch
     )
 
 
@@ -310,31 +370,61 @@ def _split_csv(line: str) -> list[str]:
         return line.split(",")
 
 
+def _pan_layout(names: tuple[str, ...]) -> tuple[int, tuple[str, ...], tuple[bool, ...]]:
+    """(length, the named fields, which CSV columns they are): a row at least that long reads as
+    `dict(zip(keys, compress(row, columns)))`, what `dict(zip(names, row))` less "" holds. Each
+    name is used once (module-level assert), so a name's first place is also its value's."""
+    keys = tuple(name for name in names if name)
+    assert len(set(keys)) == len(keys), names
+    return len(names), keys, tuple(bool(name) for name in names)
+
+
+_PAN_LAYOUTS = {log_type: _pan_layout(names) for log_type, names in _PAN_FIELDS.items()}
+_PAN_HEADER_LAYOUT = _pan_layout(_PAN_HEADER_FIELDS)
+# time_generated text -> its WallClock (None: not a time): a firewall logs many a second.
+_PAN_CLOCKS: dict[str, WallClock | None] = {}
+
+
+def _pan_clock(text: str) -> WallClock | None:
+    clock = _PAN_CLOCKS.get(text, _MISSING_CLOCK)
+    if clock is _MISSING_CLOCK:
+        clock = None
+        time_m = _PAN_TIME.fullmatch(text)
+        if time_m:
+            year, month, day, hour, minute, second = map(int, time_m.groups())
+            clock = WallClock(year, month, day, hour, minute, second, "", None)
+        if len(_PAN_CLOCKS) >= 4096:
+            _PAN_CLOCKS.clear()
+        _PAN_CLOCKS[text] = clock
+    return clock
+
+
+_MISSING_CLOCK = WallClock(0, 0, 0, 0, 0, 0, "", None)  # cache-miss marker, compared by identity
+
+
 def match_paloalto(body: str) -> ProfileMatch | None:
     m = _PAN_HEAD.match(body)
     if m is None:
         return None
     log_type = m.group(1)
     values = _split_csv(body)
-    names = _PAN_FIELDS.get(log_type, _PAN_HEADER_FIELDS)
-    fields = dict(zip(names, values, strict=False))
-    fields.pop("", None)
-    clock = None
-    time_m = _PAN_TIME.fullmatch(fields.get("time_generated", ""))
-    if time_m:
-        year, month, day, hour, minute, second = map(int, time_m.groups())
-        clock = WallClock(year, month, day, hour, minute, second, "", None)
+    size, keys, columns = _PAN_LAYOUTS.get(log_type, _PAN_HEADER_LAYOUT)
+    if len(values) >= size:
+        fields = dict(zip(keys, compress(values, columns), strict=True))
+    else:  # a short row: the names it reaches
+        fields = dict(zip(_PAN_FIELDS.get(log_type, _PAN_HEADER_FIELDS), values, strict=False))
+        fields.pop("", None)
     return ProfileMatch(
-        format="paloalto",
-        hostname=None,
-        app_name=None,
-        procid=None,
-        msgid=log_type,
-        message=body,
-        structured_data={"paloalto": fields},
-        clock=clock,
-        severity=None,
-        warnings=(),
+        "paloalto",  # format
+        None,  # hostname
+        None,  # app_name
+        None,  # procid
+        log_type,  # msgid
+        body,  # message
+        {"paloalto": fields},  # structured_data
+        _pan_clock(fields.get("time_generated", "")),  # clock
+        None,  # severity
+        (),  # warnings
     )
 
 
@@ -358,9 +448,32 @@ _MERAKI_PAIR = re.compile(
     r"""([A-Za-z_][\w.\-]*)=(?:'([^']*)'|"([^"]*)"|(?: (?![^\s=]*=)(?=\S))?(\S*))""",
     re.S | re.A,
 )
-# `key: the rest of the line` ends the pairs (`pattern: allow all`, `request: GET https://...`).
-_MERAKI_LINE = re.compile(r"(?:^| )([A-Za-z_][\w\-]*): ", re.A)
+# `key: the rest of the line` ends the pairs (`pattern: allow all`, `request: GET https://...`):
+# the leftmost `(?:^| )([A-Za-z_][\w\-]*): `, found by `_meraki_line` without a regex search.
+_MERAKI_LINE_KEY = re.compile(r"[A-Za-z_][\w\-]*", re.A)
+
+
+def _meraki_line(rest: str) -> tuple[int, int, str] | None:
+    """(start, end, key) of the leftmost `key: ` after the start or a space, as a regex search for
+    `(?:^| )([A-Za-z_][\\w\\-]*): ` finds it (start: the space, or 0). A key holds no space and no
+    colon, so it runs back from its `: ` to the last space before it: the leftmost `: ` with a
+    valid key there is the leftmost match."""
+    at = rest.find(": ")
+    while at >= 0:
+        space = rest.rfind(" ", 0, at)
+        if _MERAKI_LINE_KEY.fullmatch(rest, space + 1, at) is not None:
+            return max(space, 0), at + 2, rest[space + 1 : at]
+        at = rest.find(": ", at + 2)
+    return None
+
+
 _MERAKI_EVENT = re.compile(r"[a-z][a-z0-9_]*", re.A)
+# Learnt shapes of the pairs (shapes.py): a text one fullmatches, `_MERAKI_PAIR` reads as the same
+# pairs (single spaces; a bare value starts with no quote or space and holds no whitespace, so the
+# `key= value` reading never applies: the next token is a key=).
+_MERAKI_BARE = "=([^\\s'\"]\\S*|)"
+_MERAKI_EMPTY = "=(?:''|\"\")?()"  # `k=`, `k=''` and `k=""` all read as ""
+_MERAKI_SHAPES = Shapes()
 
 
 def match_meraki(device: str, text: str) -> ProfileMatch:
@@ -368,13 +481,28 @@ def match_meraki(device: str, text: str) -> ProfileMatch:
     category, _, rest = text.partition(" ")
     rest = rest.rstrip(_TRAILING)
     fields = {"category": category}
-    line = _MERAKI_LINE.search(rest)
-    pairs_text = rest if line is None else rest[: line.start()]
+    line = _meraki_line(rest)
+    pairs_text = rest if line is None else rest[: line[0]]
     if "=" in pairs_text:
-        for key, single, double, bare in _MERAKI_PAIR.findall(pairs_text):
-            fields[key] = single or double or bare
+        first = pairs_text.partition(" ")[0]
+        shape_key = category + " " + first if first.startswith("type=") else category
+        known = _MERAKI_SHAPES.read(shape_key, pairs_text)
+        if known is not None:
+            fields.update(known[0])
+        else:
+            found = _MERAKI_PAIR.findall(pairs_text)
+            pairs = {key: single or double or bare for key, single, double, bare in found}
+            fields.update(pairs)
+            if _MERAKI_SHAPES.wants(shape_key):
+                source = " ".join(
+                    re.escape(key)
+                    + ("='([^']*)'" if single else '="([^"]*)"' if double else _MERAKI_BARE if bare else _MERAKI_EMPTY)
+                    for key, single, double, bare in found
+                )
+                names = tuple(key for key, _, _, _ in found)
+                _MERAKI_SHAPES.offer(shape_key, source, names, pairs_text, 0, True, pairs)
     if line is not None:
-        fields[line[1]] = rest[line.end() :]
+        fields[line[2]] = rest[line[1] :]
     event = None
     # `security_event ids_alerted signature=...`: a word before the fields is the event type;
     # two words (`events port 3 status changed ...`) are a sentence.
@@ -382,16 +510,16 @@ def match_meraki(device: str, text: str) -> ProfileMatch:
     if len(fields) > 1 and "=" not in word and _MERAKI_EVENT.fullmatch(word) and "=" in after.partition(" ")[0]:
         event = fields["event"] = word
     return ProfileMatch(
-        format="meraki",
-        hostname=device,
-        app_name=category or None,
-        procid=None,
-        msgid=fields.get("type") or event,
-        message=rest,
-        structured_data={"meraki": fields},
-        clock=None,
-        severity=None,
-        warnings=(),
+        "meraki",  # format
+        device,  # hostname
+        category or None,  # app_name
+        None,  # procid
+        fields.get("type") or event,  # msgid
+        rest,  # message
+        {"meraki": fields},  # structured_data
+        None,  # clock
+        None,  # severity
+        (),  # warnings
     )
 
 
@@ -430,16 +558,16 @@ def _snare(host: str | None, text: str) -> ProfileMatch:
             if sep and name:
                 fields[name] = value
     return ProfileMatch(
-        format="snare",
-        hostname=host,
-        app_name="MSWinEventLog",
-        procid=None,
-        msgid=fields.get("event_id"),
-        message=message,
-        structured_data={"snare": fields},
-        clock=None,
-        severity=None,
-        warnings=(),
+        "snare",  # format
+        host,  # hostname
+        "MSWinEventLog",  # app_name
+        None,  # procid
+        fields.get("event_id"),  # msgid
+        message,  # message
+        {"snare": fields},  # structured_data
+        None,  # clock
+        None,  # severity
+        (),  # warnings
     )
 
 
@@ -450,16 +578,16 @@ def _tagged(
     if tag is None:
         return None
     return ProfileMatch(
-        format=format,
-        hostname=None,
-        app_name=tag[1],
-        procid=tag[2] or None,
-        msgid=None,
-        message=body[tag.end() :],
-        structured_data=structured_data,
-        clock=None,
-        severity=severity,
-        warnings=(),
+        format,  # format
+        None,  # hostname
+        tag[1],  # app_name
+        tag[2] or None,  # procid
+        None,  # msgid
+        body[tag.end() :],  # message
+        structured_data,  # structured_data
+        None,  # clock
+        severity,  # severity
+        (),  # warnings
     )
 
 
@@ -523,31 +651,31 @@ def match_tagged(text: str) -> ProfileMatch | None:
             if ap is not None:
                 fields["ap_name"], fields["ap_ip"], fields["process"] = ap.groups()
         return ProfileMatch(
-            format="aruba",
-            hostname=None,
-            app_name=None,
-            procid=None,
-            msgid=message_id,
-            message=rest.lstrip(" "),
-            structured_data={"aruba": fields},
-            clock=None,
-            severity=_ARUBA_LEVELS.get(level),
-            warnings=(),
+            "aruba",  # format
+            None,  # hostname
+            None,  # app_name
+            None,  # procid
+            message_id,  # msgid
+            rest.lstrip(" "),  # message
+            {"aruba": fields},  # structured_data
+            None,  # clock
+            _ARUBA_LEVELS.get(level),  # severity
+            (),  # warnings
         )
     if "A" <= first <= "Z":
         m = _JUNOS_EVENT.match(text)
         if m is None:
             return None
         return ProfileMatch(
-            format="juniper",
-            hostname=None,
-            app_name=None,
-            procid=None,
-            msgid=m[1],
-            message=m[2],
-            structured_data={},
-            clock=None,
-            severity=None,
-            warnings=(),
+            "juniper",  # format
+            None,  # hostname
+            None,  # app_name
+            None,  # procid
+            m[1],  # msgid
+            m[2],  # message
+            {},  # structured_data
+            None,  # clock
+            None,  # severity
+            (),  # warnings
         )
     return None

@@ -1,0 +1,1 @@
+"""Frozen pre-optimisation syslog parser: the byte-identical reference (see parse.py header)."""
