@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.abuse import collector_pid, ledger
+from tests.support.abuse import child_pids, collector_pid, ledger
 from tests.support.engine import RunningEngine, start_engine
 from tests.support.syslog import listener_port
 
@@ -179,27 +179,11 @@ def crash_entries_after_stop(tmp_path: Path) -> list[str]:
 
 
 def udp_worker_pids(collector: int) -> list[int]:
-    return children(collector, b"collectors.syslog.udp_worker")
+    return child_pids(collector, "collectors.syslog.udp_worker")
 
 
 def stream_worker_pids(collector: int) -> list[int]:
-    return children(collector, b"collectors.syslog.stream_worker")
-
-
-def children(parent: int, module: bytes) -> list[int]:
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            status = (entry / "status").read_text()
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        ppid = int(next(line.split()[1] for line in status.splitlines() if line.startswith("PPid:")))
-        if ppid == parent and module in cmdline:
-            pids.append(int(entry.name))
-    return pids
+    return child_pids(collector, "collectors.syslog.stream_worker")
 
 
 def test_a_killed_stream_worker_ledgers_its_connections_and_what_it_held(tmp_path: Path) -> None:

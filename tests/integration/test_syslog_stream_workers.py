@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.abuse import closed_by_peer, collector_pid
+from tests.support.abuse import child_pids, closed_by_peer, collector_pid
 from tests.support.engine import RunningEngine, start_engine
 from tests.support.syslog import listener_port, wait_for_syslog, with_message
 
@@ -25,19 +25,7 @@ PER_CONNECTION = 1500
 
 
 def stream_workers(collector: int) -> list[int]:
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            status = (entry / "status").read_text()
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        ppid = int(next(line.split()[1] for line in status.splitlines() if line.startswith("PPid:")))
-        if ppid == collector and b"collectors.syslog.stream_worker" in cmdline:
-            pids.append(int(entry.name))
-    return sorted(pids)
+    return child_pids(collector, "collectors.syslog.stream_worker")
 
 
 def sockets_held(pid: int) -> int:

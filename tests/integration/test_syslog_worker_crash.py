@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.abuse import collector_pid, ledger
+from tests.support.abuse import child_pids, collector_pid, ledger
 from tests.support.engine import RunningEngine, start_engine
 from tests.support.syslog import listener_port, wait_for_syslog, with_message
 
@@ -23,18 +23,7 @@ pytestmark = pytest.mark.integration
 
 
 def worker_pids(collector: int) -> list[int]:
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                status = (entry / "status").read_text()
-                cmdline = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            ppid = int(next(line.split()[1] for line in status.splitlines() if line.startswith("PPid:")))
-            if ppid == collector and b"collectors.syslog.udp_worker" in cmdline:
-                pids.append(int(entry.name))
-    return sorted(pids)
+    return child_pids(collector, "collectors.syslog.udp_worker")
 
 
 def stored_messages(engine: RunningEngine, run: str, out: Path) -> set[str]:

@@ -50,16 +50,25 @@ def ledger_by_source(engine: RunningEngine) -> dict[str | None, tuple[int, int, 
     return totals
 
 
-def collector_pid(engine: RunningEngine, module: str = "collectors.syslog.service") -> int:
+def child_pids(parent: int, module: str) -> list[int]:
+    """The processes whose parent is `parent` and whose command line names `module`, sorted."""
+    pids = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError, StopIteration, ValueError):
             status = (entry / "status").read_text()
             ppid = int(next(line.split()[1] for line in status.splitlines() if line.startswith("PPid:")))
-            if ppid == engine.proc.pid and module in (entry / "cmdline").read_bytes().decode(errors="replace"):
-                return int(entry.name)
-    raise AssertionError(f"no {module} process under engine {engine.proc.pid}")
+            if ppid == parent and module in (entry / "cmdline").read_bytes().decode(errors="replace"):
+                pids.append(int(entry.name))
+    return sorted(pids)
+
+
+def collector_pid(engine: RunningEngine, module: str = "collectors.syslog.service") -> int:
+    found = child_pids(engine.proc.pid, module)
+    if not found:
+        raise AssertionError(f"no {module} process under engine {engine.proc.pid}")
+    return found[0]
 
 
 def open_fds(pid: int) -> int:
