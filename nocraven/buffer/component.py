@@ -23,7 +23,7 @@ from nocraven.buffer import results
 from nocraven.buffer.access import Follower
 from nocraven.buffer.filter import RecordFilter
 from nocraven.buffer.limits import BufferLimits, ServiceLimits
-from nocraven.buffer.pacing import RepackPacer
+from nocraven.buffer.pacing import GroupCommit, RepackPacer
 from nocraven.buffer.settings import BufferSettings
 from nocraven.buffer.store import SegmentStore
 from nocraven.config import SERVICES
@@ -141,11 +141,14 @@ class BufferComponent(Component):
 
     @staticmethod
     def _seal_worker(store: SegmentStore, stop: threading.Event) -> None:
-        """Seal as soon as a segment fills, and at least every SEAL_EVERY_S for the age rule;
-        while records arrive slowly, repack cold segments between seals (pacing.py)."""
-        pacer = RepackPacer()
+        """Seal when segments fill (grouped, pacing.GroupCommit), and at least every SEAL_EVERY_S
+        for the age rule; while records arrive slowly, repack cold segments between seals."""
+        pacer, group = RepackPacer(), GroupCommit()
         while not stop.is_set():
             store.wait_for_full_segment(pacer.wait_s(time.monotonic(), SEAL_EVERY_S))
+            if stop.wait(group.hold_s(time.monotonic())):
+                break  # the component seals everything as it stops
+            group.sealed(time.monotonic())
             try:
                 sealed = store.seal_due(time.time())
             except Exception:  # a bug must not silently stop sealing: log it and keep going

@@ -87,7 +87,13 @@ class DictionaryBook:
         return book.current.id, book.compressor
 
     def observe(self, segment: OpenSegment) -> None:
-        """A segment was sealed: count it, and keep its records as samples if training is due."""
+        """A segment was sealed: count it, and keep its records as samples if training is due.
+        Split into records only then: between trainings that split was an eighth of the
+        engine's CPU at 150,000 syslog messages a second."""
+        book = self._books.get(segment.service)
+        if book is not None and (not book.collecting or book.ready):
+            book.segments_since_training += 1
+            return
         self.sample(segment.service, segment.records())
 
     def sample(self, key: str, records: list[bytes]) -> None:

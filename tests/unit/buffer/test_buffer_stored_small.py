@@ -148,6 +148,27 @@ def test_venue_mix_reads_back_exactly_and_smaller_once_a_dictionary_is_trained(
     assert plain and sum(with_dict) < 0.95 * sum(plain)
 
 
+def test_a_service_is_retrained_every_retrain_segments_seals(
+    venue: tuple[list[bytes], list[bytes]], quick_training: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Firmware changes, devices come and go: the dictionary follows the records, one retraining
+    every RETRAIN_SEGMENTS seals, and segments sealed in between are counted, not sampled."""
+    monkeypatch.setattr(dictionaries, "RETRAIN_SEGMENTS", 6)
+    book = dictionaries.DictionaryBook([], next_id=1)
+    records = venue[0]
+    trained: list[int] = []
+    for number in range(40):
+        segment = OpenSegment("syslog", 1 + 100 * number, T0, T0, None)
+        segment.add(frame_records(records[(100 * number) % 3000 :][:100]), T0, None)
+        book.observe(segment)
+        trained += [d.id for d in book.train_due()]
+    # The first training waits for 64 KiB of samples; each later one comes 6 seals after the
+    # last and needs as many again.
+    assert len(trained) >= 3
+    assert trained == list(range(1, len(trained) + 1))
+    assert book.compressor("syslog")[0] == trained[-1]
+
+
 def test_dictionaries_survive_a_restart_and_leave_with_their_last_segment(
     tmp_path: Path, venue: tuple[list[bytes], list[bytes]], quick_training: None
 ) -> None:
