@@ -12,6 +12,8 @@
  * impossible timestamps, leap seconds, Feb 29, every vendor dialect's marker (Cisco `: %`,
  * AireOS `: #`, FortiOS key=value heads, PAN-OS and Junos bodies, Aruba ids, UniFi, Meraki),
  * repeated SD-IDs or parameter names, anything the reference's regexes read by backtracking.
+ *
+ * Also the TCP framer's common case (split_frames; framing.py is its reference).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -901,11 +903,80 @@ fail:
     return NULL;
 }
 
+/* split_frames(buf, pos, max_bytes, resume, out) -> pos
+ * The TCP framer's common case (collectors/syslog/framing.py, the reference): appends to `out`
+ * the frames from `pos` on that are plainly octet-counted (`LEN SP <...`) or end at LF/NUL (a
+ * CR before it dropped), all within max_bytes, and skips empty ones. Stops at the first frame
+ * that needs the framer's own logic: incomplete, undecided, over the maximum. `resume`: bytes
+ * at `pos` == 0 already searched for a terminator in an earlier call (framing.py's `_scanned`). */
+static PyObject *split_frames(PyObject *module, PyObject *args) {
+    Py_buffer view;
+    Py_ssize_t pos, max_bytes, resume;
+    PyObject *out;
+    if (!PyArg_ParseTuple(args, "y*nnnO!", &view, &pos, &max_bytes, &resume, &PyList_Type, &out)) return NULL;
+    const unsigned char *b = view.buf;
+    Py_ssize_t end = view.len;
+    if (pos < 0) pos = 0;
+    while (pos < end) {
+        unsigned char first = b[pos];
+        if (first == '\n' || first == 0) {
+            pos++;
+            continue;
+        }
+        if (first >= '1' && first <= '9') {
+            Py_ssize_t q = pos;
+            while (q < end && q - pos < 10 && b[q] >= '0' && b[q] <= '9') q++;
+            if (q - pos <= 9) {
+                if (q == end || (q + 1 == end && b[q] == ' ')) break; /* octet count or not: wait */
+                if (b[q] == ' ' && b[q + 1] == '<') {
+                    Py_ssize_t length = 0;
+                    for (Py_ssize_t i = pos; i < q; i++) length = length * 10 + (b[i] - '0');
+                    Py_ssize_t start = q + 1;
+                    if (length > max_bytes || start + length > end) break;
+                    PyObject *frame = PyBytes_FromStringAndSize((const char *)b + start, length);
+                    if (frame == NULL || PyList_Append(out, frame) < 0) {
+                        Py_XDECREF(frame);
+                        PyBuffer_Release(&view);
+                        return NULL;
+                    }
+                    Py_DECREF(frame);
+                    pos = start + length;
+                    continue;
+                }
+            }
+        }
+        Py_ssize_t from = pos == 0 && resume > 0 && resume <= end ? resume : pos;
+        const unsigned char *nl = memchr(b + from, '\n', (size_t)(end - from));
+        const unsigned char *nul = memchr(b + from, 0, (size_t)((nl ? nl - b : end) - from));
+        const unsigned char *stop = nul ? nul : nl;
+        if (stop == NULL) break;
+        Py_ssize_t at = stop - b;
+        Py_ssize_t frame_end = at > pos && b[at - 1] == '\r' ? at - 1 : at;
+        if (frame_end - pos > max_bytes) break;
+        if (frame_end > pos) {
+            PyObject *frame = PyBytes_FromStringAndSize((const char *)b + pos, frame_end - pos);
+            if (frame == NULL || PyList_Append(out, frame) < 0) {
+                Py_XDECREF(frame);
+                PyBuffer_Release(&view);
+                return NULL;
+            }
+            Py_DECREF(frame);
+        }
+        pos = at + 1;
+    }
+    PyBuffer_Release(&view);
+    return PyLong_FromSsize_t(pos);
+}
+
 static PyMethodDef methods[] = {
     {"encode_batch", encode_batch, METH_VARARGS,
      "encode_batch(messages, senders, received_at, received_text, received_year) -> (runs, declined, formats)\n"
      "The NDJSON of parse.py's records for the messages the fast path takes, in runs split at the\n"
      "ones it declines (their indexes in declined, their formats None)."},
+    {"split_frames", split_frames, METH_VARARGS,
+     "split_frames(buf, pos, max_bytes, resume, out) -> pos\n"
+     "framing.SyslogFramer's common case: plain frames from pos appended to out; stops where the\n"
+     "framer's own logic is needed."},
     {NULL, NULL, 0, NULL},
 };
 

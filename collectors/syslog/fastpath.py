@@ -5,6 +5,7 @@ reference parser (`parse.py`) for everything else.
 RFC 5424 and RFC 3164 shapes directly, byte for byte what `parse.py` and msgspec would write
 (tests/unit/syslog/test_syslog_fastpath.py holds it to that), and declines anything else.
 Without it, or with NOCRAVEN_SYSLOG_FASTPATH=0, every message goes through `parse.py`.
+The same extension splits the TCP framer's plain frames (`split_frames`, for framing.py).
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ FAST_PATH_NOTICE: str | None = (
     if _DISABLED
     else "syslog: compiled parser not built (no C compiler or Python headers at install); parsing in pure "
     "Python, about 5x the CPU per message: install gcc and python3-dev, then `pip install -e .` again"
+)
+# framing.SyslogFramer's plain frames split in C (None: framing.py splits them all itself).
+split_frames: Callable[[bytes | bytearray, int, int, int, list[bytes]], int] | None = (
+    getattr(_fast, "split_frames", None) if FAST_PATH else None
 )
 _ENCODER = msgspec.json.Encoder()
 _encode_lines: Callable[[Iterable[SyslogRecord]], bytes] = _ENCODER.encode_lines

@@ -18,6 +18,8 @@ from __future__ import annotations
 import re
 from collections import deque
 
+from collectors.syslog.fastpath import split_frames
+
 _TERMINATOR = re.compile(rb"[\n\x00]")
 _DIGITS = re.compile(rb"[0-9]{1,10}")
 _MAX_LENGTH_DIGITS = 9  # 999,999,999 bytes: more digits than that is not a length
@@ -28,6 +30,11 @@ _RESYNC = re.compile(rb"[\n\x00]|(?<![0-9])([1-9][0-9]{0,8}) <")
 _DIGIT_RUN = re.compile(rb"[0-9]+")
 _HEADER_TAIL = re.compile(rb"(?<![0-9])[1-9][0-9]{0,8} ?\Z")
 _SPACE, _LT, _CR = 0x20, 0x3C, 0x0D
+
+# The plain frames (octet-counted or newline-terminated, within the maximum) split at C speed by
+# the syslog fast path's extension; everything else, and everything without it, is `_split`'s.
+# Same output and counters either way (tests/unit/syslog/test_syslog_fuzz.py).
+_fast_split = split_frames
 
 
 class SyslogFramer:
@@ -127,7 +134,14 @@ class SyslogFramer:
         max_bytes = self.max_message_bytes
         resume = self._scanned
         self._scanned = 0
+        fast = _fast_split
         while pos < end_of_data:
+            if fast is not None and not self._resync:
+                taken = len(out)
+                pos = fast(buf, pos, max_bytes, resume, out)
+                self.frames += len(out) - taken
+                if pos >= end_of_data:
+                    break
             if self._resync:
                 pos = self._resynchronise(buf, pos)
                 if self._resync:

@@ -8,10 +8,11 @@ import math
 import re
 from datetime import datetime
 
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from collectors.syslog import FORMATS, RECORD_KEYS, SyslogFramer, parse_batch, parse_message
+from collectors.syslog import FORMATS, RECORD_KEYS, SyslogFramer, framing, parse_batch, parse_message
 from collectors.syslog.parse import OPTIONAL_KEYS, SyslogRecord
 
 RX = 1768046400.25
@@ -180,6 +181,41 @@ def test_errors_and_resynchronisation_do_not_depend_on_the_chunking(
     )
     # Nothing is lost unaccounted: what came out and what was discarded never exceed the input.
     assert sum(map(len, out)) + framer.discarded_bytes <= len(stream)
+
+
+def frame_everything(stream: bytes, chunks: list[bytes], max_bytes: int) -> tuple[list[bytes], tuple[int, ...]]:
+    framer = SyslogFramer(max_message_bytes=max_bytes)
+    out: list[bytes] = []
+    for chunk in chunks:
+        out += framer.feed(chunk)
+        assert framer.buffered_bytes <= max(len(stream), max_bytes + 11)
+    out += framer.flush()
+    counters = (framer.frames, framer.errors, framer.oversize, framer.dropped_frames, framer.discarded_bytes)
+    return out, (*counters, len(framer.recent_errors))
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    data=st.data(),
+    stream=st.one_of(framing_noise, st.binary(max_size=200), st.lists(st.sampled_from(FRAGMENTS)).map(b"".join)),
+    max_bytes=st.integers(1, 40),
+)
+@example(data=None, stream=b"5 <1>ab\r\n12 <13>x\nxyz\r\n999999999 <", max_bytes=20)
+def test_the_compiled_framer_frames_as_the_reference_does(
+    data: st.DataObject | None, stream: bytes, max_bytes: int
+) -> None:
+    """The C split of plain frames (_fastparse.split_frames) hands off to framing.py at every
+    frame it does not take plainly: the same frames and counters, in any chunking."""
+    if framing._fast_split is None:
+        pytest.skip("the syslog extension is not built here")
+    chunks = [stream] if data is None else data.draw(chunkings(stream))
+    compiled = frame_everything(stream, chunks, max_bytes)
+    saved, framing._fast_split = framing._fast_split, None
+    try:
+        reference = frame_everything(stream, chunks, max_bytes)
+    finally:
+        framing._fast_split = saved
+    assert compiled == reference
 
 
 MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
