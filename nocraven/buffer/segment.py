@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 
 import zstandard
 
+from collectors.common import ndjson
+
 ZSTD_LEVEL = 3
 NEWLINE = b"\n"
 FORMAT_PLAIN = 1
@@ -68,12 +70,9 @@ class FramedBatch:
 
 def _cut(chunk: bytes, size: int, received: int) -> list[FramedBatch]:
     out, start, total = [], 0, len(chunk) + 1
-    while start < len(chunk):
-        cut = chunk.find(NEWLINE, start + max(size - 1, 1))
-        end = len(chunk) if cut < 0 else cut
+    for end, records in ndjson.cuts(chunk, size):
         # Wire bytes pro rata, cut on cumulative sizes so the pieces add up to the whole.
         share = received * (end + 1) // total - received * start // total
-        records = chunk.count(NEWLINE, start, end) + 1
         out.append(FramedBatch(chunk[start:end], records, end - start + 1, received_bytes=share))
         start = end + 1
     return out

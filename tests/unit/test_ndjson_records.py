@@ -34,3 +34,24 @@ def test_compiled_count_equals_the_reference(chunk: bytes) -> None:
         raise AssertionError("collectors.common._ndjson is not built although a C compiler is installed") from None
     assert compiled.records(chunk) == ndjson.records_reference(chunk)
     assert compiled.records(memoryview(chunk)) == ndjson.records_reference(chunk)
+
+
+def test_cuts_pieces_at_record_bounds_near_the_size() -> None:
+    chunk = b"\n".join([b"a" * 10, b"b" * 3, b"c" * 30, b"d"])
+    for cuts in (ndjson.cuts, ndjson.cuts_reference):
+        assert cuts(chunk, 12) == [(14, 2), (45, 1), (47, 1)]  # the 30-byte record alone, longer
+        assert cuts(chunk, 1000) == [(len(chunk), 4)]
+        assert cuts(b"", 10) == []
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    chunk=st.lists(st.sampled_from([b"\n", b"a", b'{"x":1}', b"\r"]), max_size=80).map(b"".join),
+    size=st.integers(-2, 40),
+)
+def test_compiled_cuts_equal_the_reference(chunk: bytes, size: int) -> None:
+    try:
+        compiled = importlib.import_module("collectors.common._ndjson")
+    except ImportError:
+        pytest.skip("no compiled helper here: the engine cuts in Python")
+    assert compiled.cuts(chunk, size) == ndjson.cuts_reference(chunk, size)
