@@ -125,7 +125,6 @@ class BatchReceiver:
         # The kernel overwrites msg_namelen and msg_len on every receive; a copy of the headers
         # as built here restores them all with one memmove before each call.
         self._pristine = bytes(self._msgs)
-        self._view = memoryview(self._data)
         self._lengths = memoryview(self._msgs).cast("B").cast("I")[_MSG_LEN_U32::_MMSG_U32]
         self._data_offsets = range(0, batch * max_datagram, max_datagram)
         self._name_offsets = range(0, batch * _NAME_LEN, _NAME_LEN)
@@ -147,12 +146,11 @@ class BatchReceiver:
             if count == 0 or err in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR):
                 return [], []
             raise OSError(err, os.strerror(err))
-        view = self._view
+        data = self._data
         lengths = self._lengths[:count].tolist()
         self.received_bytes = sum(lengths)  # one C-level sum per batch, for the crash accounting
-        datagrams = [
-            view[start : start + length].tobytes() for start, length in zip(self._data_offsets, lengths, strict=False)
-        ]
+        # An mmap slice is the datagram's bytes in one allocation (a memoryview slice took two).
+        datagrams = [data[start : start + length] for start, length in zip(self._data_offsets, lengths, strict=False)]
         names = self._names.raw
         key_len = self._key_len
         cache = self._addr_cache
