@@ -353,9 +353,9 @@ class SegmentStore:
             for segment in due:
                 dict_id, compressor = self._dictionaries.compressor(segment.service)
                 encoded.append(encode(segment, compressor, dict_id))
-                self._dictionaries.observe(segment)
+                self._dictionaries.observe(segment, now)
             # Trained now, used from the next seal on: stored with this commit, or the next.
-            self._dictionaries.train_due()
+            self._dictionaries.train_due(now)
             with self._db_lock:
                 try:
                     return self._commit(encoded, now)
@@ -387,8 +387,8 @@ class SegmentStore:
             key = form.dictionary_key(meta.service)
             dict_id, compressor = self._dictionaries.compressor(key)
             blob = compressor.compress(body)
-            self._dictionaries.sample(key, body.split(NEWLINE)[:-1])
-            self._dictionaries.train_due()
+            self._dictionaries.sample(key, lambda: body.split(NEWLINE)[:-1], now)
+            self._dictionaries.train_due(now)
             if len(blob) >= meta.stored_bytes:
                 return None
             size, crc = len(blob), checksum(blob)

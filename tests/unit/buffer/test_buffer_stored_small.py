@@ -148,25 +148,35 @@ def test_venue_mix_reads_back_exactly_and_smaller_once_a_dictionary_is_trained(
     assert plain and sum(with_dict) < 0.95 * sum(plain)
 
 
-def test_a_service_is_retrained_every_retrain_segments_seals(
+def test_a_service_is_retrained_after_retrain_segments_seals_and_ten_minutes(
     venue: tuple[list[bytes], list[bytes]], quick_training: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Firmware changes, devices come and go: the dictionary follows the records, one retraining
-    every RETRAIN_SEGMENTS seals, and segments sealed in between are counted, not sampled."""
+    """Firmware changes, devices come and go: the dictionary follows the records. Not too often
+    either: a flood seals RETRAIN_SEGMENTS segments in seconds, and training costs tens of ms."""
     monkeypatch.setattr(dictionaries, "RETRAIN_SEGMENTS", 6)
     book = dictionaries.DictionaryBook([], next_id=1)
     records = venue[0]
-    trained: list[int] = []
-    for number in range(40):
-        segment = OpenSegment("syslog", 1 + 100 * number, T0, T0, None)
-        segment.add(frame_records(records[(100 * number) % 3000 :][:100]), T0, None)
-        book.observe(segment)
-        trained += [d.id for d in book.train_due()]
-    # The first training waits for 64 KiB of samples; each later one comes 6 seals after the
-    # last and needs as many again.
-    assert len(trained) >= 3
-    assert trained == list(range(1, len(trained) + 1))
-    assert book.compressor("syslog")[0] == trained[-1]
+    trained: list[tuple[int, float]] = []
+
+    def seal(number: int, now: float) -> None:
+        segment = OpenSegment("syslog", 1 + 100 * number, now, now, None)
+        segment.add(frame_records(records[(100 * number) % 1500 :][:100]), now, None)
+        book.observe(segment, now)
+        trained.extend((d.id, now) for d in book.train_due(now))
+
+    for number in range(40):  # a flood: 40 segments in 4 seconds
+        seal(number, T0 + number / 10)
+    assert [d for d, _ in trained] == [1]  # the first training only
+    for number in range(40, 70):  # then a segment every 30 s, for 15 minutes
+        seal(number, T0 + 4 + 30 * (number - 39))
+    first_after = trained[1][1] - trained[0][1]
+    assert dictionaries.RETRAIN_MIN_S <= first_after < dictionaries.RETRAIN_MIN_S + 6 * 30
+    assert [d for d, _ in trained] == [1, 2]
+    assert book.compressor("syslog")[0] == 2
+    # A clock set back by hours is not a reason to stop following the records.
+    for number in range(70, 80):
+        seal(number, T0 - 86400 + number)
+    assert [d for d, _ in trained] == [1, 2, 3]
 
 
 def test_dictionaries_survive_a_restart_and_leave_with_their_last_segment(
@@ -201,6 +211,7 @@ def test_eviction_retires_dictionaries_no_segment_names(
     tmp_path: Path, venue: tuple[list[bytes], list[bytes]], quick_training: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(dictionaries, "RETRAIN_SEGMENTS", 4)  # a new dictionary every few segments
+    monkeypatch.setattr(dictionaries, "RETRAIN_MIN_S", 0.0)
     tight = BufferLimits(total_bytes=160 * KIB, seal_bytes=16 * KIB, min_free_disk_bytes=0, evict_batch_fraction=0.0)
     store = SegmentStore.open(tmp_path / "data", tight, T0)
     try:
