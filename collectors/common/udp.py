@@ -15,6 +15,7 @@ import mmap
 import os
 import socket
 import struct
+from collections.abc import Callable
 from typing import Final
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
@@ -63,6 +64,31 @@ _NAME_LEN: Final = 28  # sizeof(struct sockaddr_in6), which also holds a sockadd
 # Each entry is `struct mmsghdr`: msg_len is one uint32 in every 16 (64 bytes on LP64).
 _MMSG_U32: Final = ctypes.sizeof(_Mmsghdr) // 4
 _MSG_LEN_U32: Final = _Mmsghdr.msg_len.offset // 4
+# msg_len of an entry the kernel has not filled: no datagram is that long.
+_UNFILLED: Final = 0xFFFFFFFF
+MAX_BATCH: Final = 512  # the most datagrams one receive takes into shared headers
+
+
+def headers_size(batch: int = MAX_BATCH) -> int:
+    """Bytes of the receive headers (`struct mmsghdr` entries) for `batch` datagrams."""
+    return batch * ctypes.sizeof(_Mmsghdr)
+
+
+def unfill(headers: memoryview) -> None:
+    """Mark every entry of shared `headers` unfilled (before any receiver used them)."""
+    lengths = headers.cast("B").cast("I")[_MSG_LEN_U32::_MMSG_U32]
+    for index in range(len(lengths)):
+        lengths[index] = _UNFILLED
+
+
+def taken(headers: memoryview) -> tuple[int, int]:
+    """Datagrams (and their bytes) the kernel wrote into a receiver's shared `headers` that the
+    receiver has not reported yet: read by its parent after the receiver died. The kernel sets
+    each entry's msg_len as it dequeues that datagram, inside the receive call, and the
+    receiver marks them all unfilled again as soon as it has reported them (`receive`)."""
+    lengths = headers.cast("B").cast("I")[_MSG_LEN_U32::_MMSG_U32].tolist()
+    filled = [length for length in lengths if length != _UNFILLED]
+    return len(filled), sum(filled)
 
 
 def _format_addr(raw: bytes) -> str:
@@ -92,10 +118,17 @@ def set_receive_buffer(sock: socket.socket, size: int) -> int:
 
 
 class BatchReceiver:
-    """Receives up to `batch` datagrams per call into buffers it owns."""
+    """Receives up to `batch` datagrams per call into buffers it owns. With `headers` (shared
+    memory of `headers_size(batch)` bytes), the receive headers live there, so a parent can count
+    what a receiver killed inside `recvmmsg` had taken (`taken`)."""
 
     def __init__(
-        self, sock: socket.socket, batch: int = 256, max_datagram: int = 65535, timeout_s: float = 0.5
+        self,
+        sock: socket.socket,
+        batch: int = 256,
+        max_datagram: int = 65535,
+        timeout_s: float = 0.5,
+        headers: memoryview | None = None,
     ) -> None:
         # A blocking fd with SO_RCVTIMEO: Python's own timeouts make the fd non-blocking, and a
         # non-blocking recvmmsg would spin. The timeout lets the loop notice it should stop.
@@ -111,7 +144,12 @@ class BatchReceiver:
         self._data = mmap.mmap(-1, batch * max_datagram)
         self._names = ctypes.create_string_buffer(batch * _NAME_LEN)
         self._iov = (_Iovec * batch)()
-        self._msgs = (_Mmsghdr * batch)()
+        if headers is not None:
+            if len(headers) < headers_size(batch):
+                raise ValueError(f"{len(headers)} bytes of shared headers cannot hold {batch} datagrams")
+            self._msgs = (_Mmsghdr * batch).from_buffer(headers)
+        else:
+            self._msgs = (_Mmsghdr * batch)()
         base = ctypes.addressof(ctypes.c_char.from_buffer(self._data))
         names = ctypes.addressof(self._names)
         for i in range(batch):
@@ -122,8 +160,9 @@ class BatchReceiver:
             hdr.msg_namelen = _NAME_LEN
             hdr.msg_iov = ctypes.pointer(self._iov[i])
             hdr.msg_iovlen = 1
+            self._msgs[i].msg_len = _UNFILLED
         # The kernel overwrites msg_namelen and msg_len on every receive; a copy of the headers
-        # as built here restores them all with one memmove before each call.
+        # as built here restores them all with one memmove after each call.
         self._pristine = bytes(self._msgs)
         self._lengths = memoryview(self._msgs).cast("B").cast("I")[_MSG_LEN_U32::_MMSG_U32]
         self._data_offsets = range(0, batch * max_datagram, max_datagram)
@@ -134,10 +173,14 @@ class BatchReceiver:
         self._addr_cache: dict[bytes, str] = {}
         self.received_bytes = 0  # the size of what the last `receive` returned
 
-    def receive(self, wait: bool = True) -> tuple[list[bytes], list[str]]:
+    def receive(
+        self, wait: bool = True, received: Callable[[int, int], None] | None = None
+    ) -> tuple[list[bytes], list[str]]:
         """(datagrams, senders as "IP:PORT"). With `wait`, blocks for at least one datagram and
-        returns empty lists after `timeout_s` without any; without, only takes what is queued."""
-        ctypes.memmove(self._msgs, self._pristine, len(self._pristine))
+        returns empty lists after `timeout_s` without any; without, only takes what is queued.
+        `received(count, bytes)` is told as soon as the kernel has handed datagrams over, before
+        any of them is copied into Python objects: a process's crash accounting written there
+        misses only what a kill -9 takes inside the system call."""
         flags = MSG_WAITFORONE if wait else MSG_DONTWAIT
         count = _libc.recvmmsg(self._fd, self._msgs, self._batch, flags, None)
         if count <= 0:
@@ -149,6 +192,10 @@ class BatchReceiver:
         data = self._data
         lengths = self._lengths[:count].tolist()
         self.received_bytes = sum(lengths)  # one C-level sum per batch, for the crash accounting
+        if received is not None:
+            received(count, self.received_bytes)
+        # Reported: unfilled again, so shared headers show only what a receive in progress took.
+        ctypes.memmove(self._msgs, self._pristine, len(self._pristine))
         # An mmap slice is the datagram's bytes in one allocation (a memoryview slice took two).
         datagrams = [data[start : start + length] for start, length in zip(self._data_offsets, lengths, strict=False)]
         names = self._names.raw

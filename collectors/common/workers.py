@@ -51,6 +51,7 @@ import msgspec
 from collectors.common.channel import RECEIVED_BYTES, ChannelError, FrameDecoder, FrameKind, encode_frame
 from collectors.common.harness import enlarge_pipe
 from collectors.common.inflight import InflightBlock
+from collectors.common.udp import MAX_BATCH, headers_size, taken, unfill
 
 READ_BYTES = 1 << 20
 BATCH_NUMBER = struct.Struct(">Q")
@@ -72,21 +73,24 @@ def default_worker_count() -> int:
 
 class TurnSlots:
     """Shared memory, one slot per worker: the turn it holds and the batch it is parsing (with
-    its datagram count and bytes), -1 for none. The worker writes, the pool reads after a
-    death. A memfd, so a worker started with exec inherits it by descriptor."""
+    its datagram count and bytes), -1 for none, and its receive headers (`udp.BatchReceiver`),
+    where the kernel counts what a receive in progress has taken. The worker writes, the pool
+    reads after a death. A memfd, so a worker started with exec inherits it by descriptor."""
 
     HELD, BATCH, RECORDS, BYTES = range(4)
     _FIELDS = 4
+    _HEADERS = headers_size(MAX_BATCH)
 
     def __init__(self, fd: int, count: int) -> None:
         self.fd = fd
-        self._map = mmap.mmap(fd, count * self._FIELDS * 8)
-        self._q = memoryview(self._map).cast("q")
+        self._count = count
+        self._map = mmap.mmap(fd, count * (self._FIELDS * 8 + self._HEADERS))
+        self._q = memoryview(self._map)[: count * self._FIELDS * 8].cast("q")
 
     @classmethod
     def create(cls, count: int) -> TurnSlots:
         fd = os.memfd_create("nocraven-turn-slots", 0)  # not CLOEXEC: pass_fds hands it on
-        os.ftruncate(fd, count * cls._FIELDS * 8)
+        os.ftruncate(fd, count * (cls._FIELDS * 8 + cls._HEADERS))
         slots = cls(fd, count)
         for index in range(count):
             slots.clear(index)
@@ -95,6 +99,8 @@ class TurnSlots:
     def clear(self, index: int) -> None:
         base = index * self._FIELDS
         self._q[base : base + self._FIELDS] = memoryview(struct.pack("4q", -1, -1, 0, 0)).cast("q")
+        with self.headers(index) as view:
+            unfill(view)
 
     def read(self, index: int) -> tuple[int, int, int, int]:
         base = index * self._FIELDS
@@ -103,6 +109,17 @@ class TurnSlots:
 
     def set(self, index: int, field: int, value: int) -> None:
         self._q[index * self._FIELDS + field] = value
+
+    def headers(self, index: int) -> memoryview:
+        """Slot `index`'s receive headers (MAX_BATCH entries)."""
+        start = self._count * self._FIELDS * 8 + index * self._HEADERS
+        return memoryview(self._map)[start : start + self._HEADERS]
+
+    def receiving(self, index: int) -> tuple[int, int]:
+        """Datagrams and bytes slot `index`'s worker took in a receive it did not finish (died
+        in the system call, or before reporting them with `Turn.parsing`)."""
+        with self.headers(index) as view:
+            return taken(view)
 
     def close(self) -> None:
         self._q.release()
@@ -143,6 +160,11 @@ class Turn:
         os.write(self._write_fd, BATCH_NUMBER.pack(number))
         if self._slots is not None:
             self._slots.set(self._index, TurnSlots.HELD, -1)
+
+    def headers(self) -> memoryview | None:
+        """Where this worker's receive headers go (`udp.BatchReceiver`), shared with its pool so
+        that a death inside a receive is counted; None without slots."""
+        return self._slots.headers(self._index) if self._slots is not None else None
 
     def parsed(self) -> None:
         if self._slots is not None:
@@ -440,10 +462,13 @@ class WorkerPool:
         new worker in its slot."""
         assert self._slots is not None
         held, batch, records, size = self._slots.read(dead.index)
+        receiving, receiving_bytes = self._slots.receiving(dead.index)
         if batch >= 0 and not self._order.seen(batch):  # it may have died just after sending it
             if self._on_lost is not None:
                 self._on_lost(records, size, f"worker {dead.proc.pid} {how} while parsing them")
             self._hand_on(self._order.skip(batch))
+        if receiving and self._on_lost is not None:  # killed inside recvmmsg: the kernel said how many
+            self._on_lost(receiving, receiving_bytes, f"worker {dead.proc.pid} {how} while receiving them")
         if self._inflight is not None and dead.index < len(self._inflight_slots):
             # What it accepted and did not hand on is the batch accounted above (by datagrams).
             self._inflight.writer(self._inflight_slots[dead.index], dead.proc.pid).settle()

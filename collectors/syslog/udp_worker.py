@@ -43,7 +43,7 @@ class Worker:
         out: Output,
         inflight: SlotWriter | None = None,
     ) -> None:
-        self._receiver = BatchReceiver(sock, batch=BATCH, timeout_s=RECEIVE_TIMEOUT_S)
+        self._receiver = BatchReceiver(sock, batch=BATCH, timeout_s=RECEIVE_TIMEOUT_S, headers=turn.headers())
         self._turn = turn
         self._listener = listener
         self._stats = Stats()
@@ -81,22 +81,25 @@ class Worker:
             self.stopping = True
             return False
         messages: list[bytes] = []
-        size = 0
+        held = [0, 0]  # datagrams and bytes this batch holds
+
+        def received(count: int, size: int) -> None:
+            # Said the moment the kernel hands them over: if this process dies from here on,
+            # the batch is accounted (before, a kill while the datagrams became Python objects
+            # lost them unaccounted, the likelier on a loaded machine that preempts us there).
+            held[0] += count
+            held[1] += size
+            self._turn.parsing(number, held[0], held[1])
+
         try:
-            messages, senders = self._receiver.receive(wait)
-            size = self._receiver.received_bytes
-            if messages:  # said at once: if this process dies from here on, the batch is accounted
-                self._turn.parsing(number, len(messages), size)
+            messages, senders = self._receiver.receive(wait, received)
             if wait and 0 < len(messages) < TOP_UP_BELOW:
                 # A sibling is parsing; rather than take the next datagram or two alone, let a
                 # batch gather (the socket buffer holds it): far fewer calls, frames and turns.
                 time.sleep(TOP_UP_WAIT_S)
-                more_messages, more_senders = self._receiver.receive(wait=False)
-                if more_messages:
-                    size += self._receiver.received_bytes
-                    messages += more_messages
-                    senders += more_senders
-                    self._turn.parsing(number, len(messages), size)
+                more_messages, more_senders = self._receiver.receive(False, received)
+                messages += more_messages
+                senders += more_senders
         finally:
             self._turn.give(number + 1 if messages else number)
         if not messages:

@@ -4,10 +4,12 @@ batches are numbered when taken and put back in that order, whichever worker fin
 from __future__ import annotations
 
 import os
+import socket
 
 from hypothesis import given
 from hypothesis import strategies as st
 
+from collectors.common.udp import BatchReceiver
 from collectors.common.workers import BATCH_NUMBER, BatchOrder, Turn, TurnSlots
 
 
@@ -116,3 +118,39 @@ def test_a_second_batch_under_a_used_number_is_handed_out_not_dropped() -> None:
     assert texts(order.arrived(2, batch(2))) == ["batch 2"]  # the first still waits for batch 1
     assert texts(order.arrived(1, batch(1))) == ["batch 1", "batch 2"]
     assert order.duplicates == 2
+
+
+def test_the_pool_counts_what_a_receive_took_until_the_worker_reported_it() -> None:
+    """A worker killed inside recvmmsg dies before it can say how many datagrams the kernel
+    gave it. Its receive headers live in the slots' shared memory, where the kernel writes each
+    datagram's length as it dequeues it: the pool reads the count there."""
+    slots = TurnSlots.create(2)
+    worker_view = TurnSlots(slots.fd, 2)  # the worker's own mapping of the same memfd
+    read_fd, write_fd = os.pipe()
+    sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiver_sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        receiver_sock.bind(("127.0.0.1", 0))
+        turn = Turn(read_fd, write_fd, worker_view, index=1)
+        headers = turn.headers()
+        assert headers is not None
+        receiver = BatchReceiver(receiver_sock, batch=64, timeout_s=1.0, headers=headers)
+        assert slots.receiving(1) == (0, 0)  # a fresh slot: nothing taken
+        for size in (10, 200, 0, 1500):
+            sender.sendto(b"x" * size, receiver_sock.getsockname())
+        seen_by_pool: list[tuple[int, int]] = []
+        datagrams, _ = receiver.receive(True, lambda count, size: seen_by_pool.append(slots.receiving(1)))
+        while len(datagrams) < 4:  # loopback delivers at once, but not necessarily in one call
+            more, _ = receiver.receive(True, lambda count, size: seen_by_pool.append(slots.receiving(1)))
+            datagrams += more
+        # Had the worker died before reporting, the pool would have counted exactly these...
+        assert sum(count for count, _ in seen_by_pool) == 4
+        assert sum(size for _, size in seen_by_pool) == 1710
+        # ...and once reported (then accounted with the batch, if it dies), they are not counted again.
+        assert slots.receiving(1) == (0, 0)
+        assert slots.receiving(0) == (0, 0)
+    finally:
+        sender.close()
+        receiver_sock.close()
+        os.close(read_fd)
+        os.close(write_fd)
