@@ -1,6 +1,6 @@
 """The compiled parts: the syslog parser's fast path (collectors/syslog/_fastparse.c), the flow
 decoder's (collectors/flow/_fastflow.c) and the engine's NDJSON record count
-(collectors/common/_ndjson.c).
+(collectors/common/_ndjson.c). The first two share collectors/common/jsonout.h.
 
 Everything else is in pyproject.toml. All are optional: without a C compiler (or
 Python's headers) `pip install -e .` still succeeds and the collector parses in pure Python,
@@ -15,6 +15,7 @@ setup(
         Extension(
             "collectors.syslog._fastparse",
             ["collectors/syslog/_fastparse.c"],
+            depends=["collectors/common/jsonout.h"],
             optional=True,
             libraries=["m"],
             extra_compile_args=["-O2", "-Wall", "-Wno-unused-function"],
@@ -23,6 +24,7 @@ setup(
         Extension(
             "collectors.flow._fastflow",
             ["collectors/flow/_fastflow.c"],
+            depends=["collectors/common/jsonout.h"],
             optional=True,
             extra_compile_args=["-O2", "-Wall", "-Wno-unused-function"],
         ),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import time
 from collections.abc import Callable, Coroutine, Iterable
 from functools import partial
@@ -32,6 +33,7 @@ from nocraven_tui.host import ConsoleHost
 from nocraven_tui.modes import BuiltMode, built_modes
 from nocraven_tui.screens.base import ModeScreen
 from nocraven_tui.state import ConsoleState
+from nocraven_tui.terminal import CHECK_EVERY_S, hung_up
 from nocraven_tui.theme import ASCII, MODERN, PLAIN, UNICODE, PlainScrollBarRender, wants_plain
 from nocraven_tui.widgets.error import ErrorModal
 from nocraven_tui.widgets.keys import KeysModal
@@ -115,6 +117,13 @@ class NocRavenApp(App[None]):
     def on_mount(self) -> None:
         self.set_class(self.plain, "-plain")
         self.start_link()
+        stdin = sys.__stdin__
+        if not self.is_headless and stdin is not None and stdin.isatty():
+            self.set_interval(CHECK_EVERY_S, partial(self._leave_if_hung_up, stdin.fileno()))
+
+    def _leave_if_hung_up(self, fd: int) -> None:
+        if hung_up(fd):
+            self.exit(return_code=129)  # as a shell reports a process ended by SIGHUP
 
     async def _shutdown(self) -> None:
         # A shutdown from outside the app's message loop (Textual's test harness) must not tear

@@ -19,6 +19,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "../common/jsonout.h"
+
 enum {
     OP_LIT,        /* the prefix holds the value too */
     OP_CTX,        /* aux_off: index into ctx (pre-encoded JSON) */
@@ -127,30 +129,6 @@ fail:
 
 /* ---- output buffer ------------------------------------------------------------------------- */
 
-typedef struct {
-    char *data;
-    Py_ssize_t len, cap;
-} Buf;
-
-static int reserve(Buf *b, Py_ssize_t extra) {
-    if (b->len + extra <= b->cap) return 0;
-    Py_ssize_t cap = b->cap ? b->cap : 16384;
-    while (cap < b->len + extra) cap *= 2;
-    char *data = PyMem_Realloc(b->data, (size_t)cap);
-    if (data == NULL) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    b->data = data;
-    b->cap = cap;
-    return 0;
-}
-
-static inline void put(Buf *b, const char *s, Py_ssize_t n) {
-    memcpy(b->data + b->len, s, (size_t)n);
-    b->len += n;
-}
-
 static inline void put_u64(Buf *b, uint64_t v) {
     char tmp[24];
     int n = 0;
@@ -172,8 +150,6 @@ static inline void put_i64(Buf *b, int64_t v) {
     }
 }
 
-static const char HEX[] = "0123456789abcdef";
-
 static inline uint64_t be(const unsigned char *p, int n) {
     uint64_t v = 0;
     for (int i = 0; i < n; i++) v = (v << 8) | p[i];
@@ -192,41 +168,19 @@ static inline int64_t be_signed(const unsigned char *p, int n) {
 static long long cached_second[SECOND_SLOTS] = {-1, -1, -1, -1};
 static char cached_text[SECOND_SLOTS][20];
 
-static inline void two(char *o, int v) {
-    o[0] = (char)('0' + v / 10);
-    o[1] = (char)('0' + v % 10);
-}
-
-static const char *second_text(long long seconds) {
+static const char *cached_second_text(long long seconds) {
     int slot = (int)(seconds & (SECOND_SLOTS - 1));
     char *t = cached_text[slot];
-    if (cached_second[slot] == seconds) return t;
-    long long days = seconds / 86400, rest = seconds % 86400;
-    /* civil from days (H. Hinnant's algorithm), days since 1970-01-01 >= 0 */
-    long long z = days + 719468, era = z / 146097, doe = z - era * 146097;
-    long long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    long long y = yoe + era * 400, doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
-    int d = (int)(doy - (153 * mp + 2) / 5 + 1), m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    if (m <= 2) y++;
-    two(t, (int)(y / 100));
-    two(t + 2, (int)(y % 100));
-    t[4] = '-';
-    two(t + 5, m);
-    t[7] = '-';
-    two(t + 8, d);
-    t[10] = 'T';
-    two(t + 11, (int)(rest / 3600));
-    t[13] = ':';
-    two(t + 14, (int)(rest % 3600 / 60));
-    t[16] = ':';
-    two(t + 17, (int)(rest % 60));
-    cached_second[slot] = seconds;
+    if (cached_second[slot] != seconds) {
+        second_text(seconds, t);
+        cached_second[slot] = seconds;
+    }
     return t;
 }
 
 static void put_ms(Buf *b, long long ms) {
     int millis = (int)(ms % 1000);
-    const char *text = second_text(ms / 1000);
+    const char *text = cached_second_text(ms / 1000);
     char *o = b->data + b->len;
     *o++ = '"';
     memcpy(o, text, 19);
@@ -279,7 +233,7 @@ static Seen *seen_next(SeenList *s) {
 /* One record: 0 written, DECLINE, -1 error (exception set). */
 static int encode_record(Buf *b, const Plan *plan, const unsigned char *r, const char **ctx, const Py_ssize_t *ctx_len,
                          Py_ssize_t ctx_total, uint64_t rate, long long boot_ms, long long export_ms, Seen *seen) {
-    if (reserve(b, plan->max_value + ctx_total + 2) < 0) return -1;
+    if (buf_reserve(b, plan->max_value + ctx_total + 2) < 0) return -1;
     for (int i = 0; i < plan->nops; i++) {
         const Op *op = &plan->ops[i];
         const unsigned char *v = r + op->off;
@@ -585,7 +539,6 @@ static inline uint32_t u32(const unsigned char *p) {
 }
 static inline unsigned u16(const unsigned char *p) { return ((unsigned)p[0] << 8) | p[1]; }
 
-#define PUT_LIT(b, lit) put((b), (lit), (Py_ssize_t)(sizeof(lit) - 1))
 
 static void put_mac(Buf *b, const unsigned char *v) {
     char *o = b->data + b->len;
@@ -619,7 +572,7 @@ static inline void put_opt(Buf *b, int has, uint64_t v) {
     if (has)
         put_u64(b, v);
     else
-        PUT_LIT(b, "null");
+        PUTS(b, "null");
 }
 
 /* One flow sample's record, or DECLINE when it is not of the common layout. */
@@ -694,77 +647,77 @@ static int sflow_sample(Buf *b, const unsigned char *body, Py_ssize_t end, int e
         src_vlan = u32(body + stop + 8), src_priority = u32(body + stop + 12);
         dst_vlan = u32(body + stop + 16), dst_priority = u32(body + stop + 20);
     }
-    if (reserve(b, head_len + mid_len + 2048) < 0) return -1;
+    if (buf_reserve(b, head_len + mid_len + 2048) < 0) return -1;
     uint64_t scale = rate ? rate : 1;
     put(b, head, head_len);
-    PUT_LIT(b, ",\"src_addr\":");
+    PUTS(b, ",\"src_addr\":");
     put_ip4(b, iph + 12, &seen->src_off, &seen->src_len);
-    PUT_LIT(b, ",\"dst_addr\":");
+    PUTS(b, ",\"dst_addr\":");
     put_ip4(b, iph + 16, &seen->dst_off, &seen->dst_len);
-    PUT_LIT(b, ",\"src_port\":");
+    PUTS(b, ",\"src_port\":");
     put_u64(b, src_port);
-    PUT_LIT(b, ",\"dst_port\":");
+    PUTS(b, ",\"dst_port\":");
     put_u64(b, dst_port);
-    PUT_LIT(b, ",\"protocol\":");
+    PUTS(b, ",\"protocol\":");
     put_u64(b, ip_protocol);
-    PUT_LIT(b, ",\"bytes\":");
+    PUTS(b, ",\"bytes\":");
     put_u64(b, frame_length);
-    PUT_LIT(b, ",\"packets\":1,\"start\":null,\"end\":null,\"input_if\":");
+    PUTS(b, ",\"packets\":1,\"start\":null,\"end\":null,\"input_if\":");
     put_opt(b, has_in, input_if);
-    PUT_LIT(b, ",\"output_if\":");
+    PUTS(b, ",\"output_if\":");
     put_opt(b, has_out, output_if);
-    PUT_LIT(b, ",\"tcp_flags\":");
+    PUTS(b, ",\"tcp_flags\":");
     put_opt(b, has_flags, tcp_flags);
-    PUT_LIT(b, ",\"sampling_rate\":");
+    PUTS(b, ",\"sampling_rate\":");
     put_opt(b, rate != 0, rate);
-    PUT_LIT(b, ",\"bytes_scaled\":");
+    PUTS(b, ",\"bytes_scaled\":");
     put_u64(b, (uint64_t)frame_length * scale);
-    PUT_LIT(b, ",\"packets_scaled\":");
+    PUTS(b, ",\"packets_scaled\":");
     put_u64(b, scale);
     put(b, mid, mid_len);
-    PUT_LIT(b, ",\"sflow_sequence\":");
+    PUTS(b, ",\"sflow_sequence\":");
     put_u64(b, seq);
-    PUT_LIT(b, ",\"sflow_source_id_type\":");
+    PUTS(b, ",\"sflow_source_id_type\":");
     put_u64(b, source_type);
-    PUT_LIT(b, ",\"sflow_source_id_index\":");
+    PUTS(b, ",\"sflow_source_id_index\":");
     put_u64(b, source_index);
-    PUT_LIT(b, ",\"sflow_sample_pool\":");
+    PUTS(b, ",\"sflow_sample_pool\":");
     put_u64(b, pool);
-    PUT_LIT(b, ",\"sflow_drops\":");
+    PUTS(b, ",\"sflow_drops\":");
     put_u64(b, drops);
-    PUT_LIT(b, ",\"dataLinkFrameSize\":");
+    PUTS(b, ",\"dataLinkFrameSize\":");
     put_u64(b, frame_length);
-    PUT_LIT(b, ",\"sflow_header_protocol\":1,\"destinationMacAddress\":");
+    PUTS(b, ",\"sflow_header_protocol\":1,\"destinationMacAddress\":");
     put_mac(b, header);
-    PUT_LIT(b, ",\"sourceMacAddress\":");
+    PUTS(b, ",\"sourceMacAddress\":");
     put_mac(b, header + 6);
     if (has_vlan) {
-        PUT_LIT(b, ",\"dot1qVlanId\":");
+        PUTS(b, ",\"dot1qVlanId\":");
         put_u64(b, vlan);
     }
-    PUT_LIT(b, ",\"ethernetType\":2048,\"ipVersion\":4,\"ipClassOfService\":");
+    PUTS(b, ",\"ethernetType\":2048,\"ipVersion\":4,\"ipClassOfService\":");
     put_u64(b, tos);
-    PUT_LIT(b, ",\"totalLengthIPv4\":");
+    PUTS(b, ",\"totalLengthIPv4\":");
     put_u64(b, total_length);
-    PUT_LIT(b, ",\"fragmentIdentification\":");
+    PUTS(b, ",\"fragmentIdentification\":");
     put_u64(b, ident);
-    PUT_LIT(b, ",\"fragmentOffset\":0,\"fragmentFlags\":");
+    PUTS(b, ",\"fragmentOffset\":0,\"fragmentFlags\":");
     put_u64(b, flags_offset >> 13);
-    PUT_LIT(b, ",\"ipTTL\":");
+    PUTS(b, ",\"ipTTL\":");
     put_u64(b, ttl);
-    PUT_LIT(b, ",\"ipv4IHL\":");
+    PUTS(b, ",\"ipv4IHL\":");
     put_u64(b, ihl);
     if (switch_data) {
-        PUT_LIT(b, ",\"vlanId\":");
+        PUTS(b, ",\"vlanId\":");
         put_u64(b, src_vlan);
-        PUT_LIT(b, ",\"postVlanId\":");
+        PUTS(b, ",\"postVlanId\":");
         put_u64(b, dst_vlan);
-        PUT_LIT(b, ",\"dot1qPriority\":");
+        PUTS(b, ",\"dot1qPriority\":");
         put_u64(b, src_priority);
-        PUT_LIT(b, ",\"sflow_dst_priority\":");
+        PUTS(b, ",\"sflow_dst_priority\":");
         put_u64(b, dst_priority);
     }
-    PUT_LIT(b, "}\n");
+    PUTS(b, "}\n");
     seen->has_proto = 1;
     seen->proto_signed = 0;
     seen->proto_u = ip_protocol;

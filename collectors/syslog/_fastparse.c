@@ -22,33 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct {
-    char *data;
-    Py_ssize_t len;
-    Py_ssize_t cap;
-} Buf;
+#include "../common/jsonout.h"
 
-static int buf_reserve(Buf *b, Py_ssize_t extra) {
-    if (b->len + extra <= b->cap) return 0;
-    Py_ssize_t cap = b->cap ? b->cap : 4096;
-    while (cap < b->len + extra) cap *= 2;
-    char *data = PyMem_Realloc(b->data, (size_t)cap);
-    if (data == NULL) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    b->data = data;
-    b->cap = cap;
-    return 0;
-}
-
-static inline void put(Buf *b, const char *s, Py_ssize_t n) {
-    memcpy(b->data + b->len, s, (size_t)n);
-    b->len += n;
-}
-#define PUTS(b, lit) put((b), (lit), (Py_ssize_t)(sizeof(lit) - 1))
-
-static const char HEX[] = "0123456789abcdef";
 static PyObject *F5424, *F3164; /* the format names, interned once */
 
 /* A JSON string as msgspec writes it: `"` and `\` escaped, control characters as \b \t \n \f \r
@@ -120,10 +95,6 @@ static void put_small(Buf *b, int v) {
     b->len = o - b->data;
 }
 
-static inline void digits(char *o, long v, int width) {
-    for (int k = width - 1; k >= 0; k--, v /= 10) o[k] = (char)('0' + v % 10);
-}
-
 /* Strict UTF-8, as Python's decoder: no overlongs, no surrogates, nothing above U+10FFFF. */
 static int valid_utf8(const unsigned char *s, Py_ssize_t n) {
     Py_ssize_t i = 0;
@@ -179,7 +150,7 @@ static int month_days(long y, int m) {
     return m == 2 && is_leap(y) ? 29 : days[m - 1];
 }
 
-/* Howard Hinnant's days-from-civil and civil-from-days (parse.py uses the second too). */
+/* Howard Hinnant's days-from-civil (civil-from-days is in jsonout.h; parse.py uses it too). */
 static long long days_from_civil(long long y, unsigned m, unsigned d) {
     y -= m <= 2;
     long long era = (y >= 0 ? y : y - 399) / 400;
@@ -187,41 +158,6 @@ static long long days_from_civil(long long y, unsigned m, unsigned d) {
     unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
     unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     return era * 146097 + (long long)doe - 719468;
-}
-
-static void civil_from_days(long long z, long long *y, unsigned *m, unsigned *d) {
-    z += 719468;
-    long long era = (z >= 0 ? z : z - 146096) / 146097;
-    unsigned doe = (unsigned)(z - era * 146097);
-    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    unsigned mp = (5 * doy + 2) / 153;
-    *d = doy - (153 * mp + 2) / 5 + 1;
-    *m = mp < 10 ? mp + 3 : mp - 9;
-    *y = (long long)yoe + era * 400 + (*m <= 2);
-}
-
-/* "YYYY-MM-DDTHH:MM:SS" of a UTC second into out (19 chars); 0 outside years 1-9999. */
-static int second_text(long long epoch_s, char *out) {
-    long long days = epoch_s >= 0 ? epoch_s / 86400 : -((-epoch_s + 86399) / 86400);
-    long long rem = epoch_s - days * 86400;
-    long long y;
-    unsigned m, d;
-    civil_from_days(days, &y, &m, &d);
-    if (y < 1 || y > 9999) return 0;
-    digits(out, (long)y, 4);
-    out[4] = '-';
-    digits(out + 5, m, 2);
-    out[7] = '-';
-    digits(out + 8, d, 2);
-    out[10] = 'T';
-    digits(out + 11, (long)(rem / 3600), 2);
-    out[13] = ':';
-    digits(out + 14, (long)(rem / 60 % 60), 2);
-    out[16] = ':';
-    digits(out + 17, (long)(rem % 60), 2);
-    out[19] = 0;
-    return 1;
 }
 
 /* Sign of 2000 * x - m, exactly (m an odd integer, |2000 x| < 2^52): 2000 x is p + e exactly,
