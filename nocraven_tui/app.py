@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import sys
 import time
 from collections.abc import Callable, Coroutine, Iterable
@@ -123,7 +124,11 @@ class NocRavenApp(App[None]):
 
     def _leave_if_hung_up(self, fd: int) -> None:
         if hung_up(fd):
-            self.exit(return_code=129)  # as a shell reports a process ended by SIGHUP
+            # Ended as a hangup ends it (SIGHUP's default action, as at an SSH logout): a
+            # shutdown through Textual would write to the dead terminal. Under nohup, Textual's exit.
+            if signal.getsignal(signal.SIGHUP) == signal.SIG_DFL:
+                signal.raise_signal(signal.SIGHUP)
+            self.exit(return_code=129)
 
     async def _shutdown(self) -> None:
         # A shutdown from outside the app's message loop (Textual's test harness) must not tear

@@ -4,7 +4,7 @@ An SSH logout or a closed terminal window sends SIGHUP, whose default action end
 A terminal can also vanish without one: its pty master closed by a program that did not make
 it the console's controlling terminal (a test harness, a web terminal, `script` killed hard).
 Textual's input thread then reads end-of-file over and over and the console spins a core,
-talking to nobody. The app polls its terminal for a hangup and leaves.
+talking to nobody. The app polls its terminal for a hangup and ends as SIGHUP would end it.
 """
 
 from __future__ import annotations
